@@ -1,0 +1,8 @@
+/** Jest runs the TypeScript tests directly through ts-jest; the addon must be built first (npm install does it). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: { strict: true, esModuleInterop: true, types: ['node', 'jest'], resolveJsonModule: true } }] },
+  testTimeout: 120000,
+};

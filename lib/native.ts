@@ -1,0 +1,94 @@
+// The exact shape of the compiled addon (build/Release/spdfq_native.node) and its loader.
+// Everything here is unvalidated plumbing: lib/vit.ts and friends validate before calling.
+
+import * as path from 'path';
+import { SpdfqError } from './errors';
+
+export interface NativeParamInfo {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+/** Plain config object as parsed by native/binding (all fields present, camelCase). */
+export interface NativeVitModel {
+  forward(images: Float32Array, batch: number): Promise<Float32Array>;
+  backward(
+    dlogits: Float32Array,
+    tapAttention: (Float32Array | null)[] | null,
+    tapAttentionValues: (Float32Array | null)[] | null,
+    weightGrads: boolean,
+  ): Promise<Float32Array>;
+  attention(block: number): Float32Array;
+  attentionValues(block: number): Float32Array;
+  features(): Float32Array;
+  getParams(): Float32Array;
+  setParams(params: Float32Array): void;
+  getGrads(): Float32Array;
+  paramInfo(): NativeParamInfo[];
+  activationBytes(batch: number): number;
+  setThreads(threads: number): void;
+  setReference(reference: boolean): void;
+  setActivationBudget(bytes: number): void;
+  cancel(): void;
+  dispose(): void;
+}
+
+export type GemmVariantName = 'ref' | 'avx2' | 'avx512' | 'auto';
+
+export interface NativeAddon {
+  VitModel: new (config: object, params: Float32Array, threads: number) => NativeVitModel;
+  cpuFeatures(): { avx2: boolean; avx512: boolean; avx512vnni: boolean; avxvnni: boolean; gemm: string };
+  backends(): string[];
+  /** C = alpha·op(A)·op(B) + beta·C, row-major; returns the best time in seconds over `repeats`. */
+  gemm(
+    variant: GemmVariantName,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    lda: number,
+    B: Float32Array,
+    ldb: number,
+    beta: number,
+    C: Float32Array,
+    ldc: number,
+    repeats?: number,
+  ): number;
+  crossEntropy(
+    logits: Float32Array,
+    targets: Float32Array | Int32Array,
+    batch: number,
+    classes: number,
+    soft: boolean,
+  ): { loss: number; dlogits: Float32Array };
+  elementwise(fn: string, x: Float32Array): Float32Array;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once; a missing build fails with what was tried and what to do. */
+export function nativeAddon(): NativeAddon {
+  if (cached) return cached;
+  const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+  const candidates = [path.join(root, 'build', 'Release', 'spdfq_native.node'), path.join(root, 'build', 'Debug', 'spdfq_native.node')];
+  const errors: string[] = [];
+  for (const file of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      cached = require(file) as NativeAddon;
+      return cached;
+    } catch (err) {
+      errors.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new SpdfqError(
+    'E_NATIVE',
+    `could not load the spdfq-native addon. Tried:\n  ${errors.join('\n  ')}\n` +
+      'Build it with `npm install` (or `npm run build:native`) in the package folder; it needs cmake ≥ 3.18 and a C++17 compiler.',
+  );
+}

@@ -1,0 +1,326 @@
+// The typed engine API: createVit(config, weights) → VitModel with async forward/backward.
+// Validation happens here (expected vs. received); the native side re-checks every tensor.
+// Calls on one model are queued, so callers may fire them without awaiting each other.
+
+import * as os from 'os';
+import { SpdfqError, SpdfqErrorCode } from './errors';
+import { nativeAddon, NativeVitModel } from './native';
+import {
+  completeVitConfig,
+  ParamSpec,
+  shapeSize,
+  tokenCount,
+  VitConfig,
+  VitConfigInput,
+  vitParamSpecs,
+} from './vit-config';
+
+export type WeightMap = Map<string, Float32Array> | Record<string, Float32Array>;
+
+export interface VitOptions {
+  /** Worker threads for this model's passes. Default: os.availableParallelism(). */
+  threads?: number;
+  /** Run the scalar reference kernels (`_ref`: one thread, textbook loops) — for checks. */
+  reference?: boolean;
+  /** Activation memory a pass may use; a larger batch fails with E_MEMORY naming the
+   *  batch that fits. Default: half of the machine's total memory. */
+  activationBudgetBytes?: number;
+}
+
+export interface ForwardOptions {
+  /** Return each block's attention probabilities [B, H, N, N]. */
+  attention?: boolean;
+  /** Return each block's per-head attention output A·V [B, N, D] (heads merged, before proj). */
+  attentionValues?: boolean;
+  /** Return the head's input features [B, heads, D] (the penultimate features). */
+  features?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ForwardResult {
+  logits: Float32Array;
+  attention?: Float32Array[];
+  attentionValues?: Float32Array[];
+  features?: Float32Array;
+}
+
+export interface BackwardOptions {
+  /** Extra gradients at the attention-probability taps, one entry per block (null: none). */
+  tapAttention?: (Float32Array | null | undefined)[];
+  /** Extra gradients at the A·V taps, one entry per block (null: none). */
+  tapAttentionValues?: (Float32Array | null | undefined)[];
+  /** Also compute every weight's gradient (training, reconstruction). Default false. */
+  weightGrads?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface BackwardResult {
+  /** d loss / d images, [B, C, H, W]. */
+  inputGrad: Float32Array;
+  /** Weight gradients by timm name, when asked for. */
+  weightGrads?: Map<string, Float32Array>;
+}
+
+function defaultThreads(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+function checkPositiveInt(name: string, v: unknown, max = 2 ** 30): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw new SpdfqError('E_CONFIG', `${name}: expected an integer in [1, ${max}], received ${String(v)}`);
+  }
+  return v;
+}
+
+function checkFloat32(name: string, v: unknown, length: number): Float32Array {
+  if (!(v instanceof Float32Array)) {
+    throw new SpdfqError('E_TENSOR', `${name}: expected a Float32Array, received ${describe(v)}`);
+  }
+  if (v.length !== length) {
+    throw new SpdfqError('E_TENSOR', `${name}: expected ${length} floats, received ${v.length}`);
+  }
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return v.constructor.name;
+  return typeof v;
+}
+
+/** Packs named weights into the engine's canonical order, checking names and lengths. */
+export function packWeights(config: VitConfig, weights: WeightMap): Float32Array {
+  const map = weights instanceof Map ? weights : new Map(Object.entries(weights));
+  const specs = vitParamSpecs(config);
+  const total = specs.reduce((s, p) => s + shapeSize(p.shape), 0);
+  const out = new Float32Array(total);
+  let offset = 0;
+  const missing: string[] = [];
+  for (const spec of specs) {
+    const w = map.get(spec.name);
+    const n = shapeSize(spec.shape);
+    if (w === undefined) missing.push(spec.name);
+    else {
+      checkFloat32(`weight '${spec.name}' [${spec.shape.join(', ')}]`, w, n);
+      out.set(w, offset);
+    }
+    offset += n;
+  }
+  if (missing.length > 0) {
+    throw new SpdfqError('E_TENSOR', `missing weights for this config: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` and ${missing.length - 8} more` : ''}`);
+  }
+  const known = new Set(specs.map((s) => s.name));
+  const extra = [...map.keys()].filter((k) => !known.has(k));
+  if (extra.length > 0) {
+    throw new SpdfqError('E_TENSOR', `weights not used by this config (check the config): ${extra.slice(0, 8).join(', ')}`);
+  }
+  return out;
+}
+
+function unpack(specs: ParamSpec[], flat: Float32Array): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  let offset = 0;
+  for (const s of specs) {
+    const n = shapeSize(s.shape);
+    out.set(s.name, flat.slice(offset, offset + n));
+    offset += n;
+  }
+  return out;
+}
+
+/** Re-throws a native failure as SpdfqError with the caller's stack (as sharp does). */
+function rethrow(err: unknown, callerStack: Error): never {
+  const e = err as Error & { code?: string };
+  const code = (e.code && e.code.startsWith('E_') ? e.code : 'E_NATIVE') as SpdfqErrorCode;
+  const out = new SpdfqError(code, e.message, { cause: err });
+  out.stack = `SpdfqError: ${e.message}\n${(callerStack.stack ?? '').split('\n').slice(1).join('\n')}`;
+  throw out;
+}
+
+export class VitModel {
+  readonly config: VitConfig;
+  readonly paramSpecs: ParamSpec[];
+  private native: NativeVitModel | null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private lastBatch = 0;
+
+  /** Use createVit(); this constructor trusts its arguments. */
+  constructor(config: VitConfig, native: NativeVitModel) {
+    this.config = config;
+    this.paramSpecs = vitParamSpecs(config);
+    this.native = native;
+  }
+
+  private get handle(): NativeVitModel {
+    if (!this.native) throw new SpdfqError('E_STATE', 'this model was disposed');
+    return this.native;
+  }
+
+  /** Runs `job` after every earlier call on this model has settled. */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async withSignal<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    if (signal?.aborted) throw new SpdfqError('E_CANCELLED', 'cancelled before the pass started');
+    const onAbort = () => this.native?.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await work();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  get tokens(): number {
+    return tokenCount(this.config);
+  }
+
+  imageLength(): number {
+    return this.config.channels * this.config.imageHeight * this.config.imageWidth;
+  }
+
+  /** Forward on `batch` NCHW images (normalized). The arrays are used in place, not copied. */
+  forward(images: Float32Array, batch: number, options: ForwardOptions = {}): Promise<ForwardResult> {
+    const caller = new Error();
+    checkPositiveInt('batch', batch);
+    checkFloat32(`images [${batch}, ${this.config.channels}, ${this.config.imageHeight}, ${this.config.imageWidth}]`, images, batch * this.imageLength());
+    return this.enqueue(() =>
+      this.withSignal(options.signal, async () => {
+        const h = this.handle;
+        let logits: Float32Array;
+        try {
+          logits = await h.forward(images, batch);
+        } catch (err) {
+          rethrow(err, caller);
+        }
+        this.lastBatch = batch;
+        const out: ForwardResult = { logits };
+        const depth = this.config.depth;
+        if (options.attention) out.attention = Array.from({ length: depth }, (_, l) => h.attention(l));
+        if (options.attentionValues) out.attentionValues = Array.from({ length: depth }, (_, l) => h.attentionValues(l));
+        if (options.features) out.features = h.features();
+        return out;
+      }),
+    );
+  }
+
+  /** Backward of the last forward from d loss/d logits [B, K], plus optional tap gradients. */
+  backward(dlogits: Float32Array, options: BackwardOptions = {}): Promise<BackwardResult> {
+    const caller = new Error();
+    return this.enqueue(() =>
+      this.withSignal(options.signal, async () => {
+        const c = this.config;
+        const B = this.lastBatch;
+        if (B === 0) throw new SpdfqError('E_STATE', 'backward needs a completed forward pass on this model first');
+        checkFloat32(`dlogits [${B}, ${c.numClasses}]`, dlogits, B * c.numClasses);
+        const N = this.tokens;
+        const taps = (name: string, list: (Float32Array | null | undefined)[] | undefined, len: number, shape: string) => {
+          if (list === undefined) return null;
+          if (!Array.isArray(list) || list.length !== c.depth) {
+            throw new SpdfqError('E_TENSOR', `${name}: expected an array of ${c.depth} entries (one per block), received ${Array.isArray(list) ? list.length : describe(list)}`);
+          }
+          return list.map((t, l) => (t == null ? null : checkFloat32(`${name}[${l}] ${shape}`, t, len)));
+        };
+        const ta = taps('tapAttention', options.tapAttention, B * c.numHeads * N * N, `[${B}, ${c.numHeads}, ${N}, ${N}]`);
+        const tv = taps('tapAttentionValues', options.tapAttentionValues, B * N * c.embedDim, `[${B}, ${N}, ${c.embedDim}]`);
+        const h = this.handle;
+        let inputGrad: Float32Array;
+        try {
+          inputGrad = await h.backward(dlogits, ta, tv, options.weightGrads === true);
+        } catch (err) {
+          rethrow(err, caller);
+        }
+        const out: BackwardResult = { inputGrad };
+        if (options.weightGrads) out.weightGrads = unpack(this.paramSpecs, h.getGrads());
+        return out;
+      }),
+    );
+  }
+
+  /** A copy of the weights by timm name. */
+  getWeights(): Map<string, Float32Array> {
+    return unpack(this.paramSpecs, this.handle.getParams());
+  }
+
+  /** Replaces all weights (same names and shapes as createVit). Waits for queued passes. */
+  setWeights(weights: WeightMap): Promise<void> {
+    const packed = packWeights(this.config, weights);
+    return this.enqueue(async () => this.handle.setParams(packed));
+  }
+
+  /** Bytes of activation memory (kept for backward, plus scratch) that `batch` images need. */
+  activationBytes(batch: number): number {
+    return this.handle.activationBytes(checkPositiveInt('batch', batch));
+  }
+
+  /** Largest batch whose activations fit in `bytes`. */
+  maxBatch(bytes: number): number {
+    const perImage = this.activationBytes(2) - this.activationBytes(1);
+    const fixed = this.activationBytes(1) - perImage;
+    let b = Math.max(0, Math.floor((bytes - fixed) / perImage));
+    while (b > 0 && this.activationBytes(b) > bytes) b--;
+    return b;
+  }
+
+  setThreads(threads: number): Promise<void> {
+    checkPositiveInt('threads', threads, 1024);
+    return this.enqueue(async () => this.handle.setThreads(threads));
+  }
+
+  /** Frees the native memory; the model cannot be used afterwards. */
+  async dispose(): Promise<void> {
+    await this.queue;
+    this.native?.dispose();
+    this.native = null;
+  }
+}
+
+/** Builds a native ViT from a config and weights named as in timm (see vitParamSpecs). */
+export async function createVit(config: VitConfigInput, weights: WeightMap, options: VitOptions = {}): Promise<VitModel> {
+  const full = completeVitConfig(config);
+  const params = packWeights(full, weights);
+  const threads = options.threads === undefined ? defaultThreads() : checkPositiveInt('threads', options.threads, 1024);
+  const addon = nativeAddon();
+  let native: NativeVitModel;
+  try {
+    native = new addon.VitModel(full, params, threads);
+  } catch (err) {
+    rethrow(err, new Error());
+  }
+  if (options.reference) native.setReference(true);
+  const budget = options.activationBudgetBytes ?? Math.floor(os.totalmem() / 2);
+  if (typeof budget !== 'number' || !(budget >= 1)) {
+    throw new SpdfqError('E_CONFIG', `activationBudgetBytes: expected a positive number, received ${String(budget)}`);
+  }
+  native.setActivationBudget(Math.floor(budget));
+  return new VitModel(full, native);
+}
+
+/** Random weights with timm-like scales (truncated-normal-ish std 0.02 linear weights,
+ *  LayerNorm 1/0) — for benchmarks and tests; deterministic for a seed. */
+export function randomVitWeights(config: VitConfigInput, seed = 1): Map<string, Float32Array> {
+  const full = completeVitConfig(config);
+  let s = seed >>> 0 || 1;
+  const uniform = () => {
+    // xorshift32: fast, deterministic, good enough for weight noise
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
+  const out = new Map<string, Float32Array>();
+  for (const spec of vitParamSpecs(full)) {
+    const a = new Float32Array(shapeSize(spec.shape));
+    const isNormWeight = /norm\d?\.weight$/.test(spec.name);
+    const isBias = spec.name.endsWith('.bias');
+    for (let i = 0; i < a.length; i++) a[i] = isNormWeight ? 1 : isBias ? 0 : 0.02 * normal();
+    out.set(spec.name, a);
+  }
+  return out;
+}

@@ -1,0 +1,349 @@
+#include "vit_model_wrap.h"
+
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../core/errors.h"
+#include "tensor_args.h"
+
+namespace spdfq::binding {
+
+namespace {
+
+int config_int(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("config.") + key + ": expected a number");
+  return v.As<Napi::Number>().Int32Value();
+}
+bool config_bool(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("config.") + key + ": expected a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+std::string config_str(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("config.") + key + ": expected a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+VitConfig parse_config(const Napi::Object& o) {
+  VitConfig c;
+  c.image_h = config_int(o, "imageHeight");
+  c.image_w = config_int(o, "imageWidth");
+  c.channels = config_int(o, "channels");
+  c.patch = config_int(o, "patchSize");
+  c.dim = config_int(o, "embedDim");
+  c.depth = config_int(o, "depth");
+  c.heads = config_int(o, "numHeads");
+  c.mlp_dim = config_int(o, "mlpDim");
+  c.qkv_bias = config_bool(o, "qkvBias");
+  c.class_token = config_bool(o, "classToken");
+  c.dist_token = config_bool(o, "distToken");
+  c.pooling = config_str(o, "pooling") == "mean" ? Pooling::Mean : Pooling::Token;
+  c.norm = config_str(o, "normPlacement") == "post" ? NormPlacement::Post : NormPlacement::Pre;
+  const std::string fn = config_str(o, "finalNorm");
+  c.final_norm = fn == "pooled" ? FinalNorm::Pooled : fn == "none" ? FinalNorm::None : FinalNorm::Tokens;
+  Napi::Value eps = o.Get("layerNormEps");
+  if (!eps.IsNumber()) throw Napi::TypeError::New(o.Env(), "config.layerNormEps: expected a number");
+  c.ln_eps = eps.As<Napi::Number>().FloatValue();
+  c.gelu = config_str(o, "gelu") == "tanh" ? GeluKind::Tanh : GeluKind::Erf;
+  c.num_classes = config_int(o, "numClasses");
+  return c;
+}
+
+Napi::Float32Array copy_out(Napi::Env env, const float* src, int64_t n) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, size_t(n));
+  std::memcpy(a.Data(), src, size_t(n) * sizeof(float));
+  return a;
+}
+
+// Shared shape of the two workers: run `work` off the event loop, map spdfq::Error to a
+// coded JS error, always release the model's busy flag.
+class ModelWorker : public Napi::AsyncWorker {
+ public:
+  ModelWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self)
+      : Napi::AsyncWorker(env, "spdfq:model"), wrap_(wrap), deferred_(Napi::Promise::Deferred::New(env)) {
+    self_ = Napi::Persistent(self);
+    wrap_->set_busy(true);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Keep(Napi::Value v) { keep_.push_back(Napi::Persistent(v.As<Napi::Object>())); }
+
+ protected:
+  virtual void Work() = 0;
+  virtual Napi::Value Result() = 0;
+  VitModelWrap* wrap_;
+
+ private:
+  void Execute() override {
+    try {
+      Work();
+    } catch (const spdfq::Error& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = "E_MEMORY";
+      SetError("out of memory during the pass");
+    } catch (const std::exception& e) {
+      code_ = "E_NATIVE";
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    wrap_->set_busy(false);
+    deferred_.Resolve(Result());
+  }
+  void OnError(const Napi::Error& e) override {
+    wrap_->set_busy(false);
+    deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
+  }
+
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference self_;
+  std::vector<Napi::ObjectReference> keep_;
+  std::string code_ = "E_NATIVE";
+};
+
+class ForwardWorker : public ModelWorker {
+ public:
+  ForwardWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, const float* images, int batch,
+                std::atomic<bool>* cancel)
+      : ModelWorker(env, wrap, self), images_(images), batch_(batch), cancel_(cancel) {}
+
+ protected:
+  void Work() override { wrap_->model().forward(images_, batch_, cancel_); }
+  Napi::Value Result() override {
+    const auto& m = wrap_->model();
+    return copy_out(Env(), m.logits(), int64_t(m.batch()) * m.config().num_classes);
+  }
+
+ private:
+  const float* images_;
+  int batch_;
+  std::atomic<bool>* cancel_;
+};
+
+class BackwardWorker : public ModelWorker {
+ public:
+  BackwardWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, const float* dlogits, cpu::TapGrads taps,
+                 Napi::Float32Array dimages, bool weight_grads, std::atomic<bool>* cancel)
+      : ModelWorker(env, wrap, self),
+        dlogits_(dlogits),
+        taps_(std::move(taps)),
+        dimages_(dimages.Data()),
+        weight_grads_(weight_grads),
+        cancel_(cancel) {
+    out_ = Napi::Persistent(static_cast<Napi::Object>(dimages));
+  }
+
+ protected:
+  void Work() override { wrap_->model().backward(dlogits_, taps_, dimages_, weight_grads_, cancel_); }
+  Napi::Value Result() override { return out_.Value(); }
+
+ private:
+  const float* dlogits_;
+  cpu::TapGrads taps_;
+  float* dimages_;
+  bool weight_grads_;
+  std::atomic<bool>* cancel_;
+  Napi::ObjectReference out_;
+};
+
+}  // namespace
+
+Napi::Function VitModelWrap::Define(Napi::Env env) {
+  return DefineClass(env, "VitModel",
+                     {
+                         InstanceMethod("forward", &VitModelWrap::Forward),
+                         InstanceMethod("backward", &VitModelWrap::Backward),
+                         InstanceMethod("attention", &VitModelWrap::Attention),
+                         InstanceMethod("attentionValues", &VitModelWrap::AttentionValues),
+                         InstanceMethod("features", &VitModelWrap::Features),
+                         InstanceMethod("getParams", &VitModelWrap::GetParams),
+                         InstanceMethod("setParams", &VitModelWrap::SetParams),
+                         InstanceMethod("getGrads", &VitModelWrap::GetGrads),
+                         InstanceMethod("paramInfo", &VitModelWrap::ParamInfo),
+                         InstanceMethod("activationBytes", &VitModelWrap::ActivationBytes),
+                         InstanceMethod("setThreads", &VitModelWrap::SetThreads),
+                         InstanceMethod("setReference", &VitModelWrap::SetReference),
+                         InstanceMethod("setActivationBudget", &VitModelWrap::SetActivationBudget),
+                         InstanceMethod("cancel", &VitModelWrap::Cancel),
+                         InstanceMethod("dispose", &VitModelWrap::Dispose),
+                     });
+}
+
+// new VitModel(config, params: Float32Array, threads)
+VitModelWrap::VitModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VitModelWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "config: expected an object");
+  const VitConfig c = parse_config(info[0].As<Napi::Object>());
+  const int threads = int(int_arg(info, 2, "threads", 1, 1024));
+  try {
+    model_ = std::make_unique<cpu::CpuVit>(c, threads);
+  } catch (const spdfq::Error& e) {
+    throw coded_error(env, e.code(), e.what());
+  }
+  Napi::Float32Array p = float32_arg(info, 1, "params", model_->param_count());
+  std::memcpy(model_->params(), p.Data(), size_t(model_->param_count()) * sizeof(float));
+}
+
+void VitModelWrap::require_idle(Napi::Env env, bool need_forward) {
+  if (!model_) throw coded_error(env, "E_STATE", "this model was disposed");
+  if (busy_) throw coded_error(env, "E_STATE", "this model is running another pass; await it first");
+  if (need_forward && model_->batch() == 0)
+    throw coded_error(env, "E_STATE", "no completed forward pass on this model yet");
+}
+
+// forward(images: Float32Array, batch) → Promise<Float32Array logits>
+Napi::Value VitModelWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  const int batch = int(int_arg(info, 1, "batch", 1, 1 << 20));
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(batch) * model_->config().image_len());
+  cancel_ = false;
+  auto* w = new ForwardWorker(env, this, info.This().As<Napi::Object>(), images.Data(), batch, &cancel_);
+  w->Keep(images);
+  w->Queue();
+  return w->Promise();
+}
+
+// backward(dlogits, tapAttn: (Float32Array|null)[] | null, tapAv: (...)[] | null, weightGrads)
+//   → Promise<Float32Array dimages>
+Napi::Value VitModelWrap::Backward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env, true);
+  const VitConfig& c = model_->config();
+  const int64_t B = model_->batch(), N = c.tokens();
+  Napi::Float32Array dlogits = float32_arg(info, 0, "dlogits", B * c.num_classes);
+  cpu::TapGrads taps;
+  std::vector<Napi::Value> keep;
+  auto read_taps = [&](size_t arg, const char* name, int64_t len, std::vector<const float*>* out) {
+    if (arg >= info.Length() || info[arg].IsNull() || info[arg].IsUndefined()) return;
+    if (!info[arg].IsArray()) throw Napi::TypeError::New(env, std::string(name) + ": expected an array or null");
+    Napi::Array arr = info[arg].As<Napi::Array>();
+    if (arr.Length() != uint32_t(c.depth))
+      throw Napi::RangeError::New(env, std::string(name) + ": expected one entry per block (" +
+                                           std::to_string(c.depth) + "), received " + std::to_string(arr.Length()));
+    out->assign(c.depth, nullptr);
+    for (int l = 0; l < c.depth; ++l) {
+      Napi::Value v = arr.Get(uint32_t(l));
+      if (v.IsNull() || v.IsUndefined()) continue;
+      const std::string label = std::string(name) + "[" + std::to_string(l) + "]";
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Napi::TypeError::New(env, label + ": expected a Float32Array or null");
+      Napi::Float32Array a = v.As<Napi::Float32Array>();
+      if (int64_t(a.ElementLength()) != len)
+        throw Napi::RangeError::New(env, label + ": expected " + std::to_string(len) + " floats, received " +
+                                             std::to_string(a.ElementLength()));
+      (*out)[l] = a.Data();
+      keep.push_back(a);
+    }
+  };
+  read_taps(1, "tapAttention", B * c.heads * N * N, &taps.attn);
+  read_taps(2, "tapAttentionValues", B * N * c.dim, &taps.av);
+  const bool weight_grads = bool_arg(info, 3, "weightGrads");
+  Napi::Float32Array dimages = Napi::Float32Array::New(env, size_t(B * c.image_len()));
+  cancel_ = false;
+  auto* w = new BackwardWorker(env, this, info.This().As<Napi::Object>(), dlogits.Data(), std::move(taps), dimages,
+                               weight_grads, &cancel_);
+  w->Keep(dlogits);
+  for (auto& v : keep) w->Keep(v);
+  w->Queue();
+  return w->Promise();
+}
+
+Napi::Value VitModelWrap::Attention(const Napi::CallbackInfo& info) {
+  require_idle(info.Env(), true);
+  const VitConfig& c = model_->config();
+  const int l = int(int_arg(info, 0, "block", 0, c.depth - 1));
+  const int64_t N = c.tokens();
+  return copy_out(info.Env(), model_->attention(l), int64_t(model_->batch()) * c.heads * N * N);
+}
+
+Napi::Value VitModelWrap::AttentionValues(const Napi::CallbackInfo& info) {
+  require_idle(info.Env(), true);
+  const VitConfig& c = model_->config();
+  const int l = int(int_arg(info, 0, "block", 0, c.depth - 1));
+  return copy_out(info.Env(), model_->attention_values(l), int64_t(model_->batch()) * c.tokens() * c.dim);
+}
+
+Napi::Value VitModelWrap::Features(const Napi::CallbackInfo& info) {
+  require_idle(info.Env(), true);
+  const VitConfig& c = model_->config();
+  return copy_out(info.Env(), model_->features(), int64_t(model_->batch()) * cpu::head_inputs(c) * c.dim);
+}
+
+Napi::Value VitModelWrap::GetParams(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  return copy_out(info.Env(), model_->params(), model_->param_count());
+}
+
+Napi::Value VitModelWrap::SetParams(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  Napi::Float32Array p = float32_arg(info, 0, "params", model_->param_count());
+  std::memcpy(model_->params(), p.Data(), size_t(model_->param_count()) * sizeof(float));
+  return info.Env().Undefined();
+}
+
+Napi::Value VitModelWrap::GetGrads(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  return copy_out(info.Env(), model_->grads(), model_->param_count());
+}
+
+Napi::Value VitModelWrap::ParamInfo(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  Napi::Env env = info.Env();
+  const auto infos = plan_params(model_->config());
+  Napi::Array out = Napi::Array::New(env, infos.size());
+  for (size_t i = 0; i < infos.size(); ++i) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", infos[i].name);
+    Napi::Array shape = Napi::Array::New(env, infos[i].shape.size());
+    for (size_t d = 0; d < infos[i].shape.size(); ++d) shape.Set(uint32_t(d), double(infos[i].shape[d]));
+    o.Set("shape", shape);
+    o.Set("offset", double(infos[i].offset));
+    o.Set("size", double(infos[i].size));
+    out.Set(uint32_t(i), o);
+  }
+  return out;
+}
+
+Napi::Value VitModelWrap::ActivationBytes(const Napi::CallbackInfo& info) {
+  if (!model_) throw coded_error(info.Env(), "E_STATE", "this model was disposed");
+  const int batch = int(int_arg(info, 0, "batch", 1, 1 << 20));
+  return Napi::Number::New(info.Env(),
+                           double(cpu::CpuVit::activation_bytes(model_->config(), batch, model_->threads())));
+}
+
+Napi::Value VitModelWrap::SetThreads(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  model_->set_threads(int(int_arg(info, 0, "threads", 1, 1024)));
+  return info.Env().Undefined();
+}
+
+Napi::Value VitModelWrap::SetReference(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  model_->set_reference(bool_arg(info, 0, "reference"));
+  return info.Env().Undefined();
+}
+
+Napi::Value VitModelWrap::SetActivationBudget(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  model_->set_activation_budget(int_arg(info, 0, "bytes", 1, int64_t(1) << 52));
+  return info.Env().Undefined();
+}
+
+Napi::Value VitModelWrap::Cancel(const Napi::CallbackInfo& info) {
+  cancel_ = true;
+  return info.Env().Undefined();
+}
+
+Napi::Value VitModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  model_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace spdfq::binding

@@ -1,0 +1,228 @@
+// Multi-head self-attention core: probabilities P = softmax(q·kᵀ/√hd) per (image, head),
+// then P·v. The fast path runs each (image, head) pair as its own task with two small
+// single-threaded GEMMs reading q/k/v in place inside the [tokens, 3D] qkv rows (strided,
+// no copies); the reference path is the textbook triple loop. P is always materialized:
+// backward needs it, and it is the tap the attention-prior (APA) loss reads.
+#include <cmath>
+#include <vector>
+
+#include "../core/fast_math.h"
+#include "ops.h"
+
+namespace spdfq::cpu {
+
+namespace {
+
+void softmax_rows_inplace(float* s, int rows, int n) {
+  for (int i = 0; i < rows; ++i) {
+    float* r = s + int64_t(i) * n;
+    float mx = r[0];
+    for (int j = 1; j < n; ++j) mx = r[j] > mx ? r[j] : mx;
+    float sum = 0.0f;
+    for (int j = 0; j < n; ++j) {
+      r[j] = fast_exp(r[j] - mx);
+      sum += r[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < n; ++j) r[j] *= inv;
+  }
+}
+
+void attention_forward_ref(float* av, float* att, const float* qkv, int B, int N, int H, int hd) {
+  const int D = H * hd;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < N; ++i) {
+        const float* q = qkv + (int64_t(b) * N + i) * 3 * D + h * hd;
+        float* p = att + ((int64_t(b) * H + h) * N + i) * N;
+        double mx = -INFINITY;
+        std::vector<double> s(N);
+        for (int j = 0; j < N; ++j) {
+          const float* k = qkv + (int64_t(b) * N + j) * 3 * D + D + h * hd;
+          double dot = 0.0;
+          for (int d = 0; d < hd; ++d) dot += double(q[d]) * k[d];
+          s[j] = dot * scale;
+          mx = s[j] > mx ? s[j] : mx;
+        }
+        double sum = 0.0;
+        for (int j = 0; j < N; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (int j = 0; j < N; ++j) p[j] = float(s[j] / sum);
+        float* o = av + (int64_t(b) * N + i) * D + h * hd;
+        for (int d = 0; d < hd; ++d) {
+          double acc = 0.0;
+          for (int j = 0; j < N; ++j) acc += double(p[j]) * qkv[(int64_t(b) * N + j) * 3 * D + 2 * D + h * hd + d];
+          o[d] = float(acc);
+        }
+      }
+}
+
+void attention_backward_ref(float* dqkv, const float* dav, const float* datt_extra, const float* att,
+                            const float* qkv, int B, int N, int H, int hd) {
+  const int D = H * hd;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  std::vector<double> dp(N), ds(N);
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < N; ++i) {
+        const float* p = att + ((int64_t(b) * H + h) * N + i) * N;
+        const float* go = dav + (int64_t(b) * N + i) * D + h * hd;
+        double dot = 0.0;
+        for (int j = 0; j < N; ++j) {
+          const float* v = qkv + (int64_t(b) * N + j) * 3 * D + 2 * D + h * hd;
+          float* dv = dqkv + (int64_t(b) * N + j) * 3 * D + 2 * D + h * hd;
+          double acc = 0.0;
+          for (int d = 0; d < hd; ++d) {
+            acc += double(go[d]) * v[d];
+            dv[d] += p[j] * go[d];
+          }
+          if (datt_extra) acc += datt_extra[((int64_t(b) * H + h) * N + i) * N + j];
+          dp[j] = acc;
+          dot += acc * p[j];
+        }
+        for (int j = 0; j < N; ++j) ds[j] = p[j] * (dp[j] - dot) * scale;
+        const float* q = qkv + (int64_t(b) * N + i) * 3 * D + h * hd;
+        float* dq = dqkv + (int64_t(b) * N + i) * 3 * D + h * hd;
+        for (int j = 0; j < N; ++j) {
+          const float* k = qkv + (int64_t(b) * N + j) * 3 * D + D + h * hd;
+          float* dk = dqkv + (int64_t(b) * N + j) * 3 * D + D + h * hd;
+          for (int d = 0; d < hd; ++d) {
+            dq[d] += float(ds[j] * k[d]);
+            dk[d] += float(ds[j] * q[d]);
+          }
+        }
+      }
+}
+
+}  // namespace
+
+void attention_forward(float* av, float* att, const float* qkv, int B, int N, int H, int hd, const Exec& ex) {
+  if (ex.reference) {
+    attention_forward_ref(av, att, qkv, B, N, H, hd);
+    return;
+  }
+  const int D = H * hd;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  ex.parallel(int64_t(B) * H, [&](int64_t t, int) {
+    const int64_t b = t / H, h = t % H;
+    const float* base = qkv + b * N * 3 * D + h * hd;
+    float* P = att + t * N * N;
+    GemmArgs s;  // S = scale · Q·Kᵀ
+    s.transB = true;
+    s.M = N;
+    s.N = N;
+    s.K = hd;
+    s.alpha = scale;
+    s.A = base;
+    s.lda = 3 * D;
+    s.B = base + D;
+    s.ldb = 3 * D;
+    s.C = P;
+    s.ldc = N;
+    gemm(s, ex.gemm);
+    softmax_rows_inplace(P, N, N);
+    GemmArgs o;  // O = P·V, written straight into the merged-heads layout
+    o.M = N;
+    o.N = hd;
+    o.K = N;
+    o.A = P;
+    o.lda = N;
+    o.B = base + 2 * D;
+    o.ldb = 3 * D;
+    o.C = av + b * N * D + h * hd;
+    o.ldc = D;
+    gemm(o, ex.gemm);
+  });
+}
+
+int64_t attention_scratch_floats(int N, int threads) { return int64_t(threads) * N * N; }
+
+void attention_backward(float* dqkv, const float* dav, const float* datt_extra, const float* att, const float* qkv,
+                        int B, int N, int H, int hd, float* scratch, const Exec& ex) {
+  if (ex.reference) {
+    attention_backward_ref(dqkv, dav, datt_extra, att, qkv, B, N, H, hd);
+    return;
+  }
+  const int D = H * hd;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  ex.parallel(int64_t(B) * H, [&](int64_t t, int worker) {
+    const int64_t b = t / H, h = t % H;
+    const float* base = qkv + b * N * 3 * D + h * hd;
+    float* dbase = dqkv + b * N * 3 * D + h * hd;
+    const float* P = att + t * N * N;
+    const float* dO = dav + b * N * D + h * hd;
+    float* dP = scratch + int64_t(worker) * N * N;
+
+    GemmArgs g1;  // dP = dO·Vᵀ (+ the injected tap gradient)
+    g1.transB = true;
+    g1.M = N;
+    g1.N = N;
+    g1.K = hd;
+    g1.A = dO;
+    g1.lda = D;
+    g1.B = base + 2 * D;
+    g1.ldb = 3 * D;
+    g1.C = dP;
+    g1.ldc = N;
+    if (datt_extra) {
+      const float* e = datt_extra + t * N * N;
+      for (int64_t i = 0; i < int64_t(N) * N; ++i) dP[i] = e[i];
+      g1.beta = 1.0f;
+    }
+    gemm(g1, ex.gemm);
+
+    GemmArgs g2;  // dV += Pᵀ·dO
+    g2.transA = true;
+    g2.M = N;
+    g2.N = hd;
+    g2.K = N;
+    g2.A = P;
+    g2.lda = N;
+    g2.B = dO;
+    g2.ldb = D;
+    g2.C = dbase + 2 * D;
+    g2.ldc = 3 * D;
+    g2.beta = 1.0f;
+    gemm(g2, ex.gemm);
+
+    // Softmax backward in place: dS = P ⊙ (dP − Σ_j P·dP).
+    for (int i = 0; i < N; ++i) {
+      const float* p = P + int64_t(i) * N;
+      float* d = dP + int64_t(i) * N;
+      float dot = 0.0f;
+      for (int j = 0; j < N; ++j) dot += p[j] * d[j];
+      for (int j = 0; j < N; ++j) d[j] = p[j] * (d[j] - dot);
+    }
+
+    GemmArgs g3;  // dQ += scale · dS·K
+    g3.M = N;
+    g3.N = hd;
+    g3.K = N;
+    g3.alpha = scale;
+    g3.A = dP;
+    g3.lda = N;
+    g3.B = base + D;
+    g3.ldb = 3 * D;
+    g3.C = dbase;
+    g3.ldc = 3 * D;
+    g3.beta = 1.0f;
+    gemm(g3, ex.gemm);
+
+    GemmArgs g4;  // dK += scale · dSᵀ·Q
+    g4.transA = true;
+    g4.M = N;
+    g4.N = hd;
+    g4.K = N;
+    g4.alpha = scale;
+    g4.A = dP;
+    g4.lda = N;
+    g4.B = base;
+    g4.ldb = 3 * D;
+    g4.C = dbase + D;
+    g4.ldc = 3 * D;
+    g4.beta = 1.0f;
+    gemm(g4, ex.gemm);
+  });
+}
+
+}  // namespace spdfq::cpu

@@ -1,0 +1,58 @@
+// The ViT's layers on the CPU, one forward and one backward function per layer.
+//
+// Conventions (as llm.c): arguments are outputs, inputs, weights, sizes, exec. Every
+// backward ACCUMULATES (+=) into its gradient outputs — callers zero them first — and a
+// nullptr gradient output means "not needed": that work is skipped (synthesis freezes the
+// weights, so it asks for no weight gradients). Tensors are row-major, tokens-major:
+// activations [rows, features] with rows = batch × tokens.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/vit_config.h"
+#include "exec.h"
+
+namespace spdfq::cpu {
+
+// ---- LayerNorm over the last axis (length D) of `rows` rows --------------------------
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                       int64_t rows, int D, float eps, const Exec& ex);
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
+                        const float* mean, const float* rstd, int64_t rows, int D, const Exec& ex);
+
+// ---- Linear: out[rows, O] = inp[rows, I] · wᵀ + b, w in PyTorch [O, I] layout ---------
+void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t rows, int I, int O,
+                    const Exec& ex);
+void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
+                     int64_t rows, int I, int O, const Exec& ex);
+
+// ---- GELU, element-wise over n values ------------------------------------------------
+void gelu_forward(float* out, const float* inp, int64_t n, GeluKind kind, const Exec& ex);
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Exec& ex);
+
+// ---- Multi-head self-attention core -------------------------------------------------
+// qkv [B, N, 3D] (q, k, v blocks of D channels, head h at channels h·hd..), att [B, H, N, N]
+// softmax(q·kᵀ/√hd) kept for backward and as a tap, av [B, N, D] = att·v with heads merged.
+void attention_forward(float* av, float* att, const float* qkv, int B, int N, int H, int hd, const Exec& ex);
+// dav: gradient at av (the merged-heads tap gradient already added in); datt_extra: a
+// gradient injected at the probabilities tap (nullptr if none); accumulates into dqkv.
+void attention_backward(float* dqkv, const float* dav, const float* datt_extra, const float* att, const float* qkv,
+                        int B, int N, int H, int hd, float* scratch, const Exec& ex);
+// Scratch floats attention_backward needs for `threads` workers.
+int64_t attention_scratch_floats(int N, int threads);
+
+// ---- Residual: out = a + b (out may alias a) -----------------------------------------
+void residual_forward(float* out, const float* a, const float* b, int64_t n, const Exec& ex);
+
+// ---- Patch embedding: images [B, C, H, W] → im2col patches [B·P, C·p·p] ----------------
+void patchify(float* patches, const float* images, int B, const VitConfig& c, const Exec& ex);
+// The inverse scatter (patches do not overlap, so it is a permutation): accumulates into dimages.
+void unpatchify_accumulate(float* dimages, const float* dpatches, int B, const VitConfig& c, const Exec& ex);
+
+// ---- Cross-entropy, mean over the batch ----------------------------------------------
+// Hard labels (class indices) or soft targets (rows summing to 1); returns the loss and,
+// when dlogits is given, writes (not accumulates) d loss / d logits.
+double cross_entropy_hard(float* dlogits, const float* logits, const int32_t* labels, int B, int K);
+double cross_entropy_soft(float* dlogits, const float* logits, const float* targets, int B, int K);
+
+}  // namespace spdfq::cpu

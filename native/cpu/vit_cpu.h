@@ -1,0 +1,90 @@
+// The ViT on the CPU: owns the parameters, their gradients, the activation arena and a
+// thread pool; runs forward and backward by calling the layer ops in ops.h.
+// One model runs one pass at a time (the binding serializes calls per model).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../core/vit_config.h"
+#include "../core/vit_params.h"
+#include "exec.h"
+#include "vit_activations.h"
+
+namespace spdfq::cpu {
+
+// Gradients injected at the taps during backward: one pointer per block, nullptr for
+// "none" (attn: [B, H, N, N]; av: [B, N, D]); empty vectors mean no taps at all.
+struct TapGrads {
+  std::vector<const float*> attn;
+  std::vector<const float*> av;
+};
+
+struct AlignedFree {
+  void operator()(float* p) const;
+};
+using FloatBuffer = std::unique_ptr<float[], AlignedFree>;
+// 64-byte aligned, uninitialized; throws spdfq::Error("E_MEMORY") when the system refuses.
+FloatBuffer alloc_floats(int64_t n, const char* what);
+
+class CpuVit {
+ public:
+  CpuVit(const VitConfig& config, int threads);
+
+  const VitConfig& config() const { return config_; }
+  int64_t param_count() const { return param_count_; }
+  float* params() { return params_.get(); }
+  // Weight gradients (allocated on first use), laid out like params().
+  float* grads();
+
+  int threads() const { return pool_->threads(); }
+  void set_threads(int threads);
+  void set_reference(bool reference) { reference_ = reference; }
+  // Activation memory above which forward refuses a batch (E_MEMORY) instead of trying.
+  void set_activation_budget(int64_t bytes) { activation_budget_ = bytes; }
+  static int64_t activation_bytes(const VitConfig& c, int batch, int threads);
+
+  // Forward on `batch` NCHW images; keeps everything backward and the taps need.
+  // `cancel` (optional) is polled between blocks: when set, throws E_CANCELLED.
+  void forward(const float* images, int batch, const std::atomic<bool>* cancel = nullptr);
+  // Backward from d loss/d logits (+ optional tap gradients) of the last forward;
+  // overwrites dimages [batch, C, H, W]; also overwrites grads() when weight_grads.
+  void backward(const float* dlogits, const TapGrads& taps, float* dimages, bool weight_grads,
+                const std::atomic<bool>* cancel = nullptr);
+
+  int batch() const { return batch_; }
+  const float* logits() const { return acts_.logits; }
+  const float* attention(int block) const { return acts_.blocks[block].att; }
+  const float* attention_values(int block) const { return acts_.blocks[block].av; }
+  // The head's input [B, heads_in, D]: the penultimate features.
+  const float* features() const { return acts_.feat; }
+
+ private:
+  Exec exec() const;
+  void ensure_arena(int batch);
+  void block_forward(int l, const float* x_in, const Exec& ex);
+  const float* block_output(int l) const;
+  void block_backward(int l, const float* x_in, const TapGrads& taps, VitParams* gp, const Exec& ex);
+  void head_forward(const Exec& ex);
+  void head_backward(const float* dlogits, VitParams* gp, const Exec& ex);
+  void embed_backward(float* dimages, VitParams* gp, const Exec& ex);
+
+  VitConfig config_;
+  int64_t param_count_;
+  FloatBuffer params_;
+  FloatBuffer grads_;
+  VitParams p_;
+  std::unique_ptr<ThreadPool> pool_;
+  bool reference_ = false;
+  int64_t activation_budget_ = int64_t(8) << 30;
+
+  FloatBuffer arena_;
+  int arena_batch_ = 0;
+  int batch_ = 0;
+  VitActs acts_;
+  VitGrads g_;
+};
+
+}  // namespace spdfq::cpu
