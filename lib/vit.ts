@@ -183,7 +183,7 @@ export class VitModel {
   }
 
   /** Forward on `batch` NCHW images (normalized). The arrays are used in place, not copied. */
-  forward(images: Float32Array, batch: number, options: ForwardOptions = {}): Promise<ForwardResult> {
+  async forward(images: Float32Array, batch: number, options: ForwardOptions = {}): Promise<ForwardResult> {
     const caller = new Error();
     checkPositiveInt('batch', batch);
     checkFloat32(`images [${batch}, ${this.config.channels}, ${this.config.imageHeight}, ${this.config.imageWidth}]`, images, batch * this.imageLength());
@@ -208,7 +208,7 @@ export class VitModel {
   }
 
   /** Backward of the last forward from d loss/d logits [B, K], plus optional tap gradients. */
-  backward(dlogits: Float32Array, options: BackwardOptions = {}): Promise<BackwardResult> {
+  async backward(dlogits: Float32Array, options: BackwardOptions = {}): Promise<BackwardResult> {
     const caller = new Error();
     return this.enqueue(() =>
       this.withSignal(options.signal, async () => {
@@ -246,7 +246,7 @@ export class VitModel {
   }
 
   /** Replaces all weights (same names and shapes as createVit). Waits for queued passes. */
-  setWeights(weights: WeightMap): Promise<void> {
+  async setWeights(weights: WeightMap): Promise<void> {
     const packed = packWeights(this.config, weights);
     return this.enqueue(async () => this.handle.setParams(packed));
   }
@@ -265,7 +265,7 @@ export class VitModel {
     return b;
   }
 
-  setThreads(threads: number): Promise<void> {
+  async setThreads(threads: number): Promise<void> {
     checkPositiveInt('threads', threads, 1024);
     return this.enqueue(async () => this.handle.setThreads(threads));
   }

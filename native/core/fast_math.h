@@ -83,10 +83,16 @@ SPDFQ_HD float gelu_tanh(float x) {
   return 0.5f * x * (1.0f + fast_tanh(u));
 }
 SPDFQ_HD float gelu_tanh_grad(float x) {
+  // With e = exp(2u): tanh = 1 − 2/(e+1) and sech² = 4e/(e+1)², the latter without the
+  // cancellation of 1 − tanh² near |tanh| = 1.
+  // fast_exp clamps its argument, so e stays finite and e·inv ≤ 1 never overflows.
   const float u = kSqrt2OverPi * (x + kGeluTanhCubic * x * x * x);
-  const float t = fast_tanh(u);
+  const float e = fast_exp(2.0f * u);
+  const float inv = 1.0f / (e + 1.0f);
+  const float t = 1.0f - 2.0f * inv;
+  const float sech2 = 4.0f * inv * (e * inv);
   const float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluTanhCubic * x * x);
-  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+  return 0.5f * (1.0f + t) + 0.5f * x * sech2 * du;
 }
 
 }  // namespace spdfq

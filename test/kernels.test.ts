@@ -1,0 +1,119 @@
+// Kernel-level checks through the addon: every SIMD GEMM variant this CPU runs against
+// gemm_ref on awkward shapes; the shared element-wise math against double-precision
+// formulas; cross-entropy against the PyTorch fixture.
+
+import { nativeAddon, GemmVariantName } from '../lib/native';
+import { loadEngineFixture } from './helpers/fixtures';
+import { expectClose } from './helpers/compare';
+import { randn, rng } from './helpers/random';
+
+const addon = nativeAddon();
+const features = addon.cpuFeatures();
+const variants: GemmVariantName[] = ['auto'];
+if (features.avx2) variants.push('avx2');
+if (features.avx512) variants.push('avx512');
+
+// [M, N, K]: not multiples of any vector width, 1×1, tall-skinny, short-wide, K = 1, empty.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [1, 1, 37], [3, 5, 7], [17, 33, 65], [31, 15, 1], [5000, 3, 7], [2, 1500, 9], [197, 197, 64],
+  [197, 64, 197], [129, 257, 100], [64, 48, 513], [0, 5, 3], [4, 0, 3], [4, 5, 0],
+];
+
+describe.each(variants)('gemm %s vs gemm_ref', (variant) => {
+  const r = rng(3);
+  test.each(SHAPES)('M=%i N=%i K=%i, all transposes, strided, alpha/beta', (M, N, K) => {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        const pad = 3; // leading dimensions larger than the rows
+        const lda = (transA ? M : K) + pad;
+        const ldb = (transB ? K : N) + pad;
+        const ldc = N + pad;
+        const A = randn(Math.max(1, (transA ? K : M) * lda), r);
+        const B = randn(Math.max(1, (transB ? N : K) * ldb), r);
+        for (const [alpha, beta] of [[1, 0], [0.5, 1], [-1.25, 0.75]]) {
+          const C0 = randn(Math.max(1, M * ldc), r);
+          if (beta === 0) for (let i = 0; i < C0.length; i++) if (i % 7 === 0) C0[i] = NaN; // beta 0 must not read C
+          const ref = C0.slice();
+          const got = C0.slice();
+          addon.gemm('ref', transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, ref, ldc);
+          addon.gemm(variant, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, got, ldc);
+          // fp32 accumulation error bound: K·ε·Σ|a||b| ≲ K·ε·K (unit normals); 1e-5·√K relative suffices.
+          const tol = 2e-5 * Math.sqrt(Math.max(K, 1));
+          for (let i = 0; i < M; i++) {
+            for (let j = N; j < ldc; j++) {
+              // padding columns of C are never written
+              const idx = i * ldc + j;
+              if (idx < got.length && !Object.is(got[idx], C0[idx])) throw new Error(`wrote outside C at row ${i} col ${j}`);
+            }
+          }
+          const rows = (a: Float32Array) => Array.from({ length: M * N }, (_, t) => a[Math.floor(t / N) * ldc + (t % N)]);
+          expectClose(`${variant} tA=${transA} tB=${transB} a=${alpha} b=${beta}`, rows(got), rows(ref), tol);
+        }
+      }
+    }
+  });
+});
+
+describe('element-wise math (core/fast_math.h)', () => {
+  const xs = new Float32Array(4001).map((_, i) => -10 + (20 * i) / 4000);
+  const erf = (x: number): number => {
+    // Maclaurin series below 3 (terms stay < e^9, so double keeps ~1e-12); above, the
+    // asymptotic series of erfc, whose first omitted term is < 1e-9 there.
+    const ax = Math.abs(x);
+    if (ax < 3) {
+      let sum = 0;
+      let term = x;
+      for (let n = 0; n < 120; n++) {
+        sum += term / (2 * n + 1);
+        term *= (-x * x) / (n + 1);
+      }
+      return (2 / Math.sqrt(Math.PI)) * sum;
+    }
+    const z = 1 / (2 * ax * ax);
+    const series = 1 - z + 3 * z ** 2 - 15 * z ** 3 + 105 * z ** 4 - 945 * z ** 5;
+    return Math.sign(x) * (1 - (Math.exp(-ax * ax) / (ax * Math.sqrt(Math.PI))) * series);
+  };
+  test('exp is within 3e-7 relative of Math.exp', () => {
+    const y = addon.elementwise('exp', xs);
+    xs.forEach((x, i) => expect(Math.abs(y[i] - Math.exp(x)) / Math.exp(x)).toBeLessThan(3e-7));
+  });
+  test('erf is within 5e-7 of the series', () => {
+    const y = addon.elementwise('erf', xs);
+    xs.forEach((x, i) => expect(Math.abs(y[i] - erf(x))).toBeLessThan(5e-7));
+  });
+  test('GELU (exact and tanh) and their derivatives', () => {
+    const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+    const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    const d = (f: (x: number) => number, x: number) => (f(x + 1e-5) - f(x - 1e-5)) / 2e-5;
+    const cases: [string, (x: number) => number][] = [
+      ['gelu_erf', gelu], ['gelu_tanh', geluTanh], ['gelu_erf_grad', (x) => d(gelu, x)], ['gelu_tanh_grad', (x) => d(geluTanh, x)],
+    ];
+    for (const [fn, f] of cases) {
+      const y = addon.elementwise(fn, xs);
+      xs.forEach((x, i) => {
+        const want = f(x);
+        if (!(Math.abs(y[i] - want) <= 2e-6 * Math.max(1, Math.abs(want)))) throw new Error(`${fn}(${x}) = ${y[i]}, expected ${want}`);
+      });
+    }
+  });
+});
+
+describe('cross-entropy vs PyTorch', () => {
+  const fx = loadEngineFixture('deit_cls');
+  const t = (n: string) => fx.tensors.get(n)!.data;
+  const K = fx.config.numClasses;
+  test('hard labels: loss and gradient', () => {
+    const labels = Int32Array.from(t('ce.labels'));
+    const res = addon.crossEntropy(t('logits'), labels, fx.batch, K, false);
+    expect(res.loss).toBeCloseTo(t('ce.hard_loss')[0], 5);
+    expectClose('ce.hard_grad_logits', res.dlogits, t('ce.hard_grad_logits'), 1e-5);
+  });
+  test('soft targets: loss and gradient', () => {
+    const res = addon.crossEntropy(t('logits'), t('ce.soft_targets'), fx.batch, K, true);
+    expect(res.loss).toBeCloseTo(t('ce.soft_loss')[0], 5);
+    expectClose('ce.soft_grad_logits', res.dlogits, t('ce.soft_grad_logits'), 1e-5);
+  });
+  test('a label out of range is a RangeError, not a crash', () => {
+    expect(() => addon.crossEntropy(t('logits'), new Int32Array([0, K]), fx.batch, K, false)).toThrow(/labels\[1\]: expected a class in \[0, 9\], received 10/);
+  });
+});
