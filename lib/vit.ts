@@ -174,6 +174,22 @@ export class VitModel {
     }
   }
 
+  /** The native object, for other native workers (synthesis, quantization) that run whole
+   *  loops on this model. Use it only inside `exclusive`, so no queued pass overlaps. */
+  nativeHandle(): NativeVitModel {
+    return this.handle;
+  }
+
+  /** Resolves once every call queued so far has settled. */
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
+  /** Runs `job` with this model to itself: queued after earlier calls, and later calls wait. */
+  exclusive<T>(job: () => Promise<T>): Promise<T> {
+    return this.enqueue(job);
+  }
+
   get tokens(): number {
     return tokenCount(this.config);
   }

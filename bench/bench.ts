@@ -1,0 +1,100 @@
+// `npm run bench [-- --json FILE] [-- --threads N] [-- --quick]`: speed of the engine on a
+// DeiT-Tiny-shaped model (12 blocks, D=192, 3 heads, 224², patch 16, 1000 classes, random
+// weights), batch 8, against onnxruntime-node on the same model and thread count, measured
+// in the same run — machines here are shared and noisy, so targets are ratios.
+//
+// Targets (issue #2): forward ≤ 1.0× onnxruntime; forward + input-gradient backward
+// ≤ 2.5× our forward; fp32 GEMM 768³ ≥ 105 GFLOP/s on one thread.
+
+import * as fs from 'fs';
+import * as os from 'os';
+import { createVit, randomVitWeights } from '../lib/vit';
+import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
+import { nativeAddon } from '../lib/native';
+import { ortForwardSeconds } from './ort-reference';
+import { timeMedian } from './timing';
+
+export const DEIT_TINY: VitConfigInput = {
+  imageSize: 224, channels: 3, patchSize: 16, embedDim: 192, depth: 12, numHeads: 3, mlpRatio: 4, numClasses: 1000,
+};
+
+interface Args {
+  json?: string;
+  threads: number;
+  repeats: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { threads: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length, repeats: 5 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') args.json = argv[++i];
+    else if (a === '--threads') args.threads = Number(argv[++i]);
+    else if (a === '--quick') args.repeats = 2;
+    else throw new Error(`bench: unknown argument '${a}' (expected --json FILE, --threads N, --quick)`);
+  }
+  if (!Number.isInteger(args.threads) || args.threads < 1) throw new Error(`bench: --threads expects a positive integer, received ${args.threads}`);
+  return args;
+}
+
+function gemmGflops(size: number, repeats: number): number {
+  const addon = nativeAddon();
+  const A = new Float32Array(size * size).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const B = A.slice().reverse();
+  const C = new Float32Array(size * size);
+  const seconds = addon.gemm('auto', false, false, size, size, size, 1, A, size, B, size, 0, C, size, repeats * 4);
+  return (2 * size ** 3) / seconds / 1e9;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const config = completeVitConfig(DEIT_TINY);
+  const batch = 8;
+  const weights = randomVitWeights(config, 1);
+  const model = await createVit(config, weights, { threads: args.threads });
+  const images = new Float32Array(batch * 3 * 224 * 224).map((_, i) => Math.sin(i * 0.001));
+  const dlogits = new Float32Array(batch * 1000).fill(1 / 8000);
+
+  const results: Record<string, number | string> = { threads: args.threads, batch, cpu_gemm: nativeAddon().cpuFeatures().gemm };
+  process.stdout.write(`spdfq-native bench: DeiT-Tiny shape, batch ${batch}, ${args.threads} thread(s)\n`);
+
+  const fwd = await timeMedian(args.repeats, () => model.forward(images, batch));
+  results.deit_tiny_b8_forward_s = fwd;
+  const fwdBwd = await timeMedian(args.repeats, async () => {
+    await model.forward(images, batch);
+    await model.backward(dlogits);
+  });
+  results.deit_tiny_b8_forward_backward_s = fwdBwd;
+  results.deit_tiny_b8_activation_bytes = model.activationBytes(batch);
+  await model.dispose();
+
+  const ort = await ortForwardSeconds(config, weights, images, batch, args.threads, args.repeats);
+  if (typeof ort === 'number') results.ort_deit_tiny_b8_forward_s = ort;
+  else results.ort_unavailable = ort.reason;
+
+  results.gemm_768_gflops = gemmGflops(768, args.repeats);
+
+  const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+  results.forward_over_ort = typeof ort === 'number' ? ratio(fwd, ort) : 'n/a';
+  results.forward_backward_over_forward = ratio(fwdBwd, fwd);
+
+  const line = (k: string, v: number | string, target = '') =>
+    process.stdout.write(`  ${k.padEnd(34)} ${typeof v === 'number' ? v.toPrecision(4) : v}${target ? `   (target ${target})` : ''}\n`);
+  line('deit_tiny_b8_forward_s', fwd);
+  line('deit_tiny_b8_forward_backward_s', fwdBwd);
+  if (typeof ort === 'number') line('ort_deit_tiny_b8_forward_s', ort);
+  line('forward / onnxruntime', results.forward_over_ort, '≤ 1.0');
+  line('forward+backward / forward', results.forward_backward_over_forward, '≤ 2.5');
+  line('gemm_768_gflops (1 thread)', results.gemm_768_gflops as number, '≥ 105');
+  if (args.json) {
+    fs.writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write(`wrote ${args.json}\n`);
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: Error) => {
+    process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
+}
