@@ -28,7 +28,8 @@ void softmax_rows_inplace(float* s, int rows, int n) {
   }
 }
 
-void attention_forward_ref(float* av, float* att, const float* qkv, int B, int N, int H, int hd) {
+void attention_forward_ref(float* av, float* att, const float* qkv, int B, int N, int H, int hd,
+                           const quant::TensorQuant* probs_q, float* att_q) {
   const int D = H * hd;
   const float scale = 1.0f / std::sqrt(float(hd));
   for (int b = 0; b < B; ++b)
@@ -48,6 +49,12 @@ void attention_forward_ref(float* av, float* att, const float* qkv, int B, int N
         double sum = 0.0;
         for (int j = 0; j < N; ++j) sum += (s[j] = std::exp(s[j] - mx));
         for (int j = 0; j < N; ++j) p[j] = float(s[j] / sum);
+        if (probs_q) {
+          float* pq = att_q + ((int64_t(b) * H + h) * N + i) * N;
+          for (int j = 0; j < N; ++j) pq[j] = p[j];
+          quant::fake_quant_tensor(pq, N, *probs_q);
+          p = pq;
+        }
         float* o = av + (int64_t(b) * N + i) * D + h * hd;
         for (int d = 0; d < hd; ++d) {
           double acc = 0.0;
@@ -58,7 +65,7 @@ void attention_forward_ref(float* av, float* att, const float* qkv, int B, int N
 }
 
 void attention_backward_ref(float* dqkv, const float* dav, const float* datt_extra, const float* att,
-                            const float* qkv, int B, int N, int H, int hd) {
+                            const float* att_pv, const float* qkv, int B, int N, int H, int hd) {
   const int D = H * hd;
   const float scale = 1.0f / std::sqrt(float(hd));
   std::vector<double> dp(N), ds(N);
@@ -66,6 +73,7 @@ void attention_backward_ref(float* dqkv, const float* dav, const float* datt_ext
     for (int h = 0; h < H; ++h)
       for (int i = 0; i < N; ++i) {
         const float* p = att + ((int64_t(b) * H + h) * N + i) * N;
+        const float* ppv = att_pv + ((int64_t(b) * H + h) * N + i) * N;
         const float* go = dav + (int64_t(b) * N + i) * D + h * hd;
         double dot = 0.0;
         for (int j = 0; j < N; ++j) {
@@ -74,7 +82,7 @@ void attention_backward_ref(float* dqkv, const float* dav, const float* datt_ext
           double acc = 0.0;
           for (int d = 0; d < hd; ++d) {
             acc += double(go[d]) * v[d];
-            dv[d] += p[j] * go[d];
+            dv[d] += ppv[j] * go[d];
           }
           if (datt_extra) acc += datt_extra[((int64_t(b) * H + h) * N + i) * N + j];
           dp[j] = acc;
@@ -96,9 +104,10 @@ void attention_backward_ref(float* dqkv, const float* dav, const float* datt_ext
 
 }  // namespace
 
-void attention_forward(float* av, float* att, const float* qkv, int B, int N, int H, int hd, const Exec& ex) {
+void attention_forward(float* av, float* att, const float* qkv, int B, int N, int H, int hd, const Exec& ex,
+                       const quant::TensorQuant* probs_q, float* att_q) {
   if (ex.reference) {
-    attention_forward_ref(av, att, qkv, B, N, H, hd);
+    attention_forward_ref(av, att, qkv, B, N, H, hd, probs_q, att_q);
     return;
   }
   const int D = H * hd;
@@ -121,11 +130,18 @@ void attention_forward(float* av, float* att, const float* qkv, int B, int N, in
     s.ldc = N;
     gemm(s, ex.gemm);
     softmax_rows_inplace(P, N, N);
+    const float* Ppv = P;
+    if (probs_q) {
+      float* Q = att_q + t * N * N;
+      for (int64_t i = 0; i < int64_t(N) * N; ++i) Q[i] = P[i];
+      quant::fake_quant_tensor(Q, int64_t(N) * N, *probs_q);
+      Ppv = Q;
+    }
     GemmArgs o;  // O = P·V, written straight into the merged-heads layout
     o.M = N;
     o.N = hd;
     o.K = N;
-    o.A = P;
+    o.A = Ppv;
     o.lda = N;
     o.B = base + 2 * D;
     o.ldb = 3 * D;
@@ -137,10 +153,10 @@ void attention_forward(float* av, float* att, const float* qkv, int B, int N, in
 
 int64_t attention_scratch_floats(int N, int threads) { return int64_t(threads) * N * N; }
 
-void attention_backward(float* dqkv, const float* dav, const float* datt_extra, const float* att, const float* qkv,
-                        int B, int N, int H, int hd, float* scratch, const Exec& ex) {
+void attention_backward(float* dqkv, const float* dav, const float* datt_extra, const float* att, const float* att_pv,
+                        const float* qkv, int B, int N, int H, int hd, float* scratch, const Exec& ex) {
   if (ex.reference) {
-    attention_backward_ref(dqkv, dav, datt_extra, att, qkv, B, N, H, hd);
+    attention_backward_ref(dqkv, dav, datt_extra, att, att_pv, qkv, B, N, H, hd);
     return;
   }
   const int D = H * hd;
@@ -171,12 +187,12 @@ void attention_backward(float* dqkv, const float* dav, const float* datt_extra, 
     }
     gemm(g1, ex.gemm);
 
-    GemmArgs g2;  // dV += Pᵀ·dO
+    GemmArgs g2;  // dV += P̂ᵀ·dO (P̂: the probabilities P·v used)
     g2.transA = true;
     g2.M = N;
     g2.N = hd;
     g2.K = N;
-    g2.A = P;
+    g2.A = att_pv + t * N * N;
     g2.lda = N;
     g2.B = dO;
     g2.ldb = D;

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "../core/vit_config.h"
+#include "../quant/quantizer.h"
 #include "exec.h"
 
 namespace spdfq::cpu {
@@ -33,11 +34,15 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, 
 // ---- Multi-head self-attention core -------------------------------------------------
 // qkv [B, N, 3D] (q, k, v blocks of D channels, head h at channels h·hd..), att [B, H, N, N]
 // softmax(q·kᵀ/√hd) kept for backward and as a tap, av [B, N, D] = att·v with heads merged.
-void attention_forward(float* av, float* att, const float* qkv, int B, int N, int H, int hd, const Exec& ex);
+// With probs_q (a quantizer of the probabilities) the P·v product reads a fake-quantized
+// copy written to att_q [B, H, N, N]; att keeps the exact softmax.
+void attention_forward(float* av, float* att, const float* qkv, int B, int N, int H, int hd, const Exec& ex,
+                       const quant::TensorQuant* probs_q = nullptr, float* att_q = nullptr);
 // dav: gradient at av (the merged-heads tap gradient already added in); datt_extra: a
 // gradient injected at the probabilities tap (nullptr if none); accumulates into dqkv.
-void attention_backward(float* dqkv, const float* dav, const float* datt_extra, const float* att, const float* qkv,
-                        int B, int N, int H, int hd, float* scratch, const Exec& ex);
+// att_pv: the probabilities P·v used (att_q when quantized, else att); straight-through.
+void attention_backward(float* dqkv, const float* dav, const float* datt_extra, const float* att, const float* att_pv,
+                        const float* qkv, int B, int N, int H, int hd, float* scratch, const Exec& ex);
 // Scratch floats attention_backward needs for `threads` workers.
 int64_t attention_scratch_floats(int N, int threads);
 

@@ -17,7 +17,8 @@ struct Bump {
 };
 }  // namespace
 
-int64_t plan_activations(const VitConfig& c, int batch, int threads, float* arena, VitActs* a, VitGrads* g) {
+int64_t plan_activations(const VitConfig& c, int batch, int threads, bool quant, float* arena, VitActs* a,
+                         VitGrads* g) {
   const int64_t B = batch, N = c.tokens(), D = c.dim, H = c.heads, M = c.mlp_dim, P = c.patches();
   const int64_t L = c.patch_len(), K = c.num_classes, R = B * N, hin = head_inputs(c);
   Bump bump{arena};
@@ -31,6 +32,10 @@ int64_t plan_activations(const VitConfig& c, int batch, int threads, float* aren
     blk.ln1_rstd = bump.take(R);
     blk.qkv = bump.take(R * 3 * D);
     blk.att = bump.take(B * H * N * N);
+    blk.att_q = quant ? bump.take(B * H * N * N) : nullptr;
+    const bool post_q = quant && c.norm == NormPlacement::Post;
+    blk.qkv_in_q = post_q ? bump.take(R * D) : nullptr;
+    blk.fc1_in_q = post_q ? bump.take(R * D) : nullptr;
     blk.av = bump.take(R * D);
     blk.sum1 = bump.take(R * D);
     blk.ln2 = bump.take(R * D);

@@ -16,7 +16,11 @@ struct BlockActs {
   float* ln1_rstd;  // [B·N]
   float* qkv;       // [B, N, 3D]
   float* att;       // [B, H, N, N]  softmax probabilities — the attention tap
+  float* att_q;     // [B, H, N, N]  fake-quantized probabilities P·v reads; nullptr unless quantized
   float* av;        // [B, N, D]     probs·v, heads merged, before proj — the A·V tap
+  float* qkv_in_q;  // [B, N, D]  post-norm + quantization: quantized copy of the block input (the
+                    //             residual stream itself must stay in float); else nullptr
+  float* fc1_in_q;  // [B, N, D]  likewise for the MLP input (ln1, also a residual in post-norm)
   float* sum1;      // [B, N, D]     block input + attention branch
   float* ln2;       // [B, N, D]     norm2 output
   float* ln2_mean;  // [B·N]
@@ -56,6 +60,8 @@ struct VitGrads {
 inline int head_inputs(const VitConfig& c) { return c.dist_token ? 2 : 1; }
 
 // Plans the arena for `batch`: with arena == nullptr only counts; returns floats needed.
-int64_t plan_activations(const VitConfig& c, int batch, int threads, float* arena, VitActs* acts, VitGrads* grads);
+// quant adds the quantized copies (attention probabilities; post-norm block inputs).
+int64_t plan_activations(const VitConfig& c, int batch, int threads, bool quant, float* arena, VitActs* acts,
+                         VitGrads* grads);
 
 }  // namespace spdfq::cpu

@@ -10,6 +10,7 @@
 
 #include "../core/errors.h"
 #include "ops.h"
+#include "../quant/quantizer.h"
 
 namespace spdfq::cpu {
 
@@ -64,20 +65,21 @@ Exec CpuVit::exec() const {
   return ex;
 }
 
-int64_t CpuVit::activation_bytes(const VitConfig& c, int batch, int threads) {
-  return plan_activations(c, batch, threads, nullptr, nullptr, nullptr) * int64_t(sizeof(float));
+int64_t CpuVit::activation_bytes(const VitConfig& c, int batch, int threads, bool quant) {
+  return plan_activations(c, batch, threads, quant, nullptr, nullptr, nullptr) * int64_t(sizeof(float));
 }
 
 void CpuVit::ensure_arena(int batch) {
-  if (arena_ && batch <= arena_batch_) {
-    plan_activations(config_, batch, threads(), arena_.get(), &acts_, &g_);
+  const bool quant = act_quant_ != nullptr;
+  if (arena_ && batch <= arena_batch_ && quant == arena_quant_probs_) {
+    plan_activations(config_, batch, threads(), quant, arena_.get(), &acts_, &g_);
     return;
   }
-  const int64_t bytes = activation_bytes(config_, batch, threads());
+  const int64_t bytes = activation_bytes(config_, batch, threads(), quant);
   if (bytes > activation_budget_) {
     int fit = 0;
     for (int b = batch - 1; b >= 1; --b)
-      if (activation_bytes(config_, b, threads()) <= activation_budget_) {
+      if (activation_bytes(config_, b, threads(), quant) <= activation_budget_) {
         fit = b;
         break;
       }
@@ -89,7 +91,53 @@ void CpuVit::ensure_arena(int batch) {
   arena_batch_ = 0;
   arena_ = alloc_floats(bytes / int64_t(sizeof(float)), "activations");
   arena_batch_ = batch;
-  plan_activations(config_, batch, threads(), arena_.get(), &acts_, &g_);
+  arena_quant_probs_ = quant;
+  plan_activations(config_, batch, threads(), quant, arena_.get(), &acts_, &g_);
+}
+
+// ------------------------------------------------------------------------ quantization
+
+float* CpuVit::quant_params() {
+  if (!qparams_) {
+    qparams_ = alloc_floats(param_count_, "quantized weights");
+    std::memcpy(qparams_.get(), params_.get(), sizeof(float) * size_t(param_count_));
+    pq_ = bind_params(config_, qparams_.get());
+  }
+  return qparams_.get();
+}
+
+void CpuVit::set_act_quant(const quant::ActQuantState* state) {
+  if (state && state->blocks.size() != size_t(config_.depth) * quant::kBlockSites)
+    fail("E_CONFIG", "activation quantizers: expected " + std::to_string(config_.depth * quant::kBlockSites) +
+                         " block sites, received " + std::to_string(state->blocks.size()));
+  act_quant_ = state;
+  batch_ = 0;  // the arena layout may change; a new forward is needed before backward
+}
+
+const quant::TensorQuant* CpuVit::probs_quant(int block) const {
+  if (!act_quant_) return nullptr;
+  const auto& q = act_quant_->at(quant::Site::Probs, block);
+  return q.kind == quant::QuantKind::None ? nullptr : &q;
+}
+
+void CpuVit::site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) {
+  if (observer_) observer_(quant::SiteView{s, block, data, rows, cols, ld});
+  if (!act_quant_) return;
+  const quant::TensorQuant& q = act_quant_->at(s, block);
+  if (q.kind == quant::QuantKind::None) return;
+  exec().parallel_rows(rows, [&](int64_t r0, int64_t r1, int) {
+    if (ld == cols) {
+      quant::fake_quant_tensor(data + r0 * ld, (r1 - r0) * cols, q);
+    } else {
+      for (int64_t r = r0; r < r1; ++r) quant::fake_quant_tensor(data + r * ld, cols, q);
+    }
+  });
+}
+
+// Quantized copy of a residual-stream tensor for post-norm blocks (see BlockActs).
+static const float* quantized_copy(float* buf, const float* src, int64_t n) {
+  std::memcpy(buf, src, sizeof(float) * size_t(n));
+  return buf;
 }
 
 // ---------------------------------------------------------------------------- forward
@@ -100,35 +148,58 @@ const float* CpuVit::block_output(int l) const {
 }
 
 void CpuVit::block_forward(int l, const float* x, const Exec& ex) {
+  using quant::Site;
   const VitConfig& c = config_;
   const int64_t R = int64_t(batch_) * c.tokens();
   const int D = c.dim, M = c.mlp_dim;
-  const BlockParams& w = p_.blocks[l];
+  const BlockParams& w = wq().blocks[l];
   BlockActs& a = acts_.blocks[l];
   const bool pre = c.norm == NormPlacement::Pre;
 
   const float* attn_in = x;
   if (pre) {
     layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.norm1_w, w.norm1_b, R, D, c.ln_eps, ex);
+    site(Site::QkvIn, l, a.ln1, R, D, D);
     attn_in = a.ln1;
+  } else if (a.qkv_in_q) {
+    attn_in = quantized_copy(a.qkv_in_q, x, R * D);
+    site(Site::QkvIn, l, a.qkv_in_q, R, D, D);
+  } else if (observer_) {
+    observer_(quant::SiteView{Site::QkvIn, l, x, R, D, D});
   }
   linear_forward(a.qkv, attn_in, w.qkv_w, w.qkv_b, R, D, 3 * D, ex);
-  attention_forward(a.av, a.att, a.qkv, batch_, c.tokens(), c.heads, c.head_dim(), ex);
+  site(Site::Q, l, a.qkv, R, D, 3 * D);
+  site(Site::K, l, a.qkv + D, R, D, 3 * D);
+  site(Site::V, l, a.qkv + 2 * D, R, D, 3 * D);
+  attention_forward(a.av, a.att, a.qkv, batch_, c.tokens(), c.heads, c.head_dim(), ex, probs_quant(l), a.att_q);
+  if (observer_) observer_(quant::SiteView{Site::Probs, l, a.att, R * c.heads, c.tokens(), c.tokens()});
+  site(Site::ProjIn, l, a.av, R, D, D);
   linear_forward(a.sum1, a.av, w.proj_w, w.proj_b, R, D, D, ex);
   residual_forward(a.sum1, a.sum1, x, R * D, ex);
 
+  const float* residual;  // what the MLP branch is added to
   const float* mlp_in;
   if (pre) {
     layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.sum1, w.norm2_w, w.norm2_b, R, D, c.ln_eps, ex);
+    site(Site::Fc1In, l, a.ln2, R, D, D);
     mlp_in = a.ln2;
+    residual = a.sum1;
   } else {
     layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.sum1, w.norm1_w, w.norm1_b, R, D, c.ln_eps, ex);
+    residual = a.ln1;
     mlp_in = a.ln1;
+    if (a.fc1_in_q) {
+      mlp_in = quantized_copy(a.fc1_in_q, a.ln1, R * D);
+      site(Site::Fc1In, l, a.fc1_in_q, R, D, D);
+    } else if (observer_) {
+      observer_(quant::SiteView{Site::Fc1In, l, a.ln1, R, D, D});
+    }
   }
   linear_forward(a.fc1, mlp_in, w.fc1_w, w.fc1_b, R, D, M, ex);
   gelu_forward(a.act, a.fc1, R * M, c.gelu, ex);
+  site(Site::Fc2In, l, a.act, R, M, M);
   linear_forward(a.sum2, a.act, w.fc2_w, w.fc2_b, R, M, D, ex);
-  residual_forward(a.sum2, a.sum2, mlp_in == a.ln2 ? a.sum1 : a.ln1, R * D, ex);
+  residual_forward(a.sum2, a.sum2, residual, R * D, ex);
   if (!pre) layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.sum2, w.norm2_w, w.norm2_b, R, D, c.ln_eps, ex);
 }
 
@@ -138,7 +209,7 @@ void CpuVit::head_forward(const Exec& ex) {
   const int64_t R = int64_t(B) * N;
   const float* tokens = block_output(c.depth - 1);
   if (c.final_norm == FinalNorm::Tokens) {
-    layernorm_forward(acts_.fnorm, acts_.fnorm_mean, acts_.fnorm_rstd, tokens, p_.norm_w, p_.norm_b, R, D, c.ln_eps,
+    layernorm_forward(acts_.fnorm, acts_.fnorm_mean, acts_.fnorm_rstd, tokens, wq().norm_w, wq().norm_b, R, D, c.ln_eps,
                       ex);
     tokens = acts_.fnorm;
   }
@@ -156,8 +227,9 @@ void CpuVit::head_forward(const Exec& ex) {
     }
   }
   if (c.final_norm == FinalNorm::Pooled)
-    layernorm_forward(acts_.fnorm, acts_.fnorm_mean, acts_.fnorm_rstd, acts_.pooled, p_.norm_w, p_.norm_b,
+    layernorm_forward(acts_.fnorm, acts_.fnorm_mean, acts_.fnorm_rstd, acts_.pooled, wq().norm_w, wq().norm_b,
                       int64_t(B) * hin, D, c.ln_eps, ex);
+  site(quant::Site::HeadIn, -1, acts_.feat, int64_t(B) * hin, D, D);
   // Distilled DeiT: logits = ½(head(x_cls) + head_dist(x_dist)).
   const float scale = c.dist_token ? 0.5f : 1.0f;
   for (int h = 0; h < hin; ++h) {
@@ -169,7 +241,7 @@ void CpuVit::head_forward(const Exec& ex) {
     g.alpha = scale;
     g.A = acts_.feat + int64_t(h) * D;
     g.lda = hin * D;
-    g.B = h == 0 ? p_.head_w : p_.head_dist_w;
+    g.B = h == 0 ? wq().head_w : wq().head_dist_w;
     g.ldb = D;
     g.beta = h == 0 ? 0.0f : 1.0f;
     g.C = acts_.logits;
@@ -178,7 +250,7 @@ void CpuVit::head_forward(const Exec& ex) {
   }
   for (int b = 0; b < B; ++b)
     for (int k = 0; k < K; ++k)
-      acts_.logits[int64_t(b) * K + k] += scale * (p_.head_b[k] + (c.dist_token ? p_.head_dist_b[k] : 0.0f));
+      acts_.logits[int64_t(b) * K + k] += scale * (wq().head_b[k] + (c.dist_token ? wq().head_dist_b[k] : 0.0f));
 }
 
 void CpuVit::forward(const float* images, int batch, const std::atomic<bool>* cancel) {
@@ -191,17 +263,18 @@ void CpuVit::forward(const float* images, int batch, const std::atomic<bool>* ca
   const int B = batch, N = c.tokens(), D = c.dim, P = c.patches(), pre = c.prefix();
 
   patchify(acts_.patches, images, B, c, ex);
+  site(quant::Site::PatchIn, -1, acts_.patches, int64_t(B) * P, c.patch_len(), c.patch_len());
   // Patch projections land in the backward scratch (unused during forward), then are
   // scattered behind the prefix tokens with the position embedding added.
   float* proj = g_.dtmp;
-  linear_forward(proj, acts_.patches, p_.patch_w, p_.patch_b, int64_t(B) * P, c.patch_len(), D, ex);
+  linear_forward(proj, acts_.patches, wq().patch_w, wq().patch_b, int64_t(B) * P, c.patch_len(), D, ex);
   for (int b = 0; b < B; ++b)
     for (int n = 0; n < N; ++n) {
-      const float* src = n == 0 && c.class_token ? p_.cls_token
-                         : n == 1 && c.dist_token ? p_.dist_token
+      const float* src = n == 0 && c.class_token ? wq().cls_token
+                         : n == 1 && c.dist_token ? wq().dist_token
                                                   : proj + (int64_t(b) * P + (n - pre)) * D;
       float* dst = acts_.x0 + (int64_t(b) * N + n) * D;
-      const float* pos = p_.pos_embed + int64_t(n) * D;
+      const float* pos = wq().pos_embed + int64_t(n) * D;
       for (int i = 0; i < D; ++i) dst[i] = src[i] + pos[i];
     }
   const float* x = acts_.x0;
@@ -227,7 +300,7 @@ void CpuVit::head_backward(const float* dlogits, VitParams* gp, const Exec& ex) 
   const float scale = c.dist_token ? 0.5f : 1.0f;
   zero(g_.dfeat, int64_t(B) * hin * D);
   for (int h = 0; h < hin; ++h) {
-    const float* W = h == 0 ? p_.head_w : p_.head_dist_w;
+    const float* W = h == 0 ? wq().head_w : wq().head_dist_w;
     GemmArgs g;  // dfeat[:, h] += scale · dlogits · W
     g.M = B;
     g.N = D;
@@ -266,7 +339,7 @@ void CpuVit::head_backward(const float* dlogits, VitParams* gp, const Exec& ex) 
   if (c.final_norm == FinalNorm::Pooled) {
     zero(g_.dpool, int64_t(B) * hin * D);
     layernorm_backward(g_.dpool, gp ? gp->norm_w : nullptr, gp ? gp->norm_b : nullptr, g_.dfeat, acts_.pooled,
-                       p_.norm_w, acts_.fnorm_mean, acts_.fnorm_rstd, int64_t(B) * hin, D, ex);
+                       wq().norm_w, acts_.fnorm_mean, acts_.fnorm_rstd, int64_t(B) * hin, D, ex);
     dpool = g_.dpool;
   }
   // Scatter the pooled gradient back onto the tokens.
@@ -286,7 +359,7 @@ void CpuVit::head_backward(const float* dlogits, VitParams* gp, const Exec& ex) 
   if (c.final_norm == FinalNorm::Tokens) {
     zero(g_.dres, R * D);
     layernorm_backward(g_.dres, gp ? gp->norm_w : nullptr, gp ? gp->norm_b : nullptr, g_.dtmp,
-                       block_output(c.depth - 1), p_.norm_w, acts_.fnorm_mean, acts_.fnorm_rstd, R, D, ex);
+                       block_output(c.depth - 1), wq().norm_w, acts_.fnorm_mean, acts_.fnorm_rstd, R, D, ex);
   }
 }
 
@@ -294,7 +367,7 @@ void CpuVit::block_backward(int l, const float* x, const TapGrads& taps, VitPara
   const VitConfig& c = config_;
   const int64_t R = int64_t(batch_) * c.tokens();
   const int D = c.dim, M = c.mlp_dim;
-  const BlockParams& w = p_.blocks[l];
+  const BlockParams& w = wq().blocks[l];
   BlockParams* gw = gp ? &gp->blocks[l] : nullptr;
   const BlockActs& a = acts_.blocks[l];
   const bool pre = c.norm == NormPlacement::Pre;
@@ -310,7 +383,7 @@ void CpuVit::block_backward(int l, const float* x, const TapGrads& taps, VitPara
                        a.ln2_mean, a.ln2_rstd, R, D, ex);
     dsum2 = g_.dtmp;
   }
-  const float* mlp_in = pre ? a.ln2 : a.ln1;
+  const float* mlp_in = pre ? a.ln2 : (a.fc1_in_q ? a.fc1_in_q : a.ln1);  // what fc1 consumed
   zero(g_.dhid, R * M);
   linear_backward(g_.dhid, G(&BlockParams::fc2_w), G(&BlockParams::fc2_b), dsum2, a.act, w.fc2_w, R, M, D, ex);
   zero(g_.dhid2, R * M);
@@ -341,7 +414,8 @@ void CpuVit::block_backward(int l, const float* x, const TapGrads& taps, VitPara
     zero(g_.dtmp2, R * D);
   linear_backward(g_.dtmp2, G(&BlockParams::proj_w), G(&BlockParams::proj_b), dsum1, a.av, w.proj_w, R, D, D, ex);
   zero(g_.dqkv, R * 3 * D);
-  attention_backward(g_.dqkv, g_.dtmp2, tap_att, a.att, a.qkv, batch_, c.tokens(), c.heads, c.head_dim(),
+  attention_backward(g_.dqkv, g_.dtmp2, tap_att, a.att, a.att_q && probs_quant(l) ? a.att_q : a.att, a.qkv,
+                     batch_, c.tokens(), c.heads, c.head_dim(),
                      g_.att_scratch, ex);
   if (pre) {
     zero(g_.dtmp, R * D);
@@ -350,7 +424,8 @@ void CpuVit::block_backward(int l, const float* x, const TapGrads& taps, VitPara
     layernorm_backward(g_.dres, G(&BlockParams::norm1_w), G(&BlockParams::norm1_b), g_.dtmp, x, w.norm1_w,
                        a.ln1_mean, a.ln1_rstd, R, D, ex);
   } else {
-    linear_backward(g_.dres, G(&BlockParams::qkv_w), G(&BlockParams::qkv_b), g_.dqkv, x, w.qkv_w, R, D, 3 * D, ex);
+    linear_backward(g_.dres, G(&BlockParams::qkv_w), G(&BlockParams::qkv_b), g_.dqkv, a.qkv_in_q ? a.qkv_in_q : x,
+                    w.qkv_w, R, D, 3 * D, ex);
   }
   // g_.dres now holds d loss / d x, the block input.
 }
@@ -375,7 +450,7 @@ void CpuVit::embed_backward(float* dimages, VitParams* gp, const Exec& ex) {
     std::memcpy(dproj + int64_t(b) * P * D, g_.dres + (int64_t(b) * N + pre) * D, sizeof(float) * size_t(P) * D);
   zero(g_.dpatches, int64_t(B) * P * c.patch_len());
   linear_backward(g_.dpatches, gp ? gp->patch_w : nullptr, gp ? gp->patch_b : nullptr, dproj, acts_.patches,
-                  p_.patch_w, int64_t(B) * P, c.patch_len(), D, ex);
+                  wq().patch_w, int64_t(B) * P, c.patch_len(), D, ex);
   zero(dimages, int64_t(B) * c.image_len());
   unpatchify_accumulate(dimages, g_.dpatches, B, c, ex);
 }
@@ -396,6 +471,36 @@ void CpuVit::backward(const float* dlogits, const TapGrads& taps, float* dimages
     block_backward(l, l == 0 ? acts_.x0 : block_output(l - 1), taps, gpp, ex);
   }
   embed_backward(dimages, gpp, ex);
+}
+
+// ------------------------------------------------------------------ block-level passes
+
+void CpuVit::prepare(int batch) {
+  if (batch < 1) fail("E_TENSOR", "batch must be at least 1, received " + std::to_string(batch));
+  batch_ = 0;
+  ensure_arena(batch);
+  batch_ = batch;
+}
+
+void CpuVit::forward_block(int l, const float* x_in) {
+  if (batch_ == 0) fail("E_STATE", "forward_block needs prepare(batch) first");
+  if (l < 0 || l >= config_.depth) fail("E_CONFIG", "block index " + std::to_string(l) + " out of range");
+  block_forward(l, x_in, exec());
+}
+
+void CpuVit::backward_block(int l, const float* x_in, const float* dout, float* dx_in, bool weight_grads) {
+  if (batch_ == 0) fail("E_STATE", "backward_block needs forward_block first");
+  const int64_t n = int64_t(batch_) * config_.tokens() * config_.dim;
+  VitParams gp{};
+  if (weight_grads) {
+    gp = bind_params(config_, grads());
+    // A block's parameters are contiguous in the arena: norm1.weight … mlp.fc2.bias.
+    const BlockParams& b = gp.blocks[l];
+    zero(b.norm1_w, (b.fc2_b + config_.dim) - b.norm1_w);
+  }
+  std::memcpy(g_.dres, dout, sizeof(float) * size_t(n));
+  block_backward(l, x_in, TapGrads{}, weight_grads ? &gp : nullptr, exec());
+  if (dx_in) std::memcpy(dx_in, g_.dres, sizeof(float) * size_t(n));
 }
 
 }  // namespace spdfq::cpu

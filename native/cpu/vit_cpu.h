@@ -10,6 +10,7 @@
 
 #include "../core/vit_config.h"
 #include "../core/vit_params.h"
+#include "../quant/act_sites.h"
 #include "exec.h"
 #include "vit_activations.h"
 
@@ -39,12 +40,36 @@ class CpuVit {
   // Weight gradients (allocated on first use), laid out like params().
   float* grads();
 
+  // ---- Quantization hooks (issue #4) ---------------------------------------------------
+  // Fake-quantized weights: a second parameter arena (same layout) that forward and
+  // backward use instead of params() while weight quantization is on; weight gradients
+  // are then taken at the quantized weights — the straight-through estimator.
+  float* quant_params();
+  void set_weight_quant(bool on) { weight_quant_ = on && qparams_ != nullptr; }
+  bool weight_quant() const { return weight_quant_; }
+  // Activation quantizers (owned by the caller, must outlive their use; nullptr: none).
+  void set_act_quant(const quant::ActQuantState* state);
+  // Called with every site's values before quantization (calibration); empty: none.
+  void set_observer(quant::ActObserver observer) { observer_ = std::move(observer); }
+
+  // ---- Block-level passes (block reconstruction) ----------------------------------------
+  // Plans the arena for `batch` (as forward does) without running the model.
+  void prepare(int batch);
+  // Runs block l alone on x_in [batch, N, D]; its output is block_output(l).
+  void forward_block(int l, const float* x_in);
+  // Backward of block l from dout [batch, N, D] (after forward_block on the same x_in):
+  // writes dx_in (if not null) and, when weight_grads, overwrites block l's gradients in grads().
+  void backward_block(int l, const float* x_in, const float* dout, float* dx_in, bool weight_grads);
+  const float* block_output(int l) const;
+  // The embeddings (block 0's input) of the last forward, [batch, N, D].
+  const float* embeddings() const { return acts_.x0; }
+
   int threads() const { return pool_->threads(); }
   void set_threads(int threads);
   void set_reference(bool reference) { reference_ = reference; }
   // Activation memory above which forward refuses a batch (E_MEMORY) instead of trying.
   void set_activation_budget(int64_t bytes) { activation_budget_ = bytes; }
-  static int64_t activation_bytes(const VitConfig& c, int batch, int threads);
+  static int64_t activation_bytes(const VitConfig& c, int batch, int threads, bool quant_probs = false);
 
   // Forward on `batch` NCHW images; keeps everything backward and the taps need.
   // `cancel` (optional) is polled between blocks: when set, throws E_CANCELLED.
@@ -65,7 +90,11 @@ class CpuVit {
   Exec exec() const;
   void ensure_arena(int batch);
   void block_forward(int l, const float* x_in, const Exec& ex);
-  const float* block_output(int l) const;
+  // Reports a site to the observer, then fake-quantizes it in place when a quantizer is set.
+  void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld);
+  const quant::TensorQuant* probs_quant(int block) const;
+  // The weights passes use: the fake-quantized copy while weight quantization is on.
+  const VitParams& wq() const { return weight_quant_ ? pq_ : p_; }
   void block_backward(int l, const float* x_in, const TapGrads& taps, VitParams* gp, const Exec& ex);
   void head_forward(const Exec& ex);
   void head_backward(const float* dlogits, VitParams* gp, const Exec& ex);
@@ -76,12 +105,18 @@ class CpuVit {
   FloatBuffer params_;
   FloatBuffer grads_;
   VitParams p_;
+  FloatBuffer qparams_;
+  VitParams pq_{};
+  bool weight_quant_ = false;
+  const quant::ActQuantState* act_quant_ = nullptr;
+  quant::ActObserver observer_;
   std::unique_ptr<ThreadPool> pool_;
   bool reference_ = false;
   int64_t activation_budget_ = int64_t(8) << 30;
 
   FloatBuffer arena_;
   int arena_batch_ = 0;
+  bool arena_quant_probs_ = false;
   int batch_ = 0;
   VitActs acts_;
   VitGrads g_;
