@@ -56,10 +56,10 @@ CpuFeatures detect() {
   }
 
   f.avx2_fma = avx2 && fma;
-  // The AVX-512 kernels may be compiled with -mavx512vl/bw/dq as well as -mavx512f, so
-  // the compiler is free to emit those encodings: require the whole Skylake-X/Zen 4
-  // baseline (this only excludes Xeon Phi, which has F without VL/BW/DQ).
-  f.avx512f = os_zmm && avx512f && avx512vl && avx512bw && avx512dq && fma;
+  // The AVX-512 kernels are compiled with -mavx512vl/bw/dq/-mavx2/-mfma as well as
+  // -mavx512f, so the compiler is free to emit any of those encodings: require the whole
+  // Skylake-X/Zen 4 baseline (this only excludes Xeon Phi, which lacks VL/BW/DQ).
+  f.avx512f = os_zmm && avx512f && avx512vl && avx512bw && avx512dq && f.avx2_fma;
   f.avx512_vnni = f.avx512f && avx512vnni;
   f.avx_vnni = f.avx2_fma && avxvnni;
   return f;

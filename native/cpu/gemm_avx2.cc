@@ -123,7 +123,9 @@ inline void transpose8(__m256 r[8]) {
 
 struct Avx2Arch {
   static constexpr int MR = kMR, NR = kNR;
-  static constexpr int KC = 256, MC = 192, NC = 3072;
+  // KC = 256: the kc×16 B panel is 16 KiB, half of a 32 KiB L1d. MC = 96: the 96×kc
+  // A slice (96 KiB) fits even the 256 KiB L2 of Haswell/Skylake client cores.
+  static constexpr int KC = 256, MC = 96, NC = 3072;
 
   static void pack_b(bool transB, const float* B, ptrdiff_t ldb, int k0, int j0, int kc,
                      int nc, float* dst) {

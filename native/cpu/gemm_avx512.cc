@@ -1,12 +1,12 @@
 // AVX-512F GEMM: 6×64 register-blocked micro-kernel (6 rows × 4 zmm = 24 accumulators,
 // 4 zmm for the B row, 1 for the A broadcast — 29 of 32 zmm), blocking in gemm_pack.h.
 //
-// Why 6×64: per k step it issues 24 FMAs against 4 vector loads of B (from L1) and 6
-// scalar broadcasts of A, a load:FMA ratio that leaves the load ports idle half the time
-// on Zen 4/5 and Skylake-X, and 24 independent chains cover FMA latency (4) × 2 pipes.
+// Why 6×64: per k step it issues 24 FMAs against 4 vector loads of B and 6 scalar
+// broadcasts of A (10 loads per 24 FMAs, well under what Zen 4/5 or Skylake-X can load),
+// and 24 independent accumulator chains cover FMA latency (4) × 2 pipes.
 // NR = 64 also matches the attention head size (N = 64 in probs·v) exactly.
 //
-// Build flags: -O3 -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma (only F is used;
+// Build flags: -O3 -mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma [-mavx2] (only F is used;
 // cpu_features requires the whole set before this variant is picked).
 #include "gemm.h"
 
@@ -33,12 +33,14 @@ inline __mmask16 lane_mask(int n) {
 
 // Micro-kernel for an M×(≤16·NV) tile. ROWS: op(A) is row-major in memory (element (i,k)
 // at a[i*rsa + k]); otherwise A is transposed in memory (element (i,k) at a[i + k*csa]).
-// Only the last of the NV vectors is partial (`tail`); packed B is zero-padded so the
-// full-vector loads are always in bounds, and C is only touched through the mask.
+// Only the last of the NV vectors is partial (`tail`): packed B rows are 64-aligned and
+// zero-filled past the matrix edge, so B loads are full vectors, and C is only touched
+// through the mask (masked-off lanes never fault).
 template <int M, int NV, bool ROWS>
 void ukernel(int kc, const float* a, ptrdiff_t rsa, ptrdiff_t csa, const float* bp, float* c,
              ptrdiff_t ldc, float alpha, float beta, __mmask16 tail) {
-  // Warm the C tile while the k loop runs; it is needed only at the end.
+  // Warm the C tile while the k loop runs; it is needed only at the end. (A prefetch
+  // past the end of C is harmless: prefetches never fault.)
 #pragma GCC unroll 8
   for (int i = 0; i < M; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
@@ -136,8 +138,14 @@ inline void transpose16(__m512 r[16]) {
 
 struct Avx512Arch {
   static constexpr int MR = kMR, NR = kNR;
-  // kc×64 B panel = 64 KiB at kc = 256: it lives in L1/L2 boundary on Zen 4 (32 KiB L1d)
-  // — see the tuning notes in the report/gemm_check; MC×kc of A stays in L2.
+  // Blocking (upper bounds; gemm_blocked splits K, M, N into near-equal blocks):
+  //  * KC = 256: the kc×64 B panel (64 KiB) overflows L1 into L2, but one k step needs
+  //    only 256 B of it per 24 FMAs, far below L2→L1 bandwidth on Zen 4/5, while a deep
+  //    kc halves the C-tile load/store round trips compared with kc = 128. Measured on a
+  //    Zen 5 core, KC 96…384 × MC 96…384 all land within noise (±5%) of each other.
+  //  * MC = 192: the MC×kc slice of A (192 KiB) stays in the 1 MiB L2 across the jr loop.
+  //  * NC = 3072: the packed kc×nc B block (≤ 3 MiB per thread) — every ViT-Tiny/Base
+  //    width up to the 3072-wide MLP fits one block, so B is packed once per K block.
   static constexpr int KC = 256, MC = 192, NC = 3072;
 
   static void pack_b(bool transB, const float* B, ptrdiff_t ldb, int k0, int j0, int kc,

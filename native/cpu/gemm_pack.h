@@ -18,8 +18,9 @@
 // A is deliberately not packed: the micro-kernel only ever broadcasts single A elements
 // (a memory operand of the FMA), so it can read them straight from A with any strides —
 // row-major (element (i,k) at A[i*lda + k]) or transposed (A[k*lda + i]). That saves the
-// transposing copy of A that classic packing would need for the common NN/NT cases,
-// which for ViT shapes (N = 64…768) costs more than the strided access.
+// transposing copy of A that classic packing would need for the common NN/NT cases —
+// a real cost when N is small (N = 64 in attention: each A element feeds only 128 flops)
+// — and measured, all four layouts still run within a few % of each other.
 // B is always packed: it is what gets loaded as full vectors, it makes transB free in the
 // kernel, and zero-padding the last panel keeps edge tiles in bounds.
 #pragma once

@@ -13,7 +13,7 @@ out=/tmp/gemm-check
 mkdir -p "$out"
 
 CXX="${CXX:-g++}"
-common=(-std=c++17 -O3 -Wall -Wextra -I"$cpu")
+common=(-std=c++17 -O3 -fno-math-errno -fno-trapping-math -Wall -Wextra -pthread -I"$cpu")
 if [[ "${1:-}" == "--asan" ]]; then
   common+=(-g -fsanitize=address,undefined -fno-omit-frame-pointer)
   out="$out/asan"
@@ -25,7 +25,7 @@ is_x86=0
 flags_for() {
   case "$1" in
     gemm_avx2.cc)   ((is_x86)) && echo "-mavx2 -mfma" ;;
-    gemm_avx512.cc) ((is_x86)) && echo "-mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma" ;;
+    gemm_avx512.cc) ((is_x86)) && echo "-mavx512f -mavx512vl -mavx512bw -mavx512dq -mfma -mavx2" ;;
     *) echo "" ;;
   esac
 }

@@ -18,6 +18,7 @@
 // A and B (lda/ldb beyond the row) is NaN, so any use of it poisons C; and the padding of
 // C (ldc beyond N) is a sentinel that must survive. With beta == 0, C starts as NaN: a
 // kernel that reads C then fails.
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../cpu/cpu_features.h"
@@ -41,6 +43,34 @@ namespace {
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 const float kSentinel = 12345.678f;
+
+// A guard-page hit kills the run; say which call did it and keep the summary line format.
+char g_current[256] = "";
+int g_passed = 0, g_failed = 0;
+
+void append_int(char* buf, size_t* n, int v) {
+  char tmp[16];
+  int len = 0;
+  do tmp[len++] = char('0' + v % 10); while ((v /= 10) > 0 && len < 15);
+  while (len > 0) buf[(*n)++] = tmp[--len];
+}
+
+void on_fault(int) {
+  // Only async-signal-safe calls here: no printf.
+  char buf[512];
+  size_t n = 0;
+  const char head[] = "FAIL out-of-bounds access (guard page): ";
+  for (const char* p = head; *p; ++p) buf[n++] = *p;
+  for (const char* p = g_current; *p && n < 400; ++p) buf[n++] = *p;
+  buf[n++] = '\n';
+  append_int(buf, &n, g_passed);
+  for (const char* p = " passed, "; *p; ++p) buf[n++] = *p;
+  append_int(buf, &n, g_failed + 1);
+  for (const char* p = " failed\n"; *p; ++p) buf[n++] = *p;
+  if (write(STDOUT_FILENO, buf, n) < 0) {
+  }
+  _exit(1);
+}
 
 // n floats inside an mmap'd region with a PROT_NONE page on both sides; the data is
 // placed flush against the front or the back guard page, `shift` floats in from it.
@@ -161,6 +191,9 @@ int run_case(const Case& cs, const std::vector<Variant>& vars, std::mt19937& rng
     Guarded C(nc, coin(rng), sh(rng));
     if (nc) std::memcpy(C.data(), c0.data(), nc * sizeof(float));
     g.C = C.data();
+    std::snprintf(g_current, sizeof g_current, "%s %c%c M=%d N=%d K=%d lda=%d ldb=%d ldc=%d",
+                  var.name, cs.ta ? 'T' : 'N', cs.tb ? 'T' : 'N', cs.M, cs.N, cs.K, lda, ldb, ldc);
+    std::fflush(stdout);
     call(var, g);
     size_t bad = 0, first = 0;
     double worst = 0.0;
@@ -201,6 +234,72 @@ std::vector<Variant> variants_under_test() {
     v.push_back({GemmVariant::Avx512, false, "avx512"});
   v.push_back({GemmVariant::Auto, true, "auto"});
   return v;
+}
+
+// The engine calls gemm concurrently, each thread on its own rows (or columns) of C; the
+// thread_local packing buffers must keep those calls independent. Uneven splits give the
+// threads different block sizes, so their buffers grow at different times.
+int check_threads(const std::vector<Variant>& vars, int* passed) {
+  const int M = 1000, N = 300, K = 700, T = 6;
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  std::vector<float> a(size_t(M) * K), b(size_t(N) * K);
+  for (auto& x : a) x = uni(rng);
+  for (auto& x : b) x = uni(rng);
+  GemmArgs g;
+  g.transB = true;  // Linear forward: B is an [N, K] weight
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.A = a.data();
+  g.lda = K;
+  g.B = b.data();
+  g.ldb = K;
+  g.ldc = N;
+  std::vector<float> ref(size_t(M) * N);
+  g.C = ref.data();
+  spdfq::cpu::gemm_ref(g);
+  const double eps = std::numeric_limits<float>::epsilon();
+  int failed = 0;
+  for (const Variant& var : vars) {
+    for (int by_cols = 0; by_cols < 2; ++by_cols) {
+      std::vector<float> c(size_t(M) * N, kNaN);
+      std::vector<std::thread> th;
+      const int n = by_cols ? N : M;
+      for (int t = 0; t < T; ++t) {
+        // Uneven parts: thread t gets a share proportional to t + 1.
+        const int b0 = int(int64_t(n) * t * (t + 1) / (T * (T + 1)));
+        const int b1 = int(int64_t(n) * (t + 1) * (t + 2) / (T * (T + 1)));
+        th.emplace_back([&, b0, b1] {
+          for (int rep = 0; rep < 3; ++rep) {
+            GemmArgs part = g;
+            if (by_cols) {
+              part.N = b1 - b0;
+              part.B = g.B + size_t(b0) * g.ldb;
+              part.C = c.data() + b0;
+            } else {
+              part.M = b1 - b0;
+              part.A = g.A + size_t(b0) * g.lda;
+              part.C = c.data() + size_t(b0) * g.ldc;
+            }
+            call(var, part);
+          }
+        });
+      }
+      for (auto& t : th) t.join();
+      size_t bad = 0;
+      for (size_t i = 0; i < c.size(); ++i)  // |a|,|b| ≤ 1: Σ|a||b| ≤ K
+        if (!(std::fabs(double(c[i]) - ref[i]) <= (K + 2) * eps * K)) ++bad;
+      if (bad) {
+        ++failed;
+        std::printf("FAIL %-7s threaded NT M=%d N=%d K=%d split by %s: %zu bad\n", var.name, M,
+                    N, K, by_cols ? "columns" : "rows", bad);
+      } else {
+        ++*passed;
+      }
+    }
+  }
+  return failed;
 }
 
 int check(bool verbose) {
@@ -250,10 +349,12 @@ int check(bool verbose) {
   cases.push_back({false, false, 1576, 192, 768, 0, 0, 0, 1.0f, 0.0f});  // dX = dY·W
   cases.push_back({true, false, 768, 192, 1576, 0, 0, 0, 1.0f, 1.0f});   // dW += dYᵀ·X
 
-  int passed = 0, failed = 0;
-  for (const Case& cs : cases) failed += run_case(cs, vars, rng, &passed, verbose);
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 ? 0 : 1;
+  signal(SIGSEGV, on_fault);
+  signal(SIGBUS, on_fault);
+  for (const Case& cs : cases) g_failed += run_case(cs, vars, rng, &g_passed, verbose);
+  g_failed += check_threads(vars, &g_passed);
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
 }
 
 // ---------------------------------------------------------------------------------------
