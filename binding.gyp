@@ -9,15 +9,15 @@
     {
       "target_name": "spdfq_gemm_avx2",
       "type": "static_library",
-      "sources": ["native/cpu/gemm_avx2.cc"],
+      "sources": ["native/cpu/gemm_avx2.cc", "native/cpu/qgemm_avx2.cc"],
       "cflags_cc": ["<@(spdfq_cflags)", "-mavx2", "-mfma"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"]
     },
     {
       "target_name": "spdfq_gemm_avx512",
       "type": "static_library",
-      "sources": ["native/cpu/gemm_avx512.cc"],
-      "cflags_cc": ["<@(spdfq_cflags)", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mfma", "-mavx2"],
+      "sources": ["native/cpu/gemm_avx512.cc", "native/cpu/qgemm_avx512.cc"],
+      "cflags_cc": ["<@(spdfq_cflags)", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx512vnni", "-mfma", "-mavx2"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"]
     },
     {

@@ -75,7 +75,12 @@ let cached: NativeAddon | undefined;
 export function nativeAddon(): NativeAddon {
   if (cached) return cached;
   const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
-  const candidates = [path.join(root, 'build', 'Release', 'spdfq_native.node'), path.join(root, 'build', 'Debug', 'spdfq_native.node')];
+  // SPDFQ_ADDON points at another build (e.g. a developer's separate build folder).
+  const candidates = [
+    ...(process.env.SPDFQ_ADDON ? [path.resolve(process.env.SPDFQ_ADDON)] : []),
+    path.join(root, 'build', 'Release', 'spdfq_native.node'),
+    path.join(root, 'build', 'Debug', 'spdfq_native.node'),
+  ];
   const errors: string[] = [];
   for (const file of candidates) {
     try {

@@ -72,8 +72,14 @@ function checkPositiveInt(name: string, v: unknown, max = 2 ** 30): number {
   return v;
 }
 
+/** Realm-independent Float32Array test (arrays made by the addon or another vm context
+ *  fail `instanceof` in jest and worker threads). */
+export function isFloat32Array(v: unknown): v is Float32Array {
+  return ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === '[object Float32Array]';
+}
+
 function checkFloat32(name: string, v: unknown, length: number): Float32Array {
-  if (!(v instanceof Float32Array)) {
+  if (!isFloat32Array(v)) {
     throw new SpdfqError('E_TENSOR', `${name}: expected a Float32Array, received ${describe(v)}`);
   }
   if (v.length !== length) {

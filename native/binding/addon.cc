@@ -13,8 +13,11 @@
 #include "../cpu/ops.h"
 #include "tensor_args.h"
 #include "vit_model_wrap.h"
+#include "synth_worker.h"
 
 namespace spdfq::binding {
+
+void register_quant(Napi::Env env, Napi::Object exports);  // quant_binding.cc
 
 namespace {
 
@@ -153,6 +156,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, GemmJs));
   exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropyJs));
   exports.Set("elementwise", Napi::Function::New(env, ElementwiseJs));
+  register_quant(env, exports);
+  registerSynth(env, exports);
   return exports;
 }
 

@@ -171,6 +171,11 @@ Napi::Function VitModelWrap::Define(Napi::Env env) {
                          InstanceMethod("setActivationBudget", &VitModelWrap::SetActivationBudget),
                          InstanceMethod("cancel", &VitModelWrap::Cancel),
                          InstanceMethod("dispose", &VitModelWrap::Dispose),
+                         InstanceMethod("calibrate", &VitModelWrap::Calibrate),
+                         InstanceMethod("setActQuant", &VitModelWrap::SetActQuant),
+                         InstanceMethod("setWeightQuant", &VitModelWrap::SetWeightQuant),
+                         InstanceMethod("getQuantParams", &VitModelWrap::GetQuantParams),
+                         InstanceMethod("reconstruct", &VitModelWrap::Reconstruct),
                      });
 }
 

@@ -10,6 +10,8 @@
 #include <memory>
 
 #include "../cpu/vit_cpu.h"
+#include "../quant/act_sites.h"
+#include "../quant/weight_quant.h"
 
 namespace spdfq::binding {
 
@@ -20,6 +22,13 @@ class VitModelWrap : public Napi::ObjectWrap<VitModelWrap> {
 
   cpu::CpuVit& model() { return *model_; }
   void set_busy(bool b) { busy_ = b; }
+  std::atomic<bool>* cancel_flag() { return &cancel_; }
+  // Throws unless the model exists and no pass is running (need_forward: and one completed).
+  void require_idle(Napi::Env env, bool need_forward = false);
+
+  // Quantizers installed on the model (the model points into these).
+  quant::ActQuantState act_quant_;
+  quant::WeightQuantTable weight_quant_;
 
  private:
   Napi::Value Forward(const Napi::CallbackInfo& info);
@@ -37,8 +46,13 @@ class VitModelWrap : public Napi::ObjectWrap<VitModelWrap> {
   Napi::Value SetActivationBudget(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  // Quantization (defined in quant_binding.cc).
+  Napi::Value Calibrate(const Napi::CallbackInfo& info);
+  Napi::Value SetActQuant(const Napi::CallbackInfo& info);
+  Napi::Value SetWeightQuant(const Napi::CallbackInfo& info);
+  Napi::Value GetQuantParams(const Napi::CallbackInfo& info);
+  Napi::Value Reconstruct(const Napi::CallbackInfo& info);
 
-  void require_idle(Napi::Env env, bool need_forward = false);
 
   std::unique_ptr<cpu::CpuVit> model_;
   bool busy_ = false;

@@ -6,8 +6,7 @@ namespace spdfq::quant {
 
 void fake_quant_tensor(float* x, int64_t n, const TensorQuant& q) {
   if (q.kind == QuantKind::Uniform) {
-    const float inv = 1.0f / q.scale;
-    for (int64_t i = 0; i < n; ++i) x[i] = fake_quant_uniform(x[i], inv, q.scale, q.zero, q.qmin, q.qmax);
+    for (int64_t i = 0; i < n; ++i) x[i] = fake_quant_uniform(x[i], q.scale, q.zero, q.qmin, q.qmax);
   } else if (q.kind == QuantKind::Log2) {
     const float levels = float(int64_t(1) << q.bits);
     for (int64_t i = 0; i < n; ++i) x[i] = fake_quant_log2(x[i], q.scale, levels);

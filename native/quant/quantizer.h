@@ -33,12 +33,14 @@ SPDFQ_HD float round_half_even(float x) {
   return (x + magic) - magic;
 }
 
-SPDFQ_HD float fake_quant_uniform(float x, float inv_scale, float scale, float zero, float qmin, float qmax) {
-  // Clamp before rounding so the magic-number rounding stays in its exact range; the
-  // result is the same as rounding first (qmin/qmax are integers).
-  float v = x * inv_scale + zero;
-  v = clampf(v, qmin, qmax);
-  return (round_half_even(v) - zero) * scale;
+SPDFQ_HD float fake_quant_uniform(float x, float scale, float zero, float qmin, float qmax) {
+  // ONNX order: divide (not multiply by a reciprocal), round half to even, then add the
+  // zero point — rounding after adding an odd zero point would flip ties. The division
+  // result is clamped to one step beyond the grid first, which keeps the magic-number
+  // rounding exact and changes nothing after saturation.
+  const float v = clampf(x / scale, qmin - zero - 1.0f, qmax - zero + 1.0f);
+  const float q = clampf(round_half_even(v) + zero, qmin, qmax);
+  return (q - zero) * scale;
 }
 
 SPDFQ_HD float fake_quant_log2(float x, float scale, float levels) {

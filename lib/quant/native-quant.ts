@@ -1,0 +1,85 @@
+// Typed view of the addon's quantization entry points (native/binding/quant_binding.cc).
+
+import { nativeAddon, NativeAddon, NativeVitModel } from '../native';
+
+export type QuantKindName = 'uniform' | 'log2' | 'none';
+export type SiteName = 'patch_in' | 'qkv_in' | 'q' | 'k' | 'v' | 'probs' | 'proj_in' | 'fc1_in' | 'fc2_in' | 'head_in';
+
+/** One per-tensor quantizer: uniform q = clamp(round(x/scale) + zero, qmin, qmax), or log√2 (scale = Δ). */
+export interface TensorQuantizer {
+  kind: QuantKindName;
+  bits: number;
+  scale: number;
+  zero: number;
+  qmin: number;
+  qmax: number;
+}
+
+/** Per-channel quantizers sharing kind, bits and grid. */
+export interface ChannelQuantizer {
+  kind: QuantKindName;
+  bits: number;
+  qmin: number;
+  qmax: number;
+  scales: Float32Array;
+  zeros: Float32Array;
+}
+
+export interface SearchSpec {
+  kind: QuantKindName;
+  bits: number;
+  symmetric?: boolean;
+  method?: 'minmax' | 'percentile';
+  percentiles?: number[];
+}
+
+export interface CalibrationRequest extends SearchSpec {
+  site: SiteName;
+  block?: number;
+  perChannel?: boolean;
+}
+
+export interface SiteQuantizer extends TensorQuantizer {
+  site: SiteName;
+  block?: number;
+}
+
+export interface WeightQuantizer extends ChannelQuantizer {
+  /** timm weight name, e.g. `blocks.0.attn.qkv.weight`. */
+  name: string;
+}
+
+export interface ReconstructProgress {
+  block: number;
+  blocks: number;
+  iter: number;
+  iters: number;
+  loss: number;
+}
+
+export interface NativeQuantModel extends NativeVitModel {
+  calibrate(images: Float32Array, n: number, chunk: number, specs: CalibrationRequest[]): Promise<(TensorQuantizer | ChannelQuantizer)[]>;
+  setActQuant(sites: SiteQuantizer[] | null): void;
+  setWeightQuant(layers: WeightQuantizer[] | null): void;
+  getQuantParams(): Float32Array;
+  reconstruct(
+    images: Float32Array,
+    n: number,
+    config: { iters: number; lr: number; batch: number; seed: number },
+    onProgress?: (p: ReconstructProgress) => void,
+  ): Promise<{ block: number; mseBefore: number; mseAfter: number }[]>;
+}
+
+export interface NativeQuantAddon extends NativeAddon {
+  quantSearch(values: Float32Array, rows: number, cols: number, axis: -1, spec: SearchSpec): TensorQuantizer;
+  quantSearch(values: Float32Array, rows: number, cols: number, axis: 0 | 1, spec: SearchSpec): ChannelQuantizer;
+  fakeQuant(values: Float32Array, quantizer: TensorQuantizer): Float32Array;
+}
+
+export function quantAddon(): NativeQuantAddon {
+  return nativeAddon() as NativeQuantAddon;
+}
+
+export function asQuantModel(m: NativeVitModel): NativeQuantModel {
+  return m as NativeQuantModel;
+}

@@ -1,0 +1,186 @@
+// Quantization options: what is quantized, to how many bits, with which quantizer. Every
+// default names its source. Presets follow the peers' own choices (PEERS.md) so baselines
+// are compared on their own terms as well as on ours.
+
+import { SpdfqError } from '../errors';
+import { VitConfig } from '../vit-config';
+import { SiteName, SearchSpec } from './native-quant';
+
+export type BitsPreset = 'w8a8' | 'w6a6' | 'w4a8' | 'w4a4' | 'w3a3';
+export const BITS_PRESETS: Record<BitsPreset, { weight: number; act: number }> = {
+  w8a8: { weight: 8, act: 8 },
+  w6a6: { weight: 6, act: 6 },
+  w4a8: { weight: 4, act: 8 },
+  w4a4: { weight: 4, act: 4 },
+  w3a3: { weight: 3, act: 3 },
+};
+
+/**
+ * - `repq` (default; RepQ-ViT, ICCV 2023, the quantizer SPDFQ's pipeline uses): per-channel
+ *   asymmetric weights with percentile-MSE search, per-tensor activations at every Linear
+ *   input and both operands of both attention matmuls, log√2 for the softmax output, the
+ *   image (patch-embedding input) at 8 bits, LayerNorm reparameterization of post-LN inputs.
+ * - `psaq` (PSAQ-ViT, ECCV 2022): symmetric per-channel MinMax weights, asymmetric MinMax
+ *   per-tensor activations, softmax output left in float, no reparameterization.
+ */
+export type QuantPreset = 'repq' | 'psaq';
+
+export interface ReconstructionOptions {
+  /** Iterations per block. Default: 1000 at ≤4 bits, 200 above (I&S-ViT's W4A4/W6A6 settings). */
+  iters?: number;
+  /** Adam learning rate, cosine-decayed to 0. Default 4e-5 (I&S-ViT). */
+  lr?: number;
+  /** Images per step. Default 32 (all synthetic images; I&S-ViT uses 64 of 1024). */
+  batch?: number;
+  seed?: number;
+}
+
+export interface QuantOptions {
+  bits?: BitsPreset | { weight: number; act: number };
+  preset?: QuantPreset;
+  /** 'symmetric' gives TensorRT-compatible weights (zero point 0). Default from the preset. */
+  weightMode?: 'asymmetric' | 'symmetric';
+  /** Activation ranges: 'percentile' = RepQ-ViT's percentile search by MSE; 'minmax'. */
+  rangeMethod?: 'percentile' | 'minmax';
+  /** Candidate percentiles for the search. Default [0.999, 0.9999, 0.99999] (RepQ-ViT). */
+  percentiles?: number[];
+  /** Bits of the image quantizer (patch-embedding input). Default 8 (RepQ-ViT). */
+  inputBits?: number;
+  /** Softmax-output quantizer. Default 'log2' for repq, 'none' for psaq. */
+  probs?: 'log2' | 'uniform' | 'none';
+  /** LayerNorm scale reparameterization (RepQ-ViT) of qkv and fc1 inputs; pre-norm models only. */
+  reparameterize?: boolean;
+  /** Bits per weight (timm name) or activation site (`blocks.3.fc2_in`, `patch_in`, `head_in`). */
+  overrides?: Record<string, number>;
+  /** Shorthand: patch embedding and head weights (and their inputs) at this many bits. */
+  firstLastBits?: number;
+  /** Block reconstruction after calibration; false to skip. Default: on. */
+  reconstruction?: ReconstructionOptions | false;
+  /** Images per calibration forward (memory). Default 32. */
+  calibrationBatch?: number;
+}
+
+export interface SitePlan {
+  site: SiteName;
+  block?: number;
+  key: string;
+  spec: SearchSpec | null; // null: left in float
+  perChannelForReparam: boolean;
+}
+
+export interface WeightPlan {
+  name: string;
+  spec: SearchSpec;
+}
+
+export interface QuantPlan {
+  preset: QuantPreset;
+  weightBits: number;
+  actBits: number;
+  sites: SitePlan[];
+  weights: WeightPlan[];
+  reparameterize: boolean;
+  reconstruction: Required<ReconstructionOptions> | null;
+  calibrationBatch: number;
+}
+
+const BLOCK_SITES: SiteName[] = ['qkv_in', 'q', 'k', 'v', 'probs', 'proj_in', 'fc1_in', 'fc2_in'];
+
+function checkBits(what: string, b: unknown): number {
+  if (typeof b !== 'number' || !Number.isInteger(b) || b < 2 || b > 8) {
+    throw new SpdfqError('E_CONFIG', `${what}: expected an integer number of bits in [2, 8], received ${JSON.stringify(b)}`);
+  }
+  return b;
+}
+
+export function resolveBits(bits: QuantOptions['bits']): { weight: number; act: number } {
+  if (bits === undefined) return BITS_PRESETS.w4a4;
+  if (typeof bits === 'string') {
+    const p = BITS_PRESETS[bits as BitsPreset];
+    if (!p) throw new SpdfqError('E_CONFIG', `bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')} or { weight, act }, received '${bits}'`);
+    return p;
+  }
+  return { weight: checkBits('bits.weight', bits.weight), act: checkBits('bits.act', bits.act) };
+}
+
+export function planQuantization(config: VitConfig, options: QuantOptions = {}): QuantPlan {
+  const preset = options.preset ?? 'repq';
+  if (preset !== 'repq' && preset !== 'psaq') throw new SpdfqError('E_CONFIG', `preset: expected 'repq' or 'psaq', received '${String(preset)}'`);
+  const { weight: wBits, act: aBits } = resolveBits(options.bits);
+  const repq = preset === 'repq';
+  const weightMode = options.weightMode ?? (repq ? 'asymmetric' : 'symmetric');
+  if (weightMode !== 'asymmetric' && weightMode !== 'symmetric') throw new SpdfqError('E_CONFIG', `weightMode: expected 'asymmetric' or 'symmetric', received '${String(weightMode)}'`);
+  const method = options.rangeMethod ?? (repq ? 'percentile' : 'minmax');
+  if (method !== 'percentile' && method !== 'minmax') throw new SpdfqError('E_CONFIG', `rangeMethod: expected 'percentile' or 'minmax', received '${String(method)}'`);
+  const percentiles = options.percentiles ?? [0.999, 0.9999, 0.99999];
+  if (!Array.isArray(percentiles) || percentiles.some((p) => typeof p !== 'number' || !(p > 0.5 && p <= 1))) {
+    throw new SpdfqError('E_CONFIG', `percentiles: expected numbers in (0.5, 1], received ${JSON.stringify(percentiles)}`);
+  }
+  const inputBits = checkBits('inputBits', options.inputBits ?? 8);
+  const probs = options.probs ?? (repq ? 'log2' : 'none');
+  if (!['log2', 'uniform', 'none'].includes(probs)) throw new SpdfqError('E_CONFIG', `probs: expected 'log2', 'uniform' or 'none', received '${String(probs)}'`);
+  const reparameterize = (options.reparameterize ?? repq) && config.normPlacement === 'pre';
+  const overrides = new Map<string, number>(Object.entries(options.overrides ?? {}).map(([k, v]) => [k, checkBits(`overrides['${k}']`, v)]));
+  if (options.firstLastBits !== undefined) {
+    const b = checkBits('firstLastBits', options.firstLastBits);
+    for (const k of ['patch_embed.proj.weight', 'head.weight', 'head_dist.weight', 'head_in']) if (!overrides.has(k)) overrides.set(k, b);
+  }
+  const calibrationBatch = options.calibrationBatch ?? 32;
+  if (!Number.isInteger(calibrationBatch) || calibrationBatch < 1) throw new SpdfqError('E_CONFIG', `calibrationBatch: expected a positive integer, received ${calibrationBatch}`);
+
+  const act = (key: string, kind: 'uniform' | 'log2', bits: number): SearchSpec => ({
+    kind,
+    bits: overrides.get(key) ?? bits,
+    symmetric: false,
+    method,
+    percentiles,
+  });
+  const sites: SitePlan[] = [];
+  sites.push({ site: 'patch_in', key: 'patch_in', spec: act('patch_in', 'uniform', overrides.get('patch_in') ?? inputBits), perChannelForReparam: false });
+  for (let l = 0; l < config.depth; l++) {
+    for (const site of BLOCK_SITES) {
+      const key = `blocks.${l}.${site}`;
+      let spec: SearchSpec | null = act(key, 'uniform', aBits);
+      if (site === 'probs') spec = probs === 'none' ? null : act(key, probs, aBits);
+      const reparamSite = reparameterize && (site === 'qkv_in' || site === 'fc1_in');
+      sites.push({ site, block: l, key, spec, perChannelForReparam: reparamSite });
+    }
+  }
+  sites.push({ site: 'head_in', key: 'head_in', spec: act('head_in', 'uniform', aBits), perChannelForReparam: false });
+
+  const weights: WeightPlan[] = [];
+  const wspec = (name: string): SearchSpec => ({
+    kind: 'uniform',
+    bits: overrides.get(name) ?? wBits,
+    symmetric: weightMode === 'symmetric',
+    // Weights: RepQ-ViT searches per channel by MSE; PSAQ-ViT takes the per-channel MinMax.
+    method: repq ? 'percentile' : 'minmax',
+    percentiles,
+  });
+  weights.push({ name: 'patch_embed.proj.weight', spec: wspec('patch_embed.proj.weight') });
+  for (let l = 0; l < config.depth; l++) {
+    for (const n of ['attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2']) weights.push({ name: `blocks.${l}.${n}.weight`, spec: wspec(`blocks.${l}.${n}.weight`) });
+  }
+  weights.push({ name: 'head.weight', spec: wspec('head.weight') });
+  if (config.distToken) weights.push({ name: 'head_dist.weight', spec: wspec('head_dist.weight') });
+
+  const known = new Set([...sites.map((s) => s.key), ...weights.map((w) => w.name)]);
+  for (const k of overrides.keys()) {
+    if (!known.has(k) && k !== 'head_dist.weight') throw new SpdfqError('E_CONFIG', `overrides: '${k}' names no quantized weight or activation site of this model (e.g. 'blocks.0.attn.qkv.weight', 'blocks.0.fc2_in', 'patch_in')`);
+  }
+
+  let reconstruction: Required<ReconstructionOptions> | null = null;
+  if (options.reconstruction !== false) {
+    const r = options.reconstruction ?? {};
+    reconstruction = {
+      iters: r.iters ?? (Math.min(wBits, aBits) <= 4 ? 1000 : 200),
+      lr: r.lr ?? 4e-5,
+      batch: r.batch ?? 32,
+      seed: r.seed ?? 0,
+    };
+    if (!Number.isInteger(reconstruction.iters) || reconstruction.iters < 0) throw new SpdfqError('E_CONFIG', `reconstruction.iters: expected an integer ≥ 0, received ${reconstruction.iters}`);
+    if (!(reconstruction.lr >= 0)) throw new SpdfqError('E_CONFIG', `reconstruction.lr: expected a number ≥ 0, received ${reconstruction.lr}`);
+    if (!Number.isInteger(reconstruction.batch) || reconstruction.batch < 1) throw new SpdfqError('E_CONFIG', `reconstruction.batch: expected a positive integer, received ${reconstruction.batch}`);
+  }
+  return { preset, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibrationBatch };
+}

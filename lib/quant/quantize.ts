@@ -1,0 +1,166 @@
+// quantize(model, images, options): calibrate → (RepQ-ViT reparameterization) → weight
+// quantizers → block reconstruction, on a copy of the model, returning a QuantizedVit that
+// runs the fake-quantized simulation and knows every quantizer (for export).
+
+import { SpdfqError } from '../errors';
+import { createVit, isFloat32Array, VitModel } from '../vit';
+import { VitConfig } from '../vit-config';
+import {
+  asQuantModel,
+  ChannelQuantizer,
+  CalibrationRequest,
+  quantAddon,
+  ReconstructProgress,
+  SiteQuantizer,
+  TensorQuantizer,
+  WeightQuantizer,
+} from './native-quant';
+import { planQuantization, QuantOptions, QuantPlan } from './quant-config';
+import { reparameterizeLayerNorm } from './reparam';
+
+export interface QuantizeProgress {
+  stage: 'calibrate' | 'reparameterize' | 'weights' | 'reconstruct' | 'done';
+  reconstruct?: ReconstructProgress;
+}
+
+export interface QuantizeCallOptions extends QuantOptions {
+  threads?: number;
+  onProgress?: (p: QuantizeProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface QuantizationReport {
+  plan: QuantPlan;
+  /** Per block: MSE of the block output vs the fp model before and after reconstruction. */
+  reconstruction: { block: number; mseBefore: number; mseAfter: number }[];
+  seconds: number;
+}
+
+/** A quantized ViT: the engine running fake-quantized weights and activations. */
+export class QuantizedVit {
+  constructor(
+    readonly model: VitModel,
+    readonly plan: QuantPlan,
+    readonly sites: SiteQuantizer[],
+    readonly weightQuantizers: WeightQuantizer[],
+    readonly report: QuantizationReport,
+  ) {}
+
+  get config(): VitConfig {
+    return this.model.config;
+  }
+
+  /** Logits of the quantized model (simulation: integer grids, float arithmetic). */
+  async forward(images: Float32Array, batch: number): Promise<Float32Array> {
+    return (await this.model.forward(images, batch)).logits;
+  }
+
+  /** The full-precision weights behind the quantizers (after reparameterization and reconstruction). */
+  getWeights(): Map<string, Float32Array> {
+    return this.model.getWeights();
+  }
+
+  async dispose(): Promise<void> {
+    await this.model.dispose();
+  }
+}
+
+function checkImages(model: VitModel, images: Float32Array, n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new SpdfqError('E_CONFIG', `number of calibration images: expected a positive integer, received ${n}`);
+  if (!isFloat32Array(images) || images.length !== n * model.imageLength()) {
+    throw new SpdfqError('E_TENSOR', `calibration images: expected a Float32Array of ${n} × ${model.imageLength()} floats, received ${isFloat32Array(images) ? images.length : typeof images}`);
+  }
+  for (let i = 0; i < images.length; i++) {
+    if (!Number.isFinite(images[i])) throw new SpdfqError('E_NUMERIC', `calibration images: value ${i} is ${images[i]}; expected finite numbers`);
+  }
+}
+
+export async function quantize(
+  source: VitModel,
+  images: Float32Array,
+  numImages: number,
+  options: QuantizeCallOptions = {},
+): Promise<QuantizedVit> {
+  const t0 = Date.now();
+  checkImages(source, images, numImages);
+  const plan = planQuantization(source.config, options);
+  const progress = options.onProgress ?? (() => undefined);
+  const weights = source.getWeights();
+  // Reparameterization adds a bias to the qkv projection when the model has none.
+  let config = source.config;
+  if (plan.reparameterize && !config.qkvBias) {
+    config = { ...config, qkvBias: true };
+    for (let l = 0; l < config.depth; l++) weights.set(`blocks.${l}.attn.qkv.bias`, new Float32Array(3 * config.embedDim));
+  }
+  const model = await createVit(config, weights, { threads: options.threads });
+  const native = asQuantModel(model.nativeHandle());
+  const abort = () => native.cancel();
+  options.signal?.addEventListener('abort', abort, { once: true });
+  try {
+    if (options.signal?.aborted) throw new SpdfqError('E_CANCELLED', 'quantization cancelled');
+    // 1. Calibrate every quantized activation site on the full-precision model.
+    progress({ stage: 'calibrate' });
+    const active = plan.sites.filter((s) => s.spec !== null);
+    const requests: CalibrationRequest[] = active.map((s) => ({ site: s.site, block: s.block, perChannel: s.perChannelForReparam, ...s.spec! }));
+    const calibrated = await model.exclusive(() => native.calibrate(images, numImages, Math.min(plan.calibrationBatch, numImages), requests));
+    const sites: SiteQuantizer[] = [];
+    // 2. RepQ-ViT: fold per-channel post-LayerNorm quantizers into LayerNorm and the next Linear.
+    progress({ stage: 'reparameterize' });
+    active.forEach((s, i) => {
+      const q = calibrated[i];
+      if (s.perChannelForReparam) {
+        const l = s.block!;
+        const [norm, lin] = s.site === 'qkv_in' ? ['norm1', 'attn.qkv'] : ['norm2', 'mlp.fc1'];
+        const p = `blocks.${l}.`;
+        const r = reparameterizeLayerNorm(
+          q as ChannelQuantizer,
+          weights.get(`${p}${norm}.weight`)!,
+          weights.get(`${p}${norm}.bias`)!,
+          weights.get(`${p}${lin}.weight`)!,
+          weights.get(`${p}${lin}.bias`)!,
+        );
+        weights.set(`${p}${norm}.weight`, r.gamma);
+        weights.set(`${p}${norm}.bias`, r.beta);
+        weights.set(`${p}${lin}.weight`, r.weight);
+        weights.set(`${p}${lin}.bias`, r.bias);
+        sites.push({ site: s.site, block: s.block, ...r.quantizer });
+      } else {
+        sites.push({ site: s.site, block: s.block, ...(q as TensorQuantizer) });
+      }
+    });
+    if (plan.reparameterize) await model.setWeights(weights);
+    // 3. Weight quantizers, per output channel, on the reparameterized weights.
+    progress({ stage: 'weights' });
+    const addon = quantAddon();
+    const spec = model.paramSpecs;
+    const weightQuantizers: WeightQuantizer[] = plan.weights.map((w) => {
+      const shape = spec.find((p) => p.name === w.name)!.shape;
+      const rows = shape[0];
+      const data = weights.get(w.name)!;
+      return { name: w.name, ...addon.quantSearch(data, rows, data.length / rows, 0, w.spec) };
+    });
+    await model.exclusive(async () => {
+      native.setActQuant(sites);
+      native.setWeightQuant(weightQuantizers);
+    });
+    // 4. Block reconstruction on the calibration images.
+    let recon: QuantizationReport['reconstruction'] = [];
+    if (plan.reconstruction && plan.reconstruction.iters > 0) {
+      const r = plan.reconstruction;
+      recon = await model.exclusive(() =>
+        native.reconstruct(images, numImages, { iters: r.iters, lr: r.lr, batch: Math.min(r.batch, numImages), seed: r.seed }, (p) =>
+          progress({ stage: 'reconstruct', reconstruct: p }),
+        ),
+      );
+    }
+    progress({ stage: 'done' });
+    return new QuantizedVit(model, plan, sites, weightQuantizers, { plan, reconstruction: recon, seconds: (Date.now() - t0) / 1000 });
+  } catch (err) {
+    await model.dispose();
+    const e = err as Error & { code?: string };
+    if (err instanceof SpdfqError) throw err;
+    throw new SpdfqError((e.code?.startsWith('E_') ? e.code : 'E_NATIVE') as SpdfqError['code'], e.message, { cause: err });
+  } finally {
+    options.signal?.removeEventListener('abort', abort);
+  }
+}

@@ -1,0 +1,453 @@
+// JavaScript side of quantization: quantizer search and fake-quant as plain functions (for
+// tests and weight quantizers), and the VitModel methods that calibrate activation sites,
+// install quantizers, and run block reconstruction off the event loop with progress.
+#include <napi.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../core/errors.h"
+#include "../quant/calibrate.h"
+#include "../quant/reconstruct.h"
+#include "tensor_args.h"
+#include "vit_model_wrap.h"
+
+namespace spdfq::binding {
+
+namespace {
+
+using quant::QuantKind;
+using quant::Site;
+using quant::TensorQuant;
+
+Site parse_site(Napi::Env env, const std::string& s) {
+  for (int i = 0; i < int(Site::Count); ++i)
+    if (s == quant::site_name(Site(i))) return Site(i);
+  throw Napi::RangeError::New(env, "site: unknown activation site '" + s + "'");
+}
+
+double num(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + ": expected a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+QuantKind parse_kind(Napi::Env env, const Napi::Object& o) {
+  Napi::Value v = o.Get("kind");
+  const std::string k = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (k == "uniform") return QuantKind::Uniform;
+  if (k == "log2") return QuantKind::Log2;
+  if (k == "none") return QuantKind::None;
+  throw Napi::RangeError::New(env, "kind: expected 'uniform', 'log2' or 'none', received '" + k + "'");
+}
+
+TensorQuant parse_quantizer(Napi::Env env, const Napi::Object& o) {
+  TensorQuant q;
+  q.kind = parse_kind(env, o);
+  q.bits = int(num(o, "bits", 8));
+  q.scale = float(num(o, "scale", 1));
+  q.zero = float(num(o, "zero", 0));
+  q.qmin = float(num(o, "qmin", 0));
+  q.qmax = float(num(o, "qmax", 255));
+  if (q.kind != QuantKind::None && !(q.scale > 0.0f))
+    throw Napi::RangeError::New(env, "scale: expected a positive number, received " + std::to_string(q.scale));
+  return q;
+}
+
+quant::SearchSpec parse_spec(Napi::Env env, const Napi::Object& o) {
+  quant::SearchSpec s;
+  s.kind = parse_kind(env, o);
+  s.bits = int(num(o, "bits", 8));
+  Napi::Value sym = o.Get("symmetric");
+  s.symmetric = sym.IsBoolean() && sym.As<Napi::Boolean>().Value();
+  Napi::Value m = o.Get("method");
+  const std::string method = m.IsString() ? m.As<Napi::String>().Utf8Value() : "percentile";
+  if (method == "minmax") s.method = quant::RangeMethod::MinMax;
+  else if (method == "percentile") s.method = quant::RangeMethod::PercentileMse;
+  else throw Napi::RangeError::New(env, "method: expected 'minmax' or 'percentile', received '" + method + "'");
+  Napi::Value p = o.Get("percentiles");
+  if (p.IsArray()) {
+    Napi::Array a = p.As<Napi::Array>();
+    s.percentiles.clear();
+    for (uint32_t i = 0; i < a.Length(); ++i) s.percentiles.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
+  }
+  return s;
+}
+
+Napi::Object quantizer_js(Napi::Env env, const TensorQuant& q) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", q.kind == QuantKind::Uniform ? "uniform" : q.kind == QuantKind::Log2 ? "log2" : "none");
+  o.Set("bits", q.bits);
+  o.Set("scale", q.scale);
+  o.Set("zero", q.zero);
+  o.Set("qmin", q.qmin);
+  o.Set("qmax", q.qmax);
+  return o;
+}
+
+// Per-channel quantizers as { kind, bits, qmin, qmax, scales, zeros }.
+Napi::Object channels_js(Napi::Env env, const std::vector<TensorQuant>& qs) {
+  Napi::Object o = quantizer_js(env, qs.empty() ? TensorQuant{} : qs[0]);
+  Napi::Float32Array scales = Napi::Float32Array::New(env, qs.size());
+  Napi::Float32Array zeros = Napi::Float32Array::New(env, qs.size());
+  for (size_t i = 0; i < qs.size(); ++i) {
+    scales[i] = qs[i].scale;
+    zeros[i] = qs[i].zero;
+  }
+  o.Delete("scale");
+  o.Delete("zero");
+  o.Set("scales", scales);
+  o.Set("zeros", zeros);
+  return o;
+}
+
+std::string code_of(const std::exception& e) {
+  if (auto* se = dynamic_cast<const spdfq::Error*>(&e)) return se->code();
+  return "E_NATIVE";
+}
+
+// quantSearch(values, rows, cols, axis, spec): axis −1 → one quantizer; 0 → per row; 1 → per column.
+Napi::Value QuantSearch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t rows = int_arg(info, 1, "rows", 0, int64_t(1) << 40);
+  const int64_t cols = int_arg(info, 2, "cols", 0, int64_t(1) << 40);
+  const int axis = int(int_arg(info, 3, "axis", -1, 1));
+  Napi::Float32Array v = float32_arg(info, 0, "values", rows * cols);
+  if (!info[4].IsObject()) throw Napi::TypeError::New(env, "spec: expected an object");
+  const quant::SearchSpec spec = parse_spec(env, info[4].As<Napi::Object>());
+  try {
+    if (axis < 0) return quantizer_js(env, quant::search_quantizer(std::vector<float>(v.Data(), v.Data() + rows * cols), spec));
+    return channels_js(env, quant::search_per_channel(v.Data(), rows, cols, axis, spec));
+  } catch (const std::exception& e) {
+    throw coded_error(env, code_of(e), e.what());
+  }
+}
+
+// fakeQuant(values, quantizer) → new Float32Array.
+Napi::Value FakeQuant(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array v = float32_arg(info, 0, "values", -1);
+  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "quantizer: expected an object");
+  const TensorQuant q = parse_quantizer(env, info[1].As<Napi::Object>());
+  Napi::Float32Array out = Napi::Float32Array::New(env, v.ElementLength());
+  std::memcpy(out.Data(), v.Data(), v.ByteLength());
+  quant::fake_quant_tensor(out.Data(), int64_t(out.ElementLength()), q);
+  return out;
+}
+
+// ---- Calibration worker --------------------------------------------------------------
+
+struct CalibRequest {
+  Site site;
+  int block;
+  quant::SearchSpec spec;
+  bool per_channel;
+  std::vector<float> values;  // gathered [rows, cols] row-major across chunks
+  int64_t cols = 0;
+  std::vector<TensorQuant> result;
+};
+
+class CalibrateWorker : public Napi::AsyncWorker {
+ public:
+  CalibrateWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, Napi::Float32Array images, int n, int chunk,
+                  std::vector<CalibRequest> reqs)
+      : Napi::AsyncWorker(env, "spdfq:calibrate"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        wrap_(wrap),
+        images_(images.Data()),
+        n_(n),
+        chunk_(chunk),
+        reqs_(std::move(reqs)) {
+    self_ = Napi::Persistent(self);
+    images_ref_ = Napi::Persistent(static_cast<Napi::Object>(images));
+    wrap_->set_busy(true);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ private:
+  void Execute() override {
+    cpu::CpuVit& m = wrap_->model();
+    std::map<std::pair<int, int>, CalibRequest*> by_site;
+    for (auto& r : reqs_) by_site[{int(r.site), r.block}] = &r;
+    const bool weight_q = m.weight_quant();
+    try {
+      // Calibrate on the full-precision model (RepQ-ViT initializes all quantizers from
+      // one fp forward); restore the model's quantization state afterwards.
+      m.set_act_quant(nullptr);
+      m.set_weight_quant(false);
+      m.set_observer([&](const quant::SiteView& v) {
+        auto it = by_site.find({int(v.site), v.block});
+        if (it == by_site.end()) return;
+        CalibRequest& r = *it->second;
+        r.cols = v.cols;
+        for (int64_t row = 0; row < v.rows; ++row)
+          r.values.insert(r.values.end(), v.data + row * v.ld, v.data + row * v.ld + v.cols);
+      });
+      const int64_t img = m.config().image_len();
+      for (int s = 0; s < n_; s += chunk_) m.forward(images_ + int64_t(s) * img, std::min(chunk_, n_ - s), wrap_->cancel_flag());
+      m.set_observer(nullptr);
+      for (auto& r : reqs_) {
+        if (r.values.empty()) fail("E_CONFIG", std::string("activation site '") + quant::site_name(r.site) + "' of block " + std::to_string(r.block) + " was never reached");
+        if (r.per_channel)
+          r.result = quant::search_per_channel(r.values.data(), int64_t(r.values.size()) / r.cols, r.cols, 1, r.spec);
+        else
+          r.result = {quant::search_quantizer(std::move(r.values), r.spec)};
+        r.values = {};
+      }
+    } catch (const std::exception& e) {
+      code_ = code_of(e);
+      SetError(e.what());
+    }
+    m.set_observer(nullptr);
+    m.set_act_quant(wrap_->act_quant_.blocks.empty() ? nullptr : &wrap_->act_quant_);
+    m.set_weight_quant(weight_q);
+  }
+  void OnOK() override {
+    wrap_->set_busy(false);
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env, reqs_.size());
+    for (size_t i = 0; i < reqs_.size(); ++i)
+      out.Set(uint32_t(i), reqs_[i].per_channel ? channels_js(env, reqs_[i].result) : quantizer_js(env, reqs_[i].result[0]));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override {
+    wrap_->set_busy(false);
+    deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
+  }
+
+  Napi::Promise::Deferred deferred_;
+  VitModelWrap* wrap_;
+  const float* images_;
+  int n_, chunk_;
+  std::vector<CalibRequest> reqs_;
+  Napi::ObjectReference self_, images_ref_;
+  std::string code_ = "E_NATIVE";
+};
+
+// ---- Reconstruction worker -----------------------------------------------------------
+
+class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::ReconstructProgress> {
+ public:
+  ReconstructWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, Napi::Float32Array images, int n,
+                    quant::ReconstructConfig cfg, Napi::Function on_progress)
+      : Napi::AsyncProgressQueueWorker<quant::ReconstructProgress>(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        wrap_(wrap),
+        images_(images.Data()),
+        n_(n),
+        cfg_(cfg) {
+    self_ = Napi::Persistent(self);
+    images_ref_ = Napi::Persistent(static_cast<Napi::Object>(images));
+    if (!on_progress.IsEmpty()) progress_ = Napi::Persistent(on_progress);
+    wrap_->set_busy(true);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ private:
+  void Execute(const ExecutionProgress& progress) override {
+    auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    try {
+      reports_ = quant::reconstruct_blocks(
+          wrap_->model(), &wrap_->act_quant_, wrap_->weight_quant_, images_, n_, cfg_,
+          [&](const quant::ReconstructProgress& p) {
+            const auto now = std::chrono::steady_clock::now();
+            // At most ~10 reports a second, and always the last iteration of a block.
+            if (p.iter == p.iters || now - last > std::chrono::milliseconds(100)) {
+              last = now;
+              progress.Send(&p, 1);
+            }
+          },
+          wrap_->cancel_flag());
+    } catch (const std::exception& e) {
+      code_ = code_of(e);
+      SetError(e.what());
+    }
+  }
+  void OnProgress(const quant::ReconstructProgress* p, size_t count) override {
+    if (progress_.IsEmpty()) return;
+    Napi::Env env = Env();
+    for (size_t i = 0; i < count; ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("block", p[i].block);
+      o.Set("blocks", p[i].blocks);
+      o.Set("iter", p[i].iter);
+      o.Set("iters", p[i].iters);
+      o.Set("loss", p[i].loss);
+      progress_.Call({o});
+    }
+  }
+  void OnOK() override {
+    wrap_->set_busy(false);
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env, reports_.size());
+    for (size_t i = 0; i < reports_.size(); ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("block", double(i));
+      o.Set("mseBefore", reports_[i].mse_before);
+      o.Set("mseAfter", reports_[i].mse_after);
+      out.Set(uint32_t(i), o);
+    }
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override {
+    wrap_->set_busy(false);
+    deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
+  }
+
+  Napi::Promise::Deferred deferred_;
+  VitModelWrap* wrap_;
+  const float* images_;
+  int n_;
+  quant::ReconstructConfig cfg_;
+  std::vector<quant::BlockReport> reports_;
+  Napi::ObjectReference self_, images_ref_;
+  Napi::FunctionReference progress_;
+  std::string code_ = "E_NATIVE";
+};
+
+}  // namespace
+
+// calibrate(images, n, chunk, specs[{ site, block, kind, bits, symmetric, method, percentiles, perChannel }])
+Napi::Value VitModelWrap::Calibrate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
+  const int chunk = int(int_arg(info, 2, "chunk", 1, 1 << 24));
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model_->config().image_len());
+  if (!info[3].IsArray()) throw Napi::TypeError::New(env, "specs: expected an array");
+  Napi::Array specs = info[3].As<Napi::Array>();
+  std::vector<CalibRequest> reqs;
+  for (uint32_t i = 0; i < specs.Length(); ++i) {
+    Napi::Object o = specs.Get(i).As<Napi::Object>();
+    CalibRequest r;
+    r.site = parse_site(env, o.Get("site").As<Napi::String>().Utf8Value());
+    r.block = int(num(o, "block", -1));
+    if (quant::is_block_site(r.site) && (r.block < 0 || r.block >= model_->config().depth))
+      throw Napi::RangeError::New(env, "specs[" + std::to_string(i) + "].block: expected a block index in [0, " + std::to_string(model_->config().depth - 1) + "]");
+    if (!quant::is_block_site(r.site)) r.block = -1;
+    r.spec = parse_spec(env, o);
+    Napi::Value pc = o.Get("perChannel");
+    r.per_channel = pc.IsBoolean() && pc.As<Napi::Boolean>().Value();
+    reqs.push_back(std::move(r));
+  }
+  cancel_ = false;
+  auto* w = new CalibrateWorker(env, this, info.This().As<Napi::Object>(), images, n, chunk, std::move(reqs));
+  w->Queue();
+  return w->Promise();
+}
+
+// setActQuant(sites[{ site, block, kind, bits, scale, zero, qmin, qmax }] | null)
+Napi::Value VitModelWrap::SetActQuant(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  if (info[0].IsNull() || info[0].IsUndefined()) {
+    act_quant_ = quant::ActQuantState{};
+    model_->set_act_quant(nullptr);
+    return env.Undefined();
+  }
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "sites: expected an array or null");
+  quant::ActQuantState st;
+  st.blocks.assign(size_t(model_->config().depth) * quant::kBlockSites, TensorQuant{});
+  Napi::Array a = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Object o = a.Get(i).As<Napi::Object>();
+    const Site s = parse_site(env, o.Get("site").As<Napi::String>().Utf8Value());
+    const int block = int(num(o, "block", -1));
+    if (quant::is_block_site(s) && (block < 0 || block >= model_->config().depth))
+      throw Napi::RangeError::New(env, "sites[" + std::to_string(i) + "].block out of range");
+    st.at(s, block) = parse_quantizer(env, o);
+  }
+  act_quant_ = std::move(st);
+  model_->set_act_quant(&act_quant_);
+  return env.Undefined();
+}
+
+// setWeightQuant(layers[{ name, kind, bits, qmin, qmax, scales, zeros }] | null): per-row quantizers.
+Napi::Value VitModelWrap::SetWeightQuant(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  if (info[0].IsNull() || info[0].IsUndefined()) {
+    weight_quant_.clear();
+    model_->set_weight_quant(false);
+    return env.Undefined();
+  }
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "layers: expected an array or null");
+  const auto infos = plan_params(model_->config());
+  quant::WeightQuantTable table;
+  Napi::Array a = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Object o = a.Get(i).As<Napi::Object>();
+    const std::string name = o.Get("name").As<Napi::String>().Utf8Value();
+    const spdfq::ParamInfo* pi = nullptr;
+    for (const auto& p : infos)
+      if (p.name == name) pi = &p;
+    if (!pi || pi->shape.size() < 2) throw Napi::RangeError::New(env, "layers[" + std::to_string(i) + "].name: '" + name + "' is not a weight matrix of this model");
+    quant::WeightQuant w;
+    w.name = name;
+    w.offset = pi->offset;
+    w.rows = pi->shape[0];
+    w.cols = pi->size / pi->shape[0];
+    Napi::Object shared = Napi::Object::New(env);  // kind/bits/grid shared by every row
+    for (const char* k : {"kind", "bits", "qmin", "qmax"}) shared.Set(k, o.Get(k));
+    const TensorQuant base = parse_quantizer(env, shared);
+    Napi::Value sv = o.Get("scales"), zv = o.Get("zeros");
+    if (!sv.IsTypedArray() || !zv.IsTypedArray()) throw Napi::TypeError::New(env, "layers[].scales/zeros: expected Float32Arrays");
+    Napi::Float32Array scales = sv.As<Napi::Float32Array>(), zeros = zv.As<Napi::Float32Array>();
+    if (int64_t(scales.ElementLength()) != w.rows || int64_t(zeros.ElementLength()) != w.rows)
+      throw Napi::RangeError::New(env, "layers['" + name + "']: expected " + std::to_string(w.rows) + " scales and zeros, received " + std::to_string(scales.ElementLength()));
+    for (int64_t r = 0; r < w.rows; ++r) {
+      TensorQuant q = base;
+      q.scale = scales[size_t(r)];
+      q.zero = zeros[size_t(r)];
+      if (!(q.scale > 0.0f)) throw Napi::RangeError::New(env, "layers['" + name + "'].scales[" + std::to_string(r) + "]: expected a positive scale");
+      w.channels.push_back(q);
+    }
+    table.push_back(std::move(w));
+  }
+  float* qp = model_->quant_params();
+  std::memcpy(qp, model_->params(), sizeof(float) * size_t(model_->param_count()));
+  for (const auto& w : table) quant::apply_weight_quant(w, model_->params(), qp);
+  weight_quant_ = std::move(table);
+  model_->set_weight_quant(true);
+  return env.Undefined();
+}
+
+Napi::Value VitModelWrap::GetQuantParams(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  Napi::Float32Array a = Napi::Float32Array::New(info.Env(), size_t(model_->param_count()));
+  std::memcpy(a.Data(), model_->quant_params(), a.ByteLength());
+  return a;
+}
+
+// reconstruct(images, n, { iters, lr, batch, seed }, onProgress?) → Promise<[{ block, mseBefore, mseAfter }]>
+Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  if (act_quant_.blocks.empty() || weight_quant_.empty())
+    throw coded_error(env, "E_STATE", "reconstruction needs activation and weight quantizers set first");
+  const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model_->config().image_len());
+  if (!info[2].IsObject()) throw Napi::TypeError::New(env, "config: expected an object");
+  Napi::Object o = info[2].As<Napi::Object>();
+  quant::ReconstructConfig cfg;
+  cfg.iters = int(num(o, "iters", cfg.iters));
+  cfg.lr = float(num(o, "lr", cfg.lr));
+  cfg.batch = int(num(o, "batch", cfg.batch));
+  cfg.seed = uint64_t(num(o, "seed", 0));
+  Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
+  cancel_ = false;
+  auto* w = new ReconstructWorker(env, this, info.This().As<Napi::Object>(), images, n, cfg, cb);
+  w->Queue();
+  return w->Promise();
+}
+
+void register_quant(Napi::Env env, Napi::Object exports) {
+  exports.Set("quantSearch", Napi::Function::New(env, QuantSearch));
+  exports.Set("fakeQuant", Napi::Function::New(env, FakeQuant));
+}
+
+}  // namespace spdfq::binding
