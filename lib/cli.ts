@@ -4,14 +4,22 @@
 import yargs from 'yargs';
 import { SpdfqError } from './errors';
 import { inspectCommand } from './commands/inspect';
+import { runCommand } from './commands/run';
+import { compareCommand } from './commands/compare';
+import { synthCommand } from './commands/synth';
+import { quantizeCommand } from './commands/quantize';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   try {
     await yargs(argv)
       .scriptName('spdfq-native')
+      .command(runCommand)
       .command(inspectCommand)
-      .demandCommand(1, 'Name a command: inspect')
+      .command(synthCommand)
+      .command(quantizeCommand)
+      .command(compareCommand)
+      .demandCommand(1, 'Name a command: run, inspect, synth, quantize, compare')
       .strict()
       .fail((msg, err) => {
         throw err ?? new SpdfqError('E_CONFIG', msg);

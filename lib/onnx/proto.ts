@@ -71,10 +71,6 @@ export function defaultOpset(model: onnx.IModelProto): number | null {
   return null;
 }
 
-export function encodeModel(model: onnx.IModelProto): Uint8Array {
-  return onnx.ModelProto.encode(model).finish();
-}
-
 /** The lowest IR version that can carry a given opset (onnx/helper.py VERSION_TABLE). */
 export function irVersionForOpset(opset: number): number {
   if (opset <= 8) return 3;

@@ -24,6 +24,9 @@ export const DataType = {
   UINT32: 12,
   UINT64: 13,
   BFLOAT16: 16,
+  /** 4-bit types (IR 10 / opset 21): written by the quantized export, never read here. */
+  UINT4: 21,
+  INT4: 22,
 } as const;
 
 const BYTES_PER_ELEMENT: Record<number, number> = {
@@ -34,6 +37,11 @@ const TYPE_NAMES: Record<number, string> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
   9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
 };
+
+/** Bytes per element, or undefined for types we do not read (string, 4-bit, 8-bit float). */
+export function elementBytes(dataType: number): number | undefined {
+  return BYTES_PER_ELEMENT[dataType];
+}
 
 export function dataTypeName(t: number): string {
   return TYPE_NAMES[t] ?? `data type ${t}`;
@@ -178,7 +186,7 @@ function externalEntry(t: onnx.ITensorProto, key: string): string | undefined {
 /** External data: `location` is relative to the model's folder; offset and length are
  *  optional (default: the whole file). Paths leaving that folder are refused, as ONNX
  *  Runtime does, so a model file cannot make us read arbitrary files. */
-function readExternalBytes(t: onnx.ITensorProto, what: string, expectedBytes: number, ctx: TensorReadContext): Uint8Array {
+export function readExternalBytes(t: onnx.ITensorProto, what: string, expectedBytes: number, ctx: TensorReadContext): Uint8Array {
   const location = externalEntry(t, 'location');
   if (!location) throw new SpdfqError('E_ONNX', `${what}: stored as external data but has no 'location' entry`);
   if (ctx.baseDir === undefined) {
@@ -278,6 +286,7 @@ function floatToBfloat16(v: number): number {
 export function encodeFloats(values: Float32Array, dataType: number): Uint8Array {
   const elem = BYTES_PER_ELEMENT[dataType];
   if (!isFloatType(dataType) || elem === undefined) throw new SpdfqError('E_ONNX', `cannot write float values as ${dataTypeName(dataType)}`);
+  if (dataType === DataType.FLOAT && LITTLE_ENDIAN_HOST) return new Uint8Array(values.slice().buffer);
   const out = new Uint8Array(values.length * elem);
   const view = new DataView(out.buffer);
   for (let i = 0; i < values.length; i++) {

@@ -15,7 +15,7 @@ import {
   TensorQuantizer,
   WeightQuantizer,
 } from './native-quant';
-import { planQuantization, QuantOptions, QuantPlan } from './quant-config';
+import { planQuantization, QuantOptions, QuantPlan, SitePlan } from './quant-config';
 import { reparameterizeLayerNorm } from './reparam';
 
 export interface QuantizeProgress {
@@ -75,6 +75,16 @@ function checkImages(model: VitModel, images: Float32Array, n: number): void {
   }
 }
 
+/** Calibrates every planned activation site on the full-precision `model` (per tensor;
+ *  per channel where the plan reparameterizes). */
+export async function calibrateSites(model: VitModel, images: Float32Array, n: number, plan: QuantPlan): Promise<{ site: SitePlan; quantizer: TensorQuantizer | ChannelQuantizer }[]> {
+  const native = asQuantModel(model.nativeHandle());
+  const active = plan.sites.filter((s) => s.spec !== null);
+  const requests: CalibrationRequest[] = active.map((s) => ({ site: s.site, block: s.block, perChannel: s.perChannelForReparam, ...s.spec! }));
+  const calibrated = await model.exclusive(() => native.calibrate(images, n, Math.min(plan.calibrationBatch, n), requests));
+  return active.map((site, i) => ({ site, quantizer: calibrated[i] }));
+}
+
 export async function quantize(
   source: VitModel,
   images: Float32Array,
@@ -100,14 +110,11 @@ export async function quantize(
     if (options.signal?.aborted) throw new SpdfqError('E_CANCELLED', 'quantization cancelled');
     // 1. Calibrate every quantized activation site on the full-precision model.
     progress({ stage: 'calibrate' });
-    const active = plan.sites.filter((s) => s.spec !== null);
-    const requests: CalibrationRequest[] = active.map((s) => ({ site: s.site, block: s.block, perChannel: s.perChannelForReparam, ...s.spec! }));
-    const calibrated = await model.exclusive(() => native.calibrate(images, numImages, Math.min(plan.calibrationBatch, numImages), requests));
+    const calibrated = await calibrateSites(model, images, numImages, plan);
     const sites: SiteQuantizer[] = [];
     // 2. RepQ-ViT: fold per-channel post-LayerNorm quantizers into LayerNorm and the next Linear.
     progress({ stage: 'reparameterize' });
-    active.forEach((s, i) => {
-      const q = calibrated[i];
+    calibrated.forEach(({ site: s, quantizer: q }) => {
       if (s.perChannelForReparam) {
         const l = s.block!;
         const [norm, lin] = s.site === 'qkv_in' ? ['norm1', 'attn.qkv'] : ['norm2', 'mlp.fc1'];

@@ -1,0 +1,92 @@
+// `spdfq-native compare`: the method comparison table (lib/compare/compare.ts) on a model,
+// written as Markdown and JSON.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Argv, CommandModule } from 'yargs';
+import { importOnnx } from '../onnx/import-onnx';
+import { readPreprocessing } from '../onnx/preprocess';
+import { createVit } from '../vit';
+import { loadEvalSet } from '../data/eval-set';
+import { compare, compareMarkdown, CompareOptions } from '../compare/compare';
+import { DEFAULT_MODEL } from '../run/run';
+import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
+import { SYNTH_METHODS, SynthMethod } from '../synth/options';
+import { SpdfqError } from '../errors';
+
+interface CompareArgs {
+  model?: string;
+  eval: string;
+  'eval-limit': number;
+  real: string;
+  methods: string;
+  bits: string;
+  seeds: number;
+  images: number;
+  iters?: number;
+  'recon-iters'?: number;
+  ablation: boolean;
+  out: string;
+  threads?: number;
+}
+
+function list<T extends string>(flag: string, raw: string, allowed: readonly T[]): T[] {
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const i of items) if (!allowed.includes(i as T)) throw new SpdfqError('E_CONFIG', `--${flag}: '${i}' is not one of ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+export const compareCommand: CommandModule<object, CompareArgs> = {
+  command: 'compare',
+  describe: 'Compare calibration methods (noise, CE+TV inversion, PSAQ-ViT, SPDFQ, real images) across bit widths and seeds, with image-quality statistics and the SPDFQ ablation',
+  builder: (y: Argv) =>
+    y
+      .option('model', { type: 'string', describe: 'ONNX model (default: the bundled Fashion-MNIST ViT)' })
+      .option('eval', { type: 'string', default: '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz', describe: 'labelled evaluation images (IDX or image folder)' })
+      .option('eval-limit', { type: 'number', default: 2000, describe: 'evaluation images used' })
+      .option('real', { type: 'string', default: '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz', describe: 'real calibration images (a different set from --eval)' })
+      .option('methods', { type: 'string', default: 'noise,inversion,psaq,spdfq,real', describe: 'rows' })
+      .option('bits', { type: 'string', default: 'w8a8,w6a6,w4a4,w3a3', describe: 'columns' })
+      .option('seeds', { type: 'number', default: 3, describe: 'seeds per cell (mean ± std)' })
+      .option('images', { type: 'number', default: 32, describe: 'calibration images per run (SPDFQ paper: 32)' })
+      .option('iters', { type: 'number', describe: 'synthesis iterations (default: each method’s own)' })
+      .option('recon-iters', { type: 'number', describe: 'reconstruction iterations per block (0 = off; default I&S-ViT’s)' })
+      .option('ablation', { type: 'boolean', default: true, describe: 'also run the SPDFQ APA/MSR/SL ablation at W4A4' })
+      .option('out', { type: 'string', default: 'compare-out', describe: 'output folder (results.md, results.json)' })
+      .option('threads', { type: 'number' }) as unknown as Argv<CompareArgs>,
+  handler: async (a) => {
+    const modelPath = a.model ?? DEFAULT_MODEL;
+    const imported = await importOnnx(modelPath);
+    const pre = readPreprocessing(imported.path, imported.config);
+    const evalSet = loadEvalSet(a.eval, imported.config, pre, { limit: a['eval-limit'] });
+    const real = loadEvalSet(a.real, imported.config, pre, { limit: Math.max(a.images * a.seeds, 256) });
+    const fp = await createVit(imported.config, imported.weights, { threads: a.threads });
+    const options: CompareOptions = {
+      methods: list('methods', a.methods, SYNTH_METHODS),
+      bits: list('bits', a.bits, Object.keys(BITS_PRESETS) as BitsPreset[]),
+      seeds: Array.from({ length: a.seeds }, (_, i) => i),
+      images: a.images,
+      iters: a.iters,
+      reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : {},
+      ablation: a.ablation,
+      ablationBits: 'w4a4',
+      realPath: a.real,
+      preprocess: { mean: pre.mean, std: pre.std },
+      threads: a.threads,
+      log: (l) => process.stderr.write(`${l}\n`),
+    };
+    const ac = new AbortController();
+    process.once('SIGINT', () => ac.abort());
+    options.signal = ac.signal;
+    try {
+      const res = await compare(fp, evalSet, real, options);
+      fs.mkdirSync(a.out, { recursive: true });
+      const md = compareMarkdown(res, options);
+      fs.writeFileSync(path.join(a.out, 'results.md'), `${md}\n`);
+      fs.writeFileSync(path.join(a.out, 'results.json'), `${JSON.stringify({ options: { ...options, log: undefined, signal: undefined }, result: res }, null, 2)}\n`);
+      process.stdout.write(`${md}\n\n(${res.seconds.toFixed(0)} s; written to ${a.out})\n`);
+    } finally {
+      await fp.dispose();
+    }
+  },
+};

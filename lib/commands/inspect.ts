@@ -1,0 +1,108 @@
+// `spdfq-native inspect <model.onnx> [--json]`: prints the ViT architecture recognized in an
+// ONNX file, or fails (exit code 1, via a thrown SpdfqError) with the node where
+// recognition stopped. Needs no native engine.
+
+import type { Argv, CommandModule } from 'yargs';
+import { patchGrid, prefixTokens, tokenCount } from '../vit-config';
+import { ImportedModel, importOnnx } from '../onnx/import-onnx';
+import { Preprocessing, readPreprocessing } from '../onnx/preprocess';
+import { vitCost, VitCost } from '../onnx/vit-cost';
+
+interface InspectArgs {
+  model: string;
+  json: boolean;
+  'image-size'?: number;
+  'output-name'?: string;
+  preprocess?: string;
+}
+
+export function familyLabel(m: Pick<ImportedModel, 'family' | 'config'>): string {
+  switch (m.family) {
+    case 'huggingface':
+      return 'HuggingFace ViTForImageClassification';
+    case 'torchvision':
+      return 'torchvision VisionTransformer';
+    default:
+      return m.config.distToken ? 'timm DeiT (distilled)' : 'timm ViT';
+  }
+}
+
+function si(x: number): string {
+  const units: [number, string][] = [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
+  for (const [v, u] of units) if (x >= v) return `${(x / v).toPrecision(3)} ${u}`;
+  return String(x);
+}
+
+function dims(d: (number | string | null)[]): string {
+  return `[${d.map((x) => x ?? '?').join(', ')}]`;
+}
+
+export function inspectReport(m: ImportedModel, cost: VitCost, pre: Preprocessing): Record<string, unknown> {
+  const c = m.config;
+  const grid = patchGrid(c);
+  return {
+    path: m.path,
+    family: m.family,
+    description: familyLabel(m),
+    opset: m.opset,
+    irVersion: m.irVersion,
+    producer: m.producer,
+    input: { name: m.inputName, dims: m.inputDims },
+    output: m.outputName,
+    graphForms: m.forms,
+    config: c,
+    patches: grid.rows * grid.cols,
+    prefixTokens: prefixTokens(c),
+    tokens: tokenCount(c),
+    parameters: cost.parameters,
+    multiplyAddsPerImage: cost.multiplyAdds,
+    flopsPerImage: cost.flops,
+    preprocessing: pre,
+    sourceNames: Object.fromEntries(m.sourceNames),
+  };
+}
+
+export function inspectText(m: ImportedModel, cost: VitCost, pre: Preprocessing): string {
+  const c = m.config;
+  const grid = patchGrid(c);
+  const prefix = [c.classToken ? 'class token' : '', c.distToken ? 'distillation token' : ''].filter((s) => s).join(' + ');
+  const pooling = c.distToken ? 'class + distillation heads averaged' : c.pooling === 'mean' ? 'mean of the patch tokens' : 'class token';
+  const finalNorm = { tokens: 'LayerNorm on all tokens', pooled: 'LayerNorm on the pooled vector (fc_norm)', none: 'no final LayerNorm' }[c.finalNorm];
+  const rows: [string, string][] = [
+    ['model', `${m.path ?? '(buffer)'}  (opset ${m.opset}, IR ${m.irVersion}${m.producer ? `, ${m.producer}` : ''})`],
+    ['family', `${familyLabel(m)}: ${m.forms.projections}, LayerNorm ${m.forms.layerNorm === 'op' ? 'as LayerNormalization' : m.forms.layerNorm}, GELU ${m.forms.gelu === 'op' ? 'as Gelu op' : 'decomposed'}`],
+    ['input', `${m.inputName} ${dims(m.inputDims)} → ${m.outputName} [batch, ${c.numClasses}]`],
+    ['image', `${c.imageHeight}×${c.imageWidth}, ${c.channels} channel${c.channels === 1 ? '' : 's'}, patch ${c.patchSize} → ${grid.rows}×${grid.cols} = ${grid.rows * grid.cols} patches`],
+    ['tokens', `${tokenCount(c)}${prefix ? ` (${prefix} + ${grid.rows * grid.cols} patches)` : ' (patches only)'}`],
+    ['depth', `${c.depth} blocks, ${c.normPlacement}-norm`],
+    ['dim', `${c.embedDim}, ${c.numHeads} heads × ${c.embedDim / c.numHeads}, MLP ${c.mlpDim}, qkv bias ${c.qkvBias ? 'yes' : 'no'}`],
+    ['head', `${pooling}, ${finalNorm}, ${c.numClasses} classes`],
+    ['numerics', `LayerNorm eps ${c.layerNormEps.toExponential()}, GELU ${c.gelu}`],
+    ['parameters', cost.parameters.toLocaleString('en-US')],
+    ['compute', `${si(cost.flops)}FLOPs per image (${si(cost.multiplyAdds)} multiply-adds)`],
+    [
+      'preprocessing',
+      `resize shorter side to ${pre.resizeShorter} (${pre.interpolation}), center-crop ${pre.height}×${pre.width}, mean [${pre.mean.join(', ')}], std [${pre.std.join(', ')}] (${pre.source})`,
+    ],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${k.padEnd(width)}${v}`).join('\n') + '\n';
+}
+
+export const inspectCommand: CommandModule<object, InspectArgs> = {
+  command: 'inspect <model>',
+  describe: 'Print the ViT architecture recognized in an ONNX file (or why it is not recognized)',
+  builder: (y: Argv<object>) =>
+    y
+      .positional('model', { type: 'string', demandOption: true, describe: 'path to the .onnx file' })
+      .option('json', { type: 'boolean', default: false, describe: 'print a JSON report for machines' })
+      .option('image-size', { type: 'number', describe: 'image size when the graph leaves height/width dynamic' })
+      .option('output-name', { type: 'string', describe: 'the logits output, when the graph has several' })
+      .option('preprocess', { type: 'string', describe: 'preprocessing sidecar JSON (default: <model>.preprocess.json or preprocessor_config.json)' }) as unknown as Argv<InspectArgs>,
+  handler: async (argv) => {
+    const model = await importOnnx(argv.model, { imageSize: argv['image-size'], outputName: argv['output-name'] });
+    const cost = vitCost(model.config);
+    const pre = readPreprocessing(model.path, model.config, { sidecar: argv.preprocess });
+    process.stdout.write(argv.json ? `${JSON.stringify(inspectReport(model, cost, pre), null, 2)}\n` : inspectText(model, cost, pre));
+  },
+};

@@ -1,0 +1,100 @@
+// `spdfq-native quantize --model m.onnx --calib <images folder | IDX | .npy tensor | noise>
+//  --bits w4a4 --out q.onnx`: quantization on given calibration images (no synthesis).
+
+import * as fs from 'fs';
+import type { Argv, CommandModule } from 'yargs';
+import { importOnnx } from '../onnx/import-onnx';
+import { readPreprocessing } from '../onnx/preprocess';
+import { createVit } from '../vit';
+import { synthesize } from '../synth/synthesize';
+import { decodeNpy } from '../synth/npy';
+import { quantize } from '../quant/quantize';
+import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
+import { exportQuantizedOnnx, QuantExportFormat } from '../quant/export-onnx';
+import { loadEvalSet } from '../data/eval-set';
+import { evaluate } from '../eval/evaluate';
+import { SpdfqError } from '../errors';
+
+interface QuantizeArgs {
+  model: string;
+  calib: string;
+  bits: string;
+  out: string;
+  images: number;
+  format: string;
+  eval?: string;
+  'recon-iters'?: number;
+  preset: string;
+  'weight-mode'?: string;
+  threads?: number;
+}
+
+export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
+  command: 'quantize',
+  describe: 'Quantize a model on given calibration images and export the quantized ONNX',
+  builder: (y: Argv) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'ONNX model' })
+      .option('calib', { type: 'string', demandOption: true, describe: "calibration images: a folder (PNG/JPEG, class subfolders), an IDX file, a .npy tensor [N, C, H, W] (e.g. from `synth`), or 'noise'" })
+      .option('bits', { type: 'string', default: 'w4a4', describe: Object.keys(BITS_PRESETS).join(', ') })
+      .option('images', { type: 'number', default: 32, describe: 'calibration images to use' })
+      .option('out', { type: 'string', default: 'quantized.onnx', describe: 'output ONNX file' })
+      .option('format', { type: 'string', default: 'qdq', describe: 'qdq (opset 13) or qdq-int4 (opset 21)' })
+      .option('preset', { type: 'string', default: 'repq', describe: 'quantizer preset: repq or psaq' })
+      .option('weight-mode', { type: 'string', describe: 'asymmetric, or symmetric (TensorRT)' })
+      .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations (0 = off)' })
+      .option('eval', { type: 'string', describe: 'labelled images to report full-precision and quantized top-1' })
+      .option('threads', { type: 'number' }) as unknown as Argv<QuantizeArgs>,
+  handler: async (a) => {
+    if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
+    if (a.preset !== 'repq' && a.preset !== 'psaq') throw new SpdfqError('E_CONFIG', `--preset: expected repq or psaq, received '${a.preset}'`);
+    if (a['weight-mode'] !== undefined && a['weight-mode'] !== 'asymmetric' && a['weight-mode'] !== 'symmetric') throw new SpdfqError('E_CONFIG', `--weight-mode: expected asymmetric or symmetric, received '${a['weight-mode']}'`);
+    const imported = await importOnnx(a.model);
+    const pre = readPreprocessing(imported.path, imported.config);
+    const fp = await createVit(imported.config, imported.weights, { threads: a.threads });
+    try {
+      let images: Float32Array;
+      let n = a.images;
+      if (a.calib.endsWith('.npy')) {
+        const t = decodeNpy(fs.readFileSync(a.calib), a.calib);
+        const per = fp.imageLength();
+        if (t.shape.length !== 4 || t.shape[1] * t.shape[2] * t.shape[3] !== per) {
+          throw new SpdfqError('E_TENSOR', `${a.calib}: expected a tensor [N, ${imported.config.channels}, ${imported.config.imageHeight}, ${imported.config.imageWidth}], found [${t.shape.join(', ')}]`);
+        }
+        n = Math.min(n, t.shape[0]);
+        images = Float32Array.from(t.data.subarray(0, n * per));
+      } else {
+        const method = a.calib === 'noise' ? 'noise' : 'real';
+        const r = await synthesize(fp, { method, images: n, preprocess: { mean: pre.mean, std: pre.std }, real: method === 'real' ? { path: a.calib } : undefined });
+        images = r.images;
+      }
+      const q = await quantize(fp, images, n, {
+        bits: a.bits as BitsPreset,
+        preset: a.preset as 'repq' | 'psaq',
+        weightMode: a['weight-mode'] as 'asymmetric' | 'symmetric' | undefined,
+        reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
+        threads: a.threads,
+        onProgress: (p) => {
+          if (p.reconstruct && p.reconstruct.iter === p.reconstruct.iters) process.stderr.write(`reconstructed block ${p.reconstruct.block + 1}/${p.reconstruct.blocks} (mse ${p.reconstruct.loss.toExponential(3)})\n`);
+        },
+      });
+      try {
+        const exp = exportQuantizedOnnx(q, { format: a.format as QuantExportFormat, inputName: imported.inputName, outputName: imported.outputName });
+        fs.writeFileSync(a.out, exp.bytes);
+        for (const w of exp.warnings) process.stderr.write(`warning: ${w}\n`);
+        process.stdout.write(`wrote ${a.out} (${a.bits}, ${exp.format}, opset ${exp.opset}, ${n} calibration images)\n`);
+        if (a.eval) {
+          const set = loadEvalSet(a.eval, imported.config, pre);
+          const K = imported.config.numClasses;
+          const f = await evaluate(async (x, b) => (await fp.forward(x, b)).logits, set, K);
+          const qe = await evaluate((x, b) => q.forward(x, b), set, K);
+          process.stdout.write(`top-1 on ${set.count} images: full precision ${(f.top1 * 100).toFixed(2)}%, ${a.bits} ${(qe.top1 * 100).toFixed(2)}%\n`);
+        }
+      } finally {
+        await q.dispose();
+      }
+    } finally {
+      await fp.dispose();
+    }
+  },
+};

@@ -1,0 +1,105 @@
+// `spdfq-native run`: the whole job (see lib/run/run.ts). With no arguments it runs on the
+// bundled Fashion-MNIST ViT at W4A4 with SPDFQ and writes ./spdfq-out.
+
+import * as path from 'path';
+import type { Argv, CommandModule } from 'yargs';
+import { run, RunResults } from '../run/run';
+import { consoleReporter } from '../run/stages';
+import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
+import { SYNTH_METHODS, SynthMethod } from '../synth/options';
+import { SpdfqError } from '../errors';
+
+interface RunArgs {
+  model?: string;
+  bits: string;
+  method: string;
+  images?: number;
+  iters?: number;
+  eval?: string;
+  'eval-limit'?: number;
+  calib?: string;
+  device: string;
+  seed?: number;
+  out: string;
+  threads?: number;
+  'recon-iters'?: number;
+  recon: boolean;
+  format: string;
+  json: boolean;
+}
+
+function pct(x: number | null): string {
+  return x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`;
+}
+
+export function summary(r: RunResults): string {
+  return [
+    `model         ${r.model}`,
+    `method        ${r.method}, ${r.synthetic_images} images (${r.synthesis_seconds.toFixed(1)} s)`,
+    `bits          ${r.bits}`,
+    `fp top-1      ${pct(r.fp_top1)}`,
+    `quant top-1   ${pct(r.quant_top1)}  (engine simulation)`,
+    `export top-1  ${pct(r.exported_top1)}  (onnxruntime on the exported file; simulation of the exported quantizers ${pct(r.exported_sim_top1)}, agreement ${pct(r.exported_agreement)})`,
+    `eval images   ${r.eval_images}`,
+    `time          ${r.seconds.toFixed(1)} s`,
+    `outputs       ${r.outputs.map((o) => path.relative(process.cwd(), o)).join(', ')}`,
+  ].join('\n');
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run',
+  describe: 'Synthesize calibration images from the model, quantize, evaluate and export (default: the bundled Fashion-MNIST ViT at W4A4 with SPDFQ)',
+  builder: (y: Argv) =>
+    y
+      .option('model', { type: 'string', describe: 'ONNX model (default: models/fashion-mnist-vit.onnx, bundled)' })
+      .option('bits', { type: 'string', default: 'w4a4', describe: `weight/activation bits: ${Object.keys(BITS_PRESETS).join(', ')}` })
+      .option('method', { type: 'string', default: 'spdfq', describe: `calibration images: ${SYNTH_METHODS.join(', ')}` })
+      .option('images', { type: 'number', describe: 'calibration images (default 32, SPDFQ paper)' })
+      .option('iters', { type: 'number', describe: 'synthesis iterations (default 1000, SPDFQ paper)' })
+      .option('eval', { type: 'string', describe: 'labelled images: IDX folder/file or image folder (class subfolders or labels.txt); default for the bundled model: its test subset' })
+      .option('eval-limit', { type: 'number', describe: 'evaluate at most this many images' })
+      .option('calib', { type: 'string', describe: 'real calibration images for --method real (folder or IDX file)' })
+      .option('device', { type: 'string', default: 'cpu', describe: 'cpu or cuda[:N]' })
+      .option('seed', { type: 'number', describe: 'seed of every random draw (default 0)' })
+      .option('out', { type: 'string', default: 'spdfq-out', describe: 'output folder' })
+      .option('threads', { type: 'number', describe: 'CPU threads (default: all cores)' })
+      .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations per block (default 1000 at ≤4 bits, 200 above; I&S-ViT)' })
+      .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
+      .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers) or qdq-int4 (opset 21, 4-bit weights)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print results.json to stdout instead of the summary' }) as unknown as Argv<RunArgs>,
+  handler: async (a) => {
+    if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
+    if (!SYNTH_METHODS.includes(a.method as SynthMethod)) throw new SpdfqError('E_CONFIG', `--method: expected one of ${SYNTH_METHODS.join(', ')}, received '${a.method}'`);
+    if (!['qdq', 'qdq-int4'].includes(a.format)) throw new SpdfqError('E_CONFIG', `--format: expected qdq or qdq-int4, received '${a.format}'`);
+    const ac = new AbortController();
+    const onSigint = () => {
+      process.stderr.write('\nstopping (Ctrl-C again to force)…\n');
+      process.off('SIGINT', onSigint);
+      ac.abort();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const res = await run({
+        model: a.model,
+        bits: a.bits as BitsPreset,
+        method: a.method as SynthMethod,
+        images: a.images,
+        iters: a.iters,
+        eval: a.eval,
+        evalLimit: a['eval-limit'],
+        calib: a.calib,
+        device: a.device,
+        seed: a.seed,
+        out: a.out,
+        threads: a.threads,
+        reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
+        exportFormat: a.format as 'qdq' | 'qdq-int4',
+        reporter: consoleReporter(),
+        signal: ac.signal,
+      });
+      process.stdout.write(a.json ? `${JSON.stringify(res, null, 2)}\n` : `${summary(res)}\n`);
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};

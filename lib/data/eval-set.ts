@@ -1,0 +1,139 @@
+// Labelled evaluation images from disk, preprocessed for a model:
+//  - IDX: a folder holding one `*images*idx3*` and one `*labels*idx1*` file (gzip or not),
+//    or the images file itself (its labels file found by replacing "images" with "labels");
+//  - an image folder in the ImageNet validation layout: one subfolder per class (sorted
+//    names give the class indices), PNG or JPEG files inside; or a flat folder with a
+//    `labels.txt` of "<file name> <class index>" lines.
+// Images are converted to the model's channels, resized (shorter side to size/cropPct,
+// centre crop) and normalized (pixel − mean)/std, as timm's evaluation transform.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import * as jpeg from 'jpeg-js';
+import { SpdfqError } from '../errors';
+import { VitConfig } from '../vit-config';
+import { Preprocessing } from '../onnx/preprocess';
+import { readIdx } from '../synth/idx';
+import { decodePng } from '../synth/png';
+import { Plane, resizeCenterCrop } from '../synth/resize';
+import { LabelledImages } from './labelled-images';
+
+export interface EvalSetOptions {
+  limit?: number;
+}
+
+const IMAGE_FILE = /\.(png|jpe?g)$/i;
+
+function decodeImage(file: string): Plane {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new SpdfqError('E_IO', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (/\.png$/i.test(file)) return decodePng(bytes, file);
+  try {
+    const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
+    const ch = d.data.length / (d.width * d.height);
+    const pixels = new Float32Array(d.width * d.height * 3);
+    for (let i = 0; i < d.width * d.height; i++) for (let k = 0; k < 3; k++) pixels[i * 3 + k] = d.data[i * ch + (ch === 1 ? 0 : k)] / 255;
+    return { width: d.width, height: d.height, channels: 3, pixels };
+  } catch (err) {
+    throw new SpdfqError('E_IO', `${file}: not a readable JPEG (${(err as Error).message})`);
+  }
+}
+
+function toChannels(p: Plane, channels: number, where: string): Plane {
+  if (p.channels === channels) return p;
+  const n = p.width * p.height;
+  const out = new Float32Array(n * channels);
+  if (p.channels === 1) for (let i = 0; i < n; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = p.pixels[i];
+  else if (p.channels === 3 && channels === 1) for (let i = 0; i < n; i++) out[i] = 0.299 * p.pixels[3 * i] + 0.587 * p.pixels[3 * i + 1] + 0.114 * p.pixels[3 * i + 2];
+  else throw new SpdfqError('E_IO', `${where}: cannot convert a ${p.channels}-channel image to the model's ${channels} channels`);
+  return { ...p, channels, pixels: out };
+}
+
+function findIdxPair(p: string): { images: string; labels: string } | null {
+  const stat = fs.statSync(p);
+  if (stat.isFile()) {
+    const labels = path.join(path.dirname(p), path.basename(p).replace('images', 'labels').replace('idx3', 'idx1'));
+    if (!fs.existsSync(labels)) throw new SpdfqError('E_IO', `${p}: found no labels file beside it (expected ${labels})`);
+    return { images: p, labels };
+  }
+  const files = fs.readdirSync(p);
+  const images = files.filter((f) => /images.*idx3/.test(f));
+  const labels = files.filter((f) => /labels.*idx1/.test(f));
+  if (images.length === 0 && labels.length === 0) return null;
+  if (images.length !== 1 || labels.length !== 1) {
+    throw new SpdfqError('E_IO', `${p}: expected exactly one IDX images file and one IDX labels file, found ${images.length} and ${labels.length}`);
+  }
+  return { images: path.join(p, images[0]), labels: path.join(p, labels[0]) };
+}
+
+function folderItems(dir: string): { file: string; label: number }[] {
+  const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const classes = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  const labelsTxt = path.join(dir, 'labels.txt');
+  if (classes.length > 0) {
+    return classes.flatMap((cls, label) =>
+      fs.readdirSync(path.join(dir, cls)).sort().filter((f) => IMAGE_FILE.test(f)).map((f) => ({ file: path.join(dir, cls, f), label })),
+    );
+  }
+  if (fs.existsSync(labelsTxt)) {
+    return fs
+      .readFileSync(labelsTxt, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l, i) => {
+        const m = /^(\S+)\s+(\d+)$/.exec(l);
+        if (!m) throw new SpdfqError('E_IO', `${labelsTxt} line ${i + 1}: expected "<file name> <class index>", found "${l}"`);
+        return { file: path.join(dir, m[1]), label: Number(m[2]) };
+      });
+  }
+  throw new SpdfqError('E_IO', `${dir}: expected IDX files, class subfolders of PNG/JPEG images, or a labels.txt; found none`);
+}
+
+export function loadEvalSet(p: string, config: VitConfig, pre: Preprocessing, options: EvalSetOptions = {}): LabelledImages {
+  if (!fs.existsSync(p)) throw new SpdfqError('E_IO', `evaluation images: ${p} does not exist (expected an IDX folder or file, or an image folder)`);
+  const C = config.channels;
+  const H = config.imageHeight;
+  const W = config.imageWidth;
+  const per = C * H * W;
+  const limit = options.limit ?? Infinity;
+  const normalize = (plane: Plane, dst: Float32Array, at: number) => {
+    for (let ch = 0; ch < C; ch++) for (let i = 0; i < H * W; i++) dst[at + ch * H * W + i] = (plane.pixels[i * C + ch] - pre.mean[ch]) / pre.std[ch];
+  };
+  const pair = findIdxPair(p);
+  let items: { label: number; load: () => Plane; where: string }[];
+  if (pair) {
+    const img = readIdx(pair.images);
+    const lab = readIdx(pair.labels);
+    if (img.dims.length !== 3) throw new SpdfqError('E_IO', `${pair.images}: expected IDX images [n, h, w], found [${img.dims.join(', ')}]`);
+    if (lab.dims.length !== 1 || lab.dims[0] !== img.dims[0]) throw new SpdfqError('E_IO', `${pair.labels}: expected ${img.dims[0]} labels, found shape [${lab.dims.join(', ')}]`);
+    const [n, h, w] = img.dims;
+    const scale = img.data instanceof Uint8Array ? 1 / 255 : 1;
+    items = Array.from({ length: n }, (_, i) => ({
+      label: lab.data[i],
+      where: `${pair.images}#${i}`,
+      load: () => ({ width: w, height: h, channels: 1, pixels: Float32Array.from(img.data.subarray(i * h * w, (i + 1) * h * w), (v) => v * scale) }),
+    }));
+  } else {
+    items = folderItems(p).map((it) => ({ label: it.label, where: it.file, load: () => decodeImage(it.file) }));
+  }
+  const count = Math.min(items.length, limit);
+  if (count === 0) throw new SpdfqError('E_IO', `evaluation images: ${p} holds no images`);
+  const images = new Float32Array(count * per);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const it = items[i];
+    if (!Number.isInteger(it.label) || it.label < 0 || it.label >= config.numClasses) {
+      throw new SpdfqError('E_IO', `${it.where}: class ${it.label} is outside the model's ${config.numClasses} classes`);
+    }
+    let plane = toChannels(it.load(), C, it.where);
+    if (plane.height !== H || plane.width !== W) plane = resizeCenterCrop(plane, H, W, pre.cropPct);
+    normalize(plane, images, i * per);
+    labels[i] = it.label;
+  }
+  return { images, labels, count, channels: C, height: H, width: W };
+}

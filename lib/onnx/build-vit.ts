@@ -1,0 +1,280 @@
+// Writes a clean timm-style ViT ONNX graph from a VitConfig and timm-named weights: the
+// model the benchmark runs in ONNX Runtime, the opset-18/20 variants the import tests read
+// back, and the way to ship models trained by the engine. The op sequences follow what
+// torch.onnx emits for timm (../shared/ONNX.md), selectable per opset:
+//
+//   layerNorm 'fused'      LayerNormalization (opset ≥ 17)      | 'decomposed' ReduceMean…Sqrt…Div
+//   gelu      'op'         Gelu(approximate) (opset ≥ 20)       | 'erf' / 'tanh' formulas
+//   qkvSplit  'split'      Split + Squeeze (timm unbind)        | 'slice' Slice + Squeeze | 'gather' Gather
+//
+// Linear weights are stored transposed, [in, out], as MatMul reads them (what torch.onnx
+// writes too), under the timm name; the head is a Gemm with transB = 1 on [out, in].
+
+import { SpdfqError } from '../errors';
+import { completeVitConfig, prefixTokens, shapeSize, tokenCount, VitConfig, VitConfigInput, vitParamSpecs } from '../vit-config';
+import { GraphBuilder, valueInfo } from './graph-builder';
+import { DataType } from './tensor-data';
+import { transposeValue } from './tensor-ops';
+
+export interface BuildVitOptions {
+  /** Default opset 17. Supported 13..23. */
+  opset?: number;
+  /** Default 'fused' from opset 17, else 'decomposed'. */
+  layerNorm?: 'fused' | 'decomposed';
+  /** 'erf' / 'tanh': the formula torch exports (must match config.gelu); 'op': the
+   *  opset-20 Gelu op with the config's approximation. Default 'op' from opset 20. */
+  gelu?: 'erf' | 'tanh' | 'op';
+  /** How q, k, v are taken from the fused projection. Default 'split'. */
+  qkvSplit?: 'split' | 'slice' | 'gather';
+  /** 'dynamic' (default) or a fixed batch size. */
+  batch?: 'dynamic' | number;
+  inputName?: string;
+  outputName?: string;
+  producer?: string;
+  hooks?: VitGraphHooks;
+}
+
+/** The engine's activation quantization sites (native/quant/act_sites.h): the input of
+ *  every Linear, the patch-embedding input, and both operands of both attention matmuls
+ *  (q and k before the scale and the transpose; v; the softmax probabilities). */
+export type VitSite = 'patch_in' | 'qkv_in' | 'q' | 'k' | 'v' | 'probs' | 'proj_in' | 'fc1_in' | 'fc2_in' | 'head_in';
+
+/** Extension points for graphs derived from the float ViT (the quantized QDQ export). */
+export interface VitGraphHooks {
+  /** Called with the tensor at each site (`block` undefined for patch_in and head_in);
+   *  returns the tensor to use from there on. */
+  activation?(g: GraphBuilder, site: VitSite, block: number | undefined, tensor: string): string;
+  /** Called for each Linear/Conv weight with its timm name and the dims and data as the
+   *  graph stores it (MatMul weights [in, out]: channelAxis 1; the patch Conv and the head
+   *  Gemm [out, …]: channelAxis 0). Returns the tensor to use instead of a float
+   *  initializer, or null to keep the float weight. */
+  weight?(g: GraphBuilder, name: string, dims: number[], data: Float32Array, channelAxis: number): string | null;
+}
+
+export const MIN_BUILD_OPSET = 13;
+export const MAX_BUILD_OPSET = 23;
+
+type Weights = Map<string, Float32Array> | Record<string, Float32Array>;
+
+function invalid(message: string): never {
+  throw new SpdfqError('E_CONFIG', `buildVitOnnx: ${message}`);
+}
+
+export function buildVitOnnx(configInput: VitConfigInput, weightsInput: Weights, options: BuildVitOptions = {}): Uint8Array {
+  const c = completeVitConfig(configInput);
+  const opset = options.opset ?? 17;
+  if (!Number.isInteger(opset) || opset < MIN_BUILD_OPSET || opset > MAX_BUILD_OPSET) invalid(`opset must be an integer in [${MIN_BUILD_OPSET}, ${MAX_BUILD_OPSET}], received ${opset}`);
+  const layerNorm = options.layerNorm ?? (opset >= 17 ? 'fused' : 'decomposed');
+  if (layerNorm === 'fused' && opset < 17) invalid(`layerNorm 'fused' (LayerNormalization) needs opset ≥ 17, received ${opset}`);
+  const gelu = options.gelu ?? (opset >= 20 ? 'op' : c.gelu);
+  if (gelu === 'op' && opset < 20) invalid(`gelu 'op' (the Gelu operator) needs opset ≥ 20, received ${opset}`);
+  if (gelu !== 'op' && gelu !== c.gelu) invalid(`gelu '${gelu}' contradicts the config's gelu '${c.gelu}'`);
+  const qkvSplit = options.qkvSplit ?? 'split';
+  if (!['split', 'slice', 'gather'].includes(qkvSplit)) invalid(`qkvSplit must be 'split', 'slice' or 'gather', received ${String(qkvSplit)}`);
+  const batchDim = options.batch ?? 'dynamic';
+  if (batchDim !== 'dynamic' && !(Number.isInteger(batchDim) && batchDim > 0)) invalid(`batch must be 'dynamic' or a positive integer, received ${String(batchDim)}`);
+  const weights = weightsInput instanceof Map ? weightsInput : new Map(Object.entries(weightsInput));
+  for (const s of vitParamSpecs(c)) {
+    const w = weights.get(s.name);
+    if (!(w instanceof Float32Array) || w.length !== shapeSize(s.shape)) {
+      invalid(`weight '${s.name}' [${s.shape.join(', ')}]: expected a Float32Array of ${shapeSize(s.shape)} values, received ${w instanceof Float32Array ? w.length : typeof w}`);
+    }
+  }
+  const g = new GraphBuilder();
+  const vit = new VitGraph(g, c, weights, { opset, layerNorm, gelu, qkvSplit }, options.hooks ?? {});
+  const inputName = options.inputName ?? 'input';
+  const outputName = options.outputName ?? 'logits';
+  g.renameOutput(vit.forward(inputName), outputName);
+  const batch = batchDim === 'dynamic' ? 'batch' : batchDim;
+  return g.model({
+    opset,
+    graphName: 'vit',
+    producer: options.producer ?? 'spdfq-native',
+    docString: `timm-style ViT: ${JSON.stringify(c)}`,
+    inputs: [valueInfo(inputName, DataType.FLOAT, [batch, c.channels, c.imageHeight, c.imageWidth])],
+    outputs: [valueInfo(outputName, DataType.FLOAT, [batch, c.numClasses])],
+  });
+}
+
+interface Forms {
+  opset: number;
+  layerNorm: 'fused' | 'decomposed';
+  gelu: 'erf' | 'tanh' | 'op';
+  qkvSplit: 'split' | 'slice' | 'gather';
+}
+
+const TRANSPOSED_DOC = 'stored transposed, [in, out], as MatMul reads it (PyTorch Linear weight is [out, in])';
+
+class VitGraph {
+  constructor(
+    private readonly g: GraphBuilder,
+    private readonly c: VitConfig,
+    private readonly w: Map<string, Float32Array>,
+    private readonly f: Forms,
+    private readonly hooks: VitGraphHooks,
+  ) {}
+
+  private param(name: string, dims: number[]): string {
+    return this.g.floatTensor(name, dims, this.w.get(name) as Float32Array);
+  }
+
+  private site(site: VitSite, block: number | undefined, tensor: string): string {
+    return this.hooks.activation ? this.hooks.activation(this.g, site, block, tensor) : tensor;
+  }
+
+  /** A Linear/Conv weight as stored (dims, data), through the weight hook. */
+  private weight(name: string, dims: number[], data: Float32Array, channelAxis: number, doc?: string): string {
+    return this.hooks.weight?.(this.g, name, dims, data, channelAxis) ?? this.g.floatTensor(name, dims, data, doc);
+  }
+
+  forward(input: string): string {
+    const { g, c } = this;
+    const D = c.embedDim;
+    g.setScope('/patch_embed');
+    const convWeight = this.weight('patch_embed.proj.weight', [D, c.channels, c.patchSize, c.patchSize], this.w.get('patch_embed.proj.weight') as Float32Array, 0);
+    const conv = g.op('Conv', [this.site('patch_in', undefined, input), convWeight, this.param('patch_embed.proj.bias', [D])], {
+      kernel_shape: { ints: [c.patchSize, c.patchSize] },
+      strides: { ints: [c.patchSize, c.patchSize] },
+    });
+    const flat = g.op('Reshape', [conv, g.int64Tensor('shape', [0, D, -1])]);
+    let x = g.op('Transpose', [flat], { perm: { ints: [0, 2, 1] } });
+    const prefix = prefixTokens(c);
+    if (prefix > 0) {
+      g.setScope('/tokens');
+      const batch = g.op('Slice', [g.op('Shape', [input]), g.int64Tensor('start', [0]), g.int64Tensor('end', [1])]);
+      const shape = g.op('Concat', [batch, g.int64Tensor('one_d', [1, D])], { axis: { int: 0 } });
+      const tokens = [g.op('Expand', [this.param('cls_token', [1, 1, D]), shape])];
+      if (c.distToken) tokens.push(g.op('Expand', [this.param('dist_token', [1, 1, D]), shape]));
+      x = g.op('Concat', [...tokens, x], { axis: { int: 1 } });
+    }
+    x = g.op('Add', [x, this.param('pos_embed', [1, tokenCount(c), D])]);
+    for (let i = 0; i < c.depth; i++) x = this.block(x, i);
+    return this.head(x);
+  }
+
+  private linear(x: string, name: string, inSize: number, outSize: number, bias = true): string {
+    const w = this.w.get(`${name}.weight`) as Float32Array;
+    const wt = transposeValue({ dataType: DataType.FLOAT, dims: [outSize, inSize], data: w }, [1, 0]).data as Float32Array;
+    const mm = this.g.op('MatMul', [x, this.weight(`${name}.weight`, [inSize, outSize], wt, 1, TRANSPOSED_DOC)]);
+    return bias ? this.g.op('Add', [mm, this.param(`${name}.bias`, [outSize])]) : mm;
+  }
+
+  private layerNorm(x: string, name: string): string {
+    const { g, c } = this;
+    const D = c.embedDim;
+    const gamma = this.param(`${name}.weight`, [D]);
+    const beta = this.param(`${name}.bias`, [D]);
+    if (this.f.layerNorm === 'fused') {
+      return g.op('LayerNormalization', [x, gamma, beta], { axis: { int: -1 }, epsilon: { float: c.layerNormEps } });
+    }
+    const mean = (t: string) =>
+      this.f.opset >= 18 ? g.op('ReduceMean', [t, g.int64Tensor('axes', [-1])]) : g.op('ReduceMean', [t], { axes: { ints: [-1] } });
+    const centered = g.op('Sub', [x, mean(x)]);
+    const variance = mean(g.op('Pow', [centered, g.floatScalar('two', 2)]));
+    const std = g.op('Sqrt', [g.op('Add', [variance, g.floatScalar('eps', c.layerNormEps)])]);
+    return g.op('Add', [g.op('Mul', [g.op('Div', [centered, std]), gamma]), beta]);
+  }
+
+  private gelu(x: string): string {
+    const g = this.g;
+    if (this.f.gelu === 'op') return g.op('Gelu', [x], { approximate: { string: this.c.gelu === 'tanh' ? 'tanh' : 'none' } });
+    if (this.f.gelu === 'erf') {
+      const e = g.op('Erf', [g.op('Div', [x, g.floatScalar('sqrt2', Math.SQRT2)])]);
+      return g.op('Mul', [g.op('Mul', [x, g.op('Add', [e, g.floatScalar('one', 1)])]), g.floatScalar('half', 0.5)]);
+    }
+    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+    const cube = g.op('Pow', [x, g.floatScalar('three', 3)]);
+    const inner = g.op('Add', [x, g.op('Mul', [cube, g.floatScalar('k', 0.044715)])]);
+    const t = g.op('Tanh', [g.op('Mul', [inner, g.floatScalar('sqrt_2_over_pi', Math.sqrt(2 / Math.PI))])]);
+    return g.op('Mul', [g.op('Mul', [x, g.floatScalar('half', 0.5)]), g.op('Add', [t, g.floatScalar('one', 1)])]);
+  }
+
+  private attention(h: string, p: string, block: number): string {
+    const { g, c } = this;
+    const D = c.embedDim;
+    const H = c.numHeads;
+    const d = D / H;
+    g.setScope(`/${p}attn`);
+    const qkv = this.linear(this.site('qkv_in', block, h), `${p}attn.qkv`, D, 3 * D, c.qkvBias);
+    const heads = g.op('Transpose', [g.op('Reshape', [qkv, g.int64Tensor('shape', [0, 0, 3, H, d])])], { perm: { ints: [2, 0, 3, 1, 4] } });
+    let q: string;
+    let k: string;
+    let v: string;
+    const squeeze0 = (t: string) => g.op('Squeeze', [t, g.int64Tensor('axes', [0])]);
+    if (this.f.qkvSplit === 'split') {
+      const parts =
+        this.f.opset >= 18
+          ? g.node('Split', [heads], { axis: { int: 0 }, num_outputs: { int: 3 } }, 3)
+          : g.node('Split', [heads, g.int64Tensor('split', [1, 1, 1])], { axis: { int: 0 } }, 3);
+      [q, k, v] = parts.map(squeeze0);
+    } else if (this.f.qkvSplit === 'slice') {
+      [q, k, v] = [0, 1, 2].map((i) => squeeze0(g.op('Slice', [heads, g.int64Tensor('start', [i]), g.int64Tensor('end', [i + 1]), g.int64Tensor('axes', [0])])));
+    } else {
+      [q, k, v] = [0, 1, 2].map((i) => g.op('Gather', [heads, g.int64Tensor('index', [i], [])], { axis: { int: 0 } }));
+    }
+    [q, k, v] = [this.site('q', block, q), this.site('k', block, k), this.site('v', block, v)];
+    const scores = g.op('MatMul', [g.op('Mul', [q, g.floatScalar('scale', 1 / Math.sqrt(d))]), g.op('Transpose', [k], { perm: { ints: [0, 1, 3, 2] } })]);
+    const probs = this.site('probs', block, g.op('Softmax', [scores], { axis: { int: -1 } }));
+    const out = g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: { ints: [0, 2, 1, 3] } });
+    const merged = g.op('Reshape', [out, g.int64Tensor('shape', [0, 0, D])]);
+    return this.linear(this.site('proj_in', block, merged), `${p}attn.proj`, D, D);
+  }
+
+  private mlp(h: string, p: string, block: number): string {
+    const { g, c } = this;
+    g.setScope(`/${p}mlp`);
+    const hidden = this.gelu(this.linear(this.site('fc1_in', block, h), `${p}mlp.fc1`, c.embedDim, c.mlpDim));
+    return this.linear(this.site('fc2_in', block, hidden), `${p}mlp.fc2`, c.mlpDim, c.embedDim);
+  }
+
+  private block(x: string, i: number): string {
+    const g = this.g;
+    const p = `blocks.${i}.`;
+    if (this.c.normPlacement === 'post') {
+      g.setScope(`/${p}norm1`);
+      const x1 = this.layerNorm(g.op('Add', [x, this.attention(x, p, i)]), `${p}norm1`);
+      g.setScope(`/${p}norm2`);
+      return this.layerNorm(g.op('Add', [x1, this.mlp(x1, p, i)]), `${p}norm2`);
+    }
+    g.setScope(`/${p}norm1`);
+    const a = this.attention(this.layerNorm(x, `${p}norm1`), p, i);
+    g.setScope(`/${p}residual1`);
+    const x1 = g.op('Add', [x, a]);
+    g.setScope(`/${p}norm2`);
+    const m = this.mlp(this.layerNorm(x1, `${p}norm2`), p, i);
+    g.setScope(`/${p}residual2`);
+    return g.op('Add', [x1, m]);
+  }
+
+  private head(xIn: string): string {
+    const { g, c } = this;
+    let x = xIn;
+    g.setScope('/norm');
+    if (c.finalNorm === 'tokens') x = this.layerNorm(x, 'norm');
+    g.setScope('/head');
+    const token = (i: number) => g.op('Gather', [x, g.int64Tensor('token', [i], [])], { axis: { int: 1 } });
+    const classifier = (t: string, name: string) => {
+      const w = this.weight(`${name}.weight`, [c.numClasses, c.embedDim], this.w.get(`${name}.weight`) as Float32Array, 0);
+      return g.op('Gemm', [this.site('head_in', undefined, t), w, this.param(`${name}.bias`, [c.numClasses])], { transB: { int: 1 } });
+    };
+    if (c.distToken) {
+      const sum = g.op('Add', [classifier(token(0), 'head'), classifier(token(1), 'head_dist')]);
+      return g.op('Div', [sum, g.floatScalar('two', 2)]);
+    }
+    let pooled: string;
+    if (c.pooling === 'mean') {
+      const prefix = prefixTokens(c);
+      const patches = prefix > 0 ? g.op('Slice', [x, g.int64Tensor('start', [prefix]), g.int64Tensor('end', [tokenCount(c)]), g.int64Tensor('axes', [1])]) : x;
+      pooled =
+        this.f.opset >= 18
+          ? g.op('ReduceMean', [patches, g.int64Tensor('axes', [1])], { keepdims: { int: 0 } })
+          : g.op('ReduceMean', [patches], { axes: { ints: [1] }, keepdims: { int: 0 } });
+    } else pooled = token(0);
+    if (c.finalNorm === 'pooled') {
+      g.setScope('/fc_norm');
+      pooled = this.layerNorm(pooled, 'fc_norm');
+      g.setScope('/head');
+    }
+    return classifier(pooled, 'head');
+  }
+}

@@ -1,0 +1,17 @@
+// The one error the recognizer throws when a graph is valid ONNX but not a ViT it knows:
+// it names the node where matching stopped, what was expected there, and the families
+// that are supported, so a user can tell a missing feature from a broken export.
+
+import { SpdfqError } from '../errors';
+import { describeNode, OnnxNode } from './graph';
+
+export const SUPPORTED_FAMILIES =
+  'timm ViT/DeiT (fused qkv; distilled, mean-pooled, post-norm variants), HuggingFace ViTForImageClassification (separate q/k/v), torchvision VisionTransformer (nn.MultiheadAttention), as exported by torch.onnx (opsets 13-21 tested)';
+
+export function unrecognized(stage: string, expected: string, found: OnnxNode | string | null): SpdfqError {
+  const at = found === null ? 'the end of the graph' : typeof found === 'string' ? found : describeNode(found);
+  return new SpdfqError(
+    'E_ONNX',
+    `not a supported ViT graph: recognition stopped at ${at} while matching ${stage}: expected ${expected}. Supported: ${SUPPORTED_FAMILIES}.`,
+  );
+}

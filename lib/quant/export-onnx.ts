@@ -1,0 +1,145 @@
+// Quantized ONNX export: the quantized ViT as a QDQ graph that ONNX Runtime and TensorRT
+// run. The graph is our clean timm-style ViT (lib/onnx/build-vit.ts) with
+//  - every quantized activation site as QuantizeLinear → DequantizeLinear (per tensor),
+//    preceded by a Clip to the quantizer's range when it has fewer than 8 bits (QDQ
+//    saturates to the 8-bit range; clipping first gives exactly our b-bit grid);
+//  - every quantized weight stored as integers with a per-output-channel
+//    DequantizeLinear: uint8/int8 at opset 13 ('qdq'), or uint4/int4 at opset 21
+//    ('qdq-int4'; ONNX Runtime fuses int4 DequantizeLinear → MatMul into MatMulNBits).
+// log√2 softmax quantizers have no QDQ form (../shared/ONNX.md): they are exported as the
+// nearest uniform quantizer (same range, same bits) with a warning, and the caller can
+// measure that model in simulation with `simulateExported`.
+
+import { SpdfqError } from '../errors';
+import { buildVitOnnx, VitGraphHooks } from '../onnx/build-vit';
+import { DataType } from '../onnx/tensor-data';
+import { createVit } from '../vit';
+import { asQuantModel, SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './native-quant';
+import { QuantizedVit } from './quantize';
+
+export type QuantExportFormat = 'qdq' | 'qdq-int4';
+
+export interface QuantExportOptions {
+  format?: QuantExportFormat;
+  inputName?: string;
+  outputName?: string;
+}
+
+export interface QuantExportResult {
+  bytes: Uint8Array;
+  format: QuantExportFormat;
+  opset: number;
+  warnings: string[];
+  /** The activation quantizers as exported (log√2 replaced by its uniform form). */
+  sites: SiteQuantizer[];
+  weights: WeightQuantizer[];
+}
+
+/** Round half to even on a float32 quotient (ONNX QuantizeLinear). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** log√2 (Δ, b bits) → uniform over [0, Δ] with b bits: the same range and level count. */
+export function uniformFromLog2(q: TensorQuantizer): TensorQuantizer {
+  const levels = 2 ** q.bits - 1;
+  return { kind: 'uniform', bits: q.bits, scale: q.scale / levels, zero: 0, qmin: 0, qmax: levels };
+}
+
+/** Integer codes of a weight row-block exactly as the engine's fake quantization computes them. */
+function quantizeRows(data: Float32Array, rows: number, cols: number, q: WeightQuantizer, channelAxis: 0 | 1): Int32Array {
+  const out = new Int32Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const ch = channelAxis === 0 ? Math.floor(i / cols) : i % cols;
+    const s = q.scales[ch];
+    const v = Math.min(Math.max(Math.fround(data[i] / s), q.qmin - q.zeros[ch] - 1), q.qmax - q.zeros[ch] + 1);
+    out[i] = Math.min(Math.max(roundHalfEven(v) + q.zeros[ch], q.qmin), q.qmax);
+  }
+  void rows;
+  return out;
+}
+
+/** Packs integers as ONNX 4-bit elements: two per byte, first in the low nibble. */
+function packNibbles(values: Int32Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(values.length / 2));
+  for (let i = 0; i < values.length; i++) out[i >> 1] |= (values[i] & 0xf) << ((i & 1) * 4);
+  return out;
+}
+
+function siteKey(site: SiteName, block?: number): string {
+  return block === undefined || block < 0 ? site : `blocks.${block}.${site}`;
+}
+
+export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions = {}): QuantExportResult {
+  const format = options.format ?? 'qdq';
+  if (!['qdq', 'qdq-int4'].includes(format)) {
+    throw new SpdfqError('E_CONFIG', `export format: expected 'qdq' or 'qdq-int4', received '${String(format)}'`);
+  }
+  const warnings: string[] = [];
+  const sites: SiteQuantizer[] = q.sites.map((s) => (s.kind === 'log2' ? { ...uniformFromLog2(s), site: s.site, block: s.block } : s));
+  const log2Count = q.sites.filter((s) => s.kind === 'log2').length;
+  if (log2Count > 0) {
+    warnings.push(
+      `${log2Count} log√2 softmax quantizers have no ONNX QDQ form: exported as uniform ${q.sites.find((s) => s.kind === 'log2')!.bits}-bit quantizers over the same range; the exported model's accuracy is measured separately`,
+    );
+  }
+  const maxWeightBits = Math.max(...q.weightQuantizers.map((w) => w.bits));
+  if (format !== 'qdq' && maxWeightBits > 4) warnings.push(`format '${format}' stores 4-bit weights; layers with more bits stay 8-bit QDQ`);
+  const bySite = new Map(sites.map((s) => [siteKey(s.site, s.block), s]));
+  const byWeight = new Map(q.weightQuantizers.map((w) => [w.name, w]));
+  const opset = format === 'qdq-int4' ? 21 : 13;
+  const hooks: VitGraphHooks = {
+    activation(g, site, block, tensor) {
+      const s = bySite.get(siteKey(site, block));
+      if (!s) return tensor;
+      const signed = s.qmin < 0;
+      let x = tensor;
+      const base = `${siteKey(site, block)}`;
+      if (s.bits < 8) {
+        x = g.op('Clip', [x, g.floatScalar(`${base}.clip_lo`, Math.fround((s.qmin - s.zero) * s.scale)), g.floatScalar(`${base}.clip_hi`, Math.fround((s.qmax - s.zero) * s.scale))]);
+      }
+      const scale = g.floatScalar(`${base}.scale`, s.scale);
+      const zp = g.rawTensor(`${base}.zero_point`, signed ? DataType.INT8 : DataType.UINT8, [], new Uint8Array([s.zero & 0xff]));
+      return g.op('DequantizeLinear', [g.op('QuantizeLinear', [x, scale, zp]), scale, zp]);
+    },
+    weight(g, name, dims, data, channelAxis) {
+      const w = byWeight.get(name);
+      if (!w) return null;
+      const rows = dims[0];
+      const cols = dims.slice(1).reduce((a, b) => a * b, 1);
+      const codes = quantizeRows(data, rows, cols, w, channelAxis === 0 ? 0 : 1);
+      const signed = w.qmin < 0;
+      const four = w.bits <= 4 && format === 'qdq-int4';
+      const type = four ? (signed ? DataType.INT4 : DataType.UINT4) : signed ? DataType.INT8 : DataType.UINT8;
+      const bytes = four ? packNibbles(codes) : Uint8Array.from(codes, (v) => v & 0xff);
+      const channels = dims[channelAxis];
+      const zeros = Int32Array.from(w.zeros, (z) => z);
+      const zbytes = four ? packNibbles(zeros) : Uint8Array.from(zeros, (v) => v & 0xff);
+      const qw = g.rawTensor(`${name}.quantized`, type, dims, bytes);
+      const sc = g.floatTensor(`${name}.scale`, [channels], Float32Array.from(w.scales));
+      const zp = g.rawTensor(`${name}.zero_point`, type, [channels], zbytes);
+      return g.op('DequantizeLinear', [qw, sc, zp], { axis: { int: channelAxis } });
+    },
+  };
+  const bytes = buildVitOnnx(q.config, q.getWeights(), {
+    opset,
+    hooks,
+    inputName: options.inputName,
+    outputName: options.outputName,
+    producer: 'spdfq-native (quantized)',
+  });
+  return { bytes, format, opset, warnings, sites, weights: q.weightQuantizers };
+}
+
+/** The quantized model with the quantizers exactly as exported: the simulation the
+ *  exported file's onnxruntime accuracy is compared with. */
+export async function simulateExported(q: QuantizedVit, exported: QuantExportResult): Promise<QuantizedVit> {
+  const model = await createVit(q.config, q.getWeights(), {});
+  const native = asQuantModel(model.nativeHandle());
+  await model.exclusive(async () => {
+    native.setActQuant(exported.sites);
+    native.setWeightQuant(exported.weights);
+  });
+  return new QuantizedVit(model, q.plan, exported.sites, exported.weights, q.report);
+}
