@@ -1,4 +1,4 @@
-/** @jest-environment ./test/fixtures/onnx/ort-environment.js */
+/** @jest-environment ./test/helpers/shared-realm-environment.js */
 // buildVitOnnx writes graphs that onnxruntime runs, in every form the importer must read:
 // opsets 13-20, LayerNorm fused or decomposed, GELU as formula or op, q/k/v by Split,
 // Slice or Gather. Each form must give the same logits, and must import back to the same

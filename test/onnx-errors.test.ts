@@ -1,4 +1,4 @@
-/** @jest-environment ./test/fixtures/onnx/ort-environment.js */
+/** @jest-environment ./test/helpers/shared-realm-environment.js */
 // Bad input must fail with a clean SpdfqError that says what was expected and where:
 // truncated and bit-flipped files (many offsets, fixed seed), missing or broken external
 // data, a wrong input rank, graphs that are not a supported ViT, ORT-fused operators.

@@ -1,4 +1,4 @@
-/** @jest-environment ./test/fixtures/onnx/ort-environment.js */
+/** @jest-environment ./test/helpers/shared-realm-environment.js */
 // fp32 export keeps the original graph and replaces the weights: onnxruntime runs the
 // written file and computes what a clean graph with the same new weights computes; the
 // file imports back to exactly the new weights; names, inputs, outputs and every node

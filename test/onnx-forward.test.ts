@@ -1,4 +1,4 @@
-/** @jest-environment ./test/fixtures/onnx/ort-environment.js */
+/** @jest-environment ./test/helpers/shared-realm-environment.js */
 // NEEDS THE NATIVE ENGINE (lib/vit.ts, built addon). For every fixture, our engine's logits
 // equal onnxruntime-node's on the same random input (max abs error ≤ 1e-4 × max |logit|),
 // and an fp32 export with new weights runs in onnxruntime exactly as our forward does.

@@ -1,4 +1,4 @@
-/** @jest-environment ./test/fixtures/onnx/ort-environment.js */
+/** @jest-environment ./test/helpers/shared-realm-environment.js */
 // Soundness under random graph edits: change an op type, swap inputs, change an attribute,
 // rewire an input, delete a node or change a constant — with a fixed seed. Import must
 // then either fail with a clean SpdfqError, or return weights that make a clean graph

@@ -1,4 +1,4 @@
-/** @jest-environment ./test/fixtures/onnx/ort-environment.js */
+/** @jest-environment ./test/helpers/shared-realm-environment.js */
 // Recognition of every exported fixture (no engine needed): the recognized config is the
 // exported one, parameter source names are kept, and the imported weights reproduce
 // onnxruntime's logits when written back as a clean graph (build-vit.ts).

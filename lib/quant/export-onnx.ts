@@ -89,13 +89,18 @@ export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions
   const bySite = new Map(sites.map((s) => [siteKey(s.site, s.block), s]));
   const byWeight = new Map(q.weightQuantizers.map((w) => [w.name, w]));
   const opset = format === 'qdq-int4' ? 21 : 13;
+  const uses = new Map<string, number>();
   const hooks: VitGraphHooks = {
     activation(g, site, block, tensor) {
       const s = bySite.get(siteKey(site, block));
       if (!s) return tensor;
       const signed = s.qmin < 0;
       let x = tensor;
-      const base = `${siteKey(site, block)}`;
+      // A site can be used twice (the distilled head reads two tokens): unique names.
+      const key = siteKey(site, block);
+      const use = uses.get(key) ?? 0;
+      uses.set(key, use + 1);
+      const base = use === 0 ? key : `${key}.${use}`;
       if (s.bits < 8) {
         x = g.op('Clip', [x, g.floatScalar(`${base}.clip_lo`, Math.fround((s.qmin - s.zero) * s.scale)), g.floatScalar(`${base}.clip_hi`, Math.fround((s.qmax - s.zero) * s.scale))]);
       }

@@ -14,6 +14,7 @@ import { backendFor, Device } from './device';
 import { synthesize, SynthesisResult } from '../synth/synthesize';
 import { SynthesisOptions, SynthMethod, SYNTH_METHODS } from '../synth/options';
 import { imageGridPng, writeSynthesisOutputs } from '../synth/writers';
+import { SynthesisStoppedError } from '../synth/errors';
 import { classAttentionMaps } from '../synth/attention-maps';
 import { quantize, QuantizedVit } from '../quant/quantize';
 import { BitsPreset, BITS_PRESETS, ReconstructionOptions } from '../quant/quant-config';
@@ -118,7 +119,8 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
     // 3. Calibration images.
     rep.start(Stage.Synthesize, `${method}: ${options.images ?? 32} images`);
     let synth: SynthesisResult;
-    synth = await synthesize(fp, {
+    try {
+      synth = await synthesize(fp, {
       ...options.synthesis,
       method,
       images: options.images ?? options.synthesis?.images,
@@ -129,7 +131,15 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
       signal: options.signal,
       onProgress: (p) =>
         rep.progress(Stage.Synthesize, p.step, p.totalSteps, `loss ${p.losses.total.toPrecision(4)}  apa ${p.losses.apa.toPrecision(3)}  ce ${p.losses.cls.toPrecision(3)}  tv ${p.losses.tv.toPrecision(3)}  p(target) ${p.losses.targetProb.toFixed(3)}  ${p.imagesPerSecond.toFixed(1)} img/s`),
-    } as SynthesisOptions);
+      } as SynthesisOptions);
+    } catch (err) {
+      // Stopped (Ctrl-C, NaN): keep the last good images before giving up.
+      if (err instanceof SynthesisStoppedError) {
+        outputs.push(...writeSynthesisOutputs(err.partial, path.join(out, 'synthetic')));
+        results.synthetic_images = err.partial.shape[0];
+      }
+      throw err;
+    }
     results.synthetic_images = synth.shape[0];
     results.synthesis_seconds = synth.seconds;
     outputs.push(...writeSynthesisOutputs(synth, path.join(out, 'synthetic')));

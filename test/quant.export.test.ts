@@ -1,0 +1,86 @@
+// The quantized ONNX export against onnxruntime: every format loads and runs, and its
+// logits equal our simulation of the same exported quantizers (float rounding only); the
+// integer weights and QDQ nodes are where they should be.
+
+import * as ort from 'onnxruntime-node';
+import * as onnx from 'onnx-proto';
+import { createVit, VitModel } from '../lib/vit';
+import { completeVitConfig, shapeSize, VitConfigInput, vitParamSpecs } from '../lib/vit-config';
+import { quantize } from '../lib/quant/quantize';
+import { exportQuantizedOnnx, simulateExported } from '../lib/quant/export-onnx';
+import { randn, rng } from './helpers/random';
+
+const CFG: VitConfigInput = { imageSize: 16, channels: 3, patchSize: 4, embedDim: 32, depth: 2, numHeads: 4, mlpDim: 64, numClasses: 6 };
+
+function weightsFor(config: VitConfigInput, seed: number): Map<string, Float32Array> {
+  const full = completeVitConfig(config);
+  const r = rng(seed);
+  const out = new Map<string, Float32Array>();
+  for (const s of vitParamSpecs(full)) {
+    const fanIn = s.shape.length > 1 ? shapeSize(s.shape.slice(1)) : 1;
+    const w = randn(shapeSize(s.shape), r, s.shape.length > 1 ? 1 / Math.sqrt(fanIn) : 0.1);
+    if (/norm\d?\.weight$/.test(s.name)) w.forEach((v, i) => (w[i] = 1 + v));
+    out.set(s.name, w);
+  }
+  return out;
+}
+
+async function ortLogits(bytes: Uint8Array, x: Float32Array, batch: number, c: { channels: number; imageHeight: number; imageWidth: number }): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [batch, c.channels, c.imageHeight, c.imageWidth]) });
+  const logits = out[s.outputNames[0]].data as Float32Array;
+  await s.release();
+  return logits;
+}
+
+function maxRel(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let m = 0;
+  a.forEach((v, i) => {
+    d = Math.max(d, Math.abs(v - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  });
+  return d / m;
+}
+
+describe.each([
+  ['W8A8 qdq', { bits: 'w8a8' }, 'qdq'],
+  ['W4A4 qdq (4-bit grids in 8-bit containers, Clip before QDQ)', { bits: 'w4a4' }, 'qdq'],
+  ['W4A8 qdq-int4 (opset 21 int4 weights)', { bits: 'w4a8' }, 'qdq-int4'],
+  ['W6A6 symmetric weights (TensorRT)', { bits: 'w6a6', weightMode: 'symmetric' }, 'qdq'],
+  ['W4A4 post-norm, mean pooling', { bits: 'w4a4', config: { ...CFG, classToken: false, pooling: 'mean', normPlacement: 'post' } }, 'qdq'],
+  ['W4A4 distilled', { bits: 'w4a4', config: { ...CFG, distToken: true } }, 'qdq-int4'],
+] as [string, { bits: 'w8a8' | 'w4a4' | 'w4a8' | 'w6a6'; weightMode?: 'symmetric'; config?: VitConfigInput }, 'qdq' | 'qdq-int4'][])(
+  '%s',
+  (_name, o, format) => {
+    test('onnxruntime runs the export and matches the simulation of the exported quantizers', async () => {
+      const config = o.config ?? CFG;
+      const model: VitModel = await createVit(config, weightsFor(config, 3), { threads: 2 });
+      const n = 16;
+      const calib = randn(n * model.imageLength(), rng(5));
+      const q = await quantize(model, calib, n, { bits: o.bits, weightMode: o.weightMode, reconstruction: { iters: 10 }, threads: 2 });
+      const exp = exportQuantizedOnnx(q, { format });
+      expect(exp.opset).toBe(format === 'qdq-int4' ? 21 : 13);
+      // The log√2 softmax quantizers were replaced, with a warning.
+      expect(exp.warnings.join(' ')).toMatch(/log√2/);
+      const sim = await simulateExported(q, exp);
+      const x = randn(8 * model.imageLength(), rng(9));
+      const ours = await sim.forward(x, 8);
+      const theirs = await ortLogits(exp.bytes, x, 8, model.config);
+      expect(maxRel(theirs, ours)).toBeLessThan(2e-3);
+      // The graph holds integer weights behind per-channel DequantizeLinear.
+      const m = onnx.onnx.ModelProto.decode(exp.bytes);
+      const dq = m.graph!.node!.filter((nd) => nd.opType === 'DequantizeLinear').length;
+      const qn = m.graph!.node!.filter((nd) => nd.opType === 'QuantizeLinear').length;
+      // One Q→DQ pair per site use (a distilled head quantizes both of its tokens).
+      const uses = q.sites.length + (model.config.distToken ? 1 : 0);
+      expect(qn).toBe(uses);
+      expect(dq).toBe(uses + q.weightQuantizers.length);
+      const types = new Set(m.graph!.initializer!.filter((t) => t.name!.endsWith('.quantized')).map((t) => t.dataType));
+      expect([...types].every((t) => (format === 'qdq-int4' && o.bits.startsWith('w4') ? t === 21 || t === 22 : t === 2 || t === 3))).toBe(true);
+      await sim.dispose();
+      await q.dispose();
+      await model.dispose();
+    });
+  },
+);
