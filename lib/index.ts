@@ -7,6 +7,28 @@ export { SpdfqError } from './errors';
 export type { SpdfqErrorCode } from './errors';
 export { nativeAddon } from './native';
 
+// ONNX
+export { loadModel, importOnnx, exportFp32, buildVitOnnx, readPreprocessing } from './onnx';
+export type { LoadedModel, ImportedModel, Preprocessing } from './onnx';
+
+// Calibration images
+export { synthesize } from './synth/synthesize';
+export type { SynthesisResult } from './synth/synthesize';
+export type { SynthesisOptions, SynthMethod } from './synth/options';
+
+// Quantization and export
+export { quantize, QuantizedVit } from './quant/quantize';
+export type { QuantOptions, BitsPreset } from './quant/quant-config';
+export { exportQuantizedOnnx, simulateExported } from './quant/export-onnx';
+export type { QuantExportFormat, QuantExportResult } from './quant/export-onnx';
+
+// Evaluation and the whole workflow
+export { evaluate } from './eval/evaluate';
+export type { Evaluation } from './eval/evaluate';
+export { loadEvalSet } from './data/eval-set';
+export { run, DEFAULT_MODEL } from './run/run';
+export type { RunOptions, RunResults } from './run/run';
+
 /** Compute backends this build of the addon supports ('cpu', and 'cuda' when built with CUDA). */
 export function backends(): string[] {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
