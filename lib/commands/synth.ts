@@ -1,0 +1,169 @@
+// `spdfq-native synth --model m.onnx --method spdfq --images 32 --iters 1000 --out dir`:
+// synthesizes calibration images and writes them (images.npy, PNGs, grid, targets, losses).
+// Progress bar on stderr; the first Ctrl-C stops cleanly and keeps the images reached so
+// far (written, exit code 130), a second one exits at once.
+
+import * as path from 'path';
+import type { Argv, CommandModule } from 'yargs';
+import { SpdfqError } from '../errors';
+import { loadModel } from '../onnx/load-model';
+import { readPreprocessing } from '../onnx/preprocess';
+import { createVit, VitModel, WeightMap } from '../vit';
+import { VitConfig, VitConfigInput } from '../vit-config';
+import { SynthesisStoppedError } from '../synth/errors';
+import { Preprocess, SYNTH_METHODS, SynthesisOptions, SynthMethod } from '../synth/options';
+import { formatDuration, formatNumber, ProgressBar } from '../synth/progress-bar';
+import { synthesize, SynthesisResult } from '../synth/synthesize';
+import { writeSynthesisOutputs } from '../synth/writers';
+
+export interface SynthArgs {
+  model: string;
+  method: SynthMethod;
+  images: number;
+  iters?: number;
+  out: string;
+  seed: number;
+  lr?: number;
+  alpha?: number;
+  apa?: boolean;
+  msr?: boolean;
+  sl?: boolean;
+  real?: string;
+  'real-labels'?: string;
+  mean?: number[];
+  std?: number[];
+  threads?: number;
+  'memory-budget-mb'?: number;
+  pngs: boolean;
+  progress: boolean;
+}
+
+/** What the command needs from a model loader: the engine model (or its config and
+ *  weights to build one) and the input normalization. */
+export interface LoadedModel {
+  config: VitConfig | VitConfigInput;
+  weights?: WeightMap;
+  model?: VitModel;
+  preprocess?: Preprocess;
+}
+
+export interface SynthDeps {
+  loadModel: (file: string, options: { threads?: number }) => Promise<LoadedModel>;
+  signal?: AbortSignal;
+  stderr?: NodeJS.WriteStream;
+}
+
+/** The ONNX model and the input normalization its sidecar (or the defaults) records. */
+async function defaultLoadModel(file: string, options: { threads?: number }): Promise<LoadedModel> {
+  const loaded = await loadModel(file, options.threads !== undefined ? { threads: options.threads } : {});
+  const pre = readPreprocessing(file, loaded.config);
+  return { config: loaded.config, weights: loaded.weights, preprocess: { mean: pre.mean, std: pre.std } };
+}
+
+export function synthOptionsFromArgs(a: SynthArgs, preprocess: Preprocess | undefined): SynthesisOptions {
+  const o: SynthesisOptions = { method: a.method, images: a.images, seed: a.seed };
+  if (a.iters !== undefined) o.iters = a.iters;
+  if (a.lr !== undefined) o.lr = a.lr;
+  if (a.apa !== undefined || a.alpha !== undefined) o.apa = { enabled: a.apa ?? a.method === 'spdfq', ...(a.alpha !== undefined ? { alpha: a.alpha } : {}) };
+  if (a.msr !== undefined) o.msr = a.msr;
+  if (a.sl !== undefined) o.sl = a.sl;
+  if (a.mean !== undefined || a.std !== undefined) {
+    if (!a.mean || !a.std) throw new SpdfqError('E_CONFIG', '--mean and --std: expected both (one value per channel), received only one');
+    o.preprocess = { mean: a.mean, std: a.std };
+  } else if (preprocess) {
+    o.preprocess = preprocess;
+  }
+  if (a.method === 'real') {
+    if (!a.real) throw new SpdfqError('E_CONFIG', "--real: expected a folder of PNG images or an IDX file for --method real");
+    o.real = { path: a.real, ...(a['real-labels'] ? { labels: a['real-labels'] } : {}) };
+  }
+  if (a['memory-budget-mb'] !== undefined) o.memoryBudgetBytes = a['memory-budget-mb'] * 2 ** 20;
+  return o;
+}
+
+/** The command's work, with its dependencies injectable (tests pass a tiny model). */
+export async function runSynthCommand(a: SynthArgs, deps: SynthDeps = { loadModel: defaultLoadModel }): Promise<SynthesisResult> {
+  const err = deps.stderr ?? process.stderr;
+  const loaded = await deps.loadModel(a.model, { threads: a.threads });
+  const model = loaded.model ?? (loaded.weights ? await createVit(loaded.config, loaded.weights, { threads: a.threads }) : null);
+  if (!model) throw new SpdfqError('E_ONNX', `${a.model}: the loader returned neither a model nor weights`);
+  const ownModel = !loaded.model;
+  const options = synthOptionsFromArgs(a, loaded.preprocess);
+  const bar = a.progress ? new ProgressBar({ stream: err }) : null;
+  const ac = new AbortController();
+  const onOuterAbort = () => ac.abort();
+  deps.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      err.write('\nspdfq-native: stopping after the current step (Ctrl-C again to quit at once)…\n');
+      ac.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  options.signal = ac.signal;
+  options.onProgress = (p) => {
+    if (!bar) return;
+    const l = p.losses;
+    const parts = [
+      options.method === 'psaq' ? `pse ${formatNumber(l.pse)}` : `apa ${formatNumber(l.apa)}`,
+      `${a.sl === false || options.method !== 'spdfq' ? 'ce' : 'sl'} ${formatNumber(l.cls)}`,
+      `tv ${formatNumber(l.tv)}`,
+      `p(target) ${l.targetProb.toFixed(3)}`,
+      `${p.imagesPerSecond.toFixed(1)} img/s`,
+      `ETA ${formatDuration(p.etaSeconds)}`,
+    ];
+    bar.update(p.step + 1, p.totalSteps, `synth ${options.method}`, parts.join('  '));
+  };
+  try {
+    const result = await synthesize(model, options);
+    bar?.done();
+    const files = writeSynthesisOutputs(result, a.out, { pngs: a.pngs });
+    err.write(`spdfq-native: ${result.shape[0]} ${result.method} images (${result.stepsDone} steps, ${formatDuration(result.seconds)}${result.alpha !== null ? `, α1 = ${formatNumber(result.alpha)}` : ''}) → ${path.resolve(a.out)} (${files.length} files)\n`);
+    return result;
+  } catch (e) {
+    bar?.done();
+    if (e instanceof SynthesisStoppedError) {
+      // Keep what was reached: the images of the last good step, their targets and losses.
+      writeSynthesisOutputs(e.partial, a.out, { pngs: a.pngs, stopped: { code: e.code, step: e.step, part: e.part, message: e.message } });
+      err.write(`spdfq-native: wrote the images of ${e.partial.stepsDone} completed steps to ${path.resolve(a.out)}\n`);
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    deps.signal?.removeEventListener('abort', onOuterAbort);
+    if (ownModel) await model.dispose();
+  }
+}
+
+export const synthCommand: CommandModule<object, SynthArgs> = {
+  command: 'synth',
+  describe: 'Synthesize data-free calibration images from a model (SPDFQ, PSAQ-ViT, inversion, noise, real)',
+  builder: (y: Argv<object>) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
+      .option('method', { choices: SYNTH_METHODS as SynthMethod[], default: 'spdfq' as SynthMethod, describe: 'synthesis method' })
+      .option('images', { type: 'number', default: 32, describe: 'number of images [summary: 32]' })
+      .option('iters', { type: 'number', describe: 'iterations over all rounds [summary: 1000; psaq 2×500]' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
+      .option('seed', { type: 'number', default: 0, describe: 'seed of every random draw' })
+      .option('lr', { type: 'number', describe: 'Adam learning rate [spdfq 0.25, psaq 0.20]' })
+      .option('alpha', { type: 'number', describe: 'APA weight α1 (default: automatic, α1·L_APA = L_SL at step 0)' })
+      .option('apa', { type: 'boolean', describe: 'attention priors alignment (--no-apa to ablate)' })
+      .option('msr', { type: 'boolean', describe: 'multi-semantic reinforcement (--no-msr to ablate)' })
+      .option('sl', { type: 'boolean', describe: 'soft-label learning (--no-sl: hard labels)' })
+      .option('real', { type: 'string', describe: "--method real: a folder of PNG images or an IDX images file" })
+      .option('real-labels', { type: 'string', describe: 'IDX labels file for --real' })
+      .option('mean', { type: 'number', array: true, describe: 'input normalization mean per channel' })
+      .option('std', { type: 'number', array: true, describe: 'input normalization std per channel' })
+      .option('threads', { type: 'number', describe: 'worker threads (default: all cores)' })
+      .option('memory-budget-mb', { type: 'number', describe: 'working memory bound in MiB [4096]' })
+      .option('pngs', { type: 'boolean', default: true, describe: 'write one PNG per image (--no-pngs: only the grid)' })
+      .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr' }) as unknown as Argv<SynthArgs>,
+  handler: async (argv) => {
+    await runSynthCommand(argv);
+  },
+};

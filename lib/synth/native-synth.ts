@@ -1,0 +1,149 @@
+// The exact shape of the addon's synthesis entry points (native/binding/synth_worker.cc,
+// synth_kernels.cc). Unvalidated plumbing: lib/synth/options.ts validates and fills every
+// field before anything here is called.
+
+import { nativeAddon, NativeAddon, NativeVitModel } from '../native';
+
+/** One optimization round: its own cosine schedule (warm-up steps) and jitter limit. */
+export interface NativeSynthRound {
+  iters: number;
+  warmup: number;
+  rollMaxH: number;
+  rollMaxW: number;
+}
+
+/** Plain, fully defaulted config read by parse_synth_config (every field required). */
+export interface NativeSynthConfig {
+  images: number;
+  seed: number;
+  rounds: NativeSynthRound[];
+  lr: number;
+  beta1: number;
+  beta2: number;
+  adamEps: number;
+  initStd: number;
+  flip: boolean;
+  clampLo: number[];
+  clampHi: number[];
+  targets: number[];
+  balancedTargets: boolean;
+  cls: 'none' | 'hard' | 'soft';
+  clsWeight: number;
+  softLogitMin: number;
+  softLogitMax: number;
+  apa: boolean;
+  apaAlpha: number;
+  apaComponents: number;
+  priorStdMin: number;
+  priorStdMaxFraction: number;
+  apaBlocks: number[];
+  apaDepthWeight: boolean;
+  apaQuery: 'class' | 'mean';
+  apaPriorPerBlock: boolean;
+  msr: boolean;
+  msrMaxRegions: number;
+  msrGrid: number;
+  msrBoxMin: number;
+  msrBoxMax: number;
+  msrFlip: boolean;
+  msrResampleClasses: boolean;
+  tv: 'none' | 'l2' | 'l1';
+  tvWeight: number;
+  tvTarget: boolean;
+  tvTargetMin: number;
+  tvTargetMax: number;
+  tvTargetScale: number;
+  pse: boolean;
+  pseWeight: number;
+  kdeBandwidth: number;
+  kdePoints: number;
+  pseBlocks: number[];
+  memoryBudget: number;
+}
+
+export interface NativeStepLosses {
+  total: number;
+  apa: number;
+  cls: number;
+  tv: number;
+  pse: number;
+  targetProb: number;
+}
+
+export interface NativeSynthProgress {
+  step: number;
+  totalSteps: number;
+  round: number;
+  lr: number;
+  alpha: number;
+  losses: NativeStepLosses;
+  imagesPerSecond: number;
+  seconds: number;
+}
+
+export interface NativeSynthPlan {
+  chunkImages: number;
+  regionBatch: number;
+  bytes: number;
+}
+
+export interface NativeSynthResult {
+  images: Float32Array;
+  targets: Int32Array;
+  targetLogits: Float32Array;
+  cellClasses: Int32Array;
+  cellLogits: Float32Array;
+  priors: { maps: Float32Array; counts: Int32Array; images: number; sets: number; heads: number; gridH: number; gridW: number };
+  history: Record<'total' | 'apa' | 'cls' | 'tv' | 'pse' | 'targetProb' | 'lr', Float64Array>;
+  alpha: number;
+  stepsDone: number;
+  seconds: number;
+  plan: NativeSynthPlan;
+  stop: null | { code: 'E_CANCELLED' | 'E_NUMERIC'; part: string; step: number; message: string };
+}
+
+export interface NativeSynthKernels {
+  attentionPriors(
+    images: number, sets: number, heads: number, gridH: number, gridW: number,
+    components: number, stdMin: number, stdMaxFraction: number, seed: number,
+  ): { maps: Float32Array; counts: Int32Array; components: Float32Array };
+  apaLoss(att: Float32Array, priors: Float32Array, B: number, H: number, N: number, prefix: number, query: 'class' | 'mean'): { loss: number; grad: Float32Array };
+  apaMaps(att: Float32Array, B: number, H: number, N: number, prefix: number, query: 'class' | 'mean'): Float32Array;
+  patchSimilarityEntropy(
+    av: Float32Array, B: number, N: number, D: number, H: number, prefix: number,
+    bandwidth: number, points: number, lo?: number, hi?: number,
+  ): { entropy: number; perImage: Float64Array; grad: Float32Array; lo: number; hi: number };
+  sampleRegions(B: number, H: number, W: number, maxRegions: number, grid: number, boxMin: number, boxMax: number, flip: boolean, seed: number): Int32Array;
+  cropResize(image: Float32Array, C: number, H: number, W: number, box: [number, number, number, number, number], outH: number, outW: number): Float32Array;
+  cropResizeBackward(dout: Float32Array, C: number, H: number, W: number, box: [number, number, number, number, number], outH: number, outW: number): Float32Array;
+  totalVariation(x: Float32Array, B: number, C: number, H: number, W: number, form: 'l2' | 'l1'): { loss: number; grad: Float32Array };
+  softLabels(K: number, classes: Int32Array, logits: Float32Array): Float32Array;
+  adamStep(x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, t: number, lr: number, beta1: number, beta2: number, eps: number): void;
+  cosineLr(step: number, iters: number, warmup: number, base: number): number;
+  augment(x: Float32Array, B: number, C: number, H: number, W: number, flip: boolean, dy: number, dx: number): Float32Array;
+  augmentBackward(dout: Float32Array, B: number, C: number, H: number, W: number, flip: boolean, dy: number, dx: number): Float32Array;
+  jitterPrior(prior: Float32Array, gridH: number, gridW: number, patch: number, flip: boolean, dy: number, dx: number): Float32Array;
+}
+
+export interface NativeSynthAddon extends NativeAddon {
+  synthesize(
+    model: NativeVitModel,
+    config: NativeSynthConfig,
+    onProgress?: (p: NativeSynthProgress) => void,
+  ): { promise: Promise<NativeSynthResult>; cancel: () => void };
+  synthObjective(
+    model: NativeVitModel,
+    config: NativeSynthConfig,
+    images: Float32Array,
+    step: number,
+    alpha: number,
+    wantGrad: boolean,
+  ): Promise<{ losses: NativeStepLosses; grad: Float32Array | null }>;
+  synthPlan(model: NativeVitModel, config: NativeSynthConfig): NativeSynthPlan;
+  synthKernels: NativeSynthKernels;
+}
+
+/** The addon with its synthesis entry points. */
+export function synthAddon(): NativeSynthAddon {
+  return nativeAddon() as NativeSynthAddon;
+}

@@ -1,0 +1,219 @@
+// synthesize(model, options): calibration images for data-free quantization. SPDFQ, PSAQ-ViT
+// and the plain inversion run as one native loop (native/synth) off the event loop, with
+// progress and cancellation; Gaussian noise and real images are the references below and
+// above every synthesis method. All methods return the same result shape.
+
+import { SpdfqError } from '../errors';
+import { VitModel } from '../vit';
+import { VitConfig } from '../vit-config';
+import { rethrowNative, SynthesisStoppedError } from './errors';
+import { NativeSynthPlan, NativeSynthResult, synthAddon } from './native-synth';
+import {
+  clampRange,
+  nativeSynthConfig,
+  Preprocess,
+  ResolvedSynthesisOptions,
+  resolveSynthesisOptions,
+  SynthesisOptions,
+  SynthesisProgress,
+  SynthMethod,
+} from './options';
+import { gaussian, mulberry32 } from './random';
+import { loadRealImages } from './real-images';
+
+export interface StepLossRecord {
+  step: number;
+  round: number;
+  lr: number;
+  total: number;
+  apa: number;
+  cls: number;
+  tv: number;
+  pse: number;
+  /** Mean softmax probability of each (jittered) whole image's own class. */
+  targetProb: number;
+}
+
+export interface SynthesisResult {
+  method: SynthMethod;
+  /** [B, C, H, W] in the model's normalized input space. */
+  images: Float32Array;
+  shape: [number, number, number, number];
+  /** Each image's own class; −1 where there is none (noise, unlabelled real images). */
+  targets: Int32Array;
+  /** MSR: the class of each (image, cell) of the grid, [B, grid²] ('fixed' region classes). */
+  regionClasses: Int32Array | null;
+  /** SL: the logit Z of each image's own class [B], and of each cell's class [B, grid²]. */
+  softLogits: { own: Float32Array; cells: Float32Array | null } | null;
+  /** APA priors [B, sets, heads, gridH, gridW] and the 1-based blocks they align. */
+  priors: { maps: Float32Array; shape: [number, number, number, number, number]; blocks: number[]; query: 'class' | 'mean' } | null;
+  /** One record per completed step. */
+  losses: StepLossRecord[];
+  /** α1 used for APA (null when APA is off). */
+  alpha: number | null;
+  stepsDone: number;
+  totalSteps: number;
+  seconds: number;
+  /** Micro-batching chosen for the memory budget (native methods). */
+  plan: NativeSynthPlan | null;
+  preprocess: Preprocess;
+  /** Real images: the file (and index) each image came from. */
+  sources: string[] | null;
+  options: ResolvedSynthesisOptions;
+}
+
+/** Synthesizes (or loads) calibration images for `model`. Rejects with SynthesisStoppedError
+ *  (E_CANCELLED / E_NUMERIC, with `partial`) when stopped early. */
+export async function synthesize(model: VitModel, options: SynthesisOptions = {}): Promise<SynthesisResult> {
+  const caller = new Error();
+  const o = resolveSynthesisOptions(model.config, options);
+  if (o.method === 'noise') return noiseImages(model.config, o);
+  if (o.method === 'real') return loadRealImages(model.config, o, options.signal);
+  const cfg = nativeSynthConfig(model.config, o);
+  const signal = options.signal;
+  const onProgress = options.onProgress;
+  // exclusive: queued after the model's earlier calls, and later calls wait for the loop.
+  return model.exclusive(async () => {
+    if (signal?.aborted) throw new SpdfqError('E_CANCELLED', 'synthesis cancelled before it started');
+    const addon = synthAddon();
+    let job: ReturnType<typeof addon.synthesize>;
+    const progress = onProgress
+      ? (p: Parameters<NonNullable<Parameters<typeof addon.synthesize>[2]>>[0]) => {
+          const remaining = p.totalSteps - p.step - 1;
+          onProgress({ ...p, etaSeconds: p.step >= 0 ? (p.seconds / (p.step + 1)) * remaining : 0 } as SynthesisProgress);
+        }
+      : undefined;
+    try {
+      job = addon.synthesize(model.nativeHandle(), cfg, progress);
+    } catch (err) {
+      rethrowNative(err, caller);
+    }
+    const onAbort = () => job.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let raw: NativeSynthResult;
+    try {
+      raw = await job.promise;
+    } catch (err) {
+      rethrowNative(err, caller);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    const result = fromNative(model.config, o, raw);
+    if (raw.stop) throw new SynthesisStoppedError(raw.stop.code, raw.stop.message, result, raw.stop.step, raw.stop.part);
+    return result;
+  });
+}
+
+function fromNative(c: VitConfig, o: ResolvedSynthesisOptions, raw: NativeSynthResult): SynthesisResult {
+  const perRound = Math.floor(o.iters / o.rounds);
+  const h = raw.history;
+  const losses: StepLossRecord[] = Array.from({ length: raw.stepsDone }, (_, i) => ({
+    step: i,
+    round: Math.min(o.rounds - 1, perRound > 0 ? Math.floor(i / perRound) : 0),
+    lr: h.lr[i],
+    total: h.total[i],
+    apa: h.apa[i],
+    cls: h.cls[i],
+    tv: h.tv[i],
+    pse: h.pse[i],
+    targetProb: h.targetProb[i],
+  }));
+  const p = raw.priors;
+  return {
+    method: o.method,
+    images: raw.images,
+    shape: [o.images, c.channels, c.imageHeight, c.imageWidth],
+    targets: raw.targets,
+    regionClasses: o.msr.enabled && o.msr.regionClasses === 'fixed' ? raw.cellClasses : null,
+    softLogits: o.sl.enabled ? { own: raw.targetLogits, cells: o.msr.enabled ? raw.cellLogits : null } : null,
+    priors: o.apa.enabled
+      ? { maps: p.maps, shape: [p.images, p.sets, p.heads, p.gridH, p.gridW], blocks: o.apa.blocks, query: o.apa.query }
+      : null,
+    losses,
+    alpha: o.apa.enabled ? raw.alpha : null,
+    stepsDone: raw.stepsDone,
+    totalSteps: o.iters,
+    seconds: raw.seconds,
+    plan: raw.plan,
+    preprocess: o.preprocess,
+    sources: null,
+    options: o,
+  };
+}
+
+/** Gaussian noise in normalized space, clamped to the valid range: the floor every synthesis
+ *  method must beat (PSAQ-ViT's and SPDFQ's "noise" row). */
+export function noiseImages(c: VitConfig, o: ResolvedSynthesisOptions): SynthesisResult {
+  const t0 = process.hrtime.bigint();
+  const L = c.channels * c.imageHeight * c.imageWidth;
+  const plane = c.imageHeight * c.imageWidth;
+  const images = gaussian(o.images * L, mulberry32(o.seed), o.initStd);
+  const { lo, hi } = clampRange(o.preprocess);
+  for (let b = 0; b < o.images; b++)
+    for (let ch = 0; ch < c.channels; ch++) {
+      const base = b * L + ch * plane;
+      for (let i = 0; i < plane; i++) images[base + i] = Math.min(hi[ch], Math.max(lo[ch], images[base + i]));
+    }
+  return {
+    method: 'noise',
+    images,
+    shape: [o.images, c.channels, c.imageHeight, c.imageWidth],
+    targets: new Int32Array(o.images).fill(-1),
+    regionClasses: null,
+    softLogits: null,
+    priors: null,
+    losses: [],
+    alpha: null,
+    stepsDone: 0,
+    totalSteps: 0,
+    seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+    plan: null,
+    preprocess: o.preprocess,
+    sources: null,
+    options: o,
+  };
+}
+
+/** The loss parts (and d total/d images) at `images` with the randomness of global step
+ *  `step` — exactly what the loop optimizes there. For gradient checks and diagnostics. */
+export async function synthesisObjective(
+  model: VitModel,
+  options: SynthesisOptions,
+  images: Float32Array,
+  step: number,
+  alpha: number,
+  wantGrad = true,
+): Promise<{ losses: Omit<StepLossRecord, 'step' | 'round' | 'lr'>; grad: Float32Array | null }> {
+  const caller = new Error();
+  const o = resolveSynthesisOptions(model.config, options);
+  if (o.method === 'noise' || o.method === 'real') {
+    throw new SpdfqError('E_CONFIG', `synthesisObjective: expected an optimizing method (spdfq, psaq, inversion), received '${o.method}'`);
+  }
+  const L = model.imageLength();
+  if (!(images instanceof Float32Array) || images.length !== o.images * L) {
+    throw new SpdfqError('E_TENSOR', `images: expected a Float32Array of ${o.images * L} floats (${o.images} images), received ${images instanceof Float32Array ? images.length : typeof images}`);
+  }
+  const cfg = nativeSynthConfig(model.config, o);
+  return model.exclusive(async () => {
+    try {
+      return await synthAddon().synthObjective(model.nativeHandle(), cfg, images, step, alpha, wantGrad);
+    } catch (err) {
+      rethrowNative(err, caller);
+    }
+  });
+}
+
+/** The micro-batching the loop would use under the options' memory budget (validates the
+ *  options natively too; runs nothing). */
+export async function synthesisPlan(model: VitModel, options: SynthesisOptions = {}): Promise<NativeSynthPlan> {
+  const caller = new Error();
+  const o = resolveSynthesisOptions(model.config, options);
+  const cfg = nativeSynthConfig(model.config, o);
+  return model.exclusive(async () => {
+    try {
+      return synthAddon().synthPlan(model.nativeHandle(), cfg);
+    } catch (err) {
+      rethrowNative(err, caller);
+    }
+  });
+}

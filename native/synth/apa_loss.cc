@@ -1,0 +1,68 @@
+// APA loss and its attention-tap gradient (derivation in apa_loss.h). Sums in double:
+// the map entries are ~1/P and their squared errors ~1/P², far below float's resolution
+// of a running sum over many images.
+#include "apa_loss.h"
+
+#include <vector>
+
+namespace spdfq::synth {
+
+namespace {
+// c_j for one (image, head): the attention mass each patch column receives from Q.
+void column_mass(double* c, const float* att_bh, int N, int prefix, ApaQuery q) {
+  const int P = N - prefix;
+  for (int j = 0; j < P; ++j) c[j] = 0.0;
+  const int i_end = q == ApaQuery::Class ? 1 : N;
+  for (int i = 0; i < i_end; ++i) {
+    const float* row = att_bh + int64_t(i) * N + prefix;
+    for (int j = 0; j < P; ++j) c[j] += row[j];
+  }
+}
+}  // namespace
+
+void apa_attention_maps(float* maps, const float* att, int B, int H, int N, int prefix, ApaQuery q) {
+  const int P = N - prefix;
+  std::vector<double> c(P);
+  for (int64_t bh = 0; bh < int64_t(B) * H; ++bh) {
+    column_mass(c.data(), att + bh * N * N, N, prefix, q);
+    double s = 0.0;
+    for (int j = 0; j < P; ++j) s += c[j];
+    const double inv = s > 0.0 ? 1.0 / s : 0.0;
+    for (int j = 0; j < P; ++j) maps[bh * P + j] = float(c[j] * inv);
+  }
+}
+
+double apa_loss(float* datt, const float* att, const float* priors, int64_t prior_image_stride, int B, int H, int N,
+                int prefix, ApaQuery q, double scale) {
+  const int P = N - prefix;
+  std::vector<double> c(P), g(P);
+  double loss = 0.0;
+  for (int b = 0; b < B; ++b)
+    for (int h = 0; h < H; ++h) {
+      const int64_t bh = int64_t(b) * H + h;
+      const float* prior = priors + b * prior_image_stride + int64_t(h) * P;
+      column_mass(c.data(), att + bh * N * N, N, prefix, q);
+      double s = 0.0;
+      for (int j = 0; j < P; ++j) s += c[j];
+      // Softmax rows are positive, so s > 0 unless every probability underflowed to 0.
+      const double inv = s > 0.0 ? 1.0 / s : 0.0;
+      double mse = 0.0, ga = 0.0;
+      for (int j = 0; j < P; ++j) {
+        const double a = c[j] * inv;
+        const double d = a - double(prior[j]);
+        mse += d * d;
+        g[j] = 2.0 * d / P;
+        ga += g[j] * a;
+      }
+      loss += mse / P;
+      if (!datt) continue;
+      const int i_end = q == ApaQuery::Class ? 1 : N;
+      for (int i = 0; i < i_end; ++i) {
+        float* drow = datt + (bh * N + i) * N + prefix;
+        for (int j = 0; j < P; ++j) drow[j] += float(scale * (g[j] - ga) * inv);
+      }
+    }
+  return loss;
+}
+
+}  // namespace spdfq::synth

@@ -1,0 +1,81 @@
+// Gaussian-mixture attention priors (see attention_prior.h for the distribution).
+#include "attention_prior.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../core/errors.h"
+
+namespace spdfq::synth {
+
+void sample_attention_prior(float* out, int gh, int gw, const PriorSpec& spec, Rng& rng,
+                            std::vector<PriorComponent>* comps) {
+  const int k = rng.uniform_int(1, spec.components_max);
+  // A grid smaller than 3·std_min/… would make the upper bound fall below the lower one;
+  // the range then collapses to std_min rather than inverting.
+  const double hi_y = std::max<double>(spec.std_min, gh * double(spec.std_max_fraction));
+  const double hi_x = std::max<double>(spec.std_min, gw * double(spec.std_max_fraction));
+  PriorComponent c[64];
+  const int kk = std::min(k, 64);
+  double wsum = 0.0;
+  for (int i = 0; i < kk; ++i) {
+    c[i].mu_y = float(rng.uniform(0.0, double(gh - 1)));
+    c[i].mu_x = float(rng.uniform(0.0, double(gw - 1)));
+    c[i].sd_y = float(rng.uniform(spec.std_min, hi_y));
+    c[i].sd_x = float(rng.uniform(spec.std_min, hi_x));
+    const double e = rng.exponential();
+    c[i].weight = float(e);
+    wsum += e;
+  }
+  for (int i = 0; i < kk; ++i) c[i].weight = float(c[i].weight / wsum);
+
+  // The normalized 2-D density, so a wide component spreads its weight instead of
+  // outweighing a narrow one; the map is renormalized over the patch centres afterwards.
+  std::vector<double> acc(size_t(gh) * gw, 0.0);
+  for (int i = 0; i < kk; ++i) {
+    const double norm = c[i].weight / (6.283185307179586 * double(c[i].sd_y) * c[i].sd_x);
+    for (int r = 0; r < gh; ++r) {
+      const double dy = (r - double(c[i].mu_y)) / c[i].sd_y;
+      for (int q = 0; q < gw; ++q) {
+        const double dx = (q - double(c[i].mu_x)) / c[i].sd_x;
+        acc[size_t(r) * gw + q] += norm * std::exp(-0.5 * (dy * dy + dx * dx));
+      }
+    }
+  }
+  double total = 0.0;
+  for (double v : acc) total += v;
+  // Means lie inside the grid and std ≥ std_min > 0, so the nearest patch centre carries a
+  // density of at least exp(−½·(0.5/std_min)²·2)/…, far above underflow: total > 0.
+  if (!(total > 0.0)) fail("E_NUMERIC", "attention prior: the mixture underflowed on the patch grid");
+  for (size_t j = 0; j < acc.size(); ++j) out[j] = float(acc[j] / total);
+  if (comps) comps->insert(comps->end(), c, c + kk);
+}
+
+AttentionPriors sample_attention_priors(int images, int sets, int heads, int gh, int gw, const PriorSpec& spec,
+                                        uint64_t seed) {
+  if (spec.components_max < 1 || spec.components_max > 64)
+    fail("E_CONFIG", "apa components: expected an integer in [1, 64], found " + std::to_string(spec.components_max));
+  if (images < 0 || sets < 1 || heads < 1 || gh < 1 || gw < 1)
+    fail("E_CONFIG", "attention priors: expected images ≥ 0, sets, heads and grid ≥ 1");
+  AttentionPriors p;
+  p.images = images;
+  p.sets = sets;
+  p.heads = heads;
+  p.grid_h = gh;
+  p.grid_w = gw;
+  p.maps.resize(size_t(images) * sets * heads * gh * gw);
+  p.counts.resize(size_t(images) * sets * heads);
+  for (int b = 0; b < images; ++b) {
+    Rng rng = Rng::stream(seed, Stream::Priors, uint64_t(b));
+    for (int s = 0; s < sets; ++s)
+      for (int h = 0; h < heads; ++h) {
+        const size_t before = p.components.size();
+        const size_t idx = (size_t(b) * sets + s) * heads + h;
+        sample_attention_prior(p.maps.data() + idx * gh * gw, gh, gw, spec, rng, &p.components);
+        p.counts[idx] = int(p.components.size() - before);
+      }
+  }
+  return p;
+}
+
+}  // namespace spdfq::synth

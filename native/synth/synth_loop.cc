@@ -1,0 +1,529 @@
+// The synthesis loop (see synth_loop.h for the step and the conventions).
+#include "synth_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "../core/errors.h"
+#include "../core/fast_math.h"
+#include "../cpu/ops.h"
+#include "adam.h"
+#include "apa_loss.h"
+#include "patch_similarity.h"
+#include "rng.h"
+#include "soft_labels.h"
+#include "tv_loss.h"
+
+namespace spdfq::synth {
+
+namespace {
+
+void zero(float* p, int64_t n) { std::memset(p, 0, size_t(n) * sizeof(float)); }
+
+bool all_finite(const float* p, int64_t n) {
+  // Summing would hide a +Inf/−Inf pair; x − x is NaN exactly for NaN and ±Inf.
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += p[i] - p[i];
+  return acc == 0.0f;
+}
+
+std::string mib(int64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+}  // namespace
+
+void jitter_prior(float* out, const float* prior, int gh, int gw, int patch, const StepAugment& a) {
+  const double sy = double(a.dy) / patch, sx = double(a.dx) / patch;
+  auto wrap = [](double v, int n) {
+    v = std::fmod(v, double(n));
+    return v < 0 ? v + n : v;
+  };
+  for (int r = 0; r < gh; ++r) {
+    const double fy = wrap(r - sy, gh);
+    const int y0 = int(fy) % gh, y1 = (y0 + 1) % gh;
+    const double ly = fy - std::floor(fy);
+    for (int q = 0; q < gw; ++q) {
+      const double fx = wrap((a.flip ? gw - 1 - q : q) - sx, gw);
+      const int x0 = int(fx) % gw, x1 = (x0 + 1) % gw;
+      const double lx = fx - std::floor(fx);
+      const double top = (1 - lx) * prior[y0 * gw + x0] + lx * prior[y0 * gw + x1];
+      const double bot = (1 - lx) * prior[y1 * gw + x0] + lx * prior[y1 * gw + x1];
+      out[r * gw + q] = float((1 - ly) * top + ly * bot);
+    }
+  }
+}
+
+template <class F>
+void Synthesizer::parallel(int64_t n, F&& fn) {
+  if (pool_.threads() > 1 && n > 1)
+    pool_.parallel_for(n, [&](int64_t i, int) { fn(i); });
+  else
+    for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
+Synthesizer::Synthesizer(cpu::CpuVit& model, SynthConfig config)
+    : model_(model), cfg_(std::move(config)), pool_(model.threads()) {
+  const VitConfig& mc = model_.config();
+  cfg_.validate(mc);
+  cells_ = cfg_.msr_grid * cfg_.msr_grid;
+  draw_targets();
+  if (cfg_.apa) {
+    PriorSpec spec{cfg_.apa_components, cfg_.prior_std_min, cfg_.prior_std_max_fraction};
+    const int sets = cfg_.apa_prior_per_block ? int(cfg_.apa_blocks.size()) : 1;
+    priors_ = sample_attention_priors(cfg_.images, sets, mc.heads, mc.grid_h(), mc.grid_w(), spec, cfg_.seed);
+  }
+  if (cfg_.tv_target) {
+    Rng rng = Rng::stream(cfg_.seed, Stream::TvTarget);
+    tv_target_ = rng.uniform(cfg_.tv_target_min, cfg_.tv_target_max) * cfg_.tv_target_scale;
+  }
+  plan_ = make_plan();
+}
+
+// The working buffers are allocated on first use, so planning (synthPlan) costs nothing.
+void Synthesizer::ensure_buffers() {
+  if (!xin_.empty()) return;
+  const VitConfig& mc = model_.config();
+  const int64_t L = mc.image_len(), K = mc.num_classes, N = mc.tokens();
+  const int n = std::max(plan_.chunk_images, plan_.region_batch);
+  xin_.resize(size_t(n * L));
+  dxin_.resize(size_t(n * L));
+  dlogits_.resize(size_t(n * K));
+  targets_buf_.resize(size_t(n * K));
+  apa_taps_.resize(cfg_.apa ? cfg_.apa_blocks.size() : 0);
+  for (auto& t : apa_taps_) t.resize(size_t(int64_t(plan_.chunk_images) * mc.heads * N * N));
+  pse_taps_.resize(cfg_.pse ? cfg_.pse_blocks.size() : 0);
+  for (auto& t : pse_taps_) t.resize(size_t(int64_t(plan_.chunk_images) * N * mc.dim));
+  if (cfg_.apa) prior_aug_.resize(priors_.maps.size());
+}
+
+void Synthesizer::draw_targets() {
+  const int B = cfg_.images, K = model_.config().num_classes;
+  targets_ = cfg_.targets;
+  if (targets_.empty()) {
+    Rng rng = Rng::stream(cfg_.seed, Stream::Labels, 0);
+    targets_.resize(B);
+    if (cfg_.balanced_targets) {
+      // Round-robin over the classes, then a Fisher–Yates shuffle.
+      for (int b = 0; b < B; ++b) targets_[b] = b % K;
+      for (int b = B - 1; b > 0; --b) std::swap(targets_[b], targets_[rng.uniform_int(0, b)]);
+    } else {
+      for (int b = 0; b < B; ++b) targets_[b] = rng.uniform_int(0, K - 1);
+    }
+  }
+  // Per image: its own SL logit, then each cell's class and logit (streams per image, so
+  // image b's draws do not depend on how many images there are).
+  target_logits_.resize(B);
+  cell_classes_.resize(size_t(B) * cells_);
+  cell_logits_.resize(size_t(B) * cells_);
+  for (int b = 0; b < B; ++b) {
+    Rng rng = Rng::stream(cfg_.seed, Stream::Labels, 1 + uint64_t(b));
+    target_logits_[b] = float(rng.uniform(cfg_.soft_logit_min, cfg_.soft_logit_max));
+    for (int c = 0; c < cells_; ++c) {
+      cell_classes_[size_t(b) * cells_ + c] = rng.uniform_int(0, K - 1);
+      cell_logits_[size_t(b) * cells_ + c] = float(rng.uniform(cfg_.soft_logit_min, cfg_.soft_logit_max));
+    }
+  }
+}
+
+int64_t Synthesizer::plan_bytes(int n) const {
+  const VitConfig& mc = model_.config();
+  const int64_t B = cfg_.images, L = mc.image_len(), K = mc.num_classes, N = mc.tokens();
+  const int64_t chunk = std::min<int64_t>(n, B);
+  int64_t floats = 4 * B * L;          // images, gradient, Adam m and v
+  floats += 2 * int64_t(n) * L;        // jittered inputs / region crops and their gradients
+  floats += 2 * int64_t(n) * K;        // dlogits, target rows
+  if (cfg_.apa) {
+    floats += 2 * int64_t(priors_.maps.size());
+    floats += int64_t(cfg_.apa_blocks.size()) * chunk * mc.heads * N * N;
+  }
+  if (cfg_.pse) floats += int64_t(cfg_.pse_blocks.size()) * chunk * N * mc.dim;
+  return floats * int64_t(sizeof(float)) + cpu::CpuVit::activation_bytes(mc, n, model_.threads());
+}
+
+SynthPlan Synthesizer::make_plan() const {
+  const int B = cfg_.images;
+  const int n_max = cfg_.msr ? B * cfg_.msr_max_regions : B;
+  if (plan_bytes(1) > cfg_.memory_budget)
+    fail("E_MEMORY", "synthesis needs " + mib(plan_bytes(1)) + " even at one image per pass (" +
+                         std::to_string(B) + " images and their optimizer state included), over the memory budget of " +
+                         mib(cfg_.memory_budget) + "; raise memoryBudgetBytes or synthesize fewer images");
+  int lo = 1, hi = n_max;  // largest n with plan_bytes(n) ≤ budget (monotone in n)
+  while (lo < hi) {
+    const int mid = lo + (hi - lo + 1) / 2;
+    if (plan_bytes(mid) <= cfg_.memory_budget)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  SynthPlan p;
+  p.chunk_images = std::min(lo, B);
+  p.region_batch = cfg_.msr ? lo : 0;
+  p.bytes = plan_bytes(lo);
+  return p;
+}
+
+int Synthesizer::round_of(int step) const {
+  int start = 0;
+  for (size_t r = 0; r < cfg_.rounds.size(); ++r) {
+    if (step < start + cfg_.rounds[r].iters) return int(r);
+    start += cfg_.rounds[r].iters;
+  }
+  return int(cfg_.rounds.size()) - 1;
+}
+
+Synthesizer::StepDraw Synthesizer::draw_step(int step) const {
+  const VitConfig& mc = model_.config();
+  const SynthRound& round = cfg_.rounds[round_of(step)];
+  StepDraw d;
+  Rng rng = Rng::stream(cfg_.seed, Stream::Step, uint64_t(step));
+  d.aug.flip = cfg_.flip && rng.uniform() < 0.5;
+  d.aug.dy = rng.uniform_int(-round.roll_max_h, round.roll_max_h);
+  d.aug.dx = rng.uniform_int(-round.roll_max_w, round.roll_max_w);
+  d.first_region.assign(cfg_.images + 1, 0);
+  if (cfg_.msr) {
+    Rng rr = Rng::stream(cfg_.seed, Stream::Regions, uint64_t(step));
+    RegionSpec spec{cfg_.msr_max_regions, cfg_.msr_grid, cfg_.msr_box_min, cfg_.msr_box_max, cfg_.msr_flip};
+    sample_regions(&d.regions, cfg_.images, mc.image_h, mc.image_w, spec, rr);
+    const int K = mc.num_classes;
+    for (const Region& r : d.regions) {
+      if (cfg_.msr_resample_classes) {
+        d.region_cls.push_back(rr.uniform_int(0, K - 1));
+        d.region_logit.push_back(float(rr.uniform(cfg_.soft_logit_min, cfg_.soft_logit_max)));
+      } else {
+        d.region_cls.push_back(cell_classes_[size_t(r.image) * cells_ + r.cell]);
+        d.region_logit.push_back(cell_logits_[size_t(r.image) * cells_ + r.cell]);
+      }
+      d.first_region[r.image + 1]++;
+    }
+    for (int b = 0; b < cfg_.images; ++b) d.first_region[b + 1] += d.first_region[b];
+  }
+  return d;
+}
+
+void Synthesizer::init_images(std::vector<float>* x) const {
+  const VitConfig& mc = model_.config();
+  const int64_t L = mc.image_len();
+  x->assign(size_t(cfg_.images * L), 0.0f);
+  for (int b = 0; b < cfg_.images; ++b) {
+    Rng rng = Rng::stream(cfg_.seed, Stream::Init, uint64_t(b));
+    float* img = x->data() + b * L;
+    for (int64_t i = 0; i < L; i += 2) {
+      double u, v;
+      rng.normal_pair(&u, &v);
+      img[i] = float(u * cfg_.init_std);
+      if (i + 1 < L) img[i + 1] = float(v * cfg_.init_std);
+    }
+  }
+  clamp_images(x->data());
+}
+
+void Synthesizer::clamp_images(float* x) const {
+  const VitConfig& mc = model_.config();
+  const int64_t plane = int64_t(mc.image_h) * mc.image_w;
+  for (int b = 0; b < cfg_.images; ++b)
+    for (int c = 0; c < mc.channels; ++c) {
+      float* p = x + (int64_t(b) * mc.channels + c) * plane;
+      const float lo = cfg_.clamp_lo[c], hi = cfg_.clamp_hi[c];
+      for (int64_t i = 0; i < plane; ++i) p[i] = clampf(p[i], lo, hi);
+    }
+}
+
+// ------------------------------------------------------------------------ objective
+
+StepLosses Synthesizer::objective(const float* x, int step, double alpha, float* grad,
+                                  const std::atomic<bool>* cancel) {
+  const VitConfig& mc = model_.config();
+  const int B = cfg_.images, K = mc.num_classes, N = mc.tokens(), H = mc.heads, P = mc.patches();
+  const int C = mc.channels, IH = mc.image_h, IW = mc.image_w, prefix = mc.prefix();
+  const int64_t L = mc.image_len();
+  ensure_buffers();
+  const StepDraw d = draw_step(step);
+  const int R = int(d.regions.size());
+  const bool classify_on = cfg_.cls != ClsLoss::None;
+  // Classification averages over every classified sample: B images and R regions.
+  const double n_cls = double(B + R);
+  const double w_cls = classify_on ? cfg_.cls_weight / n_cls : 0.0;
+  if (grad) zero(grad, B * L);
+
+  // The priors, moved with this step's jitter (see jitter_prior).
+  if (cfg_.apa) {
+    const int64_t maps = int64_t(priors_.images) * priors_.sets * priors_.heads;
+    for (int64_t i = 0; i < maps; ++i)
+      jitter_prior(prior_aug_.data() + i * P, priors_.maps.data() + i * P, mc.grid_h(), mc.grid_w(), mc.patch, d.aug);
+  }
+  const int64_t prior_stride = int64_t(priors_.sets) * H * P;
+  const double L_depth = mc.depth;
+
+  const PatchSimilarityShape pss{0, N, mc.dim, H, prefix};
+  const int chunk = plan_.chunk_images;
+  const int n_chunks = (B + chunk - 1) / chunk;
+  std::vector<float> sim_lo(cfg_.pse_blocks.size(), 0.0f), sim_hi(cfg_.pse_blocks.size(), 0.0f);
+  auto jitter = [&](int b0, int n) {
+    parallel(n, [&](int64_t i) {
+      augment_forward(xin_.data() + i * L, x + (b0 + i) * L, 1, C, IH, IW, d.aug);
+    });
+  };
+  auto merge_ranges = [&](bool first) {
+    for (size_t k = 0; k < cfg_.pse_blocks.size(); ++k) {
+      PatchSimilarityShape s = pss;
+      s.B = model_.batch();
+      float lo, hi;
+      patch_similarity_range(&lo, &hi, model_.attention_values(cfg_.pse_blocks[k]), s, &pool_);
+      sim_lo[k] = first ? lo : std::min(sim_lo[k], lo);
+      sim_hi[k] = first ? hi : std::max(sim_hi[k], hi);
+    }
+  };
+  // PSAQ-ViT evaluates its KDE between the min and max over the whole batch: with several
+  // micro-batches, a forward-only pass over all of them finds that range first.
+  if (cfg_.pse && n_chunks > 1) {
+    for (int c = 0; c < n_chunks; ++c) {
+      const int b0 = c * chunk, n = std::min(chunk, B - b0);
+      jitter(b0, n);
+      model_.forward(xin_.data(), n, cancel);
+      merge_ranges(c == 0);
+    }
+  }
+
+  double cls_sum = 0, apa_sum = 0, pse_sum = 0, prob_sum = 0;
+  std::vector<int32_t> labels(std::max(plan_.chunk_images, plan_.region_batch));
+  cpu::TapGrads taps;
+  if (grad && cfg_.apa) taps.attn.assign(mc.depth, nullptr);
+  if (grad && cfg_.pse) taps.av.assign(mc.depth, nullptr);
+
+  for (int c = 0; c < n_chunks; ++c) {
+    const int b0 = c * chunk, n = std::min(chunk, B - b0);
+    jitter(b0, n);
+    model_.forward(xin_.data(), n, cancel);
+    const float* logits = model_.logits();
+
+    // Targets of the whole images: own class, plus (soft) the classes of this step's regions.
+    for (int i = 0; i < n; ++i) {
+      const int b = b0 + i;
+      labels[i] = targets_[b];
+      if (cfg_.cls == ClsLoss::Soft) {
+        std::vector<int32_t> cls{targets_[b]};
+        std::vector<float> z{target_logits_[b]};
+        for (int r = d.first_region[b]; r < d.first_region[b + 1]; ++r) {
+          cls.push_back(d.region_cls[r]);
+          z.push_back(d.region_logit[r]);
+        }
+        soft_label_row(targets_buf_.data() + int64_t(i) * K, K, cls.data(), z.data(), int(cls.size()));
+      }
+      // Softmax probability of the own class (reported, not optimized).
+      const float* zr = logits + int64_t(i) * K;
+      double mx = zr[0], s = 0;
+      for (int k = 1; k < K; ++k) mx = std::max(mx, double(zr[k]));
+      for (int k = 0; k < K; ++k) s += std::exp(double(zr[k]) - mx);
+      prob_sum += std::exp(double(zr[targets_[b]]) - mx) / s;
+    }
+    if (classify_on) {
+      const double mean = cfg_.cls == ClsLoss::Soft
+                              ? cpu::cross_entropy_soft(dlogits_.data(), logits, targets_buf_.data(), n, K)
+                              : cpu::cross_entropy_hard(dlogits_.data(), logits, labels.data(), n, K);
+      cls_sum += mean * n;
+      // The kernels return d(mean)/dlogits; rescale to d(w_cls · Σ)/dlogits.
+      const float k = float(w_cls * n);
+      for (int64_t i = 0; i < int64_t(n) * K; ++i) dlogits_[i] *= k;
+    } else {
+      zero(dlogits_.data(), int64_t(n) * K);
+    }
+
+    if (cfg_.apa) {
+      for (size_t a = 0; a < cfg_.apa_blocks.size(); ++a) {
+        const int l = cfg_.apa_blocks[a];
+        const double w = cfg_.apa_depth_weight ? (l + 1) / L_depth : 1.0;  // l/L with 1-based l
+        const int set = cfg_.apa_prior_per_block ? int(a) : 0;
+        const float* pri = prior_aug_.data() + int64_t(b0) * prior_stride + int64_t(set) * H * P;
+        float* tap = nullptr;
+        if (grad) {
+          tap = apa_taps_[a].data();
+          zero(tap, int64_t(n) * H * N * N);
+          taps.attn[l] = tap;
+        }
+        apa_sum += w * apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, N, prefix, cfg_.apa_query,
+                                alpha * w / B);
+      }
+    }
+    if (cfg_.pse) {
+      if (n_chunks == 1) merge_ranges(true);
+      for (size_t k = 0; k < cfg_.pse_blocks.size(); ++k) {
+        const int l = cfg_.pse_blocks[k];
+        float* tap = nullptr;
+        if (grad) {
+          tap = pse_taps_[k].data();
+          zero(tap, int64_t(n) * N * mc.dim);
+          taps.av[l] = tap;
+        }
+        PatchSimilarityShape s = pss;
+        s.B = n;
+        // L_PSE = −Σ_blocks mean_b H_b.
+        pse_sum -= patch_similarity_entropy(tap, nullptr, model_.attention_values(l), s, cfg_.kde_bandwidth,
+                                            cfg_.kde_points, sim_lo[k], sim_hi[k], -double(cfg_.pse_weight) / B,
+                                            &pool_);
+      }
+    }
+    if (grad) {
+      model_.backward(dlogits_.data(), taps, dxin_.data(), false, cancel);
+      parallel(n, [&](int64_t i) {
+        augment_backward(grad + (b0 + i) * L, dxin_.data() + i * L, 1, C, IH, IW, d.aug);
+      });
+    }
+
+    // This chunk's MSR regions, each an image of its own with its own target.
+    const int r_begin = d.first_region[b0], r_end = d.first_region[b0 + n];
+    for (int r0 = r_begin; r0 < r_end; r0 += plan_.region_batch) {
+      const int nr = std::min(plan_.region_batch, r_end - r0);
+      parallel(nr, [&](int64_t i) {
+        const Region& rg = d.regions[r0 + i];
+        crop_resize_forward(xin_.data() + i * L, x + rg.image * L, C, IH, IW, rg, IH, IW);
+      });
+      model_.forward(xin_.data(), nr, cancel);
+      for (int i = 0; i < nr; ++i) {
+        labels[i] = d.region_cls[r0 + i];
+        if (cfg_.cls == ClsLoss::Soft)
+          soft_label_row(targets_buf_.data() + int64_t(i) * K, K, &d.region_cls[r0 + i], &d.region_logit[r0 + i], 1);
+      }
+      const double mean = cfg_.cls == ClsLoss::Soft
+                              ? cpu::cross_entropy_soft(dlogits_.data(), model_.logits(), targets_buf_.data(), nr, K)
+                              : cpu::cross_entropy_hard(dlogits_.data(), model_.logits(), labels.data(), nr, K);
+      cls_sum += mean * nr;
+      if (!grad) continue;
+      const float k = float(w_cls * nr);
+      for (int64_t i = 0; i < int64_t(nr) * K; ++i) dlogits_[i] *= k;
+      model_.backward(dlogits_.data(), cpu::TapGrads{}, dxin_.data(), false, cancel);
+      // Regions of one image are disjoint boxes but share the image's rows: scatter
+      // serially (cheap next to the passes) to keep the accumulation order fixed.
+      for (int i = 0; i < nr; ++i) {
+        const Region& rg = d.regions[r0 + i];
+        crop_resize_backward(grad + rg.image * L, dxin_.data() + int64_t(i) * L, C, IH, IW, rg, IH, IW);
+      }
+    }
+  }
+
+  StepLosses out;
+  out.cls = classify_on ? cls_sum / n_cls : 0.0;
+  out.apa = cfg_.apa ? apa_sum / B : 0.0;
+  out.pse = cfg_.pse ? pse_sum / B : 0.0;
+  out.target_prob = prob_sum / B;
+  if (cfg_.tv != TvForm::None) {
+    const double tv = tv_loss(nullptr, x, B, C, IH, IW, cfg_.tv, 0.0);
+    if (cfg_.tv_target) {
+      out.tv = std::fabs(tv - tv_target_);
+      const double sign = tv > tv_target_ ? 1.0 : tv < tv_target_ ? -1.0 : 0.0;
+      if (grad && sign != 0.0) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight * sign);
+    } else {
+      out.tv = tv;
+      if (grad) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight);
+    }
+  }
+  out.total = (cfg_.apa ? alpha * out.apa : 0.0) + (classify_on ? cfg_.cls_weight * out.cls : 0.0) +
+              (cfg_.tv != TvForm::None ? cfg_.tv_weight * out.tv : 0.0) + (cfg_.pse ? cfg_.pse_weight * out.pse : 0.0);
+  return out;
+}
+
+// ------------------------------------------------------------------------------ run
+
+SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& progress) {
+  using clock = std::chrono::steady_clock;
+  const auto t_start = clock::now();
+  const VitConfig& mc = model_.config();
+  const int B = cfg_.images;
+  const int64_t n = int64_t(B) * mc.image_len();
+  SynthResult res;
+  res.targets = targets_;
+  res.target_logits = target_logits_;
+  if (cfg_.msr) {
+    res.cell_classes = cell_classes_;
+    res.cell_logits = cell_logits_;
+  }
+  res.priors = priors_;
+  res.plan = plan_;
+  init_images(&res.images);
+  std::vector<float> grad(static_cast<size_t>(n)), m(static_cast<size_t>(n), 0.0f), v(static_cast<size_t>(n), 0.0f);
+  const bool auto_alpha = cfg_.apa && !(cfg_.apa_alpha > 0);
+  double alpha = cfg_.apa ? (auto_alpha ? 0.0 : cfg_.apa_alpha) : 0.0;
+  const int total = cfg_.total_iters();
+
+  auto stop = [&](const char* code, const std::string& part, int step, const std::string& msg) {
+    res.stop.code = code;
+    res.stop.part = part;
+    res.stop.step = step;
+    res.stop.message = msg;
+  };
+  int step = 0;
+  for (size_t r = 0; r < cfg_.rounds.size() && res.stop.code.empty(); ++r) {
+    const SynthRound& round = cfg_.rounds[r];
+    for (int s = 0; s < round.iters; ++s, ++step) {
+      const auto t0 = clock::now();
+      const double lr = cosine_lr(s, round.iters, round.warmup, cfg_.lr);
+      StepLosses losses;
+      try {
+        if (cancel && cancel->load(std::memory_order_relaxed)) fail("E_CANCELLED", "cancelled");
+        if (auto_alpha && step == 0) {
+          // [ours] α·L_APA = w_cls·L_cls at step 0, measured once (a forward-only pass).
+          const StepLosses l0 = objective(res.images.data(), 0, 1.0, nullptr, cancel);
+          alpha = cfg_.cls_weight * l0.cls / l0.apa;
+          if (!(std::isfinite(alpha) && alpha > 0)) {
+            stop("E_NUMERIC", "alpha", 0,
+                 "step 0: cannot set α automatically (classification loss " + std::to_string(l0.cls) +
+                     ", APA loss " + std::to_string(l0.apa) + "); set apa.alpha explicitly");
+            break;
+          }
+        }
+        losses = objective(res.images.data(), step, alpha, grad.data(), cancel);
+      } catch (const Error& e) {
+        if (e.code() != "E_CANCELLED") throw;
+        stop("E_CANCELLED", "", step, "cancelled at step " + std::to_string(step) + " of " + std::to_string(total) +
+                                          "; the images of the " + std::to_string(step) + " completed steps were kept");
+        break;
+      }
+      // NaN/Inf: name the first bad part; the images are still those of the last good step.
+      const std::pair<const char*, double> parts[] = {
+          {"apa", losses.apa}, {"cls", losses.cls}, {"tv", losses.tv}, {"pse", losses.pse}};
+      std::string bad;
+      double bad_value = 0;
+      for (const auto& p : parts)
+        if (!std::isfinite(p.second)) {
+          bad = p.first;
+          bad_value = p.second;
+          break;
+        }
+      if (bad.empty() && !all_finite(grad.data(), n)) bad = "gradient";
+      if (!bad.empty()) {
+        const std::string what = bad == "gradient" ? "the gradient of the total loss has a NaN or Inf entry"
+                                                   : "loss part '" + bad + "' is " + std::to_string(bad_value);
+        stop("E_NUMERIC", bad, step,
+             "step " + std::to_string(step) + " (round " + std::to_string(r + 1) + ", iteration " +
+                 std::to_string(s) + "): " + what + "; the images of the last good step were kept");
+        break;
+      }
+      adam_step(res.images.data(), grad.data(), m.data(), v.data(), n, step + 1, float(lr), cfg_.beta1, cfg_.beta2,
+                cfg_.adam_eps);
+      clamp_images(res.images.data());
+      res.history.push_back(losses);
+      res.lrs.push_back(lr);
+      res.steps_done = step + 1;
+      if (progress) {
+        const auto t1 = clock::now();
+        SynthProgress p;
+        p.step = step;
+        p.total_steps = total;
+        p.round = int(r);
+        p.lr = lr;
+        p.alpha = alpha;
+        p.losses = losses;
+        const double dt = std::chrono::duration<double>(t1 - t0).count();
+        p.images_per_second = dt > 0 ? B / dt : 0;
+        p.seconds = std::chrono::duration<double>(t1 - t_start).count();
+        progress(p);
+      }
+    }
+  }
+  res.alpha = alpha;
+  res.seconds = std::chrono::duration<double>(clock::now() - t_start).count();
+  return res;
+}
+
+}  // namespace spdfq::synth

@@ -1,0 +1,143 @@
+// The synthesis loop: optimizes a batch of calibration images on a frozen CpuVit with Adam
+// on the pixels, from a plain SynthConfig (SPDFQ, PSAQ-ViT and the plain inversion are
+// the same loop with different loss parts switched on).
+//
+// Per step: draw the step's randomness (roll + flip of the whole batch; MSR regions),
+// then for each micro-batch of images: forward the jittered images, the classification
+// loss on their targets, APA at the attention taps and PSAQ-ViT's patch-similarity
+// entropy at the A·V taps, backward to the pixels; then forward/backward the images' MSR
+// regions (crop + resize, their own targets) and scatter their gradients into the boxes;
+// add the TV prior; check every loss part and the gradient for NaN/Inf; Adam step; clamp.
+//
+// Every loss is a sum of per-image (or per-region) terms over a normalizer fixed before
+// the passes (images B, or classified samples B + R), so micro-batching is exact; the
+// TV prior and the PSAQ-ViT similarity range are batch-wide and computed on the whole
+// batch. Results are deterministic for a seed, a thread count and a memory budget.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../cpu/thread_pool.h"
+#include "../cpu/vit_cpu.h"
+#include "attention_prior.h"
+#include "augment.h"
+#include "msr_regions.h"
+#include "synth_config.h"
+
+namespace spdfq::synth {
+
+struct StepLosses {
+  double total = 0;        // α·apa + w_cls·cls + w_tv·tv + w_pse·pse
+  double apa = 0;          // Σ_l (l/L) Σ_h MSE, mean over images (unweighted by α)
+  double cls = 0;          // soft or hard cross-entropy, mean over images and regions
+  double tv = 0;           // TV, or |TV − v| with PSAQ-ViT's target
+  double pse = 0;          // −Σ_blocks mean_images entropy
+  double target_prob = 0;  // mean softmax probability of each (jittered) image's own class
+};
+
+struct SynthProgress {
+  int step = 0;  // 0-based global step just completed
+  int total_steps = 0;
+  int round = 0;
+  double lr = 0;
+  double alpha = 0;
+  StepLosses losses;
+  double images_per_second = 0;  // whole images optimized per second, over the last step
+  double seconds = 0;            // since the loop started
+};
+using ProgressFn = std::function<void(const SynthProgress&)>;
+
+// How the loop ended early; code is empty when it ran to the end.
+struct SynthStop {
+  std::string code;  // "E_CANCELLED" or "E_NUMERIC"
+  std::string part;  // E_NUMERIC: "apa", "cls", "tv", "pse", "gradient" or "alpha"
+  int step = -1;
+  std::string message;
+};
+
+// Micro-batching chosen from the memory budget.
+struct SynthPlan {
+  int chunk_images = 0;  // whole images per pass
+  int region_batch = 0;  // regions per pass (0 without MSR)
+  int64_t bytes = 0;     // working memory at that plan
+};
+
+struct SynthResult {
+  std::vector<float> images;           // [B, C, H, W], normalized space
+  std::vector<int32_t> targets;        // [B] each image's own class
+  std::vector<float> target_logits;    // [B] SL logit Z of the own class
+  std::vector<int32_t> cell_classes;   // [B, grid²] MSR classes per cell (fixed mode)
+  std::vector<float> cell_logits;      // [B, grid²] their SL logits
+  AttentionPriors priors;              // APA priors (sets = 1 or one per aligned block)
+  std::vector<StepLosses> history;     // one entry per completed step
+  std::vector<double> lrs;             // learning rate of each completed step
+  double alpha = 0;                    // α used for APA
+  int steps_done = 0;
+  SynthStop stop;
+  double seconds = 0;
+  SynthPlan plan;
+};
+
+class Synthesizer {
+ public:
+  // Validates the config against the model and plans the micro-batches (E_MEMORY when
+  // even one image per pass does not fit the budget). Draws targets and priors.
+  Synthesizer(cpu::CpuVit& model, SynthConfig config);
+
+  const SynthPlan& plan() const { return plan_; }
+  const SynthConfig& config() const { return cfg_; }
+
+  // Runs every round. Cancellation and NaN/Inf end the loop early with result.stop set and
+  // the images of the last completed step; any other failure throws spdfq::Error.
+  SynthResult run(const std::atomic<bool>* cancel, const ProgressFn& progress);
+
+  // The loss parts at `images` [B, C, H, W] with the randomness of global step `step`, and,
+  // if grad is non-null, d total / d images into it (overwritten). For tests and tools.
+  StepLosses objective(const float* images, int step, double alpha, float* grad, const std::atomic<bool>* cancel);
+
+ private:
+  struct StepDraw {
+    StepAugment aug;
+    std::vector<Region> regions;
+    std::vector<int32_t> region_cls;
+    std::vector<float> region_logit;
+    std::vector<int> first_region;  // [B + 1] regions of image b: [first[b], first[b+1])
+  };
+  StepDraw draw_step(int step) const;
+  int round_of(int step) const;
+  void draw_targets();
+  SynthPlan make_plan() const;
+  void ensure_buffers();
+  int64_t plan_bytes(int n) const;
+  void init_images(std::vector<float>* x) const;
+  void clamp_images(float* x) const;
+  // Classification loss of `n` samples (logits [n, K]) into dlogits (scaled by w); returns Σ.
+  double classify(float* dlogits, const float* logits, int n, const int32_t* cls, const std::vector<int>& soft_len,
+                  const std::vector<int32_t>& soft_cls, const std::vector<float>& soft_z, double w);
+  template <class F>
+  void parallel(int64_t n, F&& fn);
+
+  cpu::CpuVit& model_;
+  SynthConfig cfg_;
+  SynthPlan plan_;
+  cpu::ThreadPool pool_;
+  int cells_ = 0;
+  std::vector<int32_t> targets_, cell_classes_;
+  std::vector<float> target_logits_, cell_logits_;
+  AttentionPriors priors_;
+  double tv_target_ = 0;
+  // Working buffers, sized by the plan.
+  std::vector<float> xin_, dxin_, dlogits_, targets_buf_;
+  std::vector<std::vector<float>> apa_taps_, pse_taps_;
+  std::vector<float> prior_aug_;
+};
+
+// Moves a prior map [gh, gw] with the step's jitter, so it stays on the image content the
+// model sees: aug patch (r, q) reads the prior at (r − dy/p, q − dx/p), columns mirrored
+// first when flipped, bilinear with wrap-around (as torch.roll wraps), which keeps the sum.
+void jitter_prior(float* out, const float* prior, int gh, int gw, int patch, const StepAugment& a);
+
+}  // namespace spdfq::synth
