@@ -4,6 +4,7 @@
 // place of an ONNX file, since the loader is injectable).
 
 import * as fs from 'fs';
+import * as jpeg from 'jpeg-js';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
@@ -186,7 +187,7 @@ describe('real images', () => {
     await m.dispose();
   });
 
-  test('a folder in the ImageNet layout (class subfolders) gives labels; JPEG fails with a clear message', async () => {
+  test('a folder in the ImageNet layout (class subfolders) gives labels; JPEG decodes; a broken JPEG fails clearly', async () => {
     const dir = tmp();
     for (const [cls, v] of [['a_cls', 40], ['b_cls', 200]] as const) {
       fs.mkdirSync(path.join(dir, cls));
@@ -197,8 +198,14 @@ describe('real images', () => {
     expect(Array.from(r.targets)).toEqual([0, 1]);
     expect(r.images[0]).toBeCloseTo((40 / 255 - 0.5) / 0.25, 5);
     expect(r.images[432]).toBeCloseTo((200 / 255 - 0.5) / 0.25, 5);
-    fs.writeFileSync(path.join(dir, 'a_cls', 'y.jpg'), Buffer.from([0xff, 0xd8]));
-    await expect(synthesize(m, { method: 'real', images: 2, preprocess: PRE, real: { path: dir } })).rejects.toMatchObject({ code: 'E_IO', message: expect.stringMatching(/JPEG images need a JPEG decoder/) });
+    // A real JPEG (flat grey, which JPEG keeps almost exactly) joins class a_cls.
+    const jpg = jpeg.encode({ width: 24, height: 24, data: Buffer.alloc(24 * 24 * 4, 120) }, 95).data;
+    fs.writeFileSync(path.join(dir, 'a_cls', 'y.jpg'), jpg);
+    const r3 = await synthesize(m, { method: 'real', images: 3, preprocess: PRE, real: { path: dir, shuffle: false } });
+    expect(Array.from(r3.targets)).toEqual([0, 0, 1]);
+    expect(r3.images[432]).toBeCloseTo((120 / 255 - 0.5) / 0.25, 1);
+    fs.writeFileSync(path.join(dir, 'a_cls', 'z.jpg'), Buffer.from([0xff, 0xd8]));
+    await expect(synthesize(m, { method: 'real', images: 4, preprocess: PRE, real: { path: dir } })).rejects.toMatchObject({ code: 'E_IO', message: expect.stringMatching(/z\.jpg: not a readable JPEG/) });
     await m.dispose();
   });
 });

@@ -9,49 +9,18 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import * as jpeg from 'jpeg-js';
 import { SpdfqError } from '../errors';
 import { VitConfig } from '../vit-config';
 import { Preprocessing } from '../onnx/preprocess';
 import { readIdx } from '../synth/idx';
-import { decodePng } from '../synth/png';
 import { Plane, resizeCenterCrop } from '../synth/resize';
+import { decodeImage, IMAGE_FILE, toChannels } from './image-decode';
 import { LabelledImages } from './labelled-images';
 
 export interface EvalSetOptions {
   limit?: number;
 }
 
-const IMAGE_FILE = /\.(png|jpe?g)$/i;
-
-function decodeImage(file: string): Plane {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (err) {
-    throw new SpdfqError('E_IO', `cannot read ${file}: ${(err as Error).message}`);
-  }
-  if (/\.png$/i.test(file)) return decodePng(bytes, file);
-  try {
-    const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxMemoryUsageInMB: 1024 });
-    const ch = d.data.length / (d.width * d.height);
-    const pixels = new Float32Array(d.width * d.height * 3);
-    for (let i = 0; i < d.width * d.height; i++) for (let k = 0; k < 3; k++) pixels[i * 3 + k] = d.data[i * ch + (ch === 1 ? 0 : k)] / 255;
-    return { width: d.width, height: d.height, channels: 3, pixels };
-  } catch (err) {
-    throw new SpdfqError('E_IO', `${file}: not a readable JPEG (${(err as Error).message})`);
-  }
-}
-
-function toChannels(p: Plane, channels: number, where: string): Plane {
-  if (p.channels === channels) return p;
-  const n = p.width * p.height;
-  const out = new Float32Array(n * channels);
-  if (p.channels === 1) for (let i = 0; i < n; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = p.pixels[i];
-  else if (p.channels === 3 && channels === 1) for (let i = 0; i < n; i++) out[i] = 0.299 * p.pixels[3 * i] + 0.587 * p.pixels[3 * i + 1] + 0.114 * p.pixels[3 * i + 2];
-  else throw new SpdfqError('E_IO', `${where}: cannot convert a ${p.channels}-channel image to the model's ${channels} channels`);
-  return { ...p, channels, pixels: out };
-}
 
 function findIdxPair(p: string): { images: string; labels: string } | null {
   const stat = fs.statSync(p);

@@ -1,4 +1,4 @@
-// Real calibration images (the upper reference of the comparison): a folder of PNG files
+// Real calibration images (the upper reference of the comparison): a folder of PNG/JPEG files
 // (class subfolders, sorted, give the labels: the ImageNet validation layout) or an IDX
 // images file with an optional IDX labels file. Each image is converted to the model's
 // channel count, resized to its input and normalized with its mean and std.
@@ -9,13 +9,11 @@ import { SpdfqError } from '../errors';
 import { VitConfig } from '../vit-config';
 import { readIdx } from './idx';
 import type { ResolvedSynthesisOptions } from './options';
-import { decodePng } from './png';
+import { decodeImage, IMAGE_FILE, toChannels } from '../data/image-decode';
 import { mulberry32, shuffle } from './random';
 import { Plane, resample, resizeCenterCrop } from './resize';
 import type { SynthesisResult } from './synthesize';
 
-const PNG = /\.png$/i;
-const JPEG = /\.jpe?g$/i;
 
 interface Candidate {
   /** Where it came from, for the outputs and errors. */
@@ -29,11 +27,8 @@ function folderCandidates(dir: string): Candidate[] {
   const classes = entries.filter((e) => e.isDirectory()).map((e) => e.name);
   const out: Candidate[] = [];
   const add = (file: string, label: number) => {
-    if (JPEG.test(file)) {
-      throw new SpdfqError('E_IO', `${file}: JPEG images need a JPEG decoder, which spdfq-native does not bundle; convert the folder to PNG (for example \`mogrify -format png *.jpg\`) or use an IDX file`);
-    }
-    if (!PNG.test(file)) return;
-    out.push({ source: file, label, load: () => decodePng(fs.readFileSync(file), file) });
+    if (!IMAGE_FILE.test(file)) return;
+    out.push({ source: file, label, load: () => decodeImage(file) });
   };
   for (const e of entries) if (e.isFile()) add(path.join(dir, e.name), -1);
   classes.forEach((cls, label) => {
@@ -73,21 +68,6 @@ function idxCandidates(file: string, labelsFile: string | null): Candidate[] {
   }));
 }
 
-/** Converts to `channels`: grey → RGB by copying, RGB → grey by ITU-R 601-2 luma (PIL's 'L'). */
-function toChannels(p: Plane, channels: number, where: string): Plane {
-  if (p.channels === channels) return p;
-  const n = p.width * p.height;
-  const out = new Float32Array(n * channels);
-  if (p.channels === 1) {
-    for (let i = 0; i < n; i++) for (let c = 0; c < channels; c++) out[i * channels + c] = p.pixels[i];
-  } else if (p.channels === 3 && channels === 1) {
-    for (let i = 0; i < n; i++) out[i] = 0.299 * p.pixels[3 * i] + 0.587 * p.pixels[3 * i + 1] + 0.114 * p.pixels[3 * i + 2];
-  } else {
-    throw new SpdfqError('E_CONFIG', `${where}: cannot convert a ${p.channels}-channel image to the model's ${channels} channels`);
-  }
-  return { ...p, channels, pixels: out };
-}
-
 export async function loadRealImages(c: VitConfig, o: ResolvedSynthesisOptions, signal?: AbortSignal): Promise<SynthesisResult> {
   const t0 = process.hrtime.bigint();
   const r = o.real;
@@ -96,7 +76,7 @@ export async function loadRealImages(c: VitConfig, o: ResolvedSynthesisOptions, 
   try {
     stat = fs.statSync(r.path);
   } catch {
-    throw new SpdfqError('E_IO', `real images: ${r.path} does not exist (expected a folder of PNG files or an IDX images file)`);
+    throw new SpdfqError('E_IO', `real images: ${r.path} does not exist (expected a folder of PNG/JPEG files or an IDX images file)`);
   }
   const all = stat.isDirectory() ? folderCandidates(r.path) : idxCandidates(r.path, r.labels);
   if (all.length < o.images) {
