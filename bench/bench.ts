@@ -9,29 +9,31 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import { createVit, randomVitWeights } from '../lib/vit';
-import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
+import { completeVitConfig } from '../lib/vit-config';
 import { nativeAddon } from '../lib/native';
 import { ortForwardSeconds } from './ort-reference';
 import { timeMedian } from './timing';
+import { DEIT_TINY } from './shapes';
+import { synthBench } from './synth-bench';
+import { quantAddon } from '../lib/quant/native-quant';
 
-export const DEIT_TINY: VitConfigInput = {
-  imageSize: 224, channels: 3, patchSize: 16, embedDim: 192, depth: 12, numHeads: 3, mlpRatio: 4, numClasses: 1000,
-};
 
 interface Args {
   json?: string;
   threads: number;
   repeats: number;
+  skipSynth: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length, repeats: 5 };
+  const args: Args = { threads: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length, repeats: 5, skipSynth: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') args.json = argv[++i];
     else if (a === '--threads') args.threads = Number(argv[++i]);
     else if (a === '--quick') args.repeats = 2;
-    else throw new Error(`bench: unknown argument '${a}' (expected --json FILE, --threads N, --quick)`);
+    else if (a === '--no-synth') args.skipSynth = true;
+    else throw new Error(`bench: unknown argument '${a}' (expected --json FILE, --threads N, --quick, --no-synth)`);
   }
   if (!Number.isInteger(args.threads) || args.threads < 1) throw new Error(`bench: --threads expects a positive integer, received ${args.threads}`);
   return args;
@@ -73,10 +75,14 @@ async function main(): Promise<void> {
   else results.ort_unavailable = ort.reason;
 
   results.gemm_768_gflops = gemmGflops(768, args.repeats);
+  results.int8_gemm_768_gops = quantAddon().qgemmBench('int8', 768, args.repeats * 4);
+  results.int4w_gemm_768_gops = quantAddon().qgemmBench('int4w', 768, args.repeats * 4);
+  if (!args.skipSynth) Object.assign(results, await synthBench(args.threads));
 
   const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
   results.forward_over_ort = typeof ort === 'number' ? ratio(fwd, ort) : 'n/a';
   results.forward_backward_over_forward = ratio(fwdBwd, fwd);
+  results.int8_over_fp32_gemm = ratio(results.int8_gemm_768_gops as number, results.gemm_768_gflops as number);
 
   const line = (k: string, v: number | string, target = '') =>
     process.stdout.write(`  ${k.padEnd(34)} ${typeof v === 'number' ? v.toPrecision(4) : v}${target ? `   (target ${target})` : ''}\n`);
@@ -86,6 +92,13 @@ async function main(): Promise<void> {
   line('forward / onnxruntime', results.forward_over_ort, '≤ 1.0');
   line('forward+backward / forward', results.forward_backward_over_forward, '≤ 2.5');
   line('gemm_768_gflops (1 thread)', results.gemm_768_gflops as number, '≥ 105');
+  line('int8_gemm_768_gops (1 thread)', results.int8_gemm_768_gops as number);
+  line('int4w_gemm_768_gops (1 thread)', results.int4w_gemm_768_gops as number);
+  line('int8 / fp32 GEMM', results.int8_over_fp32_gemm as number, '≥ 2.5');
+  if (results.synth_step_deit_tiny_b32_s !== undefined) {
+    line('synth_step_deit_tiny_b32_s', results.synth_step_deit_tiny_b32_s as number);
+    line('forward_backward_deit_tiny_b32_s', results.forward_backward_deit_tiny_b32_s as number);
+  }
   if (args.json) {
     fs.writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
     process.stdout.write(`wrote ${args.json}\n`);

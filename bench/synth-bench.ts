@@ -9,7 +9,7 @@ import { synthesisObjective } from '../lib/synth/synthesize';
 import { SynthesisOptions } from '../lib/synth/options';
 import { createVit, randomVitWeights } from '../lib/vit';
 import { completeVitConfig } from '../lib/vit-config';
-import { DEIT_TINY } from './bench';
+import { DEIT_TINY } from './shapes';
 import { timeMedian } from './timing';
 
 export const SYNTH_BENCH_IMAGES = 32;

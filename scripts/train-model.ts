@@ -10,6 +10,7 @@ import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
 import { loadIdxPair, LabelledImages } from '../lib/data/labelled-images';
 import { trainVit, top1 } from '../lib/train/trainer';
 import { buildVitOnnx } from '../lib/onnx/build-vit';
+import { importOnnx } from '../lib/onnx/import-onnx';
 import { writeEvalSubset } from '../lib/data/eval-subset';
 
 interface DatasetSpec {
@@ -67,15 +68,28 @@ export const BUNDLED_ARCH: VitConfigInput = {
   classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, gelu: 'erf',
 };
 
-function parseArgs(argv: string[]): { dataset: string; epochs?: number; out: string; threads?: number; limit: number } {
-  const a: { dataset: string; epochs?: number; out: string; threads?: number; limit: number } = { dataset: 'fashion-mnist', out: 'models', limit: Infinity };
+interface TrainArgs {
+  dataset: string;
+  epochs?: number;
+  out: string;
+  threads?: number;
+  limit: number;
+  /** Continue from an ONNX model of the same architecture (a second cosine cycle). */
+  resume?: string;
+  lr?: number;
+}
+
+function parseArgs(argv: string[]): TrainArgs {
+  const a: TrainArgs = { dataset: 'fashion-mnist', out: 'models', limit: Infinity };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--dataset') a.dataset = argv[++i];
     else if (argv[i] === '--epochs') a.epochs = Number(argv[++i]);
     else if (argv[i] === '--out') a.out = argv[++i];
     else if (argv[i] === '--threads') a.threads = Number(argv[++i]);
     else if (argv[i] === '--limit') a.limit = Number(argv[++i]); // smoke tests: first N training images
-    else throw new Error(`unknown argument ${argv[i]} (expected --dataset, --epochs, --out, --threads, --limit)`);
+    else if (argv[i] === '--resume') a.resume = argv[++i];
+    else if (argv[i] === '--lr') a.lr = Number(argv[++i]);
+    else throw new Error(`unknown argument ${argv[i]} (expected --dataset, --epochs, --out, --threads, --limit, --resume, --lr)`);
   }
   if (!(a.dataset in DATASETS)) throw new Error(`--dataset: expected one of ${Object.keys(DATASETS).join(', ')}, received ${a.dataset}`);
   return a;
@@ -87,7 +101,8 @@ async function main(): Promise<void> {
   const train: LabelledImages = loadIdxPair(ds.files.trainImages, ds.files.trainLabels, ds.mean, ds.std, args.limit);
   const test: LabelledImages = loadIdxPair(ds.files.testImages, ds.files.testLabels, ds.mean, ds.std);
   const config = completeVitConfig(BUNDLED_ARCH);
-  const model = await createVit(config, randomVitWeights(config, 7), { threads: args.threads });
+  const initial = args.resume ? (await importOnnx(args.resume)).weights : randomVitWeights(config, 7);
+  const model = await createVit(config, initial, { threads: args.threads });
   const id = `${args.dataset}-vit`;
   fs.mkdirSync(args.out, { recursive: true });
   const t0 = Date.now();
@@ -95,6 +110,7 @@ async function main(): Promise<void> {
   let lastLog = 0;
   const res = await trainVit(model, train, {
     epochs,
+    lr: args.lr,
     test,
     onStep: (s) => {
       if (Date.now() - lastLog > 5000) {
@@ -115,7 +131,7 @@ async function main(): Promise<void> {
   const card = `# ${id}\n\nA DeiT-style vision transformer trained by spdfq-native's own engine (\`npm run train:${args.dataset === 'fashion-mnist' ? 'default' : 'mnist'}\`) on ${ds.name}.\n\n` +
     `| | |\n|---|---|\n| architecture | ViT, class token, pre-norm, ${config.depth} blocks, dim ${config.embedDim}, ${config.numHeads} heads, MLP ${config.mlpDim}, patch ${config.patchSize} on ${config.imageHeight}×${config.imageWidth}×${config.channels} (7×7 tokens + class token), exact GELU, LayerNorm eps ${config.layerNormEps} |\n` +
     `| parameters | ${model.paramSpecs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0)} |\n` +
-    `| recipe | AdamW (β 0.9/0.999, weight decay 0.05 except biases/norms/embeddings), peak lr 1e-3, batch 128, ${epochs} epochs, 1 warm-up epoch then cosine, label smoothing 0.1, random crop with 2-pixel padding (lib/train/trainer.ts) |\n` +
+    `| recipe | AdamW (β 0.9/0.999, weight decay 0.05 except biases/norms/embeddings), peak lr ${args.lr ?? 1e-3}, batch 128, ${epochs} epochs${args.resume ? ` continuing from a first cycle (${args.resume})` : ''}, 1 warm-up epoch then cosine, label smoothing 0.1, random crop with 2-pixel padding (lib/train/trainer.ts) |\n` +
     `| preprocessing | (pixel/255 − ${ds.mean}) / ${ds.std}, no resize (\`${id}.preprocess.json\`) |\n` +
     `| test top-1 (full ${ds.name} test set, 10,000 images) | **${(acc * 100).toFixed(2)}%** |\n` +
     `| training time | ${((Date.now() - t0) / 60000).toFixed(1)} min on 2 CPU cores |\n` +

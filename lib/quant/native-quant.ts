@@ -62,6 +62,7 @@ export interface NativeQuantModel extends NativeVitModel {
   setActQuant(sites: SiteQuantizer[] | null): void;
   setWeightQuant(layers: WeightQuantizer[] | null): void;
   getQuantParams(): Float32Array;
+  setIntegerMode(on: boolean): void;
   reconstruct(
     images: Float32Array,
     n: number,
@@ -74,6 +75,7 @@ export interface NativeQuantAddon extends NativeAddon {
   quantSearch(values: Float32Array, rows: number, cols: number, axis: -1, spec: SearchSpec): TensorQuantizer;
   quantSearch(values: Float32Array, rows: number, cols: number, axis: 0 | 1, spec: SearchSpec): ChannelQuantizer;
   fakeQuant(values: Float32Array, quantizer: TensorQuantizer): Float32Array;
+  qgemmBench(kind: 'int8' | 'int4w', size: number, repeats: number): number;
 }
 
 export function quantAddon(): NativeQuantAddon {

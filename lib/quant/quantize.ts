@@ -55,6 +55,16 @@ export class QuantizedVit {
     return (await this.model.forward(images, batch)).logits;
   }
 
+  /**
+   * Integer execution: the Linear layers (patch embedding, qkv, proj, fc1, fc2, head) run
+   * on the int8 / 4-bit-weight kernels with int32 accumulation instead of the float
+   * simulation; attention matmuls, LayerNorm, softmax and GELU stay in float. Inference only.
+   */
+  async setIntegerExecution(on: boolean): Promise<void> {
+    const native = asQuantModel(this.model.nativeHandle());
+    await this.model.exclusive(async () => native.setIntegerMode(on));
+  }
+
   /** The full-precision weights behind the quantizers (after reparameterization and reconstruction). */
   getWeights(): Map<string, Float32Array> {
     return this.model.getWeights();

@@ -11,6 +11,8 @@
 
 #include "../core/errors.h"
 #include "../quant/calibrate.h"
+#include "../cpu/qgemm.h"
+#include "../cpu/qlinear.h"
 #include "../quant/reconstruct.h"
 #include "tensor_args.h"
 #include "vit_model_wrap.h"
@@ -445,7 +447,46 @@ Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   return w->Promise();
 }
 
+// setIntegerMode(on): pack the quantized weights for the integer kernels (from the fp
+// weights and the installed per-channel quantizers) and run Linears on them.
+Napi::Value VitModelWrap::SetIntegerMode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  const bool on = bool_arg(info, 0, "on");
+  if (!on) {
+    model_->set_integer_mode(false);
+    return env.Undefined();
+  }
+  if (weight_quant_.empty() || act_quant_.blocks.empty())
+    throw coded_error(env, "E_STATE", "integer execution needs activation and weight quantizers set first");
+  std::vector<std::pair<std::string, cpu::QLinearWeights>> layers;
+  try {
+    for (const auto& w : weight_quant_)
+      layers.emplace_back(w.name, cpu::pack_qweights_from_float(model_->params() + w.offset, int(w.rows), int(w.cols),
+                                                                w.cols, w.channels.data()));
+  } catch (const std::exception& e) {
+    throw coded_error(env, "E_CONFIG", std::string("integer execution: ") + e.what());
+  }
+  model_->set_integer_weights(std::move(layers));
+  model_->set_integer_mode(true);
+  return env.Undefined();
+}
+
+// qgemmBench(kind: 'int8' | 'int4w', size, repeats) → GOPS of the integer GEMM (with its
+// float epilogue), single-threaded — for `npm run bench`.
+Napi::Value QGemmBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "kind: expected 'int8' or 'int4w'");
+  const std::string kind = info[0].As<Napi::String>().Utf8Value();
+  const int size = int(int_arg(info, 1, "size", 1, 8192));
+  const int repeats = int(int_arg(info, 2, "repeats", 1, 1000));
+  if (kind == "int8") return Napi::Number::New(env, cpu::qgemm_bench_int8_gops(size, repeats));
+  if (kind == "int4w") return Napi::Number::New(env, cpu::qgemm_bench_int4w_gops(size, repeats));
+  throw Napi::RangeError::New(env, "kind: expected 'int8' or 'int4w', received '" + kind + "'");
+}
+
 void register_quant(Napi::Env env, Napi::Object exports) {
+  exports.Set("qgemmBench", Napi::Function::New(env, QGemmBench));
   exports.Set("quantSearch", Napi::Function::New(env, QuantSearch));
   exports.Set("fakeQuant", Napi::Function::New(env, FakeQuant));
 }

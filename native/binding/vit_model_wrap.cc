@@ -176,6 +176,7 @@ Napi::Function VitModelWrap::Define(Napi::Env env) {
                          InstanceMethod("setWeightQuant", &VitModelWrap::SetWeightQuant),
                          InstanceMethod("getQuantParams", &VitModelWrap::GetQuantParams),
                          InstanceMethod("reconstruct", &VitModelWrap::Reconstruct),
+                         InstanceMethod("setIntegerMode", &VitModelWrap::SetIntegerMode),
                      });
 }
 

@@ -52,6 +52,7 @@ class VitModelWrap : public Napi::ObjectWrap<VitModelWrap> {
   Napi::Value SetWeightQuant(const Napi::CallbackInfo& info);
   Napi::Value GetQuantParams(const Napi::CallbackInfo& info);
   Napi::Value Reconstruct(const Napi::CallbackInfo& info);
+  Napi::Value SetIntegerMode(const Napi::CallbackInfo& info);
 
 
   std::unique_ptr<cpu::CpuVit> model_;

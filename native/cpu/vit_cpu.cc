@@ -134,6 +134,38 @@ void CpuVit::site(quant::Site s, int block, float* data, int64_t rows, int64_t c
   });
 }
 
+void CpuVit::set_integer_weights(std::vector<std::pair<std::string, QLinearWeights>> layers) {
+  integer_ = std::move(layers);
+  integer_blocks_.assign(config_.depth, {nullptr, nullptr, nullptr, nullptr});
+  integer_patch_ = integer_layer("patch_embed.proj.weight");
+  // The distilled head averages two Linears over two tokens: it stays in simulation.
+  integer_head_ = config_.dist_token ? nullptr : integer_layer("head.weight");
+  for (int l = 0; l < config_.depth; ++l) {
+    const std::string p = "blocks." + std::to_string(l) + ".";
+    integer_blocks_[l] = {integer_layer(p + "attn.qkv.weight"), integer_layer(p + "attn.proj.weight"),
+                          integer_layer(p + "mlp.fc1.weight"), integer_layer(p + "mlp.fc2.weight")};
+  }
+  if (integer_.empty()) integer_mode_ = false;
+}
+
+const QLinearWeights* CpuVit::integer_layer(const std::string& name) const {
+  for (const auto& [n, w] : integer_)
+    if (n == name) return &w;
+  return nullptr;
+}
+
+void CpuVit::linear(float* out, const float* in, const float* w, const float* b, int64_t rows, int I, int O,
+                    const Exec& ex, const QLinearWeights* qw, quant::Site site_id, int block) {
+  const quant::TensorQuant* act = act_quant_ ? &act_quant_->at(site_id, block) : nullptr;
+  if (!integer_mode_ || !qw || !act || !qlinear_act_supported(*act)) {
+    linear_forward(out, in, w, b, rows, I, O, ex);
+    return;
+  }
+  ex.parallel_rows(rows, [&](int64_t r0, int64_t r1, int) {
+    qlinear_forward(out + r0 * O, in + r0 * I, int(r1 - r0), I, O, *act, *qw, b);
+  });
+}
+
 // Quantized copy of a residual-stream tensor for post-norm blocks (see BlockActs).
 static const float* quantized_copy(float* buf, const float* src, int64_t n) {
   std::memcpy(buf, src, sizeof(float) * size_t(n));
@@ -167,14 +199,15 @@ void CpuVit::block_forward(int l, const float* x, const Exec& ex) {
   } else if (observer_) {
     observer_(quant::SiteView{Site::QkvIn, l, x, R, D, D});
   }
-  linear_forward(a.qkv, attn_in, w.qkv_w, w.qkv_b, R, D, 3 * D, ex);
+  const auto* ib = integer_mode_ ? &integer_blocks_[l] : nullptr;
+  linear(a.qkv, attn_in, w.qkv_w, w.qkv_b, R, D, 3 * D, ex, ib ? (*ib)[0] : nullptr, Site::QkvIn, l);
   site(Site::Q, l, a.qkv, R, D, 3 * D);
   site(Site::K, l, a.qkv + D, R, D, 3 * D);
   site(Site::V, l, a.qkv + 2 * D, R, D, 3 * D);
   attention_forward(a.av, a.att, a.qkv, batch_, c.tokens(), c.heads, c.head_dim(), ex, probs_quant(l), a.att_q);
   if (observer_) observer_(quant::SiteView{Site::Probs, l, a.att, R * c.heads, c.tokens(), c.tokens()});
   site(Site::ProjIn, l, a.av, R, D, D);
-  linear_forward(a.sum1, a.av, w.proj_w, w.proj_b, R, D, D, ex);
+  linear(a.sum1, a.av, w.proj_w, w.proj_b, R, D, D, ex, ib ? (*ib)[1] : nullptr, Site::ProjIn, l);
   residual_forward(a.sum1, a.sum1, x, R * D, ex);
 
   const float* residual;  // what the MLP branch is added to
@@ -195,10 +228,10 @@ void CpuVit::block_forward(int l, const float* x, const Exec& ex) {
       observer_(quant::SiteView{Site::Fc1In, l, a.ln1, R, D, D});
     }
   }
-  linear_forward(a.fc1, mlp_in, w.fc1_w, w.fc1_b, R, D, M, ex);
+  linear(a.fc1, mlp_in, w.fc1_w, w.fc1_b, R, D, M, ex, ib ? (*ib)[2] : nullptr, Site::Fc1In, l);
   gelu_forward(a.act, a.fc1, R * M, c.gelu, ex);
   site(Site::Fc2In, l, a.act, R, M, M);
-  linear_forward(a.sum2, a.act, w.fc2_w, w.fc2_b, R, M, D, ex);
+  linear(a.sum2, a.act, w.fc2_w, w.fc2_b, R, M, D, ex, ib ? (*ib)[3] : nullptr, Site::Fc2In, l);
   residual_forward(a.sum2, a.sum2, residual, R * D, ex);
   if (!pre) layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.sum2, w.norm2_w, w.norm2_b, R, D, c.ln_eps, ex);
 }
@@ -232,6 +265,10 @@ void CpuVit::head_forward(const Exec& ex) {
   site(quant::Site::HeadIn, -1, acts_.feat, int64_t(B) * hin, D, D);
   // Distilled DeiT: logits = ½(head(x_cls) + head_dist(x_dist)).
   const float scale = c.dist_token ? 0.5f : 1.0f;
+  if (integer_mode_ && integer_head_) {
+    linear(acts_.logits, acts_.feat, wq().head_w, wq().head_b, B, D, K, ex, integer_head_, quant::Site::HeadIn, -1);
+    return;
+  }
   for (int h = 0; h < hin; ++h) {
     GemmArgs g;
     g.transB = true;
@@ -267,7 +304,8 @@ void CpuVit::forward(const float* images, int batch, const std::atomic<bool>* ca
   // Patch projections land in the backward scratch (unused during forward), then are
   // scattered behind the prefix tokens with the position embedding added.
   float* proj = g_.dtmp;
-  linear_forward(proj, acts_.patches, wq().patch_w, wq().patch_b, int64_t(B) * P, c.patch_len(), D, ex);
+  linear(proj, acts_.patches, wq().patch_w, wq().patch_b, int64_t(B) * P, c.patch_len(), D, ex,
+         integer_mode_ ? integer_patch_ : nullptr, quant::Site::PatchIn, -1);
   for (int b = 0; b < B; ++b)
     for (int n = 0; n < N; ++n) {
       const float* src = n == 0 && c.class_token ? wq().cls_token
@@ -458,6 +496,7 @@ void CpuVit::embed_backward(float* dimages, VitParams* gp, const Exec& ex) {
 void CpuVit::backward(const float* dlogits, const TapGrads& taps, float* dimages, bool weight_grads,
                       const std::atomic<bool>* cancel) {
   if (batch_ == 0) fail("E_STATE", "backward needs a completed forward pass on this model first");
+  if (integer_mode_) fail("E_STATE", "backward is not available in integer execution mode (it is inference only)");
   const Exec ex = exec();
   VitParams gp{};
   if (weight_grads) {

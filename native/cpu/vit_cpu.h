@@ -3,7 +3,9 @@
 // One model runs one pass at a time (the binding serializes calls per model).
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <string>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "../core/vit_params.h"
 #include "../quant/act_sites.h"
 #include "exec.h"
+#include "qlinear.h"
 #include "vit_activations.h"
 
 namespace spdfq::cpu {
@@ -51,6 +54,14 @@ class CpuVit {
   void set_act_quant(const quant::ActQuantState* state);
   // Called with every site's values before quantization (calibration); empty: none.
   void set_observer(quant::ActObserver observer) { observer_ = std::move(observer); }
+
+  // Integer execution: Linear layers with a uniform input quantizer and packed integer
+  // weights run on the int8/int4 kernels (qlinear.h) instead of the float simulation.
+  // Forward only (backward of an integer pass is refused). Layers are keyed by timm
+  // weight name ("blocks.3.mlp.fc1.weight", "patch_embed.proj.weight", "head.weight").
+  void set_integer_weights(std::vector<std::pair<std::string, QLinearWeights>> layers);
+  void set_integer_mode(bool on) { integer_mode_ = on && !integer_.empty(); }
+  bool integer_mode() const { return integer_mode_; }
 
   // ---- Block-level passes (block reconstruction) ----------------------------------------
   // Plans the arena for `batch` (as forward does) without running the model.
@@ -93,6 +104,10 @@ class CpuVit {
   // Reports a site to the observer, then fake-quantizes it in place when a quantizer is set.
   void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld);
   const quant::TensorQuant* probs_quant(int block) const;
+  // A Linear forward that runs on the integer kernels when integer mode has this layer.
+  void linear(float* out, const float* in, const float* w, const float* b, int64_t rows, int I, int O, const Exec& ex,
+              const QLinearWeights* qw, quant::Site site, int block);
+  const QLinearWeights* integer_layer(const std::string& name) const;
   // The weights passes use: the fake-quantized copy while weight quantization is on.
   const VitParams& wq() const { return weight_quant_ ? pq_ : p_; }
   void block_backward(int l, const float* x_in, const TapGrads& taps, VitParams* gp, const Exec& ex);
@@ -110,6 +125,12 @@ class CpuVit {
   bool weight_quant_ = false;
   const quant::ActQuantState* act_quant_ = nullptr;
   quant::ActObserver observer_;
+  std::vector<std::pair<std::string, QLinearWeights>> integer_;
+  bool integer_mode_ = false;
+  // Per block: qkv, proj, fc1, fc2 integer layers (nullptr when absent); patch and head.
+  std::vector<std::array<const QLinearWeights*, 4>> integer_blocks_;
+  const QLinearWeights* integer_patch_ = nullptr;
+  const QLinearWeights* integer_head_ = nullptr;
   std::unique_ptr<ThreadPool> pool_;
   bool reference_ = false;
   int64_t activation_budget_ = int64_t(8) << 30;
