@@ -11,14 +11,14 @@
       "type": "static_library",
       "sources": ["native/cpu/gemm_avx2.cc", "native/cpu/qgemm_avx2.cc"],
       "cflags_cc": ["<@(spdfq_cflags)", "-mavx2", "-mfma"],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"]
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"]
     },
     {
       "target_name": "spdfq_gemm_avx512",
       "type": "static_library",
       "sources": ["native/cpu/gemm_avx512.cc", "native/cpu/qgemm_avx512.cc"],
       "cflags_cc": ["<@(spdfq_cflags)", "-mavx512f", "-mavx512vl", "-mavx512bw", "-mavx512dq", "-mavx512vnni", "-mfma", "-mavx2"],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"]
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"]
     },
     {
       "target_name": "spdfq_native",
@@ -29,7 +29,7 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["<@(spdfq_cflags)"],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "ldflags": ["-pthread"]
     }
   ]

@@ -1,8 +1,8 @@
 // Quantized ONNX export: the quantized ViT as a QDQ graph that ONNX Runtime and TensorRT
 // run. The graph is our clean timm-style ViT (lib/onnx/build-vit.ts) with
 //  - every quantized activation site as QuantizeLinear → DequantizeLinear (per tensor),
-//    preceded by a Clip to the quantizer's range when it has fewer than 8 bits (QDQ
-//    saturates to the 8-bit range; clipping first gives exactly our b-bit grid);
+//    preceded by a Clip to the quantizer's range when its grid is narrower than the 8-bit
+//    container (QDQ saturates to 8 bits; clipping first gives exactly our grid);
 //  - every quantized weight stored as integers with a per-output-channel
 //    DequantizeLinear: uint8/int8 at opset 13 ('qdq'), or uint4/int4 at opset 21
 //    ('qdq-int4'; ONNX Runtime fuses int4 DequantizeLinear → MatMul into MatMulNBits).
@@ -101,7 +101,9 @@ export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions
       const use = uses.get(key) ?? 0;
       uses.set(key, use + 1);
       const base = use === 0 ? key : `${key}.${use}`;
-      if (s.bits < 8) {
+      // Clip when the grid is narrower than the 8-bit container QuantizeLinear saturates to
+      // (fewer bits, or TensorRT's symmetric [−127, 127]).
+      if (s.qmin > (signed ? -128 : 0) || s.qmax < (signed ? 127 : 255)) {
         x = g.op('Clip', [x, g.floatScalar(`${base}.clip_lo`, Math.fround((s.qmin - s.zero) * s.scale)), g.floatScalar(`${base}.clip_hi`, Math.fround((s.qmax - s.zero) * s.scale))]);
       }
       const scale = g.floatScalar(`${base}.scale`, s.scale);

@@ -40,6 +40,9 @@ export interface QuantOptions {
   preset?: QuantPreset;
   /** 'symmetric' gives TensorRT-compatible weights (zero point 0). Default from the preset. */
   weightMode?: 'asymmetric' | 'symmetric';
+  /** TensorRT explicit quantization (../shared/ONNX.md): symmetric weights and activations
+   *  (zero point 0, signed grids) and a uniform softmax quantizer. Default false. */
+  tensorrt?: boolean;
   /** Activation ranges: 'percentile' = RepQ-ViT's percentile search by MSE; 'minmax'. */
   rangeMethod?: 'percentile' | 'minmax';
   /** Candidate percentiles for the search. Default [0.999, 0.9999, 0.99999] (RepQ-ViT). */
@@ -108,7 +111,9 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   if (preset !== 'repq' && preset !== 'psaq') throw new SpdfqError('E_CONFIG', `preset: expected 'repq' or 'psaq', received '${String(preset)}'`);
   const { weight: wBits, act: aBits } = resolveBits(options.bits);
   const repq = preset === 'repq';
-  const weightMode = options.weightMode ?? (repq ? 'asymmetric' : 'symmetric');
+  const tensorrt = options.tensorrt ?? false;
+  if (typeof tensorrt !== 'boolean') throw new SpdfqError('E_CONFIG', `tensorrt: expected true or false, received ${JSON.stringify(tensorrt)}`);
+  const weightMode = tensorrt ? 'symmetric' : (options.weightMode ?? (repq ? 'asymmetric' : 'symmetric'));
   if (weightMode !== 'asymmetric' && weightMode !== 'symmetric') throw new SpdfqError('E_CONFIG', `weightMode: expected 'asymmetric' or 'symmetric', received '${String(weightMode)}'`);
   const method = options.rangeMethod ?? (repq ? 'percentile' : 'minmax');
   if (method !== 'percentile' && method !== 'minmax') throw new SpdfqError('E_CONFIG', `rangeMethod: expected 'percentile' or 'minmax', received '${String(method)}'`);
@@ -117,9 +122,11 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
     throw new SpdfqError('E_CONFIG', `percentiles: expected numbers in (0.5, 1], received ${JSON.stringify(percentiles)}`);
   }
   const inputBits = checkBits('inputBits', options.inputBits ?? 8);
-  const probs = options.probs ?? (repq ? 'log2' : 'none');
+  const probs = options.probs ?? (tensorrt ? 'uniform' : repq ? 'log2' : 'none');
+  if (tensorrt && probs === 'log2') throw new SpdfqError('E_CONFIG', "probs: 'log2' has no TensorRT form; with tensorrt use 'uniform' or 'none'");
   if (!['log2', 'uniform', 'none'].includes(probs)) throw new SpdfqError('E_CONFIG', `probs: expected 'log2', 'uniform' or 'none', received '${String(probs)}'`);
-  const reparameterize = (options.reparameterize ?? repq) && config.normPlacement === 'pre';
+  // Reparameterization folds asymmetric per-channel zero points: not for symmetric grids.
+  const reparameterize = (options.reparameterize ?? (repq && !tensorrt)) && config.normPlacement === 'pre';
   const overrides = new Map<string, number>(Object.entries(options.overrides ?? {}).map(([k, v]) => [k, checkBits(`overrides['${k}']`, v)]));
   if (options.firstLastBits !== undefined) {
     const b = checkBits('firstLastBits', options.firstLastBits);
@@ -131,7 +138,7 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   const act = (key: string, kind: 'uniform' | 'log2', bits: number): SearchSpec => ({
     kind,
     bits: overrides.get(key) ?? bits,
-    symmetric: false,
+    symmetric: tensorrt && kind === 'uniform',
     method,
     percentiles,
   });
