@@ -76,6 +76,10 @@ describe.each([
       const calib = randn(n * model.imageLength(), rng(5));
       const q = await quantize(model, calib, n, { bits: o.bits, weightMode: o.weightMode, tensorrt: o.tensorrt, reconstruction: { iters: 10 }, threads: 2 });
       const exp = exportQuantizedOnnx(q, { format });
+      // The method form writes the same bytes.
+      const file = require('path').join(require('os').tmpdir(), `spdfq-export-${process.pid}.onnx`);
+      await q.exportOnnx(file, { format });
+      expect(Buffer.compare(require('fs').readFileSync(file), Buffer.from(exp.bytes))).toBe(0);
       expect(exp.opset).toBe(format === 'qdq-int4' ? 21 : 13);
       // The log√2 softmax quantizers were replaced, with a warning (TensorRT mode has none).
       if (!o.tensorrt) expect(exp.warnings.join(' ')).toMatch(/log√2/);

@@ -2,7 +2,11 @@
 // quantizers → block reconstruction, on a copy of the model, returning a QuantizedVit that
 // runs the fake-quantized simulation and knows every quantizer (for export).
 
+import * as fs from 'fs';
 import { SpdfqError } from '../errors';
+import { LabelledImages } from '../data/labelled-images';
+import { evaluate, Evaluation, EvaluateOptions } from '../eval/evaluate';
+import type { QuantExportOptions, QuantExportResult } from './export-onnx';
 import { createVit, isFloat32Array, VitModel } from '../vit';
 import { VitConfig } from '../vit-config';
 import {
@@ -68,6 +72,25 @@ export class QuantizedVit {
   /** The full-precision weights behind the quantizers (after reparameterization and reconstruction). */
   getWeights(): Map<string, Float32Array> {
     return this.model.getWeights();
+  }
+
+  /** Top-1 / top-5 of the quantized model on a labelled set (see lib/data/eval-set.ts). */
+  async evaluate(set: LabelledImages, options: EvaluateOptions = {}): Promise<Evaluation> {
+    return evaluate((x, b) => this.forward(x, b), set, this.config.numClasses, options);
+  }
+
+  /** Writes the quantized ONNX (see export-onnx.ts for the formats); returns the export's
+   *  details (warnings, the quantizers as exported). */
+  async exportOnnx(file: string, options: QuantExportOptions = {}): Promise<QuantExportResult> {
+    // Imported lazily: export-onnx.ts imports this file.
+    const { exportQuantizedOnnx } = await import('./export-onnx');
+    const res = exportQuantizedOnnx(this, options);
+    try {
+      fs.writeFileSync(file, res.bytes);
+    } catch (err) {
+      throw new SpdfqError('E_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    return res;
   }
 
   async dispose(): Promise<void> {
