@@ -115,3 +115,19 @@ test('calibration images are checked', async () => {
   await expect(quantize(model, bad, n)).rejects.toMatchObject({ code: 'E_NUMERIC' });
   await model.dispose();
 });
+
+test('inputRange: the image quantizer covers the known pixel range, not the calibration images\' range', async () => {
+  const { model, images, n } = await setup();
+  // Calibration images that use only a sliver of the pixel range.
+  const narrow = images.map((v) => v * 0.05);
+  const q = await quantize(model, narrow, n, { bits: 'w8a8', reconstruction: false, threads: 2, inputRange: [-2, 3] });
+  const pin = q.sites.find((s) => s.site === 'patch_in')!;
+  expect((pin.qmin - pin.zero) * pin.scale).toBeCloseTo(-2, 2);
+  expect((pin.qmax - pin.zero) * pin.scale).toBeCloseTo(3, 2);
+  const q2 = await quantize(model, narrow, n, { bits: 'w8a8', reconstruction: false, threads: 2 });
+  const pin2 = q2.sites.find((s) => s.site === 'patch_in')!;
+  expect((pin2.qmax - pin2.zero) * pin2.scale).toBeLessThan(1);
+  await q.dispose();
+  await q2.dispose();
+  await model.dispose();
+});

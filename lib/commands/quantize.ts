@@ -9,7 +9,7 @@ import { createVit } from '../vit';
 import { synthesize } from '../synth/synthesize';
 import { decodeNpy } from '../synth/npy';
 import { quantize } from '../quant/quantize';
-import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
+import { BITS_PRESETS, BitsPreset, normalizedPixelRange } from '../quant/quant-config';
 import { exportQuantizedOnnx, QuantExportFormat } from '../quant/export-onnx';
 import { loadEvalSet } from '../data/eval-set';
 import { evaluate } from '../eval/evaluate';
@@ -70,6 +70,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       }
       const q = await quantize(fp, images, n, {
         bits: a.bits as BitsPreset,
+        inputRange: normalizedPixelRange(pre),
         preset: a.preset as 'repq' | 'psaq',
         weightMode: a['weight-mode'] as 'asymmetric' | 'symmetric' | undefined,
         reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,

@@ -14,7 +14,7 @@ import { VitModel } from '../vit';
 import { synthesize } from '../synth/synthesize';
 import { SynthesisOptions, SynthMethod } from '../synth/options';
 import { quantize, calibrateSites } from '../quant/quantize';
-import { BitsPreset, planQuantization, ReconstructionOptions } from '../quant/quant-config';
+import { BitsPreset, normalizedPixelRange, planQuantization, ReconstructionOptions } from '../quant/quant-config';
 import { ChannelQuantizer, TensorQuantizer } from '../quant/native-quant';
 import { classCosine, clsAttentionEntropy, frechetDistance } from './feature-stats';
 
@@ -141,6 +141,7 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
   const quantTop1 = async (images: Float32Array, bits: BitsPreset, seed: number): Promise<number> => {
     const q = await quantize(fp, images, o.images, {
       bits,
+      inputRange: normalizedPixelRange(o.preprocess),
       threads: o.threads,
       reconstruction: o.reconstruction === false ? false : { ...o.reconstruction, seed },
       signal: o.signal,

@@ -49,6 +49,12 @@ export interface QuantOptions {
   percentiles?: number[];
   /** Bits of the image quantizer (patch-embedding input). Default 8 (RepQ-ViT). */
   inputBits?: number;
+  /** The valid range of normalized pixels, [(0 − mean)/std, (1 − mean)/std] over the
+   *  channels. When given, the image quantizer covers exactly this range instead of being
+   *  calibrated (ours: synthetic images need not span the pixel range real images use,
+   *  and a data-free method knows the input domain from the preprocessing alone).
+   *  `run`, `quantize` and `compare` pass it from the model's preprocessing. */
+  inputRange?: [number, number];
   /** Softmax-output quantizer. Default 'log2' for repq, 'none' for psaq. */
   probs?: 'log2' | 'uniform' | 'none';
   /** LayerNorm scale reparameterization (RepQ-ViT) of qkv and fc1 inputs; pre-norm models only. */
@@ -78,6 +84,7 @@ export interface WeightPlan {
 
 export interface QuantPlan {
   preset: QuantPreset;
+  inputRange: [number, number] | null;
   weightBits: number;
   actBits: number;
   sites: SitePlan[];
@@ -131,6 +138,10 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   if (options.firstLastBits !== undefined) {
     const b = checkBits('firstLastBits', options.firstLastBits);
     for (const k of ['patch_embed.proj.weight', 'head.weight', 'head_dist.weight', 'head_in']) if (!overrides.has(k)) overrides.set(k, b);
+  }
+  const inputRange = options.inputRange ?? null;
+  if (inputRange !== null && (!Array.isArray(inputRange) || inputRange.length !== 2 || !(inputRange[0] < inputRange[1]) || !inputRange.every(Number.isFinite))) {
+    throw new SpdfqError('E_CONFIG', `inputRange: expected [low, high] with low < high, received ${JSON.stringify(inputRange)}`);
   }
   const calibrationBatch = options.calibrationBatch ?? 32;
   if (!Number.isInteger(calibrationBatch) || calibrationBatch < 1) throw new SpdfqError('E_CONFIG', `calibrationBatch: expected a positive integer, received ${calibrationBatch}`);
@@ -189,5 +200,12 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
     if (!(reconstruction.lr >= 0)) throw new SpdfqError('E_CONFIG', `reconstruction.lr: expected a number ≥ 0, received ${reconstruction.lr}`);
     if (!Number.isInteger(reconstruction.batch) || reconstruction.batch < 1) throw new SpdfqError('E_CONFIG', `reconstruction.batch: expected a positive integer, received ${reconstruction.batch}`);
   }
-  return { preset, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibrationBatch };
+  return { preset, inputRange, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibrationBatch };
+}
+
+/** The range of normalized pixels a model with this preprocessing can receive. */
+export function normalizedPixelRange(pre: { mean: number[]; std: number[] }): [number, number] {
+  const lo = Math.min(...pre.mean.map((m, c) => (0 - m) / pre.std[c]));
+  const hi = Math.max(...pre.mean.map((m, c) => (1 - m) / pre.std[c]));
+  return [lo, hi];
 }

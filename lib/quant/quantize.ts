@@ -98,6 +98,29 @@ export class QuantizedVit {
   }
 }
 
+/** Round half to even (ONNX, and the engine's quantizers). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Uniform quantizer over [lo, hi] (widened to include 0), as native uniform_from_range /
+ *  symmetric_from_absmax compute it, in float32. */
+export function uniformFromRange(lo0: number, hi0: number, bits: number, symmetric: boolean): TensorQuantizer {
+  const f = Math.fround;
+  if (symmetric) {
+    const half = 2 ** (bits - 1) - 1;
+    const scale = f(Math.max(Math.abs(lo0), Math.abs(hi0)) / half);
+    return { kind: 'uniform', bits, scale, zero: 0, qmin: -half, qmax: half };
+  }
+  const lo = Math.min(f(lo0), 0);
+  const hi = Math.max(f(hi0), 0);
+  const levels = 2 ** bits - 1;
+  const scale = f((hi - lo) / levels);
+  const zero = Math.min(Math.max(roundHalfEven(f(0 - f(lo / scale))), 0), levels);
+  return { kind: 'uniform', bits, scale, zero, qmin: 0, qmax: levels };
+}
+
 function checkImages(model: VitModel, images: Float32Array, n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new SpdfqError('E_CONFIG', `number of calibration images: expected a positive integer, received ${n}`);
   if (!isFloat32Array(images) || images.length !== n * model.imageLength()) {
@@ -168,6 +191,11 @@ export async function quantize(
         sites.push({ site: s.site, block: s.block, ...(q as TensorQuantizer) });
       }
     });
+    if (plan.inputRange) {
+      // The image quantizer covers the known pixel range rather than the calibration images'.
+      const i = sites.findIndex((s) => s.site === 'patch_in');
+      if (i >= 0) sites[i] = { ...sites[i], ...uniformFromRange(plan.inputRange[0], plan.inputRange[1], sites[i].bits, sites[i].qmin < 0) };
+    }
     if (plan.reparameterize) await model.setWeights(weights);
     // 3. Weight quantizers, per output channel, on the reparameterized weights.
     progress({ stage: 'weights' });

@@ -17,7 +17,7 @@ import { imageGridPng, writeSynthesisOutputs } from '../synth/writers';
 import { SynthesisStoppedError } from '../synth/errors';
 import { classAttentionMaps } from '../synth/attention-maps';
 import { quantize, QuantizedVit } from '../quant/quantize';
-import { BitsPreset, BITS_PRESETS, ReconstructionOptions } from '../quant/quant-config';
+import { BitsPreset, BITS_PRESETS, normalizedPixelRange, ReconstructionOptions } from '../quant/quant-config';
 import { exportQuantizedOnnx, QuantExportFormat, simulateExported } from '../quant/export-onnx';
 import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
@@ -150,6 +150,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
     rep.start(Stage.Quantize, `${bits}, RepQ-ViT quantizers`);
     quant = await quantize(fp, synth.images, synth.shape[0], {
       bits,
+      inputRange: normalizedPixelRange(pre),
       threads: options.threads,
       reconstruction: options.reconstruction,
       signal: options.signal,
