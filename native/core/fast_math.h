@@ -37,7 +37,7 @@ SPDFQ_HD float fast_exp(float x) {
   p = p * r + 1.0f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
-#if defined(__CUDACC__)
+#if defined(__CUDA_ARCH__)
   scale = __int_as_float(bits);
 #else
   std::memcpy(&scale, &bits, sizeof scale);
