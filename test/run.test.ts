@@ -71,3 +71,9 @@ test('cancelling keeps what was reached: results.json says how far the run got',
   // The images reached before the stop were written.
   expect(fs.existsSync(path.join(out, 'synthetic', 'images.npy'))).toBe(true);
 });
+
+test('--device cuda on a CPU-only build is a clear error, not a silent CPU run', async () => {
+  const f = fixture();
+  await expect(run({ model: f.model, device: 'cuda:0', out: path.join(f.dir, 'o4') })).rejects.toThrow(/device 'cuda:0': this build of spdfq-native supports cpu/);
+  await expect(run({ model: f.model, device: 'gpu', out: path.join(f.dir, 'o5') })).rejects.toThrow(/device: expected 'cpu' or 'cuda\[:N\]', received 'gpu'/);
+});

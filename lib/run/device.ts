@@ -17,7 +17,10 @@ export function backendFor(device: Device): Backend {
   const kind = m[1] as 'cpu' | 'cuda';
   const available = nativeAddon().backends();
   if (!available.includes(kind)) {
-    throw new SpdfqError('E_CONFIG', `device '${device}': this build of spdfq-native supports ${available.join(', ')}; rebuild with the CUDA toolkit installed (SPDFQ_CUDA=ON) to use CUDA`);
+    throw new SpdfqError(
+      'E_CONFIG',
+      `device '${device}': this build of spdfq-native supports ${available.join(', ')}; the CUDA kernels exist (native/cuda) but are not yet wired into the engine (docs/cuda.md)`,
+    );
   }
   return { kind, index: m[2] ? Number(m[2]) : 0 };
 }

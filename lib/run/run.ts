@@ -90,7 +90,8 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
   const method = options.method ?? 'spdfq';
   if (!SYNTH_METHODS.includes(method)) throw new SpdfqError('E_CONFIG', `method: expected one of ${SYNTH_METHODS.join(', ')}, received '${method}'`);
   const out = path.resolve(options.out ?? 'spdfq-out');
-  const backend = backendFor(options.device ?? 'cpu');
+  // Validated before any work; the engine runs on the CPU backend (the only one wired).
+  backendFor(options.device ?? 'cpu');
   fs.mkdirSync(out, { recursive: true });
   const outputs: string[] = [];
   const results: RunResults = {
@@ -260,7 +261,6 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
     fs.writeFileSync(reportPath, html);
     outputs.push(reportPath, path.join(out, 'results.json'));
     save();
-    void backend;
     return results;
   } finally {
     save();
