@@ -13,6 +13,9 @@ namespace spdfq::cpu {
 
 namespace {
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))  // see elementwise.cc
+#endif
 void softmax_rows_inplace(float* s, int rows, int n) {
   for (int i = 0; i < rows; ++i) {
     float* r = s + int64_t(i) * n;
