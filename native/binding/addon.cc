@@ -36,7 +36,11 @@ Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
   o.Set("avx512", f.avx512f);
   o.Set("avx512vnni", f.avx512_vnni);
   o.Set("avxvnni", f.avx_vnni);
-  o.Set("gemm", cpu::gemm_variant_name(cpu::GemmVariant::Auto));
+  // The variant gemm(Auto) runs on this CPU.
+  const cpu::GemmVariant best = cpu::gemm_variant_supported(cpu::GemmVariant::Avx512) ? cpu::GemmVariant::Avx512
+                                : cpu::gemm_variant_supported(cpu::GemmVariant::Avx2)   ? cpu::GemmVariant::Avx2
+                                                                                        : cpu::GemmVariant::Ref;
+  o.Set("gemm", cpu::gemm_variant_name(best));
   return o;
 }
 
