@@ -55,7 +55,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('bits', { type: 'string', default: 'w4a4', describe: `weight/activation bits: ${Object.keys(BITS_PRESETS).join(', ')}` })
       .option('method', { type: 'string', default: 'spdfq', describe: `calibration images: ${SYNTH_METHODS.join(', ')}` })
       .option('images', { type: 'number', describe: 'calibration images (default 32, SPDFQ paper)' })
-      .option('iters', { type: 'number', describe: 'synthesis iterations (default 1000, SPDFQ paper; 300 for the bundled model, sized for a 3-minute run)' })
+      .option('iters', { type: 'number', describe: 'synthesis iterations (default 1000, SPDFQ paper)' })
       .option('eval', { type: 'string', describe: 'labelled images: IDX folder/file or image folder (class subfolders or labels.txt); default for the bundled model: its test subset' })
       .option('eval-limit', { type: 'number', describe: 'evaluate at most this many images' })
       .option('calib', { type: 'string', describe: 'real calibration images for --method real (folder or IDX file)' })
@@ -63,7 +63,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('seed', { type: 'number', describe: 'seed of every random draw (default 0)' })
       .option('out', { type: 'string', default: 'spdfq-out', describe: 'output folder' })
       .option('threads', { type: 'number', describe: 'CPU threads (default: all cores)' })
-      .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations per block (default 1000 at ≤4 bits, 200 above, I&S-ViT; 200 for the bundled model)' })
+      .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations per block (default 1000 at ≤4 bits, 200 above; I&S-ViT)' })
       .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
       .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers) or qdq-int4 (opset 21, 4-bit weights)' })
       .option('json', { type: 'boolean', default: false, describe: 'print results.json to stdout instead of the summary' }) as unknown as Argv<RunArgs>,

@@ -28,15 +28,6 @@ import { Stage, StageReporter, silentReporter } from './stages';
 /** The bundled default model (trained by `npm run train:default`). */
 export const DEFAULT_MODEL = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..', 'models', 'fashion-mnist-vit.onnx');
 
-/**
- * The no-argument run's budget on the bundled model [ours]: 300 synthesis iterations and
- * 200 reconstruction iterations per block, sized so `npx spdfq-native run` finishes in
- * about three minutes on 2 CPU cores. Any other model gets the papers' budget (1,000
- * synthesis iterations [SPDFQ]; 1,000 / 200 reconstruction iterations at ≤4 / >4 bits
- * [I&S-ViT]); `--iters` and `--recon-iters` override either.
- */
-export const BUNDLED_RUN_BUDGET = { iters: 300, reconIters: 200 };
-
 export interface RunOptions {
   /** ONNX model. Default: the bundled Fashion-MNIST ViT. */
   model?: string;
@@ -94,7 +85,6 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
   const t0 = Date.now();
   const rep = options.reporter ?? silentReporter;
   const modelPath = options.model ?? DEFAULT_MODEL;
-  const bundled = options.model === undefined;
   const bits = options.bits ?? 'w4a4';
   if (!(bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${bits}'`);
   const method = options.method ?? 'spdfq';
@@ -135,7 +125,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
       ...options.synthesis,
       method,
       images: options.images ?? options.synthesis?.images,
-      iters: options.iters ?? options.synthesis?.iters ?? (bundled ? BUNDLED_RUN_BUDGET.iters : undefined),
+      iters: options.iters ?? options.synthesis?.iters,
       seed: options.seed ?? options.synthesis?.seed,
       preprocess: { mean: pre.mean, std: pre.std },
       real: method === 'real' ? { ...options.synthesis?.real, path: options.calib ?? options.synthesis?.real?.path ?? '' } : options.synthesis?.real,
@@ -163,7 +153,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
       bits,
       inputRange: normalizedPixelRange(pre),
       threads: options.threads,
-      reconstruction: options.reconstruction ?? (bundled ? { iters: BUNDLED_RUN_BUDGET.reconIters } : undefined),
+      reconstruction: options.reconstruction,
       signal: options.signal,
       onProgress: (p) => {
         if (p.reconstruct) {
