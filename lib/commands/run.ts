@@ -42,7 +42,8 @@ export function summary(r: RunResults): string {
     `export top-1  ${pct(r.exported_top1)}  (onnxruntime on the exported file; simulation of the exported quantizers ${pct(r.exported_sim_top1)}, agreement ${pct(r.exported_agreement)})`,
     `eval images   ${r.eval_images}`,
     `time          ${r.seconds.toFixed(1)} s`,
-    `outputs       ${r.outputs.map((o) => path.relative(process.cwd(), o)).join(', ')}`,
+    // One line: the per-image PNGs are summarized by their folder.
+    `outputs       ${r.outputs.filter((o) => !/[\\/]images[\\/]\d+\.png$/.test(o)).map((o) => path.relative(process.cwd(), o)).join(', ')} (+ per-image PNGs in synthetic/images/)`,
   ].join('\n');
 }
 
