@@ -3,23 +3,15 @@
 // (issue #4), and logits equal up to float rounding of the epilogue.
 
 import { createVit } from '../lib/vit';
-import { completeVitConfig, shapeSize, VitConfigInput, vitParamSpecs } from '../lib/vit-config';
+import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
 import { quantize } from '../lib/quant/quantize';
 import { randn, rng } from './helpers/random';
+import { scaledRandomWeights } from './helpers/weights';
 
 const CFG: VitConfigInput = { imageSize: 16, channels: 3, patchSize: 4, embedDim: 32, depth: 2, numHeads: 4, mlpDim: 64, numClasses: 10 };
 
 function weightsFor(config: VitConfigInput, seed: number): Map<string, Float32Array> {
-  const full = completeVitConfig(config);
-  const r = rng(seed);
-  const out = new Map<string, Float32Array>();
-  for (const s of vitParamSpecs(full)) {
-    const fanIn = s.shape.length > 1 ? shapeSize(s.shape.slice(1)) : 1;
-    const w = randn(shapeSize(s.shape), r, s.shape.length > 1 ? 1.5 / Math.sqrt(fanIn) : 0.1);
-    if (/norm\d?\.weight$/.test(s.name)) w.forEach((v, i) => (w[i] = 1 + v));
-    out.set(s.name, w);
-  }
-  return out;
+  return scaledRandomWeights(config, seed, 1.5);
 }
 
 function argmax(logits: Float32Array, K: number): Int32Array {
