@@ -15,7 +15,7 @@ import { buildVitOnnx, VitGraphHooks } from '../onnx/build-vit';
 import { DataType } from '../onnx/tensor-data';
 import { createVit } from '../vit';
 import { asQuantModel, SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './native-quant';
-import { QuantizedVit } from './quantize';
+import { QuantizedVit, roundHalfEven } from './quantize';
 
 export type QuantExportFormat = 'qdq' | 'qdq-int4';
 
@@ -35,12 +35,6 @@ export interface QuantExportResult {
   weights: WeightQuantizer[];
 }
 
-/** Round half to even on a float32 quotient (ONNX QuantizeLinear). */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 /** log√2 (Δ, b bits) → uniform over [0, Δ] with b bits: the same range and level count. */
 export function uniformFromLog2(q: TensorQuantizer): TensorQuantizer {
   const levels = 2 ** q.bits - 1;
@@ -48,7 +42,7 @@ export function uniformFromLog2(q: TensorQuantizer): TensorQuantizer {
 }
 
 /** Integer codes of a weight row-block exactly as the engine's fake quantization computes them. */
-function quantizeRows(data: Float32Array, rows: number, cols: number, q: WeightQuantizer, channelAxis: 0 | 1): Int32Array {
+function quantizeRows(data: Float32Array, cols: number, q: WeightQuantizer, channelAxis: 0 | 1): Int32Array {
   const out = new Int32Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const ch = channelAxis === 0 ? Math.floor(i / cols) : i % cols;
@@ -56,7 +50,6 @@ function quantizeRows(data: Float32Array, rows: number, cols: number, q: WeightQ
     const v = Math.min(Math.max(Math.fround(data[i] / s), q.qmin - q.zeros[ch] - 1), q.qmax - q.zeros[ch] + 1);
     out[i] = Math.min(Math.max(roundHalfEven(v) + q.zeros[ch], q.qmin), q.qmax);
   }
-  void rows;
   return out;
 }
 
@@ -113,9 +106,8 @@ export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions
     weight(g, name, dims, data, channelAxis) {
       const w = byWeight.get(name);
       if (!w) return null;
-      const rows = dims[0];
       const cols = dims.slice(1).reduce((a, b) => a * b, 1);
-      const codes = quantizeRows(data, rows, cols, w, channelAxis === 0 ? 0 : 1);
+      const codes = quantizeRows(data, cols, w, channelAxis === 0 ? 0 : 1);
       const signed = w.qmin < 0;
       const four = w.bits <= 4 && format === 'qdq-int4';
       const type = four ? (signed ? DataType.INT4 : DataType.UINT4) : signed ? DataType.INT8 : DataType.UINT8;

@@ -99,7 +99,7 @@ export class QuantizedVit {
 }
 
 /** Round half to even (ONNX, and the engine's quantizers). */
-function roundHalfEven(x: number): number {
+export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
