@@ -19,7 +19,8 @@ export type { SynthesisOptions, SynthMethod } from './synth/options';
 // Quantization and export
 export { quantize, QuantizedVit } from './quant/quantize';
 export type { QuantOptions, BitsPreset } from './quant/quant-config';
-export { exportQuantizedOnnx, simulateExported } from './quant/export-onnx';
+export { exportQuantizedOnnx, simulateExported, QUANT_EXPORT_FORMATS } from './quant/export-onnx';
+export type { MatMulNBitsOptions } from './quant/matmul-nbits';
 export type { QuantExportFormat, QuantExportResult } from './quant/export-onnx';
 
 // Evaluation and the whole workflow

@@ -7,7 +7,7 @@ import * as onnx from 'onnx-proto';
 import { createVit, VitModel } from '../lib/vit';
 import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
 import { quantize } from '../lib/quant/quantize';
-import { exportQuantizedOnnx, simulateExported } from '../lib/quant/export-onnx';
+import { exportQuantizedOnnx, QuantExportFormat, simulateExported } from '../lib/quant/export-onnx';
 import { randn, rng } from './helpers/random';
 import { scaledRandomWeights } from './helpers/weights';
 
@@ -58,7 +58,11 @@ describe.each([
   ['W8A8 TensorRT (symmetric weights and activations, zero points 0)', { bits: 'w8a8', tensorrt: true }, 'qdq'],
   ['W4A4 post-norm, mean pooling', { bits: 'w4a4', config: { ...CFG, classToken: false, pooling: 'mean', normPlacement: 'post' } }, 'qdq'],
   ['W4A4 distilled', { bits: 'w4a4', config: { ...CFG, distToken: true } }, 'qdq-int4'],
-] as [string, { bits: 'w8a8' | 'w4a4' | 'w4a8' | 'w6a6'; weightMode?: 'symmetric'; tensorrt?: boolean; config?: VitConfigInput }, 'qdq' | 'qdq-int4'][])(
+  // K = 40 and 72 are not multiples of the 32-element blocks: padded blocks.
+  ['W4A4 MatMulNBits (explicit com.microsoft nodes, padded blocks)', { bits: 'w4a4', config: { ...CFG, embedDim: 40, mlpDim: 72 } }, 'matmulnbits'],
+  ['W4A8 MatMulNBits, symmetric weights (signed grid shifted into unsigned codes)', { bits: 'w4a8', weightMode: 'symmetric' }, 'matmulnbits'],
+  ['W6A6 MatMulNBits (8-bit containers), distilled', { bits: 'w6a6', config: { ...CFG, distToken: true } }, 'matmulnbits'],
+] as [string, { bits: 'w8a8' | 'w4a4' | 'w4a8' | 'w6a6'; weightMode?: 'symmetric'; tensorrt?: boolean; config?: VitConfigInput }, QuantExportFormat][])(
   '%s',
   (_name, o, format) => {
     test('onnxruntime runs the export and matches the simulation of the exported quantizers', async () => {
@@ -72,7 +76,7 @@ describe.each([
       const file = require('path').join(require('os').tmpdir(), `spdfq-export-${process.pid}.onnx`);
       await q.exportOnnx(file, { format });
       expect(Buffer.compare(require('fs').readFileSync(file), Buffer.from(exp.bytes))).toBe(0);
-      expect(exp.opset).toBe(format === 'qdq-int4' ? 21 : 13);
+      expect(exp.opset).toBe(format === 'qdq' ? 13 : 21);
       // The log√2 softmax quantizers were replaced, with a warning (TensorRT mode has none).
       if (!o.tensorrt) expect(exp.warnings.join(' ')).toMatch(/log√2/);
       else {
@@ -97,12 +101,34 @@ describe.each([
       // One Q→DQ pair per site use (a distilled head quantizes both of its tokens).
       const uses = q.sites.length + (model.config.distToken ? 1 : 0);
       expect(qn).toBe(uses);
-      expect(dq).toBe(uses + q.weightQuantizers.length);
-      const types = new Set(m.graph!.initializer!.filter((t) => t.name!.endsWith('.quantized')).map((t) => t.dataType));
-      expect([...types].every((t) => (format === 'qdq-int4' && o.bits.startsWith('w4') ? t === 21 || t === 22 : t === 2 || t === 3))).toBe(true);
+      if (format === 'matmulnbits') {
+        // Every Linear (qkv, proj, fc1, fc2, heads) is one MatMulNBits node; only the patch
+        // Conv keeps a weight DequantizeLinear.
+        const nbits = m.graph!.node!.filter((nd) => nd.opType === 'MatMulNBits');
+        expect(nbits.every((nd) => nd.domain === 'com.microsoft')).toBe(true);
+        expect(nbits.length).toBe(q.weightQuantizers.length - 1);
+        expect(dq).toBe(uses + 1);
+        expect(m.opsetImport!.some((op) => op.domain === 'com.microsoft')).toBe(true);
+        const bitsAttr = new Set(nbits.map((nd) => Number(nd.attribute!.find((a) => a.name === 'bits')!.i)));
+        expect([...bitsAttr]).toEqual([o.bits.startsWith('w4') ? 4 : 8]);
+      } else {
+        expect(dq).toBe(uses + q.weightQuantizers.length);
+        const types = new Set(m.graph!.initializer!.filter((t) => t.name!.endsWith('.quantized')).map((t) => t.dataType));
+        expect([...types].every((t) => (format === 'qdq-int4' && o.bits.startsWith('w4') ? t === 21 || t === 22 : t === 2 || t === 3))).toBe(true);
+      }
       await sim.dispose();
       await q.dispose();
       await model.dispose();
     });
   },
 );
+
+test('MatMulNBits layout options are validated with expected vs received', async () => {
+  const model = await createVit(CFG, weightsFor(CFG, 3), { threads: 1 });
+  const calib = randn(4 * model.imageLength(), rng(5));
+  const q = await quantize(model, calib, 4, { bits: 'w4a4', reconstruction: { iters: 0 }, threads: 1 });
+  expect(() => exportQuantizedOnnx(q, { format: 'matmulnbits', matmulNBits: { blockSize: 24 } })).toThrow(/power of two ≥ 16, received 24/);
+  expect(() => exportQuantizedOnnx(q, { format: 'int3' as QuantExportFormat })).toThrow(/qdq, qdq-int4, matmulnbits, received 'int3'/);
+  await q.dispose();
+  await model.dispose();
+});

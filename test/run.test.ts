@@ -48,10 +48,18 @@ test('every stage runs and writes its outputs; onnxruntime agrees with the simul
   expect(html).toContain('data:image/png;base64');
 });
 
+test('the MatMulNBits export runs in onnxruntime with the accuracy of its simulation', async () => {
+  const f = fixture();
+  const res = await run({ model: f.model, eval: f.evalDir, out: path.join(f.dir, 'nbits'), method: 'noise', images: 8, reconstruction: { iters: 0 }, threads: 2, bits: 'w4a4', exportFormat: 'matmulnbits' });
+  expect(res.exported_agreement).toBeGreaterThanOrEqual(0.99);
+  expect(Math.abs((res.exported_top1 as number) - (res.exported_sim_top1 as number))).toBeLessThanOrEqual(0.005);
+});
+
 test('a missing model, a bad option and an unreadable eval folder are clear errors', async () => {
   const f = fixture();
   await expect(run({ model: path.join(f.dir, 'nope.onnx'), out: path.join(f.dir, 'o1') })).rejects.toMatchObject({ code: 'E_IO' });
   await expect(run({ model: f.model, bits: 'w5a5' as never, out: path.join(f.dir, 'o2') })).rejects.toThrow(/bits: expected one of/);
+  await expect(run({ model: f.model, exportFormat: 'int3' as never, out: path.join(f.dir, 'o2') })).rejects.toThrow(/exportFormat: expected one of qdq, qdq-int4, matmulnbits, received 'int3'/);
   const bad = path.join(f.dir, 'badeval');
   fs.mkdirSync(path.join(bad, 'cat'), { recursive: true });
   fs.writeFileSync(path.join(bad, 'cat', 'x.png'), 'not a png');

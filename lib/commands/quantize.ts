@@ -10,7 +10,7 @@ import { synthesize } from '../synth/synthesize';
 import { decodeNpy } from '../synth/npy';
 import { quantize } from '../quant/quantize';
 import { BITS_PRESETS, BitsPreset, normalizedPixelRange } from '../quant/quant-config';
-import { exportQuantizedOnnx, QuantExportFormat } from '../quant/export-onnx';
+import { exportQuantizedOnnx, QUANT_EXPORT_FORMATS, QuantExportFormat } from '../quant/export-onnx';
 import { loadEvalSet } from '../data/eval-set';
 import { evaluate } from '../eval/evaluate';
 import { SpdfqError } from '../errors';
@@ -26,6 +26,7 @@ interface QuantizeArgs {
   'recon-iters'?: number;
   preset: string;
   'weight-mode'?: string;
+  tensorrt: boolean;
   threads?: number;
 }
 
@@ -39,14 +40,16 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('bits', { type: 'string', default: 'w4a4', describe: Object.keys(BITS_PRESETS).join(', ') })
       .option('images', { type: 'number', default: 32, describe: 'calibration images to use' })
       .option('out', { type: 'string', default: 'quantized.onnx', describe: 'output ONNX file' })
-      .option('format', { type: 'string', default: 'qdq', describe: 'qdq (opset 13) or qdq-int4 (opset 21)' })
+      .option('format', { type: 'string', default: 'qdq', describe: 'qdq (opset 13), qdq-int4 (opset 21, int4 weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('preset', { type: 'string', default: 'repq', describe: 'quantizer preset: repq or psaq' })
-      .option('weight-mode', { type: 'string', describe: 'asymmetric, or symmetric (TensorRT)' })
+      .option('weight-mode', { type: 'string', describe: 'asymmetric, or symmetric' })
+      .option('tensorrt', { type: 'boolean', default: false, describe: "TensorRT's explicit-quantization rules: symmetric weights and activations (zero points 0), uniform softmax grid, no reparameterization" })
       .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations (0 = off)' })
       .option('eval', { type: 'string', describe: 'labelled images to report full-precision and quantized top-1' })
       .option('threads', { type: 'number' }) as unknown as Argv<QuantizeArgs>,
   handler: async (a) => {
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
+    if (!(QUANT_EXPORT_FORMATS as readonly string[]).includes(a.format)) throw new SpdfqError('E_CONFIG', `--format: expected one of ${QUANT_EXPORT_FORMATS.join(', ')}, received '${a.format}'`);
     if (a.preset !== 'repq' && a.preset !== 'psaq') throw new SpdfqError('E_CONFIG', `--preset: expected repq or psaq, received '${a.preset}'`);
     if (a['weight-mode'] !== undefined && a['weight-mode'] !== 'asymmetric' && a['weight-mode'] !== 'symmetric') throw new SpdfqError('E_CONFIG', `--weight-mode: expected asymmetric or symmetric, received '${a['weight-mode']}'`);
     const imported = await importOnnx(a.model);
@@ -73,6 +76,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
         inputRange: normalizedPixelRange(pre),
         preset: a.preset as 'repq' | 'psaq',
         weightMode: a['weight-mode'] as 'asymmetric' | 'symmetric' | undefined,
+        tensorrt: a.tensorrt,
         reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
         threads: a.threads,
         onProgress: (p) => {

@@ -7,6 +7,7 @@ import { run, RunResults } from '../run/run';
 import { consoleReporter } from '../run/stages';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../synth/options';
+import { QUANT_EXPORT_FORMATS, QuantExportFormat } from '../quant/export-onnx';
 import { SpdfqError } from '../errors';
 
 interface RunArgs {
@@ -66,12 +67,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('threads', { type: 'number', describe: 'CPU threads (default: all cores)' })
       .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations per block (default 1000 at ≤4 bits, 200 above; I&S-ViT)' })
       .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
-      .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers) or qdq-int4 (opset 21, 4-bit weights)' })
+      .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers), qdq-int4 (opset 21, 4-bit weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('json', { type: 'boolean', default: false, describe: 'print results.json to stdout instead of the summary' }) as unknown as Argv<RunArgs>,
   handler: async (a) => {
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
     if (!SYNTH_METHODS.includes(a.method as SynthMethod)) throw new SpdfqError('E_CONFIG', `--method: expected one of ${SYNTH_METHODS.join(', ')}, received '${a.method}'`);
-    if (!['qdq', 'qdq-int4'].includes(a.format)) throw new SpdfqError('E_CONFIG', `--format: expected qdq or qdq-int4, received '${a.format}'`);
+    if (!(QUANT_EXPORT_FORMATS as readonly string[]).includes(a.format)) throw new SpdfqError('E_CONFIG', `--format: expected one of ${QUANT_EXPORT_FORMATS.join(', ')}, received '${a.format}'`);
     const ac = new AbortController();
     const onSigint = () => {
       process.stderr.write('\nstopping (Ctrl-C again to force)…\n');
@@ -94,7 +95,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         out: a.out,
         threads: a.threads,
         reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
-        exportFormat: a.format as 'qdq' | 'qdq-int4',
+        exportFormat: a.format as QuantExportFormat,
         reporter: consoleReporter(),
         signal: ac.signal,
       });

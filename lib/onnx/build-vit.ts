@@ -49,6 +49,11 @@ export interface VitGraphHooks {
    *  Gemm [out, …]: channelAxis 0). Returns the tensor to use instead of a float
    *  initializer, or null to keep the float weight. */
   weight?(g: GraphBuilder, name: string, dims: number[], data: Float32Array, channelAxis: number): string | null;
+  /** Called for each Linear (qkv, proj, fc1, fc2, head) with its timm weight name, input
+   *  tensor `x` [..., inSize] and the weight as PyTorch holds it, [out, in]. Returns
+   *  x · Wᵀ (without the bias) computed by nodes of its own (com.microsoft MatMulNBits),
+   *  or null for the standard MatMul/Gemm through `weight`. */
+  matmul?(g: GraphBuilder, name: string, x: string, weightOutIn: Float32Array, outSize: number, inSize: number): string | null;
 }
 
 export const MIN_BUILD_OPSET = 13;
@@ -154,6 +159,8 @@ class VitGraph {
 
   private linear(x: string, name: string, inSize: number, outSize: number, bias = true): string {
     const w = this.w.get(`${name}.weight`) as Float32Array;
+    const custom = this.hooks.matmul?.(this.g, `${name}.weight`, x, w, outSize, inSize);
+    if (custom) return bias ? this.g.op('Add', [custom, this.param(`${name}.bias`, [outSize])]) : custom;
     const wt = transposeValue({ dataType: DataType.FLOAT, dims: [outSize, inSize], data: w }, [1, 0]).data as Float32Array;
     const mm = this.g.op('MatMul', [x, this.weight(`${name}.weight`, [inSize, outSize], wt, 1, TRANSPOSED_DOC)]);
     return bias ? this.g.op('Add', [mm, this.param(`${name}.bias`, [outSize])]) : mm;
@@ -254,8 +261,11 @@ class VitGraph {
     g.setScope('/head');
     const token = (i: number) => g.op('Gather', [x, g.int64Tensor('token', [i], [])], { axis: { int: 1 } });
     const classifier = (t: string, name: string) => {
+      const input = this.site('head_in', undefined, t);
+      const custom = this.hooks.matmul?.(g, `${name}.weight`, input, this.w.get(`${name}.weight`) as Float32Array, c.numClasses, c.embedDim);
+      if (custom) return g.op('Add', [custom, this.param(`${name}.bias`, [c.numClasses])]);
       const w = this.weight(`${name}.weight`, [c.numClasses, c.embedDim], this.w.get(`${name}.weight`) as Float32Array, 0);
-      return g.op('Gemm', [this.site('head_in', undefined, t), w, this.param(`${name}.bias`, [c.numClasses])], { transB: { int: 1 } });
+      return g.op('Gemm', [input, w, this.param(`${name}.bias`, [c.numClasses])], { transB: { int: 1 } });
     };
     if (c.distToken) {
       const sum = g.op('Add', [classifier(token(0), 'head'), classifier(token(1), 'head_dist')]);

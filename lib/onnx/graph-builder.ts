@@ -44,6 +44,9 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   private scope = '';
   private counter = 0;
+  /** Operator domains beyond the default one that nodes use (e.g. com.microsoft), with
+   *  their opset versions: written into the model's opset imports. */
+  private readonly domains = new Map<string, number>();
 
   /** Prefix for the names of the nodes added next (e.g. '/blocks.0/attn'). */
   setScope(scope: string): void {
@@ -57,13 +60,16 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Adds a node; returns its output names (one per `outputs`, default 1). */
-  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = 1): string[] {
+  /** Adds a node; returns its output names (one per `outputs`, default 1). `domain`
+   *  places it in another operator set (version 1 unless given). */
+  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = 1, domain?: { name: string; version?: number }): string[] {
     const name = this.unique(`${this.scope}/${opType}`);
     const outs = Array.from({ length: outputs }, (_, i) => `${name}_output_${i}`);
+    if (domain) this.domains.set(domain.name, Math.max(domain.version ?? 1, this.domains.get(domain.name) ?? 0));
     this.nodes.push({
       name,
       opType,
+      domain: domain?.name,
       input: inputs,
       output: outs,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
@@ -72,8 +78,8 @@ export class GraphBuilder {
   }
 
   /** Single-output node. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
-    return this.node(opType, inputs, attrs, 1)[0];
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, domain?: { name: string; version?: number }): string {
+    return this.node(opType, inputs, attrs, 1, domain)[0];
   }
 
   /** Gives a node output its final name (a graph output such as 'logits'). */
@@ -114,7 +120,7 @@ export class GraphBuilder {
   model(opts: { opset: number; inputs: onnx.IValueInfoProto[]; outputs: onnx.IValueInfoProto[]; graphName: string; producer: string; docString?: string }): Uint8Array {
     const model: onnx.IModelProto = {
       irVersion: irVersionForOpset(opts.opset),
-      opsetImport: [{ domain: '', version: opts.opset }],
+      opsetImport: [{ domain: '', version: opts.opset }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))],
       producerName: opts.producer,
       producerVersion: '',
       docString: opts.docString,

@@ -5,7 +5,9 @@
 //    container (QDQ saturates to 8 bits; clipping first gives exactly our grid);
 //  - every quantized weight stored as integers with a per-output-channel
 //    DequantizeLinear: uint8/int8 at opset 13 ('qdq'), or uint4/int4 at opset 21
-//    ('qdq-int4'; ONNX Runtime fuses int4 DequantizeLinear → MatMul into MatMulNBits).
+//    ('qdq-int4'; ONNX Runtime fuses int4 DequantizeLinear → MatMul into MatMulNBits);
+//  - or ('matmulnbits') every Linear as an explicit com.microsoft MatMulNBits node
+//    (matmul-nbits.ts), the patch Conv as in 'qdq-int4'.
 // log√2 softmax quantizers have no QDQ form (../shared/ONNX.md): they are exported as the
 // nearest uniform quantizer (same range, same bits) with a warning, and the caller can
 // measure that model in simulation with `simulateExported`.
@@ -15,12 +17,16 @@ import { buildVitOnnx, VitGraphHooks } from '../onnx/build-vit';
 import { DataType } from '../onnx/tensor-data';
 import { createVit } from '../vit';
 import { asQuantModel, SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './native-quant';
+import { matMulNBits, MatMulNBitsOptions } from './matmul-nbits';
 import { QuantizedVit, roundHalfEven } from './quantize';
 
-export type QuantExportFormat = 'qdq' | 'qdq-int4';
+export const QUANT_EXPORT_FORMATS = ['qdq', 'qdq-int4', 'matmulnbits'] as const;
+export type QuantExportFormat = (typeof QUANT_EXPORT_FORMATS)[number];
 
 export interface QuantExportOptions {
   format?: QuantExportFormat;
+  /** Layout of the 'matmulnbits' format's nodes (block size, accuracy level). */
+  matmulNBits?: MatMulNBitsOptions;
   inputName?: string;
   outputName?: string;
 }
@@ -66,8 +72,8 @@ function siteKey(site: SiteName, block?: number): string {
 
 export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions = {}): QuantExportResult {
   const format = options.format ?? 'qdq';
-  if (!['qdq', 'qdq-int4'].includes(format)) {
-    throw new SpdfqError('E_CONFIG', `export format: expected 'qdq' or 'qdq-int4', received '${String(format)}'`);
+  if (!(QUANT_EXPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new SpdfqError('E_CONFIG', `export format: expected one of ${QUANT_EXPORT_FORMATS.join(', ')}, received '${String(format)}'`);
   }
   const warnings: string[] = [];
   const sites: SiteQuantizer[] = q.sites.map((s) => (s.kind === 'log2' ? { ...uniformFromLog2(s), site: s.site, block: s.block } : s));
@@ -78,10 +84,11 @@ export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions
     );
   }
   const maxWeightBits = Math.max(...q.weightQuantizers.map((w) => w.bits));
-  if (format !== 'qdq' && maxWeightBits > 4) warnings.push(`format '${format}' stores 4-bit weights; layers with more bits stay 8-bit QDQ`);
+  if (format === 'qdq-int4' && maxWeightBits > 4) warnings.push(`format '${format}' stores 4-bit weights; layers with more bits stay 8-bit QDQ`);
   const bySite = new Map(sites.map((s) => [siteKey(s.site, s.block), s]));
   const byWeight = new Map(q.weightQuantizers.map((w) => [w.name, w]));
-  const opset = format === 'qdq-int4' ? 21 : 13;
+  // int4 weights (DequantizeLinear of uint4/int4, also the patch Conv's in 'matmulnbits') need opset 21.
+  const opset = format === 'qdq' ? 13 : 21;
   const uses = new Map<string, number>();
   const hooks: VitGraphHooks = {
     activation(g, site, block, tensor) {
@@ -109,7 +116,7 @@ export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions
       const cols = dims.slice(1).reduce((a, b) => a * b, 1);
       const codes = quantizeRows(data, cols, w, channelAxis === 0 ? 0 : 1);
       const signed = w.qmin < 0;
-      const four = w.bits <= 4 && format === 'qdq-int4';
+      const four = w.bits <= 4 && format !== 'qdq';
       const type = four ? (signed ? DataType.INT4 : DataType.UINT4) : signed ? DataType.INT8 : DataType.UINT8;
       const bytes = four ? packNibbles(codes) : Uint8Array.from(codes, (v) => v & 0xff);
       const channels = dims[channelAxis];
@@ -119,6 +126,12 @@ export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions
       const sc = g.floatTensor(`${name}.scale`, [channels], Float32Array.from(w.scales));
       const zp = g.rawTensor(`${name}.zero_point`, type, [channels], zbytes);
       return g.op('DequantizeLinear', [qw, sc, zp], { axis: { int: channelAxis } });
+    },
+    matmul(g, name, x, weightOutIn, outSize, inSize) {
+      const w = byWeight.get(name);
+      if (format !== 'matmulnbits' || !w) return null;
+      const codes = quantizeRows(weightOutIn, inSize, w, 0);
+      return matMulNBits(g, name, x, codes, w, outSize, inSize, options.matmulNBits);
     },
   };
   const bytes = buildVitOnnx(q.config, q.getWeights(), {
