@@ -9,6 +9,11 @@
 
 #if defined(__CUDACC__)
 #define SPDFQ_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// Always inlined: the row kernels include these from files compiled with AVX-512 or AVX2
+// flags, and an out-of-line copy from such a file could be the one the linker keeps for
+// every caller (one definition rule), running AVX-512 code on a CPU without it.
+#define SPDFQ_HD inline __attribute__((always_inline))
 #else
 #define SPDFQ_HD inline
 #endif

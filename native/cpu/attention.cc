@@ -8,28 +8,11 @@
 
 #include "../core/fast_math.h"
 #include "ops.h"
+#include "row_kernels.h"
 
 namespace spdfq::cpu {
 
 namespace {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))  // see elementwise.cc
-#endif
-void softmax_rows_inplace(float* s, int rows, int n) {
-  for (int i = 0; i < rows; ++i) {
-    float* r = s + int64_t(i) * n;
-    float mx = r[0];
-    for (int j = 1; j < n; ++j) mx = r[j] > mx ? r[j] : mx;
-    float sum = 0.0f;
-    for (int j = 0; j < n; ++j) {
-      r[j] = fast_exp(r[j] - mx);
-      sum += r[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int j = 0; j < n; ++j) r[j] *= inv;
-  }
-}
 
 void attention_forward_ref(float* av, float* att, const float* qkv, int B, int N, int H, int hd,
                            const quant::TensorQuant* probs_q, float* att_q) {
@@ -132,7 +115,7 @@ void attention_forward(float* av, float* att, const float* qkv, int B, int N, in
     s.C = P;
     s.ldc = N;
     gemm(s, ex.gemm);
-    softmax_rows_inplace(P, N, N);
+    row_kernels().softmax_rows(P, N, N);
     const float* Ppv = P;
     if (probs_q) {
       float* Q = att_q + t * N * N;
@@ -205,13 +188,7 @@ void attention_backward(float* dqkv, const float* dav, const float* datt_extra, 
     gemm(g2, ex.gemm);
 
     // Softmax backward in place: dS = P ⊙ (dP − Σ_j P·dP).
-    for (int i = 0; i < N; ++i) {
-      const float* p = P + int64_t(i) * N;
-      float* d = dP + int64_t(i) * N;
-      float dot = 0.0f;
-      for (int j = 0; j < N; ++j) dot += p[j] * d[j];
-      for (int j = 0; j < N; ++j) d[j] = p[j] * (d[j] - dot);
-    }
+    row_kernels().softmax_backward_rows(dP, P, N, N);
 
     GemmArgs g3;  // dQ += scale · dS·K
     g3.M = N;

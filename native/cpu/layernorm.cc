@@ -1,32 +1,18 @@
-// LayerNorm forward/backward. Statistics in float with a two-pass mean/variance per row
-// (rows are short, ≤ a few thousand), rstd saved for the backward as in llm.c.
+// LayerNorm forward/backward: rows in parallel, each row by the ISA-specific row kernels
+// (row_kernels_impl.h: two-pass mean/variance, rstd saved for the backward as in llm.c);
+// the weight gradients as per-thread column sums reduced in a fixed order.
 #include <cmath>
 #include <vector>
 
 #include "ops.h"
+#include "row_kernels.h"
 
 namespace spdfq::cpu {
 
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
                        int64_t rows, int D, float eps, const Exec& ex) {
   ex.parallel_rows(rows, [&](int64_t r0, int64_t r1, int) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* x = inp + r * D;
-      float* y = out + r * D;
-      float m = 0.0f;
-      for (int i = 0; i < D; ++i) m += x[i];
-      m /= D;
-      float v = 0.0f;
-      for (int i = 0; i < D; ++i) {
-        const float d = x[i] - m;
-        v += d * d;
-      }
-      v /= D;
-      const float s = 1.0f / std::sqrt(v + eps);
-      for (int i = 0; i < D; ++i) y[i] = (x[i] - m) * s * w[i] + b[i];
-      mean[r] = m;
-      rstd[r] = s;
-    }
+    row_kernels().layernorm_rows(out + r0 * D, mean + r0, rstd + r0, inp + r0 * D, w, b, r1 - r0, D, eps);
   });
 }
 
@@ -34,25 +20,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
                         const float* mean, const float* rstd, int64_t rows, int D, const Exec& ex) {
   if (dinp) {
     ex.parallel_rows(rows, [&](int64_t r0, int64_t r1, int) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* x = inp + r * D;
-        const float* g = dout + r * D;
-        float* dx = dinp + r * D;
-        const float m = mean[r], s = rstd[r];
-        // dx = s·(dŷ − mean(dŷ) − x̂·mean(dŷ·x̂)), dŷ = g·w
-        float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
-        for (int i = 0; i < D; ++i) {
-          const float dy = g[i] * w[i];
-          sum_dy += dy;
-          sum_dy_xhat += dy * (x[i] - m) * s;
-        }
-        sum_dy /= D;
-        sum_dy_xhat /= D;
-        for (int i = 0; i < D; ++i) {
-          const float xhat = (x[i] - m) * s;
-          dx[i] += s * (g[i] * w[i] - sum_dy - xhat * sum_dy_xhat);
-        }
-      }
+      row_kernels().layernorm_backward_rows(dinp + r0 * D, dout + r0 * D, inp + r0 * D, w, mean + r0, rstd + r0, r1 - r0, D);
     });
   }
   if (dw || db) {
