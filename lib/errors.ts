@@ -10,6 +10,7 @@ export type SpdfqErrorCode =
   | 'E_CANCELLED' // the caller cancelled long native work
   | 'E_NUMERIC' // NaN / Inf appeared during optimization
   | 'E_IO' // a file or folder could not be read or written
+  | 'E_CUDA' // a CUDA runtime call or kernel failed (the message names the call and native/...:line)
   | 'E_STATE'; // a call in the wrong order (backward before forward, a disposed model)
 
 export class SpdfqError extends Error {

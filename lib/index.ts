@@ -6,6 +6,9 @@ export type { VitConfig, VitConfigInput, ParamSpec } from './vit-config';
 export { SpdfqError } from './errors';
 export type { SpdfqErrorCode } from './errors';
 export { nativeAddon } from './native';
+export { resolveDevice } from './vit';
+export type { VitDevice, ResolvedDevice } from './vit';
+export type { CudaDeviceInfo, CudaDeviceList } from './native';
 
 // ONNX
 export { loadModel, importOnnx, exportFp32, buildVitOnnx, readPreprocessing } from './onnx';

@@ -33,14 +33,42 @@ export interface NativeVitModel {
   setActivationBudget(bytes: number): void;
   cancel(): void;
   dispose(): void;
+  /** Where this model runs: 'cpu' or 'cuda:N'. */
+  device(): string;
+}
+
+/** One CUDA device as the driver reports it (cudaDevices()). */
+export interface CudaDeviceInfo {
+  index: number;
+  name: string;
+  /** 'major.minor', e.g. '9.0' for H100/H200. */
+  computeCapability: string;
+  memoryBytes: number;
+  multiprocessors: number;
+  /** The CUDA backend needs compute capability 8.0 (sm_80) or newer. */
+  usable: boolean;
+}
+
+export interface CudaDeviceList {
+  /** Usable devices (compute capability ≥ 8.0). */
+  count: number;
+  /** Every device the driver reports, usable or not. */
+  devices: CudaDeviceInfo[];
+  /** Why no device is usable ('' when count > 0): no CUDA backend in this build, no
+   *  driver (or one older than the CUDA runtime the addon was built with), no device. */
+  reason: string;
 }
 
 export type GemmVariantName = 'ref' | 'avx2' | 'avx512' | 'auto';
 
 export interface NativeAddon {
-  VitModel: new (config: object, params: Float32Array, threads: number) => NativeVitModel;
+  /** `device`: 'cpu' (default) or 'cuda:N'; a CUDA model ignores `threads`. */
+  VitModel: new (config: object, params: Float32Array, threads: number, device?: string) => NativeVitModel;
   cpuFeatures(): { avx2: boolean; avx512: boolean; avx512vnni: boolean; avxvnni: boolean; gemm: string };
+  /** The engines compiled into this addon: ['cpu'] or ['cpu', 'cuda']. */
   backends(): string[];
+  /** The CUDA devices this process can use; never throws (no driver: count 0 and the reason). */
+  cudaDevices(): CudaDeviceList;
   /** C = alpha·op(A)·op(B) + beta·C, row-major; returns the best time in seconds over `repeats`. */
   gemm(
     variant: GemmVariantName,

@@ -1,6 +1,8 @@
 // The typed engine API: createVit(config, weights) → VitModel with async forward/backward.
 // Validation happens here (expected vs. received); the native side re-checks every tensor.
 // Calls on one model are queued, so callers may fire them without awaiting each other.
+// A model runs on the CPU engine or, where the addon was built with CUDA, on a GPU
+// (`device: 'cuda:N'`, docs/cuda.md); both take and return host Float32Arrays.
 
 import * as os from 'os';
 import { SpdfqError, SpdfqErrorCode } from './errors';
@@ -17,14 +19,78 @@ import {
 
 export type WeightMap = Map<string, Float32Array> | Record<string, Float32Array>;
 
+/** Where a model runs: the CPU engine, or CUDA device N ('cuda' means 'cuda:0'). */
+export type VitDevice = 'cpu' | 'cuda' | `cuda:${number}`;
+
 export interface VitOptions {
-  /** Worker threads for this model's passes. Default: os.availableParallelism(). */
+  /** Worker threads for this model's passes (CPU; a CUDA model ignores it).
+   *  Default: os.availableParallelism(). */
   threads?: number;
-  /** Run the scalar reference kernels (`_ref`: one thread, textbook loops) — for checks. */
+  /** CPU: run the scalar reference kernels (`_ref`: one thread, textbook loops) — for
+   *  checks. CUDA: run the FP32 GEMMs instead of the default TF32 tensor-core GEMMs. */
   reference?: boolean;
   /** Activation memory a pass may use; a larger batch fails with E_MEMORY naming the
-   *  batch that fits. Default: half of the machine's total memory. */
+   *  batch that fits. Default: half of the machine's total memory on the CPU; on CUDA,
+   *  the device's free memory when the activations are allocated. */
   activationBudgetBytes?: number;
+  /** 'cpu' (default), 'cuda' or 'cuda:N'. CUDA needs an addon built with the CUDA backend
+   *  (backends() lists 'cuda') and an sm_80+ GPU; otherwise createVit throws E_CONFIG
+   *  saying which is missing. Synthesis, block reconstruction and integer execution run
+   *  on the CPU only (they throw E_CONFIG on a CUDA model). */
+  device?: VitDevice;
+}
+
+/** A device option checked against this addon and machine. */
+export interface ResolvedDevice {
+  kind: 'cpu' | 'cuda';
+  index: number;
+  /** 'cpu' or 'cuda:N', as VitModel.device reports it. */
+  name: string;
+}
+
+/** Largest CUDA device index accepted (an int32 on the native side). */
+const MAX_DEVICE_INDEX = 2 ** 31 - 1;
+
+/** How to get a build with the CUDA backend (docs/cuda.md, "Building"). */
+export const CUDA_BUILD_HINT =
+  'rebuild it on a machine with the CUDA toolkit (nvcc 12 or newer): `npx cmake-js compile --CDSPDFQ_CUDA=ON` in the package folder (docs/cuda.md)';
+
+/** Parses 'cpu' | 'cuda' | 'cuda:N' and checks that this addon and machine can run it:
+ *  E_CONFIG saying what was expected and received, that the build has no CUDA backend
+ *  (and how to build one), or that no usable CUDA device was found (and why). */
+export function resolveDevice(device: unknown): ResolvedDevice {
+  const m = typeof device === 'string' ? /^(cpu|cuda)(?::(\d+))?$/.exec(device) : null;
+  const index = m?.[2] === undefined ? 0 : Number(m[2]);
+  if (!m || (m[1] === 'cpu' && index !== 0) || index > MAX_DEVICE_INDEX) {
+    const received = typeof device === 'string' ? `'${device}'` : describe(device);
+    throw new SpdfqError('E_CONFIG', `device: expected 'cpu' or 'cuda[:N]', received ${received}`);
+  }
+  if (m[1] === 'cpu') return { kind: 'cpu', index: 0, name: 'cpu' };
+  const addon = nativeAddon();
+  const backends = addon.backends();
+  if (!backends.includes('cuda') || typeof addon.cudaDevices !== 'function') {
+    throw new SpdfqError(
+      'E_CONFIG',
+      `device '${device}': this build of spdfq-native supports ${backends.join(', ')} only; it was compiled without the CUDA backend. To run on a GPU, ${CUDA_BUILD_HINT}`,
+    );
+  }
+  const info = addon.cudaDevices();
+  if (info.devices.length === 0) {
+    // Starts like the CPU-only message (what the build supports), then says what is missing here.
+    throw new SpdfqError(
+      'E_CONFIG',
+      `device '${device}': this build of spdfq-native supports ${backends.join(' and ')}, but no CUDA device was found (${info.reason || 'the driver reports none'})`,
+    );
+  }
+  if (index >= info.devices.length) {
+    const list = info.devices.map((d) => `cuda:${d.index} ${d.name}`).join(', ');
+    throw new SpdfqError('E_CONFIG', `device '${device}': this machine has ${info.devices.length} CUDA device(s): ${list}`);
+  }
+  const d = info.devices[index];
+  if (!d.usable) {
+    throw new SpdfqError('E_CONFIG', `device '${device}' (${d.name}, compute capability ${d.computeCapability}) is older than 8.0 (sm_80), which the CUDA backend needs`);
+  }
+  return { kind: 'cuda', index, name: `cuda:${index}` };
 }
 
 export interface ForwardOptions {
@@ -146,6 +212,8 @@ function rethrow(err: unknown, callerStack: Error): never {
 export class VitModel {
   readonly config: VitConfig;
   readonly paramSpecs: ParamSpec[];
+  /** Where the model runs: 'cpu' or 'cuda:N' (as the native model reports it). */
+  readonly device: string;
   private native: NativeVitModel | null;
   private queue: Promise<unknown> = Promise.resolve();
   private lastBatch = 0;
@@ -155,6 +223,7 @@ export class VitModel {
     this.config = config;
     this.paramSpecs = vitParamSpecs(config);
     this.native = native;
+    this.device = native.device();
   }
 
   private get handle(): NativeVitModel {
@@ -273,7 +342,8 @@ export class VitModel {
     return this.enqueue(async () => this.handle.setParams(packed));
   }
 
-  /** Bytes of activation memory (kept for backward, plus scratch) that `batch` images need. */
+  /** Bytes of activation memory (kept for backward, plus scratch) that `batch` images need
+   *  (host memory on the CPU, device memory on CUDA). */
   activationBytes(batch: number): number {
     return this.handle.activationBytes(checkPositiveInt('batch', batch));
   }
@@ -305,19 +375,21 @@ export async function createVit(config: VitConfigInput, weights: WeightMap, opti
   const full = completeVitConfig(config);
   const params = packWeights(full, weights);
   const threads = options.threads === undefined ? defaultThreads() : checkPositiveInt('threads', options.threads, 1024);
+  const device = resolveDevice(options.device ?? 'cpu');
+  // On CUDA the native default (the device's free memory) stands unless a budget is given.
+  const budget = options.activationBudgetBytes ?? (device.kind === 'cpu' ? Math.floor(os.totalmem() / 2) : undefined);
+  if (budget !== undefined && (typeof budget !== 'number' || !(budget >= 1))) {
+    throw new SpdfqError('E_CONFIG', `activationBudgetBytes: expected a positive number, received ${String(budget)}`);
+  }
   const addon = nativeAddon();
   let native: NativeVitModel;
   try {
-    native = new addon.VitModel(full, params, threads);
+    native = new addon.VitModel(full, params, threads, device.name);
+    if (options.reference) native.setReference(true);
+    if (budget !== undefined) native.setActivationBudget(Math.floor(budget));
   } catch (err) {
     rethrow(err, new Error());
   }
-  if (options.reference) native.setReference(true);
-  const budget = options.activationBudgetBytes ?? Math.floor(os.totalmem() / 2);
-  if (typeof budget !== 'number' || !(budget >= 1)) {
-    throw new SpdfqError('E_CONFIG', `activationBudgetBytes: expected a positive number, received ${String(budget)}`);
-  }
-  native.setActivationBudget(Math.floor(budget));
   return new VitModel(full, native);
 }
 

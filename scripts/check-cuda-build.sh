@@ -8,8 +8,11 @@
 #   NVCC=/path/to/nvcc JOBS=2 scripts/check-cuda-build.sh
 #
 # Checked: every SOURCE_DIR/*.cu and test/gpu/*.cu (nvcc, -Werror all-warnings, host
-# compiler -Wall -Wextra -Werror), and that the plain-C++ headers the binding includes
-# (cuda_vit.h, device.h, gemm_math.h) compile with g++ alone, without CUDA headers.
+# compiler -Wall -Wextra -Werror), that the plain-C++ headers the binding includes
+# (cuda_vit.h, device.h, gemm_math.h) compile with g++ alone, without CUDA headers, and
+# that the binding sources compile with SPDFQ_WITH_CUDA defined, where the model wrapper
+# also instantiates its generic code for CudaVit (g++ -fsyntax-only; needs node-addon-api,
+# skipped without it).
 # Objects go to a temporary folder under /tmp, removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +76,26 @@ for h in cuda_vit.h device.h gemm_math.h; do
     fail=1
   fi
 done
+
+# The binding as the CMake build compiles it when the backend is on: every file, since
+# those that visit the engine (vit_engine.h) instantiate their lambdas for CudaVit too.
+napi_inc=$(node -p "require('node-addon-api').include_dir" 2>/dev/null || true)
+napi_hdr=$(node -p "require('path').dirname(require.resolve('node-api-headers/include/node_api.h'))" 2>/dev/null || true)
+if [ -n "$napi_inc" ] && [ -n "$napi_hdr" ]; then
+  for f in native/binding/*.cc; do
+    if "$cxx" -std=c++17 -fsyntax-only -Wall -Wextra -Werror -Wno-unused-parameter -DSPDFQ_WITH_CUDA \
+        -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
+        -I"$napi_inc" -I"$napi_hdr" "$f" 2>"$out/binding.log"; then
+      echo "  ok    $f (g++, SPDFQ_WITH_CUDA)"
+    else
+      echo "  FAIL  $f with SPDFQ_WITH_CUDA"
+      sed 's/^/        /' "$out/binding.log"
+      fail=1
+    fi
+  done
+else
+  echo "  skip  native/binding with SPDFQ_WITH_CUDA (node-addon-api not installed)"
+fi
 
 echo "check-cuda-build: $((SECONDS - start)) s"
 if [ $fail -ne 0 ]; then

@@ -13,7 +13,8 @@
 // Options: --bench (also print GEMM rates and DeiT step times), --batch N (bench batch),
 //          --only ops|api, --jobs N (parallel compiles; default: CPU count),
 //          --build-only (compile and link the op checker without a GPU; runs nothing).
-// Environment: NVCC (default nvcc), CXX (default g++), SPDFQ_TEST_DEVICE (default cuda:0).
+// Environment: NVCC (default nvcc), CXX (default g++), SPDFQ_TEST_DEVICE (default cuda:0),
+//              SPDFQ_ADDON (the addon to test, as lib/native.ts; default build/Release/spdfq_native.node).
 'use strict';
 
 const { spawnSync } = require('child_process');
@@ -45,29 +46,36 @@ function run(cmd, argv, options = {}) {
   return { status: r.status ?? 1 };
 }
 
+// The addon under test (the API tests load the same one through lib/native.ts), and the
+// cmake-js build folder it came from (whose libspdfq_core.a the op checker links).
+const addonPath = process.env.SPDFQ_ADDON
+  ? path.resolve(process.env.SPDFQ_ADDON)
+  : path.join(root, 'build', 'Release', 'spdfq_native.node');
+const buildDir = path.dirname(path.dirname(addonPath));
+
 // ---- 1. gate -------------------------------------------------------------------------
 function gate() {
   let addon;
   try {
-    addon = require(path.join(root, 'build', 'Release', 'spdfq_native.node'));
+    addon = require(addonPath);
   } catch (err) {
-    stop(`the addon is not built or does not load (${err.message}); run npm install first`);
+    stop(`the addon ${path.relative(root, addonPath)} is not built or does not load (${err.message}); run npm install first`);
   }
   const backends = addon.backends();
-  if (!backends.includes('cuda')) {
+  if (!backends.includes('cuda') || typeof addon.cudaDevices !== 'function') {
     stop(
       `this build of spdfq-native has no CUDA backend (backends(): ${backends.join(', ')}). ` +
-        'Rebuild on a machine with the CUDA toolkit: npx cmake-js compile --CDSPDFQ_CUDA=ON',
+        'Rebuild on a machine with the CUDA toolkit (nvcc 12 or newer): npx cmake-js compile --CDSPDFQ_CUDA=ON',
     );
   }
-  if (typeof addon.cudaDevices === 'function') {
-    const info = addon.cudaDevices();
-    if (!info || info.count === 0) stop(`no usable CUDA device: ${info && info.reason ? info.reason : 'none found'}`);
-    console.log(`test:gpu: ${info.devices.join('; ')}`);
-  } else {
-    const smi = spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' });
-    if (smi.error || smi.status !== 0) stop('no NVIDIA GPU found (nvidia-smi -L failed or is not installed)');
-    console.log(`test:gpu: ${smi.stdout.trim()}`);
+  const info = addon.cudaDevices();
+  if (info.count === 0) stop(`no usable CUDA device: ${info.reason || 'none found'}`);
+  const gib = (b) => (b / 2 ** 30).toFixed(0);
+  for (const d of info.devices) {
+    console.log(
+      `test:gpu: cuda:${d.index} ${d.name}, compute capability ${d.computeCapability}, ${d.multiprocessors} SMs, ` +
+        `${gib(d.memoryBytes)} GiB${d.usable ? '' : ' (older than sm_80: not usable)'}`,
+    );
   }
 }
 
@@ -132,13 +140,13 @@ function fixtureSpecs() {
 }
 
 async function opChecker() {
-  const out = path.join(root, 'build', 'gpu-check');
+  const out = path.join(buildDir, 'gpu-check');
   fs.mkdirSync(out, { recursive: true });
   const probe = spawnSync(nvcc, ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) return stop(`nvcc not found (${nvcc}): the op checker is compiled here`);
 
   // The CPU engine: the cmake-js build's static library, or compiled here.
-  let coreLib = path.join(root, 'build', 'libspdfq_core.a');
+  let coreLib = path.join(buildDir, 'libspdfq_core.a');
   if (!fs.existsSync(coreLib)) {
     coreLib = path.join(out, 'libspdfq_core_check.a');
     const sources = ['native/core', 'native/cpu', 'native/quant', 'native/synth'].flatMap((d) => listFiles(d, /\.cc$/));
@@ -191,7 +199,7 @@ async function opChecker() {
 // ---- 3. the API tests -------------------------------------------------------------------
 function apiTests() {
   const jest = path.join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'jest.cmd' : 'jest');
-  const r = run(jest, ['--config', 'test/gpu/jest.config.js', '--runInBand']);
+  const r = run(jest, ['--config', 'test/gpu/jest.config.js', '--runInBand'], { env: { ...process.env, SPDFQ_ADDON: addonPath } });
   if (r.status !== 0) failures.push('API tests (test/gpu/*.gpu.ts)');
 }
 

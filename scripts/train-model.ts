@@ -149,10 +149,10 @@ async function main(): Promise<void> {
   const card = `# ${id}\n\nA DeiT-style vision transformer trained by spdfq-native's own engine (\`npm run train:${args.dataset === 'fashion-mnist' ? 'default' : 'mnist'}\`) on ${ds.name}.\n\n` +
     `| | |\n|---|---|\n| architecture | ViT, class token, pre-norm, ${config.depth} blocks, dim ${config.embedDim}, ${config.numHeads} heads, MLP ${config.mlpDim}, patch ${config.patchSize} on ${config.imageHeight}×${config.imageWidth}×${config.channels} (${config.imageHeight / config.patchSize}×${config.imageWidth / config.patchSize} tokens + class token), exact GELU, LayerNorm eps ${config.layerNormEps} |\n` +
     `| parameters | ${model.paramSpecs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0)} |\n` +
-    `| recipe | AdamW (β 0.9/0.999, weight decay 0.05 except biases/norms/embeddings), peak lr ${args.lr ?? 1e-3}, batch 128, ${epochs} epochs${args.resume ? ` continuing from a first cycle (${args.resume})` : ''}, 1 warm-up epoch then cosine, label smoothing 0.1, random crop with 2-pixel padding${ds.hflip ? ', random horizontal flips' : ''} (lib/train/trainer.ts) |\n` +
+    `| recipe | AdamW (β 0.9/0.999, weight decay 0.05 except biases/norms/embeddings), peak lr ${args.lr ?? 1e-3}, batch 128, ${epochs} epochs${args.resume ? ` continuing from an earlier cycle (${args.resume})` : ''}, 1 warm-up epoch then cosine, label smoothing 0.1, random crop with 2-pixel padding${ds.hflip ? ', random horizontal flips' : ''} (lib/train/trainer.ts) |\n` +
     `| preprocessing | (pixel/255 − ${ds.mean}) / ${ds.std}, no resize (\`${id}.preprocess.json\`) |\n` +
     `| test top-1 (full ${ds.name} test set, 10,000 images) | **${(acc * 100).toFixed(2)}%** |\n` +
-    `| training time | ${((Date.now() - t0) / 60000).toFixed(1)} min on 2 CPU cores |\n` +
+    `| training time | ${((Date.now() - t0) / 60000).toFixed(1)} min, ${args.threads ?? 'all'} thread(s) of a ${require('os').cpus().length}-core machine |\n` +
     `| dataset | ${ds.name} (${ds.source}); licence: ${ds.licence} |\n\n` +
     `Per-epoch history:\n\n| epoch | train loss | test top-1 |\n|---|---|---|\n${res.epochs.map((e) => `| ${e.epoch} | ${e.loss.toFixed(4)} | ${((e.testTop1 ?? 0) * 100).toFixed(2)}% |`).join('\n')}\n\n` +
     `\`${id}-test/\` holds the first 1,000 images of the ${ds.name} test set (IDX files), for evaluation with nothing else installed; same licence as above.\n`;

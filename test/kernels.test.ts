@@ -54,25 +54,27 @@ describe.each(variants)('gemm %s vs gemm_ref', (variant) => {
   });
 });
 
+/** erf in double, independent of ours. */
+const erf = (x: number): number => {
+  // Maclaurin series below 3 (terms stay < e^9, so double keeps ~1e-12); above, the
+  // asymptotic series of erfc, whose first omitted term is < 1e-9 there.
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    let sum = 0;
+    let term = x;
+    for (let n = 0; n < 120; n++) {
+      sum += term / (2 * n + 1);
+      term *= (-x * x) / (n + 1);
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  const z = 1 / (2 * ax * ax);
+  const series = 1 - z + 3 * z ** 2 - 15 * z ** 3 + 105 * z ** 4 - 945 * z ** 5;
+  return Math.sign(x) * (1 - (Math.exp(-ax * ax) / (ax * Math.sqrt(Math.PI))) * series);
+};
+
 describe('element-wise math (core/fast_math.h)', () => {
   const xs = new Float32Array(4001).map((_, i) => -10 + (20 * i) / 4000);
-  const erf = (x: number): number => {
-    // Maclaurin series below 3 (terms stay < e^9, so double keeps ~1e-12); above, the
-    // asymptotic series of erfc, whose first omitted term is < 1e-9 there.
-    const ax = Math.abs(x);
-    if (ax < 3) {
-      let sum = 0;
-      let term = x;
-      for (let n = 0; n < 120; n++) {
-        sum += term / (2 * n + 1);
-        term *= (-x * x) / (n + 1);
-      }
-      return (2 / Math.sqrt(Math.PI)) * sum;
-    }
-    const z = 1 / (2 * ax * ax);
-    const series = 1 - z + 3 * z ** 2 - 15 * z ** 3 + 105 * z ** 4 - 945 * z ** 5;
-    return Math.sign(x) * (1 - (Math.exp(-ax * ax) / (ax * Math.sqrt(Math.PI))) * series);
-  };
   test('exp is within 3e-7 relative of Math.exp', () => {
     const y = addon.elementwise('exp', xs);
     xs.forEach((x, i) => expect(Math.abs(y[i] - Math.exp(x)) / Math.exp(x)).toBeLessThan(3e-7));
@@ -116,4 +118,90 @@ describe('cross-entropy vs PyTorch', () => {
   test('a label out of range is a RangeError, not a crash', () => {
     expect(() => addon.crossEntropy(t('logits'), new Int32Array([0, K]), fx.batch, K, false)).toThrow(/labels\[1\]: expected a class in \[0, 9\], received 10/);
   });
+});
+
+// Every row-kernel table this CPU runs (native/cpu/rows_*.cc: the same loops compiled for
+// baseline x86-64, AVX2 and AVX-512), on lengths that are not multiples of any vector
+// width, against double-precision formulas.
+interface RowKernelAddon {
+  rowKernel(isa: string, op: string, ...args: unknown[]): unknown;
+}
+const rows = addon as unknown as RowKernelAddon;
+const isas = ['generic', 'auto'];
+if (features.avx2) isas.push('avx2');
+if (features.avx512) isas.push('avx512');
+
+describe.each(isas)('row kernels (%s) vs double-precision formulas', (isa) => {
+  const LENGTHS = [1, 7, 16, 17, 50, 197];
+  // Largest error relative to `scale` (default: the largest |want|). Where the result is
+  // a difference of larger terms (softmax and LayerNorm backward), the scale is the size
+  // of those terms: float32 rounding is relative to them, not to the small difference.
+  const maxRel = (got: Float32Array, want: number[], scale = Math.max(...want.map(Math.abs))) =>
+    Math.max(...want.map((w, i) => Math.abs(got[i] - w))) / Math.max(scale, 1e-30);
+  test.each(LENGTHS)('softmax and its backward, row length %i', (n) => {
+    const R = 3;
+    const x = randn(R * n, rng(n)).map((v) => v * 4);
+    const y = rows.rowKernel(isa, 'softmax', x, R, n) as Float32Array;
+    const d = randn(R * n, rng(n + 1));
+    const dx = rows.rowKernel(isa, 'softmax_backward', d, y, R, n) as Float32Array;
+    for (let r = 0; r < R; r++) {
+      const xs = Array.from(x.subarray(r * n, (r + 1) * n));
+      const m = Math.max(...xs);
+      const e = xs.map((v) => Math.exp(v - m));
+      const sum = e.reduce((a, b) => a + b, 0);
+      const p = e.map((v) => v / sum);
+      expect(maxRel(y.subarray(r * n, (r + 1) * n), p)).toBeLessThan(2e-6);
+      const ds = Array.from(d.subarray(r * n, (r + 1) * n));
+      const dot = p.reduce((a, v, j) => a + v * ds[j], 0);
+      const terms = Math.max(...p.map((v, j) => v * (Math.abs(ds[j]) + Math.abs(dot))));
+      expect(maxRel(dx.subarray(r * n, (r + 1) * n), p.map((v, j) => v * (ds[j] - dot)), terms)).toBeLessThan(1e-5);
+    }
+  });
+  test.each(LENGTHS)('LayerNorm forward and input gradient, row length %i', (D) => {
+    const R = 5;
+    const x = randn(R * D, rng(D)).map((v, i) => v * 3 + (i % 3));
+    const w = randn(D, rng(D + 1));
+    const b = randn(D, rng(D + 2));
+    const eps = 1e-6;
+    const out = rows.rowKernel(isa, 'layernorm', x, w, b, R, D, eps) as { y: Float32Array; mean: Float32Array; rstd: Float32Array };
+    const g = randn(R * D, rng(D + 3));
+    const dx = rows.rowKernel(isa, 'layernorm_backward', g, x, w, out.mean, out.rstd, R, D) as Float32Array;
+    for (let r = 0; r < R; r++) {
+      const xs = Array.from(x.subarray(r * D, (r + 1) * D));
+      const mean = xs.reduce((a, v) => a + v, 0) / D;
+      const variance = xs.reduce((a, v) => a + (v - mean) ** 2, 0) / D;
+      const rstd = 1 / Math.sqrt(variance + eps);
+      const xhat = xs.map((v) => (v - mean) * rstd);
+      expect(Math.abs(out.mean[r] - mean)).toBeLessThan(1e-5 * Math.max(1, Math.abs(mean)));
+      expect(Math.abs(out.rstd[r] - rstd) / rstd).toBeLessThan(1e-5);
+      expect(maxRel(out.y.subarray(r * D, (r + 1) * D), xhat.map((v, i) => v * w[i] + b[i]))).toBeLessThan(1e-5);
+      // dx = rstd·(dŷ − mean(dŷ) − x̂·mean(dŷ·x̂)), dŷ = g·w: the LayerNorm input gradient.
+      const dy = Array.from(g.subarray(r * D, (r + 1) * D), (v, i) => v * w[i]);
+      const m1 = dy.reduce((a, v) => a + v, 0) / D;
+      const m2 = dy.reduce((a, v, i) => a + v * xhat[i], 0) / D;
+      const terms = rstd * Math.max(...dy.map((v, i) => Math.abs(v) + Math.abs(m1) + Math.abs(xhat[i] * m2)));
+      expect(maxRel(dx.subarray(r * D, (r + 1) * D), dy.map((v, i) => rstd * (v - m1 - xhat[i] * m2)), terms)).toBeLessThan(1e-5);
+    }
+  });
+  test('GELU (exact and tanh) and their gradients on 1,001 points', () => {
+    const x = new Float32Array(1001).map((_, i) => -8 + (16 * i) / 1000);
+    const dout = randn(1001, rng(4));
+    const gelu = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+    const geluTanh = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+    const d = (f: (v: number) => number, v: number) => (f(v + 1e-5) - f(v - 1e-5)) / 2e-5;
+    for (const [exact, f] of [[true, gelu], [false, geluTanh]] as [boolean, (v: number) => number][]) {
+      const y = rows.rowKernel(isa, 'gelu', x, exact) as Float32Array;
+      const dy = rows.rowKernel(isa, 'gelu_grad', x, dout, exact) as Float32Array;
+      x.forEach((v, i) => {
+        if (!(Math.abs(y[i] - f(v)) <= 2e-6 * Math.max(1, Math.abs(f(v))))) throw new Error(`${isa} gelu(${v}) = ${y[i]}, expected ${f(v)}`);
+        const want = dout[i] * d(f, v);
+        if (!(Math.abs(dy[i] - want) <= 1e-5 * Math.max(1, Math.abs(want)))) throw new Error(`${isa} gelu_grad(${v}) = ${dy[i]}, expected ${want}`);
+      });
+    }
+  });
+});
+
+test('the engine runs the best row-kernel table this CPU supports', () => {
+  expect(rows.rowKernel('auto', 'name')).toBe(features.avx512 ? 'avx512' : features.avx2 ? 'avx2' : 'generic');
+  expect(() => rows.rowKernel('sse9', 'softmax')).toThrow(/isa: expected 'generic', 'avx2', 'avx512' or 'auto', received 'sse9'/);
 });

@@ -11,6 +11,7 @@ import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
 import { writeEvalSubset } from '../lib/data/eval-subset';
 import { run } from '../lib/run/run';
 import { rng } from './helpers/random';
+import { nativeAddon } from '../lib/native';
 
 const CFG: VitConfigInput = { imageSize: 16, channels: 1, patchSize: 4, embedDim: 32, depth: 2, numHeads: 2, mlpDim: 64, numClasses: 4 };
 
@@ -80,8 +81,12 @@ test('cancelling keeps what was reached: results.json says how far the run got',
   expect(fs.existsSync(path.join(out, 'synthetic', 'images.npy'))).toBe(true);
 });
 
-test('--device cuda on a CPU-only build is a clear error, not a silent CPU run', async () => {
+test('--device cuda without a usable GPU (or in a CPU-only build) is a clear error, not a silent CPU run', async () => {
   const f = fixture();
-  await expect(run({ model: f.model, device: 'cuda:0', out: path.join(f.dir, 'o4') })).rejects.toThrow(/device 'cuda:0': this build of spdfq-native supports cpu/);
+  const addon = nativeAddon();
+  const cudaBuild = addon.backends().includes('cuda');
+  const gpu = cudaBuild && addon.cudaDevices().count > 0;
+  const expected = gpu ? /run on the CPU only in this release/ : cudaBuild ? /supports cpu and cuda, but no CUDA device was found/ : /supports cpu only/;
+  await expect(run({ model: f.model, device: 'cuda:0', out: path.join(f.dir, 'o4') })).rejects.toThrow(expected);
   await expect(run({ model: f.model, device: 'gpu', out: path.join(f.dir, 'o5') })).rejects.toThrow(/device: expected 'cpu' or 'cuda\[:N\]', received 'gpu'/);
 });

@@ -1,8 +1,9 @@
 // `--device cpu | cuda[:N]`: which compute backend runs the engine. The CPU backend is
-// always built; CUDA only where the addon was compiled with it (see backends()).
+// always built; CUDA where the addon was compiled with it (backends()) and a usable GPU is
+// present (cudaDevices()). The checks and their messages live in lib/vit.ts
+// (resolveDevice), which createVit applies to its `device` option too.
 
-import { SpdfqError } from '../errors';
-import { nativeAddon } from '../native';
+import { resolveDevice } from '../vit';
 
 export type Device = string;
 
@@ -11,16 +12,10 @@ export interface Backend {
   index: number;
 }
 
+/** Validates a device string against this build and machine: E_CONFIG with the reason
+ *  (a malformed string, a build without the CUDA backend and how to build one, no usable
+ *  CUDA device and why) instead of a silent fallback to the CPU. */
 export function backendFor(device: Device): Backend {
-  const m = /^(cpu|cuda)(?::(\d+))?$/.exec(device);
-  if (!m) throw new SpdfqError('E_CONFIG', `device: expected 'cpu' or 'cuda[:N]', received '${device}'`);
-  const kind = m[1] as 'cpu' | 'cuda';
-  const available = nativeAddon().backends();
-  if (!available.includes(kind)) {
-    throw new SpdfqError(
-      'E_CONFIG',
-      `device '${device}': this build of spdfq-native supports ${available.join(', ')}; the CUDA kernels exist (native/cuda) but are not yet wired into the engine (docs/cuda.md)`,
-    );
-  }
-  return { kind, index: m[2] ? Number(m[2]) : 0 };
+  const d = resolveDevice(device);
+  return { kind: d.kind, index: d.index };
 }

@@ -94,7 +94,12 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
   }
   const out = path.resolve(options.out ?? 'spdfq-out');
   // Validated before any work; the engine runs on the CPU backend (the only one wired).
-  backendFor(options.device ?? 'cpu');
+  const backend = backendFor(options.device ?? 'cpu');
+  // Synthesis and block reconstruction take the CPU engine (native/synth, native/quant);
+  // createVit(config, weights, { device }) runs forward/backward on CUDA (docs/cuda.md).
+  if (backend.kind !== 'cpu') {
+    throw new SpdfqError('E_CONFIG', `device '${options.device}': run's synthesis and block reconstruction run on the CPU only in this release; createVit(config, weights, { device }) runs forward/backward on CUDA (docs/cuda.md)`);
+  }
   fs.mkdirSync(out, { recursive: true });
   const outputs: string[] = [];
   const results: RunResults = {

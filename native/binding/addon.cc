@@ -17,7 +17,9 @@
 
 namespace spdfq::binding {
 
-void register_quant(Napi::Env env, Napi::Object exports);  // quant_binding.cc
+void register_quant(Napi::Env env, Napi::Object exports);     // quant_binding.cc
+void register_row_kernels(Napi::Env env, Napi::Object exports);  // row_kernels_binding.cc
+void register_backends(Napi::Env env, Napi::Object exports);  // backends.cc
 
 namespace {
 
@@ -42,15 +44,6 @@ Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
                                                                                         : cpu::GemmVariant::Ref;
   o.Set("gemm", cpu::gemm_variant_name(best));
   return o;
-}
-
-Napi::Value Backends(const Napi::CallbackInfo& info) {
-  Napi::Array a = Napi::Array::New(info.Env());
-  a.Set(uint32_t(0), "cpu");
-#ifdef SPDFQ_WITH_CUDA
-  a.Set(uint32_t(1), "cuda");
-#endif
-  return a;
 }
 
 // gemm(variant, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, repeats?) → seconds of the best repeat.
@@ -156,11 +149,12 @@ Napi::Value ElementwiseJs(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("VitModel", VitModelWrap::Define(env));
   exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeaturesJs));
-  exports.Set("backends", Napi::Function::New(env, Backends));
   exports.Set("gemm", Napi::Function::New(env, GemmJs));
   exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropyJs));
   exports.Set("elementwise", Napi::Function::New(env, ElementwiseJs));
+  register_backends(env, exports);
   register_quant(env, exports);
+  register_row_kernels(env, exports);
   registerSynth(env, exports);
   return exports;
 }

@@ -172,13 +172,27 @@ class CalibrateWorker : public Napi::AsyncWorker {
 
  private:
   void Execute() override {
-    cpu::CpuVit& m = wrap_->model();
+    try {
+      wrap_->engine().visit([&](auto& m) { calibrate(m); });
+    } catch (const std::exception& e) {
+      code_ = code_of(e);
+      SetError(e.what());
+    }
+  }
+  // Either engine: on CUDA the observer sees each site downloaded to the host.
+  template <class Model>
+  void calibrate(Model& m) {
     std::map<std::pair<int, int>, CalibRequest*> by_site;
     for (auto& r : reqs_) by_site[{int(r.site), r.block}] = &r;
     const bool weight_q = m.weight_quant();
+    // Calibrate on the full-precision model (RepQ-ViT initializes all quantizers from one
+    // fp forward); restore the model's quantization state afterwards, also on failure.
+    auto restore = [&] {
+      m.set_observer(nullptr);
+      m.set_act_quant(wrap_->act_quant_.blocks.empty() ? nullptr : &wrap_->act_quant_);
+      m.set_weight_quant(weight_q);
+    };
     try {
-      // Calibrate on the full-precision model (RepQ-ViT initializes all quantizers from
-      // one fp forward); restore the model's quantization state afterwards.
       m.set_act_quant(nullptr);
       m.set_weight_quant(false);
       m.set_observer([&](const quant::SiteView& v) {
@@ -200,13 +214,11 @@ class CalibrateWorker : public Napi::AsyncWorker {
           r.result = {quant::search_quantizer(std::move(r.values), r.spec)};
         r.values = {};
       }
-    } catch (const std::exception& e) {
-      code_ = code_of(e);
-      SetError(e.what());
+    } catch (...) {
+      restore();
+      throw;
     }
-    m.set_observer(nullptr);
-    m.set_act_quant(wrap_->act_quant_.blocks.empty() ? nullptr : &wrap_->act_quant_);
-    m.set_weight_quant(weight_q);
+    restore();
   }
   void OnOK() override {
     wrap_->set_busy(false);
@@ -234,11 +246,12 @@ class CalibrateWorker : public Napi::AsyncWorker {
 
 class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::ReconstructProgress> {
  public:
-  ReconstructWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, Napi::Float32Array images, int n,
-                    quant::ReconstructConfig cfg, Napi::Function on_progress)
+  ReconstructWorker(Napi::Env env, VitModelWrap* wrap, cpu::CpuVit& model, Napi::Object self,
+                    Napi::Float32Array images, int n, quant::ReconstructConfig cfg, Napi::Function on_progress)
       : Napi::AsyncProgressQueueWorker<quant::ReconstructProgress>(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         wrap_(wrap),
+        model_(model),
         images_(images.Data()),
         n_(n),
         cfg_(cfg) {
@@ -254,7 +267,7 @@ class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::Reconstru
     auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
     try {
       reports_ = quant::reconstruct_blocks(
-          wrap_->model(), &wrap_->act_quant_, wrap_->weight_quant_, images_, n_, cfg_,
+          model_, &wrap_->act_quant_, wrap_->weight_quant_, images_, n_, cfg_,
           [&](const quant::ReconstructProgress& p) {
             const auto now = std::chrono::steady_clock::now();
             // At most ~10 reports a second, and always the last iteration of a block.
@@ -302,6 +315,7 @@ class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::Reconstru
 
   Napi::Promise::Deferred deferred_;
   VitModelWrap* wrap_;
+  cpu::CpuVit& model_;  // native/quant's reconstruction drives a CpuVit
   const float* images_;
   int n_;
   quant::ReconstructConfig cfg_;
@@ -319,7 +333,8 @@ Napi::Value VitModelWrap::Calibrate(const Napi::CallbackInfo& info) {
   require_idle(env);
   const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
   const int chunk = int(int_arg(info, 2, "chunk", 1, 1 << 24));
-  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model_->config().image_len());
+  const VitConfig& c = config();
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * c.image_len());
   if (!info[3].IsArray()) throw Napi::TypeError::New(env, "specs: expected an array");
   Napi::Array specs = info[3].As<Napi::Array>();
   std::vector<CalibRequest> reqs;
@@ -328,8 +343,8 @@ Napi::Value VitModelWrap::Calibrate(const Napi::CallbackInfo& info) {
     CalibRequest r;
     r.site = parse_site(env, o.Get("site").As<Napi::String>().Utf8Value());
     r.block = int(num(o, "block", -1));
-    if (quant::is_block_site(r.site) && (r.block < 0 || r.block >= model_->config().depth))
-      throw Napi::RangeError::New(env, "specs[" + std::to_string(i) + "].block: expected a block index in [0, " + std::to_string(model_->config().depth - 1) + "]");
+    if (quant::is_block_site(r.site) && (r.block < 0 || r.block >= c.depth))
+      throw Napi::RangeError::New(env, "specs[" + std::to_string(i) + "].block: expected a block index in [0, " + std::to_string(c.depth - 1) + "]");
     if (!quant::is_block_site(r.site)) r.block = -1;
     r.spec = parse_spec(env, o);
     Napi::Value pc = o.Get("perChannel");
@@ -348,23 +363,24 @@ Napi::Value VitModelWrap::SetActQuant(const Napi::CallbackInfo& info) {
   require_idle(env);
   if (info[0].IsNull() || info[0].IsUndefined()) {
     act_quant_ = quant::ActQuantState{};
-    model_->set_act_quant(nullptr);
+    engine_->visit([](auto& m) { m.set_act_quant(nullptr); });
     return env.Undefined();
   }
   if (!info[0].IsArray()) throw Napi::TypeError::New(env, "sites: expected an array or null");
   quant::ActQuantState st;
-  st.blocks.assign(size_t(model_->config().depth) * quant::kBlockSites, TensorQuant{});
+  const int depth = config().depth;
+  st.blocks.assign(size_t(depth) * quant::kBlockSites, TensorQuant{});
   Napi::Array a = info[0].As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Object o = a.Get(i).As<Napi::Object>();
     const Site s = parse_site(env, o.Get("site").As<Napi::String>().Utf8Value());
     const int block = int(num(o, "block", -1));
-    if (quant::is_block_site(s) && (block < 0 || block >= model_->config().depth))
+    if (quant::is_block_site(s) && (block < 0 || block >= depth))
       throw Napi::RangeError::New(env, "sites[" + std::to_string(i) + "].block out of range");
     st.at(s, block) = parse_quantizer(env, o);
   }
   act_quant_ = std::move(st);
-  model_->set_act_quant(&act_quant_);
+  engine_->visit([&](auto& m) { m.set_act_quant(&act_quant_); });
   return env.Undefined();
 }
 
@@ -374,11 +390,11 @@ Napi::Value VitModelWrap::SetWeightQuant(const Napi::CallbackInfo& info) {
   require_idle(env);
   if (info[0].IsNull() || info[0].IsUndefined()) {
     weight_quant_.clear();
-    model_->set_weight_quant(false);
+    engine_->visit([](auto& m) { m.set_weight_quant(false); });
     return env.Undefined();
   }
   if (!info[0].IsArray()) throw Napi::TypeError::New(env, "layers: expected an array or null");
-  const auto infos = plan_params(model_->config());
+  const auto infos = plan_params(config());
   quant::WeightQuantTable table;
   Napi::Array a = info[0].As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); ++i) {
@@ -410,29 +426,36 @@ Napi::Value VitModelWrap::SetWeightQuant(const Napi::CallbackInfo& info) {
     }
     table.push_back(std::move(w));
   }
-  float* qp = model_->quant_params();
-  std::memcpy(qp, model_->params(), sizeof(float) * size_t(model_->param_count()));
-  for (const auto& w : table) quant::apply_weight_quant(w, model_->params(), qp);
+  // On CUDA both pointers are host mirrors; the quantized copy is uploaded before the next pass.
+  engine_->visit([&](auto& m) {
+    float* qp = m.quant_params();
+    const float* fp = m.params();
+    std::memcpy(qp, fp, sizeof(float) * size_t(m.param_count()));
+    for (const auto& w : table) quant::apply_weight_quant(w, fp, qp);
+  });
   weight_quant_ = std::move(table);
-  model_->set_weight_quant(true);
+  engine_->visit([](auto& m) { m.set_weight_quant(true); });
   return env.Undefined();
 }
 
 Napi::Value VitModelWrap::GetQuantParams(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  Napi::Float32Array a = Napi::Float32Array::New(info.Env(), size_t(model_->param_count()));
-  std::memcpy(a.Data(), model_->quant_params(), a.ByteLength());
-  return a;
+  return engine_->visit([&](auto& m) {
+    Napi::Float32Array a = Napi::Float32Array::New(info.Env(), size_t(m.param_count()));
+    std::memcpy(a.Data(), m.quant_params(), a.ByteLength());
+    return a;
+  });
 }
 
 // reconstruct(images, n, { iters, lr, batch, seed }, onProgress?) → Promise<[{ block, mseBefore, mseAfter }]>
 Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_idle(env);
+  cpu::CpuVit& model = cpu_model("reconstruct (block reconstruction)");
   if (act_quant_.blocks.empty() || weight_quant_.empty())
     throw coded_error(env, "E_STATE", "reconstruction needs activation and weight quantizers set first");
   const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
-  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model_->config().image_len());
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model.config().image_len());
   if (!info[2].IsObject()) throw Napi::TypeError::New(env, "config: expected an object");
   Napi::Object o = info[2].As<Napi::Object>();
   quant::ReconstructConfig cfg;
@@ -442,7 +465,7 @@ Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   cfg.seed = uint64_t(num(o, "seed", 0));
   Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
   cancel_ = false;
-  auto* w = new ReconstructWorker(env, this, info.This().As<Napi::Object>(), images, n, cfg, cb);
+  auto* w = new ReconstructWorker(env, this, model, info.This().As<Napi::Object>(), images, n, cfg, cb);
   w->Queue();
   return w->Promise();
 }
@@ -454,21 +477,23 @@ Napi::Value VitModelWrap::SetIntegerMode(const Napi::CallbackInfo& info) {
   require_idle(env);
   const bool on = bool_arg(info, 0, "on");
   if (!on) {
-    model_->set_integer_mode(false);
+    // A CUDA model never runs integer kernels, so turning them off is always possible.
+    if (!engine_->on_cuda()) engine_->cpu("setIntegerMode").set_integer_mode(false);
     return env.Undefined();
   }
+  cpu::CpuVit& model = cpu_model("setIntegerMode (integer execution)");
   if (weight_quant_.empty() || act_quant_.blocks.empty())
     throw coded_error(env, "E_STATE", "integer execution needs activation and weight quantizers set first");
   std::vector<std::pair<std::string, cpu::QLinearWeights>> layers;
   try {
     for (const auto& w : weight_quant_)
-      layers.emplace_back(w.name, cpu::pack_qweights_from_float(model_->params() + w.offset, int(w.rows), int(w.cols),
+      layers.emplace_back(w.name, cpu::pack_qweights_from_float(model.params() + w.offset, int(w.rows), int(w.cols),
                                                                 w.cols, w.channels.data()));
   } catch (const std::exception& e) {
     throw coded_error(env, "E_CONFIG", std::string("integer execution: ") + e.what());
   }
-  model_->set_integer_weights(std::move(layers));
-  model_->set_integer_mode(true);
+  model.set_integer_weights(std::move(layers));
+  model.set_integer_mode(true);
   return env.Undefined();
 }
 

@@ -175,10 +175,12 @@ Napi::Object config_arg(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // Builds the Synthesizer on the main thread, so config and memory errors reject at once.
+// Synthesis drives a CpuVit (native/synth); a model on CUDA is refused with E_CONFIG.
 std::unique_ptr<synth::Synthesizer> make_synthesizer(Napi::Env env, VitModelWrap* wrap, const Napi::Object& cfg) {
+  wrap->require_idle(env);
   synth::SynthConfig c = parse_synth_config(cfg);
   try {
-    return std::make_unique<synth::Synthesizer>(wrap->model(), std::move(c));
+    return std::make_unique<synth::Synthesizer>(wrap->cpu_model("synthesis"), std::move(c));
   } catch (const spdfq::Error& e) {
     throw coded_error(env, e.code(), e.what());
   } catch (const std::bad_alloc&) {
@@ -334,7 +336,7 @@ Napi::Value SynthObjective(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VitModelWrap* wrap = unwrap_model(info);
   auto s = make_synthesizer(env, wrap, config_arg(info, 1));
-  const VitConfig& mc = wrap->model().config();
+  const VitConfig& mc = wrap->config();
   Napi::Float32Array images = float32_arg(info, 2, "images", int64_t(s->config().images) * mc.image_len());
   const int step = int(int_arg(info, 3, "step", 0, 1 << 30));
   if (info.Length() < 5 || !info[4].IsNumber()) throw Napi::TypeError::New(env, "alpha: expected a number");

@@ -59,6 +59,19 @@ Napi::Float32Array copy_out(Napi::Env env, const float* src, int64_t n) {
   return a;
 }
 
+// The C++ exception in flight as a coded JavaScript error (code as in lib/errors.ts).
+Napi::Error coded_from_current(Napi::Env env) {
+  try {
+    throw;
+  } catch (const spdfq::Error& e) {
+    return coded_error(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    return coded_error(env, "E_MEMORY", "out of host memory");
+  } catch (const std::exception& e) {
+    return coded_error(env, "E_NATIVE", e.what());
+  }
+}
+
 // Shared shape of the two workers: run `work` off the event loop, map spdfq::Error to a
 // coded JS error, always release the model's busy flag.
 class ModelWorker : public Napi::AsyncWorker {
@@ -72,6 +85,8 @@ class ModelWorker : public Napi::AsyncWorker {
   void Keep(Napi::Value v) { keep_.push_back(Napi::Persistent(v.As<Napi::Object>())); }
 
  protected:
+  // Runs on a libuv worker thread: everything that may throw (a CUDA download included)
+  // happens here, so Result() on the main thread only wraps what Work() left.
   virtual void Work() = 0;
   virtual Napi::Value Result() = 0;
   VitModelWrap* wrap_;
@@ -113,16 +128,20 @@ class ForwardWorker : public ModelWorker {
       : ModelWorker(env, wrap, self), images_(images), batch_(batch), cancel_(cancel) {}
 
  protected:
-  void Work() override { wrap_->model().forward(images_, batch_, cancel_); }
-  Napi::Value Result() override {
-    const auto& m = wrap_->model();
-    return copy_out(Env(), m.logits(), int64_t(m.batch()) * m.config().num_classes);
+  void Work() override {
+    wrap_->engine().visit([&](auto& m) {
+      m.forward(images_, batch_, cancel_);
+      const float* l = m.logits();  // a device-to-host copy on CUDA
+      logits_.assign(l, l + int64_t(m.batch()) * m.config().num_classes);
+    });
   }
+  Napi::Value Result() override { return copy_out(Env(), logits_.data(), int64_t(logits_.size())); }
 
  private:
   const float* images_;
   int batch_;
   std::atomic<bool>* cancel_;
+  std::vector<float> logits_;
 };
 
 class BackwardWorker : public ModelWorker {
@@ -139,12 +158,14 @@ class BackwardWorker : public ModelWorker {
   }
 
  protected:
-  void Work() override { wrap_->model().backward(dlogits_, taps_, dimages_, weight_grads_, cancel_); }
+  void Work() override {
+    wrap_->engine().visit([&](auto& m) { run_backward(m, dlogits_, taps_, dimages_, weight_grads_, cancel_); });
+  }
   Napi::Value Result() override { return out_.Value(); }
 
  private:
   const float* dlogits_;
-  cpu::TapGrads taps_;
+  cpu::TapGrads taps_;  // host pointers, one per block, for either engine
   float* dimages_;
   bool weight_grads_;
   std::atomic<bool>* cancel_;
@@ -153,52 +174,72 @@ class BackwardWorker : public ModelWorker {
 
 }  // namespace
 
+template <Napi::Value (VitModelWrap::*Method)(const Napi::CallbackInfo&)>
+Napi::Value VitModelWrap::Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return (this->*Method)(info);
+  } catch (const Napi::Error&) {
+    throw;  // already a JavaScript exception
+  } catch (...) {
+    throw coded_from_current(info.Env());
+  }
+}
+
 Napi::Function VitModelWrap::Define(Napi::Env env) {
+  using W = VitModelWrap;
   return DefineClass(env, "VitModel",
                      {
-                         InstanceMethod("forward", &VitModelWrap::Forward),
-                         InstanceMethod("backward", &VitModelWrap::Backward),
-                         InstanceMethod("attention", &VitModelWrap::Attention),
-                         InstanceMethod("attentionValues", &VitModelWrap::AttentionValues),
-                         InstanceMethod("features", &VitModelWrap::Features),
-                         InstanceMethod("getParams", &VitModelWrap::GetParams),
-                         InstanceMethod("setParams", &VitModelWrap::SetParams),
-                         InstanceMethod("getGrads", &VitModelWrap::GetGrads),
-                         InstanceMethod("paramInfo", &VitModelWrap::ParamInfo),
-                         InstanceMethod("activationBytes", &VitModelWrap::ActivationBytes),
-                         InstanceMethod("setThreads", &VitModelWrap::SetThreads),
-                         InstanceMethod("setReference", &VitModelWrap::SetReference),
-                         InstanceMethod("setActivationBudget", &VitModelWrap::SetActivationBudget),
-                         InstanceMethod("cancel", &VitModelWrap::Cancel),
-                         InstanceMethod("dispose", &VitModelWrap::Dispose),
-                         InstanceMethod("calibrate", &VitModelWrap::Calibrate),
-                         InstanceMethod("setActQuant", &VitModelWrap::SetActQuant),
-                         InstanceMethod("setWeightQuant", &VitModelWrap::SetWeightQuant),
-                         InstanceMethod("getQuantParams", &VitModelWrap::GetQuantParams),
-                         InstanceMethod("reconstruct", &VitModelWrap::Reconstruct),
-                         InstanceMethod("setIntegerMode", &VitModelWrap::SetIntegerMode),
+                         InstanceMethod("forward", &W::Guarded<&W::Forward>),
+                         InstanceMethod("backward", &W::Guarded<&W::Backward>),
+                         InstanceMethod("attention", &W::Guarded<&W::Attention>),
+                         InstanceMethod("attentionValues", &W::Guarded<&W::AttentionValues>),
+                         InstanceMethod("features", &W::Guarded<&W::Features>),
+                         InstanceMethod("getParams", &W::Guarded<&W::GetParams>),
+                         InstanceMethod("setParams", &W::Guarded<&W::SetParams>),
+                         InstanceMethod("getGrads", &W::Guarded<&W::GetGrads>),
+                         InstanceMethod("paramInfo", &W::Guarded<&W::ParamInfo>),
+                         InstanceMethod("activationBytes", &W::Guarded<&W::ActivationBytes>),
+                         InstanceMethod("setThreads", &W::Guarded<&W::SetThreads>),
+                         InstanceMethod("setReference", &W::Guarded<&W::SetReference>),
+                         InstanceMethod("setActivationBudget", &W::Guarded<&W::SetActivationBudget>),
+                         InstanceMethod("cancel", &W::Guarded<&W::Cancel>),
+                         InstanceMethod("dispose", &W::Guarded<&W::Dispose>),
+                         InstanceMethod("device", &W::Guarded<&W::DeviceName>),
+                         InstanceMethod("calibrate", &W::Guarded<&W::Calibrate>),
+                         InstanceMethod("setActQuant", &W::Guarded<&W::SetActQuant>),
+                         InstanceMethod("setWeightQuant", &W::Guarded<&W::SetWeightQuant>),
+                         InstanceMethod("getQuantParams", &W::Guarded<&W::GetQuantParams>),
+                         InstanceMethod("reconstruct", &W::Guarded<&W::Reconstruct>),
+                         InstanceMethod("setIntegerMode", &W::Guarded<&W::SetIntegerMode>),
                      });
 }
 
-// new VitModel(config, params: Float32Array, threads)
+// new VitModel(config, params: Float32Array, threads, device?: 'cpu' | 'cuda:N')
 VitModelWrap::VitModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VitModelWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "config: expected an object");
   const VitConfig c = parse_config(info[0].As<Napi::Object>());
   const int threads = int(int_arg(info, 2, "threads", 1, 1024));
-  try {
-    model_ = std::make_unique<cpu::CpuVit>(c, threads);
-  } catch (const spdfq::Error& e) {
-    throw coded_error(env, e.code(), e.what());
+  std::string device = "cpu";
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsString()) throw Napi::TypeError::New(env, "device: expected a string ('cpu' or 'cuda:N')");
+    device = info[3].As<Napi::String>().Utf8Value();
   }
-  Napi::Float32Array p = float32_arg(info, 1, "params", model_->param_count());
-  std::memcpy(model_->params(), p.Data(), size_t(model_->param_count()) * sizeof(float));
+  try {
+    engine_ = std::make_unique<VitEngine>(c, threads, parse_device(device));
+    Napi::Float32Array p = float32_arg(info, 1, "params", spdfq::param_count(c));
+    engine_->visit([&](auto& m) { std::memcpy(m.params(), p.Data(), size_t(m.param_count()) * sizeof(float)); });
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw coded_from_current(env);
+  }
 }
 
 void VitModelWrap::require_idle(Napi::Env env, bool need_forward) {
-  if (!model_) throw coded_error(env, "E_STATE", "this model was disposed");
+  if (!engine_) throw coded_error(env, "E_STATE", "this model was disposed");
   if (busy_) throw coded_error(env, "E_STATE", "this model is running another pass; await it first");
-  if (need_forward && model_->batch() == 0)
+  if (need_forward && engine_->visit([](auto& m) { return m.batch(); }) == 0)
     throw coded_error(env, "E_STATE", "no completed forward pass on this model yet");
 }
 
@@ -207,7 +248,7 @@ Napi::Value VitModelWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_idle(env);
   const int batch = int(int_arg(info, 1, "batch", 1, 1 << 20));
-  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(batch) * model_->config().image_len());
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(batch) * config().image_len());
   cancel_ = false;
   auto* w = new ForwardWorker(env, this, info.This().As<Napi::Object>(), images.Data(), batch, &cancel_);
   w->Keep(images);
@@ -220,8 +261,8 @@ Napi::Value VitModelWrap::Forward(const Napi::CallbackInfo& info) {
 Napi::Value VitModelWrap::Backward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_idle(env, true);
-  const VitConfig& c = model_->config();
-  const int64_t B = model_->batch(), N = c.tokens();
+  const VitConfig& c = config();
+  const int64_t B = engine_->visit([](auto& m) { return m.batch(); }), N = c.tokens();
   Napi::Float32Array dlogits = float32_arg(info, 0, "dlogits", B * c.num_classes);
   cpu::TapGrads taps;
   std::vector<Napi::Value> keep;
@@ -260,48 +301,56 @@ Napi::Value VitModelWrap::Backward(const Napi::CallbackInfo& info) {
   return w->Promise();
 }
 
+// The tap accessors copy out of the engine (on CUDA: a device-to-host download first).
 Napi::Value VitModelWrap::Attention(const Napi::CallbackInfo& info) {
   require_idle(info.Env(), true);
-  const VitConfig& c = model_->config();
+  const VitConfig& c = config();
   const int l = int(int_arg(info, 0, "block", 0, c.depth - 1));
   const int64_t N = c.tokens();
-  return copy_out(info.Env(), model_->attention(l), int64_t(model_->batch()) * c.heads * N * N);
+  return engine_->visit([&](auto& m) {
+    return copy_out(info.Env(), m.attention(l), int64_t(m.batch()) * c.heads * N * N);
+  });
 }
 
 Napi::Value VitModelWrap::AttentionValues(const Napi::CallbackInfo& info) {
   require_idle(info.Env(), true);
-  const VitConfig& c = model_->config();
+  const VitConfig& c = config();
   const int l = int(int_arg(info, 0, "block", 0, c.depth - 1));
-  return copy_out(info.Env(), model_->attention_values(l), int64_t(model_->batch()) * c.tokens() * c.dim);
+  return engine_->visit([&](auto& m) {
+    return copy_out(info.Env(), m.attention_values(l), int64_t(m.batch()) * c.tokens() * c.dim);
+  });
 }
 
 Napi::Value VitModelWrap::Features(const Napi::CallbackInfo& info) {
   require_idle(info.Env(), true);
-  const VitConfig& c = model_->config();
-  return copy_out(info.Env(), model_->features(), int64_t(model_->batch()) * cpu::head_inputs(c) * c.dim);
+  const VitConfig& c = config();
+  return engine_->visit([&](auto& m) {
+    return copy_out(info.Env(), m.features(), int64_t(m.batch()) * cpu::head_inputs(c) * c.dim);
+  });
 }
 
 Napi::Value VitModelWrap::GetParams(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  return copy_out(info.Env(), model_->params(), model_->param_count());
+  // CUDA: params() is the host mirror (and marks it for upload, which is harmless).
+  return engine_->visit([&](auto& m) { return copy_out(info.Env(), m.params(), m.param_count()); });
 }
 
 Napi::Value VitModelWrap::SetParams(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  Napi::Float32Array p = float32_arg(info, 0, "params", model_->param_count());
-  std::memcpy(model_->params(), p.Data(), size_t(model_->param_count()) * sizeof(float));
+  Napi::Float32Array p = float32_arg(info, 0, "params", spdfq::param_count(config()));
+  engine_->visit([&](auto& m) { std::memcpy(m.params(), p.Data(), size_t(m.param_count()) * sizeof(float)); });
   return info.Env().Undefined();
 }
 
 Napi::Value VitModelWrap::GetGrads(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  return copy_out(info.Env(), model_->grads(), model_->param_count());
+  return engine_->visit([&](auto& m) { return copy_out(info.Env(), m.grads(), m.param_count()); });
 }
 
 Napi::Value VitModelWrap::ParamInfo(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
   Napi::Env env = info.Env();
-  const auto infos = plan_params(model_->config());
+  const auto infos = plan_params(config());
   Napi::Array out = Napi::Array::New(env, infos.size());
   for (size_t i = 0; i < infos.size(); ++i) {
     Napi::Object o = Napi::Object::New(env);
@@ -316,28 +365,32 @@ Napi::Value VitModelWrap::ParamInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Host memory on the CPU, device memory on CUDA.
 Napi::Value VitModelWrap::ActivationBytes(const Napi::CallbackInfo& info) {
-  if (!model_) throw coded_error(info.Env(), "E_STATE", "this model was disposed");
+  if (!engine_) throw coded_error(info.Env(), "E_STATE", "this model was disposed");
   const int batch = int(int_arg(info, 0, "batch", 1, 1 << 20));
-  return Napi::Number::New(info.Env(),
-                           double(cpu::CpuVit::activation_bytes(model_->config(), batch, model_->threads())));
+  return Napi::Number::New(info.Env(), double(engine_->visit([&](auto& m) { return activation_bytes(m, batch); })));
 }
 
 Napi::Value VitModelWrap::SetThreads(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  model_->set_threads(int(int_arg(info, 0, "threads", 1, 1024)));
+  const int threads = int(int_arg(info, 0, "threads", 1, 1024));
+  engine_->visit([&](auto& m) { set_threads(m, threads); });
   return info.Env().Undefined();
 }
 
+// CPU: the scalar reference kernels; CUDA: the FP32 GEMMs instead of TF32.
 Napi::Value VitModelWrap::SetReference(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  model_->set_reference(bool_arg(info, 0, "reference"));
+  const bool reference = bool_arg(info, 0, "reference");
+  engine_->visit([&](auto& m) { m.set_reference(reference); });
   return info.Env().Undefined();
 }
 
 Napi::Value VitModelWrap::SetActivationBudget(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  model_->set_activation_budget(int_arg(info, 0, "bytes", 1, int64_t(1) << 52));
+  const int64_t bytes = int_arg(info, 0, "bytes", 1, int64_t(1) << 52);
+  engine_->visit([&](auto& m) { m.set_activation_budget(bytes); });
   return info.Env().Undefined();
 }
 
@@ -348,8 +401,14 @@ Napi::Value VitModelWrap::Cancel(const Napi::CallbackInfo& info) {
 
 Napi::Value VitModelWrap::Dispose(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  model_.reset();
+  engine_.reset();
   return info.Env().Undefined();
+}
+
+// device() → 'cpu' | 'cuda:N': where this model runs.
+Napi::Value VitModelWrap::DeviceName(const Napi::CallbackInfo& info) {
+  if (!engine_) throw coded_error(info.Env(), "E_STATE", "this model was disposed");
+  return Napi::String::New(info.Env(), engine_->device().name());
 }
 
 }  // namespace spdfq::binding

@@ -27,6 +27,29 @@ int device_count(std::string* why) {
   return n;
 }
 
+std::vector<DeviceInfo> list_devices(std::string* why) {
+  std::vector<DeviceInfo> out;
+  const int n = device_count(why);
+  for (int i = 0; i < n; ++i) {
+    cudaDeviceProp p{};
+    const cudaError_t e = cudaGetDeviceProperties(&p, i);
+    if (e != cudaSuccess) {
+      if (why) *why = "cudaGetDeviceProperties(" + std::to_string(i) + "): " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e);
+      (void)cudaGetLastError();
+      return {};
+    }
+    DeviceInfo d;
+    d.index = i;
+    d.name = p.name;
+    d.major = p.major;
+    d.minor = p.minor;
+    d.memory_bytes = int64_t(p.totalGlobalMem);
+    d.multiprocessors = p.multiProcessorCount;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 std::string device_description(int index) {
   cudaDeviceProp p{};
   CUDA_CHECK(cudaGetDeviceProperties(&p, index));

@@ -8,12 +8,24 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace spdfq::cuda {
 
 // Number of usable CUDA devices; 0 (with the reason in *why) when there is no driver or
 // no device. Never throws.
 int device_count(std::string* why = nullptr);
+// What the driver reports about one device (for cudaDevices() in JavaScript).
+struct DeviceInfo {
+  int index = 0;
+  std::string name;           // "NVIDIA H200"
+  int major = 0, minor = 0;   // compute capability; the backend needs major >= 8
+  int64_t memory_bytes = 0;   // total global memory
+  int multiprocessors = 0;
+};
+// Every device the driver reports, usable or not; empty with the reason in *why when there
+// is none (no driver, no device, or a driver error). Never throws.
+std::vector<DeviceInfo> list_devices(std::string* why = nullptr);
 // "NVIDIA H200 (sm_90, 132 SMs, 140 GiB)" for device `index`; throws E_CUDA when it does not exist.
 std::string device_description(int index);
 // Throws E_CONFIG when `index` is not a usable device (the message lists what exists).
