@@ -1,4 +1,4 @@
-// `npm run bench [-- --json FILE] [-- --threads N] [-- --quick]`: speed of the engine on a
+// `npm run bench [-- --json FILE] [-- --threads N] [-- --quick] [-- --device cuda[:N]]`: speed of the engine on a
 // DeiT-Tiny-shaped model (12 blocks, D=192, 3 heads, 224², patch 16, 1000 classes, random
 // weights), batch 8, against onnxruntime-node on the same model and thread count, measured
 // in the same run — machines here are shared and noisy, so targets are ratios.
@@ -8,13 +8,14 @@
 
 import * as fs from 'fs';
 import * as os from 'os';
-import { createVit, randomVitWeights } from '../lib/vit';
+import { createVit, randomVitWeights, resolveDevice, VitDevice } from '../lib/vit';
 import { completeVitConfig } from '../lib/vit-config';
 import { nativeAddon } from '../lib/native';
 import { ortForwardSeconds } from './ort-reference';
 import { timeMedian } from './timing';
 import { DEIT_TINY } from './shapes';
 import { synthBench } from './synth-bench';
+import { gpuBench } from './gpu-bench';
 import { quantAddon } from '../lib/quant/native-quant';
 
 
@@ -23,17 +24,20 @@ interface Args {
   threads: number;
   repeats: number;
   skipSynth: boolean;
+  /** 'cpu' (default) or a CUDA device: then the GPU benchmark (gpu-bench.ts) runs instead. */
+  device: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { threads: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length, repeats: 5, skipSynth: false };
+  const args: Args = { threads: typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length, repeats: 5, skipSynth: false, device: 'cpu' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') args.json = argv[++i];
     else if (a === '--threads') args.threads = Number(argv[++i]);
     else if (a === '--quick') args.repeats = 2;
     else if (a === '--no-synth') args.skipSynth = true;
-    else throw new Error(`bench: unknown argument '${a}' (expected --json FILE, --threads N, --quick, --no-synth)`);
+    else if (a === '--device') args.device = argv[++i];
+    else throw new Error(`bench: unknown argument '${a}' (expected --json FILE, --threads N, --quick, --no-synth, --device cpu|cuda[:N])`);
   }
   if (!Number.isInteger(args.threads) || args.threads < 1) throw new Error(`bench: --threads expects a positive integer, received ${args.threads}`);
   return args;
@@ -50,6 +54,12 @@ function gemmGflops(size: number, repeats: number): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.device !== 'cpu') {
+    const results = await gpuBench(resolveDevice(args.device).name as VitDevice, args.repeats);
+    for (const [k, v] of Object.entries(results)) process.stdout.write(`  ${k.padEnd(40)} ${typeof v === 'number' ? v.toPrecision(4) : v}\n`);
+    if (args.json) fs.writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
+    return;
+  }
   const config = completeVitConfig(DEIT_TINY);
   const batch = 8;
   const weights = randomVitWeights(config, 1);

@@ -8,7 +8,9 @@
 //      the CUDA sources, then compares every CUDA op and the CUDA model with the CPU
 //      reference, on every engine fixture's shapes (test/fixtures/engine) plus built-in ones;
 //   3. the API tests (test/gpu/*.gpu.ts, jest): createVit(..., { device: 'cuda:0' }) against
-//      the PyTorch fixtures, the CPU model, and the error paths.
+//      the PyTorch fixtures, the CPU model, and the error paths (engine.gpu.ts); data-free
+//      synthesis on CUDA against the CPU in FP32 and TF32 (synth.gpu.ts); `run` with
+//      --device cuda end to end (run.gpu.ts).
 //
 // Options: --bench (also print GEMM rates and DeiT step times), --batch N (bench batch),
 //          --only ops|api, --jobs N (parallel compiles; default: CPU count),

@@ -9,6 +9,9 @@
 
 #include "../core/errors.h"
 #include "../synth/synth_loop.h"
+#ifdef SPDFQ_WITH_CUDA
+#include "../cuda/cuda_synth_engine.h"
+#endif
 #include "tensor_args.h"
 #include "vit_model_wrap.h"
 
@@ -174,13 +177,20 @@ Napi::Object config_arg(const Napi::CallbackInfo& info, size_t i) {
   return info[i].As<Napi::Object>();
 }
 
+// The synthesis loop's view of either engine (native/synth/synth_engine.h).
+std::unique_ptr<synth::SynthEngine> synth_engine(cpu::CpuVit& m) { return std::make_unique<synth::CpuSynthEngine>(m); }
+#ifdef SPDFQ_WITH_CUDA
+std::unique_ptr<synth::SynthEngine> synth_engine(cuda::CudaVit& m) { return std::make_unique<cuda::CudaSynthEngine>(m); }
+#endif
+
 // Builds the Synthesizer on the main thread, so config and memory errors reject at once.
-// Synthesis drives a CpuVit (native/synth); a model on CUDA is refused with E_CONFIG.
+// It runs on the model's engine: the CPU, or the GPU for a model created on 'cuda:N'.
 std::unique_ptr<synth::Synthesizer> make_synthesizer(Napi::Env env, VitModelWrap* wrap, const Napi::Object& cfg) {
   wrap->require_idle(env);
   synth::SynthConfig c = parse_synth_config(cfg);
   try {
-    return std::make_unique<synth::Synthesizer>(wrap->cpu_model("synthesis"), std::move(c));
+    auto engine = wrap->engine().visit([](auto& m) { return synth_engine(m); });
+    return std::make_unique<synth::Synthesizer>(std::move(engine), std::move(c));
   } catch (const spdfq::Error& e) {
     throw coded_error(env, e.code(), e.what());
   } catch (const std::bad_alloc&) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "../core/errors.h"
@@ -64,7 +65,10 @@ void Synthesizer::parallel(int64_t n, F&& fn) {
 }
 
 Synthesizer::Synthesizer(cpu::CpuVit& model, SynthConfig config)
-    : model_(model), cfg_(std::move(config)), pool_(model.threads()) {
+    : Synthesizer(std::make_unique<CpuSynthEngine>(model), std::move(config)) {}
+
+Synthesizer::Synthesizer(std::unique_ptr<SynthEngine> engine, SynthConfig config)
+    : engine_(std::move(engine)), model_(*engine_), cfg_(std::move(config)), pool_(model_.host_threads()) {
   const VitConfig& mc = model_.config();
   cfg_.validate(mc);
   cells_ = cfg_.msr_grid * cfg_.msr_grid;
@@ -139,16 +143,16 @@ int64_t Synthesizer::plan_bytes(int n) const {
     floats += int64_t(cfg_.apa_blocks.size()) * chunk * mc.heads * N * N;
   }
   if (cfg_.pse) floats += int64_t(cfg_.pse_blocks.size()) * chunk * N * mc.dim;
-  return floats * int64_t(sizeof(float)) + cpu::CpuVit::activation_bytes(mc, n, model_.threads());
+  return model_.plan_bytes(n, floats * int64_t(sizeof(float)));
 }
 
 SynthPlan Synthesizer::make_plan() const {
   const int B = cfg_.images;
   const int n_max = cfg_.msr ? B * cfg_.msr_max_regions : B;
   if (plan_bytes(1) > cfg_.memory_budget)
-    fail("E_MEMORY", "synthesis needs " + mib(plan_bytes(1)) + " even at one image per pass (" +
-                         std::to_string(B) + " images and their optimizer state included), over the memory budget of " +
-                         mib(cfg_.memory_budget) + "; raise memoryBudgetBytes or synthesize fewer images");
+    fail("E_MEMORY", "synthesis needs " + mib(plan_bytes(1)) + " even at one image per pass" +
+                         model_.plan_bytes_note(B) + ", over the memory budget of " + mib(cfg_.memory_budget) +
+                         "; raise memoryBudgetBytes or synthesize fewer images");
   int lo = 1, hi = n_max;  // largest n with plan_bytes(n) ≤ budget (monotone in n)
   while (lo < hi) {
     const int mid = lo + (hi - lo + 1) / 2;
@@ -365,7 +369,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
       }
     }
     if (grad) {
-      model_.backward(dlogits_.data(), taps, dxin_.data(), false, cancel);
+      model_.backward(dlogits_.data(), taps, dxin_.data(), cancel);
       parallel(n, [&](int64_t i) {
         augment_backward(grad + (b0 + i) * L, dxin_.data() + i * L, 1, C, IH, IW, d.aug);
       });
@@ -392,7 +396,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
       if (!grad) continue;
       const float k = float(w_cls * nr);
       for (int64_t i = 0; i < int64_t(nr) * K; ++i) dlogits_[i] *= k;
-      model_.backward(dlogits_.data(), cpu::TapGrads{}, dxin_.data(), false, cancel);
+      model_.backward(dlogits_.data(), cpu::TapGrads{}, dxin_.data(), cancel);
       // Regions of one image are disjoint boxes but share the image's rows: scatter
       // serially (cheap next to the passes) to keep the accumulation order fixed.
       for (int i = 0; i < nr; ++i) {

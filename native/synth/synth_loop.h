@@ -1,6 +1,8 @@
-// The synthesis loop: optimizes a batch of calibration images on a frozen CpuVit with Adam
+// The synthesis loop: optimizes a batch of calibration images on a frozen ViT with Adam
 // on the pixels, from a plain SynthConfig (SPDFQ, PSAQ-ViT and the plain inversion are
-// the same loop with different loss parts switched on).
+// the same loop with different loss parts switched on). The ViT is any SynthEngine
+// (synth_engine.h): the CPU engine, or the CUDA engine through cuda_synth_engine.h. The
+// images, the optimizer and the losses live on the host either way.
 //
 // Per step: draw the step's randomness (roll + flip of the whole batch; MSR regions),
 // then for each micro-batch of images: forward the jittered images, the classification
@@ -17,6 +19,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,7 @@
 #include "augment.h"
 #include "msr_regions.h"
 #include "synth_config.h"
+#include "synth_engine.h"
 
 namespace spdfq::synth {
 
@@ -62,7 +66,7 @@ struct SynthStop {
 struct SynthPlan {
   int chunk_images = 0;  // whole images per pass
   int region_batch = 0;  // regions per pass (0 without MSR)
-  int64_t bytes = 0;     // working memory at that plan
+  int64_t bytes = 0;     // working memory at that plan (SynthEngine::plan_bytes: on CUDA, device memory)
 };
 
 struct SynthResult {
@@ -85,6 +89,8 @@ class Synthesizer {
  public:
   // Validates the config against the model and plans the micro-batches (E_MEMORY when
   // even one image per pass does not fit the budget). Draws targets and priors.
+  Synthesizer(std::unique_ptr<SynthEngine> engine, SynthConfig config);
+  // On the CPU engine.
   Synthesizer(cpu::CpuVit& model, SynthConfig config);
 
   const SynthPlan& plan() const { return plan_; }
@@ -120,7 +126,8 @@ class Synthesizer {
   template <class F>
   void parallel(int64_t n, F&& fn);
 
-  cpu::CpuVit& model_;
+  std::unique_ptr<SynthEngine> engine_;
+  SynthEngine& model_;
   SynthConfig cfg_;
   SynthPlan plan_;
   cpu::ThreadPool pool_;
