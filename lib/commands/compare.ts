@@ -28,6 +28,29 @@ interface CompareArgs {
   ablation: boolean;
   out: string;
   threads?: number;
+  'tv-weight'?: number;
+  'tv-form'?: string;
+  lr?: number;
+}
+
+/** The --tv-weight / --tv-form / --lr overrides, validated (expected vs received). */
+function synthesisOverrides(a: CompareArgs): CompareOptions['synthesis'] {
+  const out: NonNullable<CompareOptions['synthesis']> = {};
+  const tv: { weight?: number; form?: 'l1' | 'l2' | 'none' } = {};
+  if (a['tv-weight'] !== undefined) {
+    if (!(a['tv-weight'] >= 0)) throw new SpdfqError('E_CONFIG', `--tv-weight: expected a number ≥ 0, received ${a['tv-weight']}`);
+    tv.weight = a['tv-weight'];
+  }
+  if (a['tv-form'] !== undefined) {
+    if (!['l1', 'l2', 'none'].includes(a['tv-form'])) throw new SpdfqError('E_CONFIG', `--tv-form: expected l1, l2 or none, received '${a['tv-form']}'`);
+    tv.form = a['tv-form'] as 'l1' | 'l2' | 'none';
+  }
+  if (Object.keys(tv).length > 0) out.tv = tv;
+  if (a.lr !== undefined) {
+    if (!(a.lr > 0)) throw new SpdfqError('E_CONFIG', `--lr: expected a number > 0, received ${a.lr}`);
+    out.lr = a.lr;
+  }
+  return out;
 }
 
 function list<T extends string>(flag: string, raw: string, allowed: readonly T[]): T[] {
@@ -53,6 +76,9 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('recon-iters', { type: 'number', describe: 'reconstruction iterations per block (0 = off; default I&S-ViT’s)' })
       .option('ablation', { type: 'boolean', default: true, describe: 'also run the SPDFQ APA/MSR/SL ablation at W4A4' })
       .option('out', { type: 'string', default: 'compare-out', describe: 'output folder (results.md, results.json)' })
+      .option('tv-weight', { type: 'number', describe: 'TV prior weight for every synthesized row (default: each method’s own, 0.05)' })
+      .option('tv-form', { type: 'string', describe: "TV prior form for every synthesized row: l1, l2 or none (default: each method’s own)" })
+      .option('lr', { type: 'number', describe: 'Adam learning rate on pixels for every synthesized row (default: each method’s own)' })
       .option('threads', { type: 'number' }) as unknown as Argv<CompareArgs>,
   handler: async (a) => {
     const modelPath = a.model ?? DEFAULT_MODEL;
@@ -70,6 +96,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : {},
       ablation: a.ablation,
       ablationBits: 'w4a4',
+      synthesis: synthesisOverrides(a),
       realPath: a.real,
       preprocess: { mean: pre.mean, std: pre.std },
       threads: a.threads,

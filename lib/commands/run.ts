@@ -1,10 +1,9 @@
 // `spdfq-native run`: the whole job (see lib/run/run.ts). With no arguments it runs on the
 // bundled Fashion-MNIST ViT at W4A4 with SPDFQ and writes ./spdfq-out.
 
-import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { run, RunResults } from '../run/run';
-import { consoleReporter } from '../run/stages';
+import { consoleReporter, displayPath } from '../run/stages';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../synth/options';
 import { QUANT_EXPORT_FORMATS, QuantExportFormat } from '../quant/export-onnx';
@@ -44,7 +43,7 @@ export function summary(r: RunResults): string {
     `eval images   ${r.eval_images}`,
     `time          ${r.seconds.toFixed(1)} s`,
     // One line: the per-image PNGs are summarized by their folder.
-    `outputs       ${r.outputs.filter((o) => !/[\\/]images[\\/]\d+\.png$/.test(o)).map((o) => path.relative(process.cwd(), o)).join(', ')} (+ per-image PNGs in synthetic/images/)`,
+    `outputs       ${r.outputs.filter((o) => !/[\\/]images[\\/]\d+\.png$/.test(o)).map(displayPath).join(', ')} (+ per-image PNGs in synthetic/images/)`,
   ].join('\n');
 }
 

@@ -46,6 +46,9 @@ export interface CompareOptions {
   reconstruction: ReconstructionOptions | false;
   ablation: boolean;
   ablationBits: BitsPreset;
+  /** Synthesis options applied to every synthesized row and ablation variant (e.g. the TV
+   *  prior or the learning rate), for tuning through documented options. Default none. */
+  synthesis?: Omit<Partial<SynthesisOptions>, 'method' | 'images' | 'iters' | 'seed' | 'preprocess' | 'signal'>;
   /** Real images for the 'real' row and the image-quality references (not the eval set). */
   realPath: string;
   preprocess: { mean: number[]; std: number[] };
@@ -134,7 +137,7 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
       const per = fp.imageLength();
       return { images: real.images.slice(start * per, (start + o.images) * per), targets: real.labels.slice(start, start + o.images) };
     }
-    const r = await synthesize(fp, { method, images: o.images, iters: o.iters, seed, preprocess: o.preprocess, signal: o.signal, ...extra });
+    const r = await synthesize(fp, { ...o.synthesis, method, images: o.images, iters: o.iters, seed, preprocess: o.preprocess, signal: o.signal, ...extra });
     return { images: r.images, targets: r.targets };
   };
 

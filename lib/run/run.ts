@@ -23,7 +23,7 @@ import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
 import { ortForward } from '../eval/ort';
 import { renderReport, HeatmapPair } from './report';
-import { Stage, StageReporter, silentReporter } from './stages';
+import { displayPath, Stage, StageReporter, silentReporter } from './stages';
 
 /** The bundled default model (trained by `npm run train:default`). */
 export const DEFAULT_MODEL = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..', 'models', 'fashion-mnist-vit.onnx');
@@ -216,7 +216,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
       }
     }
     save();
-    rep.done(Stage.Export, `${path.relative(process.cwd(), onnxPath)}${results.exported_top1 !== null ? `, onnxruntime top-1 ${pct(results.exported_top1)}` : ''}`);
+    rep.done(Stage.Export, `${displayPath(onnxPath)}${results.exported_top1 !== null ? `, onnxruntime top-1 ${pct(results.exported_top1)}` : ''}`);
 
     // 7. Report.
     const heatmaps: HeatmapPair[] = [];

@@ -1,6 +1,7 @@
 // Stage reporting for long workflows: the CLI draws a progress bar per stage on stderr;
 // the API default is silent.
 
+import * as path from 'path';
 import { ProgressBar, formatDuration } from '../synth/progress-bar';
 
 export enum Stage {
@@ -44,4 +45,10 @@ export function consoleReporter(stream: NodeJS.WriteStream = process.stderr): St
       stream.write(`warning: ${message}\n`);
     },
   };
+}
+
+/** A path for messages: relative to the working directory when inside it, else absolute. */
+export function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(p);
 }
