@@ -192,6 +192,9 @@ describe.each(isas)('row kernels (%s) vs double-precision formulas', (isa) => {
     for (const [exact, f] of [[true, gelu], [false, geluTanh]] as [boolean, (v: number) => number][]) {
       const y = rows.rowKernel(isa, 'gelu', x, exact) as Float32Array;
       const dy = rows.rowKernel(isa, 'gelu_grad', x, dout, exact) as Float32Array;
+      // The overwrite form (the engine's backward scratch) gives the same values over garbage.
+      const dyOver = rows.rowKernel(isa, 'gelu_grad', x, dout, exact, false) as Float32Array;
+      expect(Array.from(dyOver)).toEqual(Array.from(dy));
       x.forEach((v, i) => {
         if (!(Math.abs(y[i] - f(v)) <= 2e-6 * Math.max(1, Math.abs(f(v))))) throw new Error(`${isa} gelu(${v}) = ${y[i]}, expected ${f(v)}`);
         const want = dout[i] * d(f, v);

@@ -31,6 +31,7 @@ interface CompareArgs {
   'tv-weight'?: number;
   'tv-form'?: string;
   lr?: number;
+  alpha?: number;
 }
 
 /** The --tv-weight / --tv-form / --lr overrides, validated (expected vs received). */
@@ -46,6 +47,10 @@ function synthesisOverrides(a: CompareArgs): CompareOptions['synthesis'] {
     tv.form = a['tv-form'] as 'l1' | 'l2' | 'none';
   }
   if (Object.keys(tv).length > 0) out.tv = tv;
+  if (a.alpha !== undefined) {
+    if (!(a.alpha >= 0)) throw new SpdfqError('E_CONFIG', `--alpha: expected a number ≥ 0, received ${a.alpha}`);
+    out.apa = { alpha: a.alpha };
+  }
   if (a.lr !== undefined) {
     if (!(a.lr > 0)) throw new SpdfqError('E_CONFIG', `--lr: expected a number > 0, received ${a.lr}`);
     out.lr = a.lr;
@@ -78,6 +83,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('out', { type: 'string', default: 'compare-out', describe: 'output folder (results.md, results.json)' })
       .option('tv-weight', { type: 'number', describe: 'TV prior weight for every synthesized row (default: each method’s own, 0.05)' })
       .option('tv-form', { type: 'string', describe: "TV prior form for every synthesized row: l1, l2 or none (default: each method’s own)" })
+      .option('alpha', { type: 'number', describe: 'SPDFQ APA weight α1 for every SPDFQ row and ablation variant (default: automatic, α1·L_APA = L_SL at step 0)' })
       .option('lr', { type: 'number', describe: 'Adam learning rate on pixels for every synthesized row (default: each method’s own)' })
       .option('threads', { type: 'number' }) as unknown as Argv<CompareArgs>,
   handler: async (a) => {

@@ -101,7 +101,11 @@ Napi::Value RowKernelJs(const Napi::CallbackInfo& info) {
     Napi::Float32Array x = float32_arg(info, 2, "x", -1);
     Napi::Float32Array dout = float32_arg(info, 3, "dout", int64_t(x.ElementLength()));
     Napi::Float32Array dx = Napi::Float32Array::New(env, x.ElementLength());
-    k.gelu_grad(dx.Data(), dout.Data(), x.Data(), 0, int64_t(x.ElementLength()), bool_arg(info, 4, "exact"));
+    // Accumulating into zeros, or overwriting a buffer of garbage: both must give dout·gelu'(x).
+    const bool accumulate = info.Length() > 5 ? bool_arg(info, 5, "accumulate") : true;
+    if (!accumulate)
+      for (size_t i = 0; i < dx.ElementLength(); ++i) dx[i] = 1e30f;
+    k.gelu_grad(dx.Data(), dout.Data(), x.Data(), 0, int64_t(x.ElementLength()), bool_arg(info, 4, "exact"), accumulate);
     return dx;
   }
   throw Napi::RangeError::New(env, "op: expected softmax, softmax_backward, layernorm, layernorm_backward, gelu, "

@@ -17,10 +17,11 @@ void gelu_forward(float* out, const float* inp, int64_t n, GeluKind kind, const 
   });
 }
 
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Exec& ex) {
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Exec& ex,
+                   bool accumulate) {
   ex.parallel((n + kChunk - 1) / kChunk, [&](int64_t t, int) {
     const int64_t b = t * kChunk, e = b + kChunk < n ? b + kChunk : n;
-    row_kernels().gelu_grad(dinp, dout, inp, b, e, kind == GeluKind::Erf);
+    row_kernels().gelu_grad(dinp, dout, inp, b, e, kind == GeluKind::Erf, accumulate);
   });
 }
 

@@ -36,7 +36,7 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 }
 
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
-                     int64_t rows, int I, int O, const Exec& ex) {
+                     int64_t rows, int I, int O, const Exec& ex, bool accumulate_dinp) {
   if (dinp) {
     GemmArgs g;
     g.M = int(rows);
@@ -48,7 +48,7 @@ void linear_backward(float* dinp, float* dw, float* db, const float* dout, const
     g.ldb = I;
     g.C = dinp;
     g.ldc = I;
-    g.beta = 1.0f;
+    g.beta = accumulate_dinp ? 1.0f : 0.0f;
     gemm_parallel(ex, g);
   }
   if (dw) {

@@ -24,12 +24,15 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
 // ---- Linear: out[rows, O] = inp[rows, I] · wᵀ + b, w in PyTorch [O, I] layout ---------
 void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t rows, int I, int O,
                     const Exec& ex);
+// accumulate_dinp = false overwrites dinp instead of adding to it (no memset beforehand:
+// the GEMM runs with beta = 0, which never reads dinp).
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
-                     int64_t rows, int I, int O, const Exec& ex);
+                     int64_t rows, int I, int O, const Exec& ex, bool accumulate_dinp = true);
 
 // ---- GELU, element-wise over n values ------------------------------------------------
 void gelu_forward(float* out, const float* inp, int64_t n, GeluKind kind, const Exec& ex);
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Exec& ex);
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Exec& ex,
+                   bool accumulate = true);
 
 // ---- Multi-head self-attention core -------------------------------------------------
 // qkv [B, N, 3D] (q, k, v blocks of D channels, head h at channels h·hd..), att [B, H, N, N]

@@ -23,8 +23,8 @@ struct RowKernels {
                                   const float* rstd, int64_t rows, int D);
   /** out[i] = gelu(inp[i]) on [b, e); exact (erf) or tanh form. */
   void (*gelu)(float* out, const float* inp, int64_t b, int64_t e, bool exact);
-  /** dinp[i] += dout[i]·gelu'(inp[i]) on [b, e). */
-  void (*gelu_grad)(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, bool exact);
+  /** dinp[i] += dout[i]·gelu'(inp[i]) on [b, e) (accumulate), or dinp[i] = … (overwrite). */
+  void (*gelu_grad)(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, bool exact, bool accumulate);
 };
 
 /** The best table this CPU runs (AVX-512, AVX2 or baseline), resolved once. */

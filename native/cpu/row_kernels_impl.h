@@ -96,13 +96,21 @@ void gelu(float* out, const float* inp, int64_t b, int64_t e, bool exact) {
   }
 }
 
-void gelu_grad(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, bool exact) {
-  if (exact) {
+void gelu_grad(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, bool exact, bool accumulate) {
+  // Four loops rather than a select inside one: each stays a plain vectorizable stream, and
+  // the overwrite form never reads dinp (it may be uninitialized scratch).
+  if (exact && accumulate) {
 #pragma omp simd
     for (int64_t i = b; i < e; ++i) dinp[i] += dout[i] * ::spdfq::gelu_erf_grad(inp[i]);
-  } else {
+  } else if (exact) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) dinp[i] = dout[i] * ::spdfq::gelu_erf_grad(inp[i]);
+  } else if (accumulate) {
 #pragma omp simd
     for (int64_t i = b; i < e; ++i) dinp[i] += dout[i] * ::spdfq::gelu_tanh_grad(inp[i]);
+  } else {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) dinp[i] = dout[i] * ::spdfq::gelu_tanh_grad(inp[i]);
   }
 }
 

@@ -422,16 +422,15 @@ void CpuVit::block_backward(int l, const float* x, const TapGrads& taps, VitPara
     dsum2 = g_.dtmp;
   }
   const float* mlp_in = pre ? a.ln2 : (a.fc1_in_q ? a.fc1_in_q : a.ln1);  // what fc1 consumed
-  zero(g_.dhid, R * M);
-  linear_backward(g_.dhid, G(&BlockParams::fc2_w), G(&BlockParams::fc2_b), dsum2, a.act, w.fc2_w, R, M, D, ex);
-  zero(g_.dhid2, R * M);
-  gelu_backward(g_.dhid2, g_.dhid, a.fc1, R * M, c.gelu, ex);
+  // Scratch gradients are written, not accumulated (no memset first): accumulate = false.
+  linear_backward(g_.dhid, G(&BlockParams::fc2_w), G(&BlockParams::fc2_b), dsum2, a.act, w.fc2_w, R, M, D, ex, false);
+  gelu_backward(g_.dhid2, g_.dhid, a.fc1, R * M, c.gelu, ex, false);
 
   // dsum1: the gradient at sum1 (the attention residual sum).
   float* dsum1;
   if (pre) {
-    zero(g_.dtmp, R * D);
-    linear_backward(g_.dtmp, G(&BlockParams::fc1_w), G(&BlockParams::fc1_b), g_.dhid2, mlp_in, w.fc1_w, R, D, M, ex);
+    linear_backward(g_.dtmp, G(&BlockParams::fc1_w), G(&BlockParams::fc1_b), g_.dhid2, mlp_in, w.fc1_w, R, D, M, ex,
+                    false);
     layernorm_backward(g_.dres, G(&BlockParams::norm2_w), G(&BlockParams::norm2_b), g_.dtmp, a.sum1, w.norm2_w,
                        a.ln2_mean, a.ln2_rstd, R, D, ex);
     dsum1 = g_.dres;  // residual path plus the norm2 path
@@ -446,19 +445,16 @@ void CpuVit::block_backward(int l, const float* x, const TapGrads& taps, VitPara
   }
 
   // Attention branch: sum1 = x + proj(av).
-  if (tap_av)
-    std::memcpy(g_.dtmp2, tap_av, sizeof(float) * size_t(R * D));
-  else
-    zero(g_.dtmp2, R * D);
-  linear_backward(g_.dtmp2, G(&BlockParams::proj_w), G(&BlockParams::proj_b), dsum1, a.av, w.proj_w, R, D, D, ex);
+  if (tap_av) std::memcpy(g_.dtmp2, tap_av, sizeof(float) * size_t(R * D));
+  linear_backward(g_.dtmp2, G(&BlockParams::proj_w), G(&BlockParams::proj_b), dsum1, a.av, w.proj_w, R, D, D, ex,
+                  tap_av != nullptr);
   zero(g_.dqkv, R * 3 * D);
   attention_backward(g_.dqkv, g_.dtmp2, tap_att, a.att, a.att_q && probs_quant(l) ? a.att_q : a.att, a.qkv,
                      batch_, c.tokens(), c.heads, c.head_dim(),
                      g_.att_scratch, ex);
   if (pre) {
-    zero(g_.dtmp, R * D);
     linear_backward(g_.dtmp, G(&BlockParams::qkv_w), G(&BlockParams::qkv_b), g_.dqkv, a.ln1, w.qkv_w, R, D, 3 * D,
-                    ex);
+                    ex, false);
     layernorm_backward(g_.dres, G(&BlockParams::norm1_w), G(&BlockParams::norm1_b), g_.dtmp, x, w.norm1_w,
                        a.ln1_mean, a.ln1_rstd, R, D, ex);
   } else {
