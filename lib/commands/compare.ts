@@ -22,6 +22,7 @@ interface CompareArgs {
   methods: string;
   bits: string;
   seeds: number;
+  'first-seed': number;
   images: number;
   iters?: number;
   'recon-iters'?: number;
@@ -76,6 +77,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('methods', { type: 'string', default: 'noise,inversion,psaq,spdfq,real', describe: 'rows' })
       .option('bits', { type: 'string', default: 'w8a8,w6a6,w4a4,w3a3', describe: 'columns' })
       .option('seeds', { type: 'number', default: 3, describe: 'seeds per cell (mean ± std)' })
+      .option('first-seed', { type: 'number', default: 0, describe: 'first seed (seeds run first-seed … first-seed + seeds − 1): extends an earlier table with new seeds' })
       .option('images', { type: 'number', default: 32, describe: 'calibration images per run (SPDFQ paper: 32)' })
       .option('iters', { type: 'number', describe: 'synthesis iterations (default: each method’s own)' })
       .option('recon-iters', { type: 'number', describe: 'reconstruction iterations per block (0 = off; default I&S-ViT’s)' })
@@ -87,16 +89,17 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('lr', { type: 'number', describe: 'Adam learning rate on pixels for every synthesized row (default: each method’s own)' })
       .option('threads', { type: 'number' }) as unknown as Argv<CompareArgs>,
   handler: async (a) => {
+    if (!Number.isInteger(a['first-seed']) || a['first-seed'] < 0) throw new SpdfqError('E_CONFIG', `--first-seed: expected an integer ≥ 0, received ${a['first-seed']}`);
     const modelPath = a.model ?? DEFAULT_MODEL;
     const imported = await importOnnx(modelPath);
     const pre = readPreprocessing(imported.path, imported.config);
     const evalSet = loadEvalSet(a.eval, imported.config, pre, { limit: a['eval-limit'] });
-    const real = loadEvalSet(a.real, imported.config, pre, { limit: Math.max(a.images * a.seeds, 256) });
+    const real = loadEvalSet(a.real, imported.config, pre, { limit: Math.max(a.images * (a['first-seed'] + a.seeds), 256) });
     const fp = await createVit(imported.config, imported.weights, { threads: a.threads });
     const options: CompareOptions = {
       methods: list('methods', a.methods, SYNTH_METHODS),
       bits: list('bits', a.bits, Object.keys(BITS_PRESETS) as BitsPreset[]),
-      seeds: Array.from({ length: a.seeds }, (_, i) => i),
+      seeds: Array.from({ length: a.seeds }, (_, i) => a['first-seed'] + i),
       images: a.images,
       iters: a.iters,
       reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : {},
