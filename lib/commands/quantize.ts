@@ -10,7 +10,7 @@ import { synthesize } from '../synth/synthesize';
 import { decodeNpy } from '../synth/npy';
 import { quantize } from '../quant/quantize';
 import { BITS_PRESETS, BitsPreset, normalizedPixelRange } from '../quant/quant-config';
-import { exportQuantizedOnnx, QUANT_EXPORT_FORMATS, QuantExportFormat } from '../quant/export-onnx';
+import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat } from '../quant/export-onnx';
 import { loadEvalSet } from '../data/eval-set';
 import { evaluate } from '../eval/evaluate';
 import { SpdfqError } from '../errors';
@@ -49,7 +49,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('threads', { type: 'number' }) as unknown as Argv<QuantizeArgs>,
   handler: async (a) => {
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
-    if (!(QUANT_EXPORT_FORMATS as readonly string[]).includes(a.format)) throw new SpdfqError('E_CONFIG', `--format: expected one of ${QUANT_EXPORT_FORMATS.join(', ')}, received '${a.format}'`);
+    checkExportFormat('--format', a.format);
     if (a.preset !== 'repq' && a.preset !== 'psaq') throw new SpdfqError('E_CONFIG', `--preset: expected repq or psaq, received '${a.preset}'`);
     if (a['weight-mode'] !== undefined && a['weight-mode'] !== 'asymmetric' && a['weight-mode'] !== 'symmetric') throw new SpdfqError('E_CONFIG', `--weight-mode: expected asymmetric or symmetric, received '${a['weight-mode']}'`);
     const imported = await importOnnx(a.model);

@@ -6,7 +6,7 @@ import { run, RunResults } from '../run/run';
 import { consoleReporter, displayPath } from '../run/stages';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../synth/options';
-import { QUANT_EXPORT_FORMATS, QuantExportFormat } from '../quant/export-onnx';
+import { checkExportFormat, QuantExportFormat } from '../quant/export-onnx';
 import { SpdfqError } from '../errors';
 
 interface RunArgs {
@@ -71,7 +71,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (a) => {
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
     if (!SYNTH_METHODS.includes(a.method as SynthMethod)) throw new SpdfqError('E_CONFIG', `--method: expected one of ${SYNTH_METHODS.join(', ')}, received '${a.method}'`);
-    if (!(QUANT_EXPORT_FORMATS as readonly string[]).includes(a.format)) throw new SpdfqError('E_CONFIG', `--format: expected one of ${QUANT_EXPORT_FORMATS.join(', ')}, received '${a.format}'`);
+    checkExportFormat('--format', a.format);
     const ac = new AbortController();
     const onSigint = () => {
       process.stderr.write('\nstopping (Ctrl-C again to force)…\n');

@@ -17,11 +17,19 @@ import { buildVitOnnx, VitGraphHooks } from '../onnx/build-vit';
 import { DataType } from '../onnx/tensor-data';
 import { createVit } from '../vit';
 import { asQuantModel, SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './native-quant';
-import { matMulNBits, MatMulNBitsOptions } from './matmul-nbits';
+import { matMulNBits, MatMulNBitsOptions, packRows } from './matmul-nbits';
 import { QuantizedVit, roundHalfEven } from './quantize';
 
 export const QUANT_EXPORT_FORMATS = ['qdq', 'qdq-int4', 'matmulnbits'] as const;
 export type QuantExportFormat = (typeof QUANT_EXPORT_FORMATS)[number];
+
+/** Throws E_CONFIG naming `label` unless `format` is one of QUANT_EXPORT_FORMATS: callers
+ *  check before minutes of work, the export checks again. */
+export function checkExportFormat(label: string, format: unknown): asserts format is QuantExportFormat {
+  if (!(QUANT_EXPORT_FORMATS as readonly unknown[]).includes(format)) {
+    throw new SpdfqError('E_CONFIG', `${label}: expected one of ${QUANT_EXPORT_FORMATS.join(', ')}, received '${String(format)}'`);
+  }
+}
 
 export interface QuantExportOptions {
   format?: QuantExportFormat;
@@ -59,22 +67,13 @@ function quantizeRows(data: Float32Array, cols: number, q: WeightQuantizer, chan
   return out;
 }
 
-/** Packs integers as ONNX 4-bit elements: two per byte, first in the low nibble. */
-function packNibbles(values: Int32Array): Uint8Array {
-  const out = new Uint8Array(Math.ceil(values.length / 2));
-  for (let i = 0; i < values.length; i++) out[i >> 1] |= (values[i] & 0xf) << ((i & 1) * 4);
-  return out;
-}
-
 function siteKey(site: SiteName, block?: number): string {
   return block === undefined || block < 0 ? site : `blocks.${block}.${site}`;
 }
 
 export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions = {}): QuantExportResult {
   const format = options.format ?? 'qdq';
-  if (!(QUANT_EXPORT_FORMATS as readonly string[]).includes(format)) {
-    throw new SpdfqError('E_CONFIG', `export format: expected one of ${QUANT_EXPORT_FORMATS.join(', ')}, received '${String(format)}'`);
-  }
+  checkExportFormat('export format', format);
   const warnings: string[] = [];
   const sites: SiteQuantizer[] = q.sites.map((s) => (s.kind === 'log2' ? { ...uniformFromLog2(s), site: s.site, block: s.block } : s));
   const log2Count = q.sites.filter((s) => s.kind === 'log2').length;
@@ -118,10 +117,10 @@ export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions
       const signed = w.qmin < 0;
       const four = w.bits <= 4 && format !== 'qdq';
       const type = four ? (signed ? DataType.INT4 : DataType.UINT4) : signed ? DataType.INT8 : DataType.UINT8;
-      const bytes = four ? packNibbles(codes) : Uint8Array.from(codes, (v) => v & 0xff);
+      const bytes = four ? packRows(codes, 1, codes.length, 4) : Uint8Array.from(codes, (v) => v & 0xff);
       const channels = dims[channelAxis];
       const zeros = Int32Array.from(w.zeros, (z) => z);
-      const zbytes = four ? packNibbles(zeros) : Uint8Array.from(zeros, (v) => v & 0xff);
+      const zbytes = four ? packRows(zeros, 1, zeros.length, 4) : Uint8Array.from(zeros, (v) => v & 0xff);
       const qw = g.rawTensor(`${name}.quantized`, type, dims, bytes);
       const sc = g.floatTensor(`${name}.scale`, [channels], Float32Array.from(w.scales));
       const zp = g.rawTensor(`${name}.zero_point`, type, [channels], zbytes);

@@ -18,7 +18,7 @@ import { SynthesisStoppedError } from '../synth/errors';
 import { classAttentionMaps } from '../synth/attention-maps';
 import { quantize, QuantizedVit } from '../quant/quantize';
 import { BitsPreset, BITS_PRESETS, normalizedPixelRange, ReconstructionOptions } from '../quant/quant-config';
-import { exportQuantizedOnnx, QUANT_EXPORT_FORMATS, QuantExportFormat, simulateExported } from '../quant/export-onnx';
+import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat, simulateExported } from '../quant/export-onnx';
 import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
 import { ortForward } from '../eval/ort';
@@ -89,9 +89,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
   if (!(bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${bits}'`);
   const method = options.method ?? 'spdfq';
   if (!SYNTH_METHODS.includes(method)) throw new SpdfqError('E_CONFIG', `method: expected one of ${SYNTH_METHODS.join(', ')}, received '${method}'`);
-  if (options.exportFormat !== undefined && !(QUANT_EXPORT_FORMATS as readonly string[]).includes(options.exportFormat)) {
-    throw new SpdfqError('E_CONFIG', `exportFormat: expected one of ${QUANT_EXPORT_FORMATS.join(', ')}, received '${String(options.exportFormat)}'`);
-  }
+  if (options.exportFormat !== undefined) checkExportFormat('exportFormat', options.exportFormat);
   const out = path.resolve(options.out ?? 'spdfq-out');
   // Validated before any work (a CPU-only build or a machine without a usable GPU is a
   // clear error here). On CUDA, synthesis — the dominant cost — runs on a GPU copy of the
