@@ -94,6 +94,20 @@ interface TrainArgs {
   /** Continue from an ONNX model of the same architecture (a second cosine cycle). */
   resume?: string;
   lr?: number;
+  /** Random-crop padding in pixels (trainer default 2); 0 turns cropping off. */
+  cropPadding?: number;
+  /** Overrides the dataset's flip setting (e.g. a final cycle on unflipped images). */
+  hflip?: boolean;
+  /** Label smoothing (trainer default 0.1, DeiT's). */
+  labelSmoothing?: number;
+  /** Linear warm-up epochs before the cosine (trainer default 1). */
+  warmupEpochs?: number;
+}
+
+function parseOnOff(flag: string, v: string | undefined): boolean {
+  if (v === 'on') return true;
+  if (v === 'off') return false;
+  throw new Error(`${flag}: expected on or off, received ${v}`);
 }
 
 function parseArgs(argv: string[]): TrainArgs {
@@ -106,7 +120,11 @@ function parseArgs(argv: string[]): TrainArgs {
     else if (argv[i] === '--limit') a.limit = Number(argv[++i]); // smoke tests: first N training images
     else if (argv[i] === '--resume') a.resume = argv[++i];
     else if (argv[i] === '--lr') a.lr = Number(argv[++i]);
-    else throw new Error(`unknown argument ${argv[i]} (expected --dataset, --epochs, --out, --threads, --limit, --resume, --lr)`);
+    else if (argv[i] === '--crop-padding') a.cropPadding = Number(argv[++i]);
+    else if (argv[i] === '--hflip') a.hflip = parseOnOff('--hflip', argv[++i]);
+    else if (argv[i] === '--label-smoothing') a.labelSmoothing = Number(argv[++i]);
+    else if (argv[i] === '--warmup-epochs') a.warmupEpochs = Number(argv[++i]);
+    else throw new Error(`unknown argument ${argv[i]} (expected --dataset, --epochs, --out, --threads, --limit, --resume, --lr, --crop-padding, --hflip on|off, --label-smoothing, --warmup-epochs)`);
   }
   if (!(a.dataset in DATASETS)) throw new Error(`--dataset: expected one of ${Object.keys(DATASETS).join(', ')}, received ${a.dataset}`);
   return a;
@@ -125,10 +143,17 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const epochs = args.epochs ?? 15;
   let lastLog = 0;
+  const hflip = args.hflip ?? ds.hflip;
+  const cropPadding = args.cropPadding ?? 2;
+  const smoothing = args.labelSmoothing ?? 0.1;
+  const warmup = args.warmupEpochs ?? 1;
   const res = await trainVit(model, train, {
     epochs,
     lr: args.lr,
-    hflip: ds.hflip,
+    hflip,
+    cropPadding,
+    labelSmoothing: smoothing,
+    warmupEpochs: warmup,
     test,
     onStep: (s) => {
       if (Date.now() - lastLog > 5000) {
@@ -149,7 +174,7 @@ async function main(): Promise<void> {
   const card = `# ${id}\n\nA DeiT-style vision transformer trained by spdfq-native's own engine (\`npm run train:${args.dataset === 'fashion-mnist' ? 'default' : 'mnist'}\`) on ${ds.name}.\n\n` +
     `| | |\n|---|---|\n| architecture | ViT, class token, pre-norm, ${config.depth} blocks, dim ${config.embedDim}, ${config.numHeads} heads, MLP ${config.mlpDim}, patch ${config.patchSize} on ${config.imageHeight}×${config.imageWidth}×${config.channels} (${config.imageHeight / config.patchSize}×${config.imageWidth / config.patchSize} tokens + class token), exact GELU, LayerNorm eps ${config.layerNormEps} |\n` +
     `| parameters | ${model.paramSpecs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0)} |\n` +
-    `| recipe | AdamW (β 0.9/0.999, weight decay 0.05 except biases/norms/embeddings), peak lr ${args.lr ?? 1e-3}, batch 128, ${epochs} epochs${args.resume ? ` continuing from an earlier cycle (${args.resume})` : ''}, 1 warm-up epoch then cosine, label smoothing 0.1, random crop with 2-pixel padding${ds.hflip ? ', random horizontal flips' : ''} (lib/train/trainer.ts) |\n` +
+    `| recipe | AdamW (β 0.9/0.999, weight decay 0.05 except biases/norms/embeddings), peak lr ${args.lr ?? 1e-3}, batch 128, ${epochs} epochs${args.resume ? ` continuing from an earlier cycle (${args.resume})` : ''}, ${warmup} warm-up epoch(s) then cosine, label smoothing ${smoothing}, ${cropPadding > 0 ? `random crop with ${cropPadding}-pixel padding` : 'no random crop'}${hflip ? ', random horizontal flips' : ''} (lib/train/trainer.ts) |\n` +
     `| preprocessing | (pixel/255 − ${ds.mean}) / ${ds.std}, no resize (\`${id}.preprocess.json\`) |\n` +
     `| test top-1 (full ${ds.name} test set, 10,000 images) | **${(acc * 100).toFixed(2)}%** |\n` +
     `| training time | ${((Date.now() - t0) / 60000).toFixed(1)} min, ${args.threads ?? 'all'} thread(s) of a ${require('os').cpus().length}-core machine |\n` +
