@@ -9,6 +9,7 @@ import { readPreprocessing } from '../onnx/preprocess';
 import { createVit } from '../vit';
 import { loadEvalSet } from '../data/eval-set';
 import { compare, compareMarkdown, CompareOptions } from '../compare/compare';
+import { CompareRecord, mergeCompareRecords } from '../compare/merge';
 import { DEFAULT_MODEL } from '../run/run';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../synth/options';
@@ -33,6 +34,7 @@ interface CompareArgs {
   'tv-form'?: string;
   lr?: number;
   alpha?: number;
+  merge?: string[];
 }
 
 /** The --tv-weight / --tv-form / --lr overrides, validated (expected vs received). */
@@ -57,6 +59,27 @@ function synthesisOverrides(a: CompareArgs): CompareOptions['synthesis'] {
     out.lr = a.lr;
   }
   return out;
+}
+
+function readRecord(p: string): { source: string; record: CompareRecord } {
+  const file = fs.existsSync(p) && fs.statSync(p).isDirectory() ? path.join(p, 'results.json') : p;
+  let record: CompareRecord;
+  try {
+    record = JSON.parse(fs.readFileSync(file, 'utf8')) as CompareRecord;
+  } catch (err) {
+    throw new SpdfqError('E_IO', `compare --merge: cannot read ${file} (expected the results.json of a compare run): ${(err as Error).message}`);
+  }
+  if (!record?.options?.seeds || !record?.result?.cells) throw new SpdfqError('E_IO', `compare --merge: ${file} is not the results.json of a compare run (expected options.seeds and result.cells)`);
+  return { source: file, record };
+}
+
+/** results.md and results.json in `out`, and the tables on stdout. */
+function writeTables(out: string, record: CompareRecord): void {
+  fs.mkdirSync(out, { recursive: true });
+  const md = compareMarkdown(record.result, record.options);
+  fs.writeFileSync(path.join(out, 'results.md'), `${md}\n`);
+  fs.writeFileSync(path.join(out, 'results.json'), `${JSON.stringify(record, null, 2)}\n`);
+  process.stdout.write(`${md}\n\n(${record.result.seconds.toFixed(0)} s of runs; written to ${out})\n`);
 }
 
 function list<T extends string>(flag: string, raw: string, allowed: readonly T[]): T[] {
@@ -87,8 +110,13 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('tv-form', { type: 'string', describe: "TV prior form for every synthesized row: l1, l2 or none (default: each method’s own)" })
       .option('alpha', { type: 'number', describe: 'SPDFQ APA weight α1 for every SPDFQ row and ablation variant (default: automatic, α1·L_APA = L_SL at step 0)' })
       .option('lr', { type: 'number', describe: 'Adam learning rate on pixels for every synthesized row (default: each method’s own)' })
-      .option('threads', { type: 'number' }) as unknown as Argv<CompareArgs>,
+      .option('threads', { type: 'number' })
+      .option('merge', { type: 'array', string: true, describe: 'run nothing: merge the results.json files (or folders holding one) of earlier runs into one table in --out' }) as unknown as Argv<CompareArgs>,
   handler: async (a) => {
+    if (a.merge !== undefined) {
+      writeTables(a.out, mergeCompareRecords(a.merge.map(readRecord)));
+      return;
+    }
     if (!Number.isInteger(a['first-seed']) || a['first-seed'] < 0) throw new SpdfqError('E_CONFIG', `--first-seed: expected an integer ≥ 0, received ${a['first-seed']}`);
     const modelPath = a.model ?? DEFAULT_MODEL;
     const imported = await importOnnx(modelPath);
@@ -116,11 +144,8 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     options.signal = ac.signal;
     try {
       const res = await compare(fp, evalSet, real, options);
-      fs.mkdirSync(a.out, { recursive: true });
-      const md = compareMarkdown(res, options);
-      fs.writeFileSync(path.join(a.out, 'results.md'), `${md}\n`);
-      fs.writeFileSync(path.join(a.out, 'results.json'), `${JSON.stringify({ options: { ...options, log: undefined, signal: undefined }, result: res }, null, 2)}\n`);
-      process.stdout.write(`${md}\n\n(${res.seconds.toFixed(0)} s; written to ${a.out})\n`);
+      const { log: _log, signal: _signal, ...recorded } = options;
+      writeTables(a.out, { options: recorded, result: res });
     } finally {
       await fp.dispose();
     }

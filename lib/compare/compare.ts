@@ -69,8 +69,12 @@ export interface CompareResult {
   fpTop1: number;
   /** cells[method][bits] = top-1 per seed */
   cells: Record<string, Record<string, number[]>>;
+  /** The seed of each value in cells (absent in older files: the options' seeds). */
+  cellSeeds?: Record<string, Record<string, number[]>>;
   ablation: Record<string, number[]>;
+  ablationSeeds?: Record<string, number[]>;
   quality: Record<string, ImageQuality[]>;
+  qualitySeeds?: Record<string, number[]>;
   realQualityReference: { featureCosine: number; clsAttentionEntropy: number };
   seconds: number;
 }
@@ -128,7 +132,7 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
     clsAttentionEntropy: await attentionEntropy(fp, realCalib, realCalibN),
   };
 
-  const result: CompareResult = { fpTop1: fpEval.top1, cells: {}, ablation: {}, quality: {}, realQualityReference, seconds: 0 };
+  const result: CompareResult = { fpTop1: fpEval.top1, cells: {}, cellSeeds: {}, ablation: {}, ablationSeeds: {}, quality: {}, qualitySeeds: {}, realQualityReference, seconds: 0 };
 
   const calibrationImages = async (method: SynthMethod, seed: number, extra: Partial<SynthesisOptions> = {}): Promise<{ images: Float32Array; targets: Int32Array }> => {
     if (method === 'real') {
@@ -158,7 +162,9 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
 
   for (const method of o.methods) {
     result.cells[method] = {};
+    result.cellSeeds![method] = {};
     result.quality[method] = [];
+    result.qualitySeeds![method] = [];
     for (const seed of o.seeds) {
       check();
       const { images, targets } = await calibrationImages(method, seed);
@@ -172,10 +178,12 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
         clsAttentionEntropy: await attentionEntropy(fp, images, o.images),
         rangeError: rangeErr / ranges.length,
       });
+      result.qualitySeeds![method].push(seed);
       for (const bits of o.bits) {
         check();
         const top1 = await quantTop1(images, bits, seed);
         (result.cells[method][bits] ??= []).push(top1);
+        (result.cellSeeds![method][bits] ??= []).push(seed);
         log(`${method} seed ${seed} ${bits}: ${(top1 * 100).toFixed(2)}%`);
       }
     }
@@ -183,11 +191,13 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
   if (o.ablation) {
     for (const v of ABLATION) {
       result.ablation[v.name] = [];
+      result.ablationSeeds![v.name] = [];
       for (const seed of o.seeds) {
         check();
         const { images } = await calibrationImages('spdfq', seed, { apa: v.apa, msr: v.msr, sl: v.sl });
         const top1 = await quantTop1(images, o.ablationBits, seed);
         result.ablation[v.name].push(top1);
+        result.ablationSeeds![v.name].push(seed);
         log(`ablation ${v.name} seed ${seed} ${o.ablationBits}: ${(top1 * 100).toFixed(2)}%`);
       }
     }
@@ -196,15 +206,20 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
   return result;
 }
 
-function meanStd(xs: number[]): string {
+/** Mean ± sample std in percent; `(n=k)` marks a cell with fewer seeds than the table. */
+function meanStd(xs: number[], tableSeeds: number): string {
   if (xs.length === 0) return '—';
   const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
-  return `${(m * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}`;
+  if (xs.length === 1) return `${(m * 100).toFixed(2)}${tableSeeds > 1 ? ' (n=1)' : ''}`;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+  return `${(m * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)}${xs.length < tableSeeds ? ` (n=${xs.length})` : ''}`;
 }
 
-function meanOf(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
+/** The mean of a statistic over seeds; '—' where it is undefined (NaN, which results.json
+ *  stores as null: e.g. the class-conditional cosine of noise, which has no classes). */
+function statCell(xs: (number | null)[], digits: number): string {
+  if (xs.some((x) => x === null || Number.isNaN(x))) return '—';
+  return ((xs as number[]).reduce((a, b) => a + b, 0) / xs.length).toFixed(digits);
 }
 
 const METHOD_LABEL: Record<string, string> = {
@@ -216,12 +231,15 @@ const METHOD_LABEL: Record<string, string> = {
 };
 
 /** The tables as Markdown. */
-export function compareMarkdown(r: CompareResult, o: CompareOptions): string {
+export function compareMarkdown(r: CompareResult, o: Pick<CompareOptions, 'seeds' | 'bits' | 'methods' | 'ablationBits'>): string {
   const lines: string[] = [];
+  const n = o.seeds.length;
+  lines.push(`Top-1 (%), mean ± sample std over seeds ${o.seeds.join(', ')}.`);
+  lines.push('');
   lines.push(`| method | ${o.bits.map((b) => b.toUpperCase()).join(' | ')} |`);
   lines.push(`|---|${o.bits.map(() => '---').join('|')}|`);
   lines.push(`| full precision | ${o.bits.map(() => (r.fpTop1 * 100).toFixed(2)).join(' | ')} |`);
-  for (const m of o.methods) lines.push(`| ${METHOD_LABEL[m] ?? m} | ${o.bits.map((b) => meanStd(r.cells[m]?.[b] ?? [])).join(' | ')} |`);
+  for (const m of o.methods) lines.push(`| ${METHOD_LABEL[m] ?? m} | ${o.bits.map((b) => meanStd(r.cells[m]?.[b] ?? [], n)).join(' | ')} |`);
   lines.push('');
   lines.push(`Image quality (mean over seeds; the "real images" reference: cosine ${r.realQualityReference.featureCosine.toFixed(3)}, class-token attention entropy ${r.realQualityReference.clsAttentionEntropy.toFixed(3)} nats):`);
   lines.push('');
@@ -231,7 +249,7 @@ export function compareMarkdown(r: CompareResult, o: CompareOptions): string {
     const q = r.quality[m] ?? [];
     if (q.length === 0) continue;
     lines.push(
-      `| ${METHOD_LABEL[m] ?? m} | ${meanOf(q.map((x) => x.featureCosine)).toFixed(3)} | ${meanOf(q.map((x) => x.frechet)).toFixed(2)} | ${meanOf(q.map((x) => x.clsAttentionEntropy)).toFixed(3)} | ${meanOf(q.map((x) => x.rangeError)).toFixed(3)} |`,
+      `| ${METHOD_LABEL[m] ?? m} | ${statCell(q.map((x) => x.featureCosine), 3)} | ${statCell(q.map((x) => x.frechet), 2)} | ${statCell(q.map((x) => x.clsAttentionEntropy), 3)} | ${statCell(q.map((x) => x.rangeError), 3)} |`,
     );
   }
   if (Object.keys(r.ablation).length > 0) {
@@ -240,7 +258,7 @@ export function compareMarkdown(r: CompareResult, o: CompareOptions): string {
     lines.push('');
     lines.push('| components | top-1 |');
     lines.push('|---|---|');
-    for (const [name, xs] of Object.entries(r.ablation)) lines.push(`| ${name} | ${meanStd(xs)} |`);
+    for (const [name, xs] of Object.entries(r.ablation)) lines.push(`| ${name} | ${meanStd(xs, n)} |`);
   }
   return lines.join('\n');
 }

@@ -1,0 +1,158 @@
+// `compare --merge`: one table from several `compare` runs. A comparison is run as one
+// process per row (and `--first-seed` adds seeds to a row later) because each row takes
+// hours on a small machine; merging their results.json files, instead of copying numbers
+// by hand, keeps the published table reproducible from the commands that made it.
+//
+// Runs merge only when they measured the same thing: the same model and evaluation set
+// (equal full-precision top-1) and the same protocol (calibration images, iterations,
+// reconstruction, synthesis overrides, preprocessing). Each cell keeps one value per seed;
+// a seed measured twice must agree (runs are deterministic per seed), otherwise the runs
+// were made with different code and the merge refuses.
+
+import { SpdfqError } from '../errors';
+import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
+import { SynthMethod } from '../synth/options';
+import type { CompareOptions, CompareResult, ImageQuality } from './compare';
+
+/** A results.json written by `compare` (options without the callbacks). */
+export interface CompareRecord {
+  options: Omit<CompareOptions, 'log' | 'signal'>;
+  result: CompareResult;
+}
+
+/** Row order of the paper's table (and of `compare`'s default --methods). */
+const ROW_ORDER: readonly SynthMethod[] = ['noise', 'inversion', 'psaq', 'spdfq', 'real'];
+
+/** Options that define the protocol: runs that differ in any of them do not share a table. */
+const PROTOCOL_KEYS = ['images', 'iters', 'reconstruction', 'ablationBits', 'synthesis', 'preprocess'] as const;
+
+/** A protocol option as canonical JSON (sorted keys; a missing synthesis override is none). */
+function protocolValue(record: CompareRecord, key: (typeof PROTOCOL_KEYS)[number]): string {
+  const v = key === 'synthesis' ? record.options.synthesis ?? {} : record.options[key] ?? null;
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => p.localeCompare(q))) : x,
+  );
+}
+
+/** Seeds at which a run measured each entry: the explicit lists of newer runs, else the run's seed list. */
+function seedsOf(explicit: number[] | undefined, record: CompareRecord): number[] {
+  return explicit ?? record.options.seeds;
+}
+
+/** value per seed, refusing a seed measured twice with different results. */
+class PerSeed<T> {
+  private readonly bySeed = new Map<number, { value: T; source: string }>();
+
+  constructor(private readonly what: string, private readonly same: (a: T, b: T) => boolean) {}
+
+  add(seed: number, value: T, source: string): void {
+    const prev = this.bySeed.get(seed);
+    if (prev && !this.same(prev.value, value)) {
+      throw new SpdfqError('E_CONFIG', `compare --merge: ${this.what} at seed ${seed} differs between ${prev.source} and ${source} (${JSON.stringify(prev.value)} vs ${JSON.stringify(value)}); runs of one seed are deterministic, so these were made with different code or options`);
+    }
+    if (!prev) this.bySeed.set(seed, { value, source });
+  }
+
+  /** Seeds in increasing order and their values. */
+  entries(): { seeds: number[]; values: T[] } {
+    const seeds = [...this.bySeed.keys()].sort((a, b) => a - b);
+    return { seeds, values: seeds.map((s) => this.bySeed.get(s)!.value) };
+  }
+}
+
+const sameNumber = (a: number, b: number) => a === b || Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a));
+const sameQuality = (a: ImageQuality, b: ImageQuality) =>
+  (['featureCosine', 'frechet', 'clsAttentionEntropy', 'rangeError'] as const).every((k) => (Number.isNaN(a[k]) && Number.isNaN(b[k])) || Math.abs(a[k] - b[k]) <= 1e-6 * Math.max(1, Math.abs(a[k])));
+
+function ordered<T extends string>(items: Iterable<string>, canonical: readonly T[]): T[] {
+  const set = new Set(items);
+  return [...canonical.filter((c) => set.has(c)), ...[...set].filter((s) => !(canonical as readonly string[]).includes(s)).sort()] as T[];
+}
+
+/** Merges compare records (with the file each came from, for messages) into one record. */
+export function mergeCompareRecords(inputs: { source: string; record: CompareRecord }[]): CompareRecord {
+  if (inputs.length === 0) throw new SpdfqError('E_CONFIG', 'compare --merge: expected at least one results.json, received none');
+  const first = inputs[0];
+  for (const { source, record } of inputs.slice(1)) {
+    if (!sameNumber(record.result.fpTop1, first.record.result.fpTop1)) {
+      throw new SpdfqError('E_CONFIG', `compare --merge: ${source} has full-precision top-1 ${record.result.fpTop1}, ${first.source} has ${first.record.result.fpTop1}: expected runs on the same model and evaluation images`);
+    }
+    for (const k of PROTOCOL_KEYS) {
+      const a = protocolValue(first.record, k);
+      const b = protocolValue(record, k);
+      if (a !== b) throw new SpdfqError('E_CONFIG', `compare --merge: option ${k} is ${b} in ${source} but ${a} in ${first.source}: expected runs with the same protocol`);
+    }
+  }
+
+  const cells = new Map<string, PerSeed<number>>();
+  const quality = new Map<string, PerSeed<ImageQuality>>();
+  const ablation = new Map<string, PerSeed<number>>();
+  const methods: string[] = [];
+  const bits: string[] = [];
+  let seconds = 0;
+  for (const { source, record } of inputs) {
+    const r = record.result;
+    seconds += r.seconds;
+    for (const [m, byBits] of Object.entries(r.cells)) {
+      methods.push(m);
+      for (const [b, values] of Object.entries(byBits)) {
+        bits.push(b);
+        const seeds = seedsOf(r.cellSeeds?.[m]?.[b], record);
+        const cell = cells.get(`${m}\u0000${b}`) ?? new PerSeed<number>(`${m} ${b} top-1`, sameNumber);
+        values.forEach((v, i) => cell.add(seeds[i], v, source));
+        cells.set(`${m}\u0000${b}`, cell);
+      }
+    }
+    for (const [m, qs] of Object.entries(r.quality)) {
+      const seeds = seedsOf(r.qualitySeeds?.[m], record);
+      const q = quality.get(m) ?? new PerSeed<ImageQuality>(`${m} image quality`, sameQuality);
+      qs.forEach((v, i) => q.add(seeds[i], v, source));
+      quality.set(m, q);
+    }
+    for (const [name, values] of Object.entries(r.ablation)) {
+      const seeds = seedsOf(r.ablationSeeds?.[name], record);
+      const a = ablation.get(name) ?? new PerSeed<number>(`ablation ${name} top-1`, sameNumber);
+      values.forEach((v, i) => a.add(seeds[i], v, source));
+      ablation.set(name, a);
+    }
+  }
+
+  const result: CompareResult = {
+    fpTop1: first.record.result.fpTop1,
+    cells: {},
+    cellSeeds: {},
+    ablation: {},
+    ablationSeeds: {},
+    quality: {},
+    qualitySeeds: {},
+    realQualityReference: first.record.result.realQualityReference,
+    seconds,
+  };
+  const allSeeds = new Set<number>();
+  for (const [key, cell] of cells) {
+    const [m, b] = key.split('\u0000');
+    const { seeds, values } = cell.entries();
+    (result.cells[m] ??= {})[b] = values;
+    (result.cellSeeds![m] ??= {})[b] = seeds;
+    seeds.forEach((s) => allSeeds.add(s));
+  }
+  for (const [m, q] of quality) {
+    const { seeds, values } = q.entries();
+    result.quality[m] = values;
+    result.qualitySeeds![m] = seeds;
+  }
+  for (const [name, a] of ablation) {
+    const { seeds, values } = a.entries();
+    result.ablation[name] = values;
+    result.ablationSeeds![name] = seeds;
+    seeds.forEach((s) => allSeeds.add(s));
+  }
+  const options: CompareRecord['options'] = {
+    ...first.record.options,
+    methods: ordered<SynthMethod>(methods, ROW_ORDER),
+    bits: ordered<BitsPreset>(bits, Object.keys(BITS_PRESETS) as BitsPreset[]),
+    seeds: [...allSeeds].sort((a, b) => a - b),
+    ablation: ablation.size > 0,
+  };
+  return { options, result };
+}

@@ -1,0 +1,59 @@
+// `compare --merge`: one table from several runs, each value kept with its seed; runs of a
+// different model or protocol, and a seed measured twice with different results, are refused.
+
+import { compareMarkdown, CompareResult, ImageQuality } from '../lib/compare/compare';
+import { CompareRecord, mergeCompareRecords } from '../lib/compare/merge';
+
+const Q = (c: number): ImageQuality => ({ featureCosine: c, frechet: 10 * c, clsAttentionEntropy: 3, rangeError: 0.1 });
+
+function record(seeds: number[], cells: CompareResult['cells'], extra: Partial<CompareResult> = {}, iters = 300): CompareRecord {
+  const quality: CompareResult['quality'] = {};
+  for (const m of Object.keys(cells)) quality[m] = seeds.map((s) => Q(0.5 + s / 100));
+  return {
+    options: {
+      methods: Object.keys(cells) as never, bits: [...new Set(Object.values(cells).flatMap((c) => Object.keys(c)))] as never, seeds,
+      images: 32, iters, reconstruction: { iters: 200 }, ablation: false, ablationBits: 'w4a4', synthesis: {}, realPath: 'real', preprocess: { mean: [0.5], std: [0.25] },
+    },
+    result: { fpTop1: 0.9, cells, ablation: {}, quality, realQualityReference: { featureCosine: 0.7, clsAttentionEntropy: 3 }, seconds: 10, ...extra },
+  };
+}
+
+test('seeds from separate runs join one cell; the table gives mean ± sample std and marks short cells', () => {
+  // psaq: seeds 0 and 1 at W4A4 and W3A3 in one run, seed 2 at all of them in another.
+  const a = record([0, 1], { psaq: { w4a4: [0.8, 0.82], w3a3: [0.7, 0.72] } });
+  const b = record([2], { psaq: { w8a8: [0.9], w4a4: [0.84], w3a3: [0.74] } });
+  const merged = mergeCompareRecords([{ source: 'a', record: a }, { source: 'b', record: b }]);
+  expect(merged.options.seeds).toEqual([0, 1, 2]);
+  expect(merged.options.bits).toEqual(['w8a8', 'w4a4', 'w3a3']);
+  expect(merged.result.cells.psaq.w4a4).toEqual([0.8, 0.82, 0.84]);
+  expect(merged.result.cellSeeds!.psaq.w8a8).toEqual([2]);
+  expect(merged.result.quality.psaq.map((q) => q.featureCosine)).toEqual([0.5, 0.51, 0.52]);
+  expect(merged.result.seconds).toBe(20);
+  const md = compareMarkdown(merged.result, merged.options);
+  // 0.80, 0.82, 0.84: mean 82.00, sample std 2.00; W8A8 has one seed of three.
+  expect(md).toContain('| PSAQ-ViT | 90.00 (n=1) | 82.00 ± 2.00 | 72.00 ± 2.00 |');
+  expect(md).toContain('| PSAQ-ViT | 0.510 | 5.10 | 3.000 | 0.100 |');
+});
+
+test('a seed measured twice must agree: equal values merge, different ones are refused', () => {
+  const a = record([0, 1], { noise: { w4a4: [0.8, 0.82] } });
+  const same = record([1, 2], { noise: { w4a4: [0.82, 0.84] } });
+  expect(mergeCompareRecords([{ source: 'a', record: a }, { source: 's', record: same }]).result.cells.noise.w4a4).toEqual([0.8, 0.82, 0.84]);
+  const other = record([1], { noise: { w4a4: [0.6] } });
+  expect(() => mergeCompareRecords([{ source: 'a', record: a }, { source: 'o', record: other }])).toThrow(/noise w4a4 top-1 at seed 1 differs between a and o/);
+});
+
+test('runs on another model or with another protocol are refused; files without seed lists use the run\'s seeds', () => {
+  const a = record([0], { spdfq: { w4a4: [0.8] } });
+  const otherModel = record([1], { spdfq: { w4a4: [0.8] } }, { fpTop1: 0.95 });
+  expect(() => mergeCompareRecords([{ source: 'a', record: a }, { source: 'm', record: otherModel }])).toThrow(/full-precision top-1 0.95.*same model/);
+  const otherIters = record([1], { spdfq: { w4a4: [0.8] } }, {}, 1000);
+  expect(() => mergeCompareRecords([{ source: 'a', record: a }, { source: 'i', record: otherIters }])).toThrow(/option iters is 1000 in i but 300 in a/);
+  // An override given in another key order is the same protocol.
+  const x = record([0], { spdfq: { w4a4: [0.8] } });
+  const y = record([1], { spdfq: { w4a4: [0.82] } });
+  x.options.synthesis = { tv: { weight: 1, form: 'l1' }, lr: 0.1 };
+  y.options.synthesis = { lr: 0.1, tv: { form: 'l1', weight: 1 } };
+  expect(mergeCompareRecords([{ source: 'x', record: x }, { source: 'y', record: y }]).result.cells.spdfq.w4a4).toEqual([0.8, 0.82]);
+  expect(() => mergeCompareRecords([])).toThrow(/at least one/);
+});
