@@ -26,6 +26,7 @@ interface RunArgs {
   recon: boolean;
   format: string;
   json: boolean;
+  alpha?: number;
 }
 
 function pct(x: number | null): string {
@@ -67,11 +68,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations per block (default 1000 at ≤4 bits, 200 above; I&S-ViT)' })
       .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
       .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers), qdq-int4 (opset 21, 4-bit weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
+      .option('alpha', { type: 'number', describe: "SPDFQ's APA weight α1 (default: automatic, α1·L_APA = L_SL at step 0; docs/results.md measures a smaller one on a 14×14 token grid)" })
       .option('json', { type: 'boolean', default: false, describe: 'print results.json to stdout instead of the summary' }) as unknown as Argv<RunArgs>,
   handler: async (a) => {
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
     if (!SYNTH_METHODS.includes(a.method as SynthMethod)) throw new SpdfqError('E_CONFIG', `--method: expected one of ${SYNTH_METHODS.join(', ')}, received '${a.method}'`);
     checkExportFormat('--format', a.format);
+    if (a.alpha !== undefined && !(a.alpha >= 0)) throw new SpdfqError('E_CONFIG', `--alpha: expected a number ≥ 0, received ${a.alpha}`);
     const ac = new AbortController();
     const onSigint = () => {
       process.stderr.write('\nstopping (Ctrl-C again to force)…\n');
@@ -95,6 +98,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         threads: a.threads,
         reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
         exportFormat: a.format as QuantExportFormat,
+        synthesis: a.alpha !== undefined ? { apa: { alpha: a.alpha } } : undefined,
         reporter: consoleReporter(),
         signal: ac.signal,
       });
