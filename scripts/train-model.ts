@@ -8,7 +8,7 @@ import * as path from 'path';
 import { createVit, randomVitWeights } from '../lib/vit';
 import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
 import { loadIdxPair, LabelledImages } from '../lib/data/labelled-images';
-import { trainVit, top1 } from '../lib/train/trainer';
+import { trainVit, top1, TRAIN_DEFAULTS } from '../lib/train/trainer';
 import { buildVitOnnx } from '../lib/onnx/build-vit';
 import { importOnnx } from '../lib/onnx/import-onnx';
 import { writeEvalSubset } from '../lib/data/eval-subset';
@@ -94,13 +94,13 @@ interface TrainArgs {
   /** Continue from an ONNX model of the same architecture (a second cosine cycle). */
   resume?: string;
   lr?: number;
-  /** Random-crop padding in pixels (trainer default 2); 0 turns cropping off. */
+  /** Random-crop padding in pixels (default TRAIN_DEFAULTS.cropPadding); 0 turns cropping off. */
   cropPadding?: number;
   /** Overrides the dataset's flip setting (e.g. a final cycle on unflipped images). */
   hflip?: boolean;
-  /** Label smoothing (trainer default 0.1, DeiT's). */
+  /** Label smoothing (default TRAIN_DEFAULTS.labelSmoothing, DeiT's). */
   labelSmoothing?: number;
-  /** Linear warm-up epochs before the cosine (trainer default 1). */
+  /** Linear warm-up epochs before the cosine (default TRAIN_DEFAULTS.warmupEpochs). */
   warmupEpochs?: number;
 }
 
@@ -141,15 +141,16 @@ async function main(): Promise<void> {
   const id = `${args.dataset}-vit`;
   fs.mkdirSync(args.out, { recursive: true });
   const t0 = Date.now();
-  const epochs = args.epochs ?? 15;
+  const epochs = args.epochs ?? TRAIN_DEFAULTS.epochs;
+  const lr = args.lr ?? TRAIN_DEFAULTS.lr;
   let lastLog = 0;
   const hflip = args.hflip ?? ds.hflip;
-  const cropPadding = args.cropPadding ?? 2;
-  const smoothing = args.labelSmoothing ?? 0.1;
-  const warmup = args.warmupEpochs ?? 1;
+  const cropPadding = args.cropPadding ?? TRAIN_DEFAULTS.cropPadding;
+  const smoothing = args.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing;
+  const warmup = args.warmupEpochs ?? TRAIN_DEFAULTS.warmupEpochs;
   const res = await trainVit(model, train, {
     epochs,
-    lr: args.lr,
+    lr,
     hflip,
     cropPadding,
     labelSmoothing: smoothing,
@@ -174,7 +175,7 @@ async function main(): Promise<void> {
   const card = `# ${id}\n\nA DeiT-style vision transformer trained by spdfq-native's own engine (\`npm run train:${args.dataset === 'fashion-mnist' ? 'default' : 'mnist'}\`) on ${ds.name}.\n\n` +
     `| | |\n|---|---|\n| architecture | ViT, class token, pre-norm, ${config.depth} blocks, dim ${config.embedDim}, ${config.numHeads} heads, MLP ${config.mlpDim}, patch ${config.patchSize} on ${config.imageHeight}×${config.imageWidth}×${config.channels} (${config.imageHeight / config.patchSize}×${config.imageWidth / config.patchSize} tokens + class token), exact GELU, LayerNorm eps ${config.layerNormEps} |\n` +
     `| parameters | ${model.paramSpecs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0)} |\n` +
-    `| recipe | AdamW (β 0.9/0.999, weight decay 0.05 except biases/norms/embeddings), peak lr ${args.lr ?? 1e-3}, batch 128, ${epochs} epochs${args.resume ? ` continuing from an earlier cycle (${args.resume})` : ''}, ${warmup} warm-up epoch(s) then cosine, label smoothing ${smoothing}, ${cropPadding > 0 ? `random crop with ${cropPadding}-pixel padding` : 'no random crop'}${hflip ? ', random horizontal flips' : ''} (lib/train/trainer.ts) |\n` +
+    `| recipe | AdamW (β 0.9/0.999, weight decay ${TRAIN_DEFAULTS.weightDecay} except biases/norms/embeddings), peak lr ${lr}, batch ${TRAIN_DEFAULTS.batch}, ${epochs} epochs${args.resume ? ` continuing from an earlier cycle (${args.resume})` : ''}, ${warmup} warm-up epoch(s) then cosine, label smoothing ${smoothing}, ${cropPadding > 0 ? `random crop with ${cropPadding}-pixel padding` : 'no random crop'}${hflip ? ', random horizontal flips' : ''} (lib/train/trainer.ts) |\n` +
     `| preprocessing | (pixel/255 − ${ds.mean}) / ${ds.std}, no resize (\`${id}.preprocess.json\`) |\n` +
     `| test top-1 (full ${ds.name} test set, 10,000 images) | **${(acc * 100).toFixed(2)}%** |\n` +
     `| training time | ${((Date.now() - t0) / 60000).toFixed(1)} min, ${args.threads ?? 'all'} thread(s) of a ${require('os').cpus().length}-core machine |\n` +

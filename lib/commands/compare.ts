@@ -14,6 +14,7 @@ import { DEFAULT_MODEL } from '../run/run';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../synth/options';
 import { SpdfqError } from '../errors';
+import { apaAlphaFlag } from './synthesis-flags';
 
 interface CompareArgs {
   model?: string;
@@ -50,10 +51,8 @@ function synthesisOverrides(a: CompareArgs): CompareOptions['synthesis'] {
     tv.form = a['tv-form'] as 'l1' | 'l2' | 'none';
   }
   if (Object.keys(tv).length > 0) out.tv = tv;
-  if (a.alpha !== undefined) {
-    if (!(a.alpha >= 0)) throw new SpdfqError('E_CONFIG', `--alpha: expected a number ≥ 0, received ${a.alpha}`);
-    out.apa = { alpha: a.alpha };
-  }
+  const alpha = apaAlphaFlag(a.alpha);
+  if (alpha) out.apa = alpha.apa;
   if (a.lr !== undefined) {
     if (!(a.lr > 0)) throw new SpdfqError('E_CONFIG', `--lr: expected a number > 0, received ${a.lr}`);
     out.lr = a.lr;

@@ -8,6 +8,7 @@ import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../synth/options';
 import { checkExportFormat, QuantExportFormat } from '../quant/export-onnx';
 import { SpdfqError } from '../errors';
+import { apaAlphaFlag } from './synthesis-flags';
 
 interface RunArgs {
   model?: string;
@@ -74,7 +75,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
     if (!SYNTH_METHODS.includes(a.method as SynthMethod)) throw new SpdfqError('E_CONFIG', `--method: expected one of ${SYNTH_METHODS.join(', ')}, received '${a.method}'`);
     checkExportFormat('--format', a.format);
-    if (a.alpha !== undefined && !(a.alpha >= 0)) throw new SpdfqError('E_CONFIG', `--alpha: expected a number ≥ 0, received ${a.alpha}`);
+    const synthesis = apaAlphaFlag(a.alpha);
     const ac = new AbortController();
     const onSigint = () => {
       process.stderr.write('\nstopping (Ctrl-C again to force)…\n');
@@ -98,7 +99,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         threads: a.threads,
         reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
         exportFormat: a.format as QuantExportFormat,
-        synthesis: a.alpha !== undefined ? { apa: { alpha: a.alpha } } : undefined,
+        synthesis,
         reporter: consoleReporter(),
         signal: ac.signal,
       });

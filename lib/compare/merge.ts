@@ -93,28 +93,22 @@ export function mergeCompareRecords(inputs: { source: string; record: CompareRec
   for (const { source, record } of inputs) {
     const r = record.result;
     seconds += r.seconds;
+    // One table entry's values from this run, each with the seed it was measured at.
+    const collect = <T>(into: Map<string, PerSeed<T>>, key: string, what: string, same: (a: T, b: T) => boolean, values: T[], seeds: number[] | undefined) => {
+      const entry = into.get(key) ?? new PerSeed<T>(what, same);
+      const at = seedsOf(seeds, record);
+      values.forEach((v, i) => entry.add(at[i], v, source));
+      into.set(key, entry);
+    };
     for (const [m, byBits] of Object.entries(r.cells)) {
       methods.push(m);
       for (const [b, values] of Object.entries(byBits)) {
         bits.push(b);
-        const seeds = seedsOf(r.cellSeeds?.[m]?.[b], record);
-        const cell = cells.get(`${m}\u0000${b}`) ?? new PerSeed<number>(`${m} ${b} top-1`, sameNumber);
-        values.forEach((v, i) => cell.add(seeds[i], v, source));
-        cells.set(`${m}\u0000${b}`, cell);
+        collect(cells, `${m}\u0000${b}`, `${m} ${b} top-1`, sameNumber, values, r.cellSeeds?.[m]?.[b]);
       }
     }
-    for (const [m, qs] of Object.entries(r.quality)) {
-      const seeds = seedsOf(r.qualitySeeds?.[m], record);
-      const q = quality.get(m) ?? new PerSeed<ImageQuality>(`${m} image quality`, sameQuality);
-      qs.forEach((v, i) => q.add(seeds[i], v, source));
-      quality.set(m, q);
-    }
-    for (const [name, values] of Object.entries(r.ablation)) {
-      const seeds = seedsOf(r.ablationSeeds?.[name], record);
-      const a = ablation.get(name) ?? new PerSeed<number>(`ablation ${name} top-1`, sameNumber);
-      values.forEach((v, i) => a.add(seeds[i], v, source));
-      ablation.set(name, a);
-    }
+    for (const [m, qs] of Object.entries(r.quality)) collect(quality, m, `${m} image quality`, sameQuality, qs, r.qualitySeeds?.[m]);
+    for (const [name, values] of Object.entries(r.ablation)) collect(ablation, name, `ablation ${name} top-1`, sameNumber, values, r.ablationSeeds?.[name]);
   }
 
   const result: CompareResult = {

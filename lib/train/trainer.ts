@@ -7,6 +7,18 @@ import { SpdfqError } from '../errors';
 import { LabelledImages } from '../data/labelled-images';
 import { VitModel } from '../vit';
 
+/** The recipe's defaults (sources beside each option below); the training script's model
+ *  card reports the values it used from here. */
+export const TRAIN_DEFAULTS = {
+  epochs: 15,
+  batch: 128,
+  lr: 1e-3,
+  weightDecay: 0.05,
+  warmupEpochs: 1,
+  labelSmoothing: 0.1,
+  cropPadding: 2,
+} as const;
+
 export interface TrainOptions {
   epochs?: number; // default 15 (ours: enough for ~90% on Fashion-MNIST at this size)
   batch?: number; // default 128 (ours)
@@ -57,13 +69,13 @@ export async function top1(model: VitModel, set: LabelledImages, batch = 256): P
 }
 
 export async function trainVit(model: VitModel, data: LabelledImages, options: TrainOptions = {}): Promise<TrainResult> {
-  const epochs = options.epochs ?? 15;
-  const batch = options.batch ?? 128;
-  const peakLr = options.lr ?? 1e-3;
-  const wd = options.weightDecay ?? 0.05;
-  const warmup = options.warmupEpochs ?? 1;
-  const smoothing = options.labelSmoothing ?? 0.1;
-  const pad = options.cropPadding ?? 2;
+  const epochs = options.epochs ?? TRAIN_DEFAULTS.epochs;
+  const batch = options.batch ?? TRAIN_DEFAULTS.batch;
+  const peakLr = options.lr ?? TRAIN_DEFAULTS.lr;
+  const wd = options.weightDecay ?? TRAIN_DEFAULTS.weightDecay;
+  const warmup = options.warmupEpochs ?? TRAIN_DEFAULTS.warmupEpochs;
+  const smoothing = options.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing;
+  const pad = options.cropPadding ?? TRAIN_DEFAULTS.cropPadding;
   const rand = mulberry(options.seed ?? 1);
   const c = model.config;
   if (data.channels !== c.channels || data.height !== c.imageHeight || data.width !== c.imageWidth) {

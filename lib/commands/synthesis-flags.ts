@@ -1,0 +1,12 @@
+// Synthesis flags that more than one command takes, validated once (expected vs received)
+// so that a bad value fails before any work.
+
+import { SpdfqError } from '../errors';
+import type { SynthesisOptions } from '../synth/options';
+
+/** `--alpha`: SPDFQ's APA weight α1, or nothing when the flag is absent. */
+export function apaAlphaFlag(alpha: number | undefined): Pick<SynthesisOptions, 'apa'> | undefined {
+  if (alpha === undefined) return undefined;
+  if (!(alpha >= 0)) throw new SpdfqError('E_CONFIG', `--alpha: expected a number ≥ 0, received ${alpha}`);
+  return { apa: { alpha } };
+}
