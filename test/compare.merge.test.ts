@@ -57,3 +57,27 @@ test('runs on another model or with another protocol are refused; files without 
   expect(mergeCompareRecords([{ source: 'x', record: x }, { source: 'y', record: y }]).result.cells.spdfq.w4a4).toEqual([0.8, 0.82]);
   expect(() => mergeCompareRecords([])).toThrow(/at least one/);
 });
+
+test('ablation variants split over runs merge into the paper\'s table order with their seeds', () => {
+  // Run a measured seed 0 of every variant; run b seed 1 of the last two, then run c seed 1 of the first two.
+  const names = ['none', 'APA', 'MSR', 'SL', 'APA+MSR', 'APA+SL', 'MSR+SL', 'APA+MSR+SL'];
+  const a = record([0], {}, { ablation: Object.fromEntries(names.map((n, i) => [n, [0.8 + i / 100]])) });
+  a.options.ablation = true;
+  const b = record([1], {}, { ablation: { 'MSR+SL': [0.9], 'APA+MSR+SL': [0.91] } });
+  b.options.ablation = true;
+  b.options.ablationVariants = ['MSR+SL', 'APA+MSR+SL'];
+  const c = record([1], {}, { ablation: { none: [0.7], APA: [0.71] } });
+  c.options.ablation = true;
+  c.options.ablationVariants = ['none', 'APA'];
+  const merged = mergeCompareRecords([b, c, a].map((record, i) => ({ source: 'bca'[i], record })));
+  expect(Object.keys(merged.result.ablation)).toEqual(names);
+  expect(merged.result.ablation['APA+MSR+SL']).toEqual([0.8 + 7 / 100, 0.91]);
+  expect(merged.result.ablationSeeds!.APA).toEqual([0, 1]);
+  expect(merged.result.ablation.MSR).toEqual([0.8 + 2 / 100]);
+  expect(merged.options.ablationVariants).toBeUndefined();
+  const md = compareMarkdown(merged.result, merged.options);
+  // 0.80 and 0.70: mean 75.00, sample std 7.07; MSR was measured at one seed of two.
+  expect(md).toContain('| none | 75.00 ± 7.07 |');
+  expect(md).toContain('| MSR | 82.00 (n=1) |');
+  expect(md.indexOf('| none |')).toBeLessThan(md.indexOf('| APA+MSR+SL |'));
+});

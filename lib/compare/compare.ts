@@ -46,6 +46,9 @@ export interface CompareOptions {
   reconstruction: ReconstructionOptions | false;
   ablation: boolean;
   ablationBits: BitsPreset;
+  /** The ablation variants to run (names from ABLATION); default all eight. A subset lets one
+   *  table's variants be split over processes and joined with `compare --merge`. */
+  ablationVariants?: string[];
   /** Synthesis options applied to every synthesized row and ablation variant (e.g. the TV
    *  prior or the learning rate), for tuning through documented options. Default none. */
   synthesis?: Omit<Partial<SynthesisOptions>, 'method' | 'images' | 'iters' | 'seed' | 'preprocess' | 'signal'>;
@@ -189,7 +192,7 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
     }
   }
   if (o.ablation) {
-    for (const v of ABLATION) {
+    for (const v of ABLATION.filter((x) => !o.ablationVariants || o.ablationVariants.includes(x.name))) {
       result.ablation[v.name] = [];
       result.ablationSeeds![v.name] = [];
       for (const seed of o.seeds) {

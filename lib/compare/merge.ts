@@ -12,7 +12,7 @@
 import { SpdfqError } from '../errors';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SynthMethod } from '../synth/options';
-import type { CompareOptions, CompareResult, ImageQuality } from './compare';
+import { ABLATION, CompareOptions, CompareResult, ImageQuality } from './compare';
 
 /** A results.json written by `compare` (options without the callbacks). */
 export interface CompareRecord {
@@ -135,8 +135,9 @@ export function mergeCompareRecords(inputs: { source: string; record: CompareRec
     result.quality[m] = values;
     result.qualitySeeds![m] = seeds;
   }
-  for (const [name, a] of ablation) {
-    const { seeds, values } = a.entries();
+  // Variants split over runs come back in the paper's table order, not the order of the runs.
+  for (const name of ordered(ablation.keys(), ABLATION.map((v) => v.name))) {
+    const { seeds, values } = ablation.get(name)!.entries();
     result.ablation[name] = values;
     result.ablationSeeds![name] = seeds;
     seeds.forEach((s) => allSeeds.add(s));
@@ -147,6 +148,8 @@ export function mergeCompareRecords(inputs: { source: string; record: CompareRec
     bits: ordered<BitsPreset>(bits, Object.keys(BITS_PRESETS) as BitsPreset[]),
     seeds: [...allSeeds].sort((a, b) => a - b),
     ablation: ablation.size > 0,
+    // The merged table holds every variant the runs measured, whatever subset each ran.
+    ablationVariants: undefined,
   };
   return { options, result };
 }
