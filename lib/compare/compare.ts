@@ -37,6 +37,14 @@ export const ABLATION: AblationVariant[] = [
   { name: 'APA+MSR+SL', apa: true, msr: true, sl: true },
 ];
 
+/** One ablation variant's component switches over the run's synthesis overrides. A component
+ *  that is on keeps the run's own settings of it (`--alpha` sets `apa: { alpha }`): a bare
+ *  `apa: true` would replace them with the defaults and silently measure another protocol. */
+export function ablationSynthesis(synthesis: CompareOptions['synthesis'], v: AblationVariant): Pick<SynthesisOptions, 'apa' | 'msr' | 'sl'> {
+  const component = <T extends object>(own: boolean | T | undefined, on: boolean): boolean | T => (!on ? false : typeof own === 'object' ? { ...own, enabled: true } : true);
+  return { apa: component(synthesis?.apa, v.apa), msr: component(synthesis?.msr, v.msr), sl: component(synthesis?.sl, v.sl) };
+}
+
 export interface CompareOptions {
   methods: SynthMethod[];
   bits: BitsPreset[];
@@ -197,7 +205,7 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
       result.ablationSeeds![v.name] = [];
       for (const seed of o.seeds) {
         check();
-        const { images } = await calibrationImages('spdfq', seed, { apa: v.apa, msr: v.msr, sl: v.sl });
+        const { images } = await calibrationImages('spdfq', seed, ablationSynthesis(o.synthesis, v));
         const top1 = await quantTop1(images, o.ablationBits, seed);
         result.ablation[v.name].push(top1);
         result.ablationSeeds![v.name].push(seed);
