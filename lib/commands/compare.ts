@@ -29,6 +29,7 @@ interface CompareArgs {
   iters?: number;
   'recon-iters'?: number;
   ablation: boolean;
+  'ablation-bits': string;
   'ablation-variants'?: string;
   out: string;
   threads?: number;
@@ -88,6 +89,12 @@ function list<T extends string>(flag: string, raw: string, allowed: readonly T[]
   return items as T[];
 }
 
+function oneBits(flag: string, raw: string): BitsPreset {
+  const items = list(flag, raw, Object.keys(BITS_PRESETS) as BitsPreset[]);
+  if (items.length !== 1) throw new SpdfqError('E_CONFIG', `--${flag}: expected one bit width, received '${raw}'`);
+  return items[0];
+}
+
 export const compareCommand: CommandModule<object, CompareArgs> = {
   command: 'compare',
   describe: 'Compare calibration methods (noise, CE+TV inversion, PSAQ-ViT, SPDFQ, real images) across bit widths and seeds, with image-quality statistics and the SPDFQ ablation',
@@ -104,7 +111,8 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('images', { type: 'number', default: 32, describe: 'calibration images per run (SPDFQ paper: 32)' })
       .option('iters', { type: 'number', describe: 'synthesis iterations (default: each method’s own)' })
       .option('recon-iters', { type: 'number', describe: 'reconstruction iterations per block (0 = off; default I&S-ViT’s)' })
-      .option('ablation', { type: 'boolean', default: true, describe: 'also run the SPDFQ APA/MSR/SL ablation at W4A4' })
+      .option('ablation', { type: 'boolean', default: true, describe: 'also run the SPDFQ APA/MSR/SL ablation (at --ablation-bits)' })
+      .option('ablation-bits', { type: 'string', default: 'w4a4', describe: 'bit width of the ablation (default: the paper’s table, W4A4)' })
       .option('ablation-variants', { type: 'string', describe: `ablation variants to run, comma-separated, of ${ABLATION.map((v) => v.name).join(', ')} (default: all); split a table over processes and join it with --merge` })
       .option('out', { type: 'string', default: 'compare-out', describe: 'output folder (results.md, results.json)' })
       .option('tv-weight', { type: 'number', describe: 'TV prior weight for every synthesized row (default: each method’s own, 0.05)' })
@@ -133,7 +141,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       iters: a.iters,
       reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : {},
       ablation: a.ablation,
-      ablationBits: 'w4a4',
+      ablationBits: oneBits('ablation-bits', a['ablation-bits']),
       ablationVariants: a['ablation-variants'] === undefined ? undefined : list('ablation-variants', a['ablation-variants'], ABLATION.map((v) => v.name)),
       synthesis: synthesisOverrides(a),
       realPath: a.real,

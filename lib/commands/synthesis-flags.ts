@@ -7,6 +7,7 @@ import type { SynthesisOptions } from '../synth/options';
 /** `--alpha`: SPDFQ's APA weight α1, or nothing when the flag is absent. */
 export function apaAlphaFlag(alpha: number | undefined): Pick<SynthesisOptions, 'apa'> | undefined {
   if (alpha === undefined) return undefined;
-  if (!(alpha >= 0)) throw new SpdfqError('E_CONFIG', `--alpha: expected a number ≥ 0, received ${alpha}`);
+  // APA off is a method choice (`--method`, or the ablation's variants), not a weight of 0.
+  if (!(alpha > 0 && alpha <= 1e12)) throw new SpdfqError('E_CONFIG', `--alpha: expected a number in (0, 1e12], received ${alpha}`);
   return { apa: { alpha } };
 }
