@@ -1,7 +1,7 @@
 // The SPDFQ ablation's synthesis options: each variant switches APA, MSR and SL on or off
 // without losing the settings the run gave a component (the --alpha of `compare`).
 
-import { ABLATION, ablationSynthesis } from '../lib/compare/compare';
+import { ABLATION, ablationSynthesis } from '../lib/compare/ablation';
 
 test('an ablation variant keeps the run\'s own component settings (--alpha) and switches the others off', () => {
   const all = ABLATION.find((v) => v.name === 'APA+MSR+SL')!;

@@ -8,7 +8,8 @@ import { importOnnx } from '../onnx/import-onnx';
 import { readPreprocessing } from '../onnx/preprocess';
 import { createVit } from '../vit';
 import { loadEvalSet } from '../data/eval-set';
-import { ABLATION, compare, compareMarkdown, CompareOptions } from '../compare/compare';
+import { compare, compareMarkdown, CompareOptions } from '../compare/compare';
+import { ABLATION_NAMES } from '../compare/ablation';
 import { CompareRecord, mergeCompareRecords } from '../compare/merge';
 import { DEFAULT_MODEL } from '../run/run';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
@@ -113,7 +114,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('recon-iters', { type: 'number', describe: 'reconstruction iterations per block (0 = off; default I&S-ViT’s)' })
       .option('ablation', { type: 'boolean', default: true, describe: 'also run the SPDFQ APA/MSR/SL ablation (at --ablation-bits)' })
       .option('ablation-bits', { type: 'string', default: 'w4a4', describe: 'bit width of the ablation (default: the paper’s table, W4A4)' })
-      .option('ablation-variants', { type: 'string', describe: `ablation variants to run, comma-separated, of ${ABLATION.map((v) => v.name).join(', ')} (default: all); split a table over processes and join it with --merge` })
+      .option('ablation-variants', { type: 'string', describe: `ablation variants to run, comma-separated, of ${ABLATION_NAMES.join(', ')} (default: all); split a table over processes and join it with --merge` })
       .option('out', { type: 'string', default: 'compare-out', describe: 'output folder (results.md, results.json)' })
       .option('tv-weight', { type: 'number', describe: 'TV prior weight for every synthesized row (default: each method’s own, 0.05)' })
       .option('tv-form', { type: 'string', describe: "TV prior form for every synthesized row: l1, l2 or none (default: each method’s own)" })
@@ -142,7 +143,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : {},
       ablation: a.ablation,
       ablationBits: oneBits('ablation-bits', a['ablation-bits']),
-      ablationVariants: a['ablation-variants'] === undefined ? undefined : list('ablation-variants', a['ablation-variants'], ABLATION.map((v) => v.name)),
+      ablationVariants: a['ablation-variants'] === undefined ? undefined : list('ablation-variants', a['ablation-variants'], ABLATION_NAMES),
       synthesis: synthesisOverrides(a),
       realPath: a.real,
       preprocess: { mean: pre.mean, std: pre.std },

@@ -17,33 +17,7 @@ import { quantize, calibrateSites } from '../quant/quantize';
 import { BitsPreset, normalizedPixelRange, planQuantization, ReconstructionOptions } from '../quant/quant-config';
 import { ChannelQuantizer, TensorQuantizer } from '../quant/native-quant';
 import { classCosine, clsAttentionEntropy, frechetDistance } from './feature-stats';
-
-export interface AblationVariant {
-  name: string;
-  apa: boolean;
-  msr: boolean;
-  sl: boolean;
-}
-
-/** The SPDFQ ablation of the paper's component table (W4A4 DeiT-S). */
-export const ABLATION: AblationVariant[] = [
-  { name: 'none', apa: false, msr: false, sl: false },
-  { name: 'APA', apa: true, msr: false, sl: false },
-  { name: 'MSR', apa: false, msr: true, sl: false },
-  { name: 'SL', apa: false, msr: false, sl: true },
-  { name: 'APA+MSR', apa: true, msr: true, sl: false },
-  { name: 'APA+SL', apa: true, msr: false, sl: true },
-  { name: 'MSR+SL', apa: false, msr: true, sl: true },
-  { name: 'APA+MSR+SL', apa: true, msr: true, sl: true },
-];
-
-/** One ablation variant's component switches over the run's synthesis overrides. A component
- *  that is on keeps the run's own settings of it (`--alpha` sets `apa: { alpha }`): a bare
- *  `apa: true` would replace them with the defaults and silently measure another protocol. */
-export function ablationSynthesis(synthesis: CompareOptions['synthesis'], v: AblationVariant): Pick<SynthesisOptions, 'apa' | 'msr' | 'sl'> {
-  const component = <T extends object>(own: boolean | T | undefined, on: boolean): boolean | T => (!on ? false : typeof own === 'object' ? { ...own, enabled: true } : true);
-  return { apa: component(synthesis?.apa, v.apa), msr: component(synthesis?.msr, v.msr), sl: component(synthesis?.sl, v.sl) };
-}
+import { ABLATION, AblationName, ablationSynthesis } from './ablation';
 
 export interface CompareOptions {
   methods: SynthMethod[];
@@ -56,7 +30,7 @@ export interface CompareOptions {
   ablationBits: BitsPreset;
   /** The ablation variants to run (names from ABLATION); default all eight. A subset lets one
    *  table's variants be split over processes and joined with `compare --merge`. */
-  ablationVariants?: string[];
+  ablationVariants?: AblationName[];
   /** Synthesis options applied to every synthesized row and ablation variant (e.g. the TV
    *  prior or the learning rate), for tuning through documented options. Default none. */
   synthesis?: Omit<Partial<SynthesisOptions>, 'method' | 'images' | 'iters' | 'seed' | 'preprocess' | 'signal'>;

@@ -12,7 +12,8 @@
 import { SpdfqError } from '../errors';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SynthMethod } from '../synth/options';
-import { ABLATION, CompareOptions, CompareResult, ImageQuality } from './compare';
+import type { CompareOptions, CompareResult, ImageQuality } from './compare';
+import { ABLATION_NAMES } from './ablation';
 
 /** A results.json written by `compare` (options without the callbacks). */
 export interface CompareRecord {
@@ -136,7 +137,7 @@ export function mergeCompareRecords(inputs: { source: string; record: CompareRec
     result.qualitySeeds![m] = seeds;
   }
   // Variants split over runs come back in the paper's table order, not the order of the runs.
-  for (const name of ordered(ablation.keys(), ABLATION.map((v) => v.name))) {
+  for (const name of ordered(ablation.keys(), ABLATION_NAMES)) {
     const { seeds, values } = ablation.get(name)!.entries();
     result.ablation[name] = values;
     result.ablationSeeds![name] = seeds;

@@ -189,6 +189,8 @@ export const IMAGENET_PREPROCESS: Preprocess = { mean: [0.485, 0.456, 0.406], st
 /** PSAQ-ViT's TV target is for this many values (32 images of 224×224×3). */
 export const PSAQ_TV_REFERENCE_ELEMENTS = 32 * 3 * 224 * 224;
 export const DEFAULT_MEMORY_BUDGET = 4 * 2 ** 30;
+/** Largest APA weight α1 accepted: a sanity bound far above the summary's tuning range [1, 1e5]. */
+export const APA_ALPHA_MAX = 1e12;
 
 function bad(field: string, expected: string, received: unknown): never {
   const shown = typeof received === 'string' ? `'${received}'` : Array.isArray(received) ? `[${received.join(', ')}]` : String(received);
@@ -304,7 +306,7 @@ export function resolveSynthesisOptions(model: VitConfig, options: SynthesisOpti
   const a = part<ApaOptions>('apa', options.apa, spdfq);
   known('apa', a.o, ['enabled', 'alpha', 'components', 'stdMin', 'stdMaxFraction', 'blocks', 'depthWeight', 'query', 'priorPerBlock']);
   const alphaIn = a.o.alpha ?? 'auto';
-  const alpha: number | 'auto' = alphaIn === 'auto' ? 'auto' : real('apa.alpha', alphaIn, 0, 1e12, true);
+  const alpha: number | 'auto' = alphaIn === 'auto' ? 'auto' : real('apa.alpha', alphaIn, 0, APA_ALPHA_MAX, true);
   const query = oneOf('apa.query', a.o.query ?? 'auto', ['auto', 'class', 'mean'] as const);
   const resolvedQuery = query === 'auto' ? (model.pooling === 'token' ? 'class' : 'mean') : query;
   if (a.on && resolvedQuery === 'class' && !model.classToken) bad('apa.query', "'mean' or 'auto' for a model without a class token", query);
