@@ -32,8 +32,18 @@ function softmaxRows(x: Float32Array, rows: number, n: number): Float32Array {
 
 describe('APA loss', () => {
   // Reference: the model map (class row or mean over queries, patch columns, renormalized)
-  // and the MSE, in double.
-  function reference(att: Float32Array, pri: Float32Array, B: number, H: number, N: number, prefix: number, q: 'class' | 'mean'): number {
+  // and the loss form's definition, in double.
+  type Form = 'mse' | 'relative-mse' | 'kl';
+  function mapLoss(a: Float64Array, p: Float32Array, form: Form): number {
+    let d2 = 0, pp = 0, kl = 0;
+    for (let j = 0; j < a.length; j++) {
+      d2 += (a[j] - p[j]) ** 2;
+      pp += p[j] ** 2;
+      kl += p[j] * Math.log(p[j] / a[j]);
+    }
+    return form === 'mse' ? d2 / a.length : form === 'relative-mse' ? d2 / pp : kl;
+  }
+  function reference(att: Float32Array, pri: Float32Array, B: number, H: number, N: number, prefix: number, q: 'class' | 'mean', form: Form = 'mse'): number {
     const P = N - prefix;
     let loss = 0;
     for (let bh = 0; bh < B * H; bh++) {
@@ -41,28 +51,32 @@ describe('APA loss', () => {
       const rows = q === 'class' ? [0] : Array.from({ length: N }, (_, i) => i);
       for (const i of rows) for (let j = 0; j < P; j++) c[j] += att[(bh * N + i) * N + prefix + j];
       const s = c.reduce((a, v) => a + v, 0);
-      let mse = 0;
-      for (let j = 0; j < P; j++) mse += (c[j] / s - pri[bh * P + j]) ** 2;
-      loss += mse / P;
+      loss += mapLoss(c.map((v) => v / s), pri.subarray(bh * P, (bh + 1) * P), form);
     }
     return loss;
   }
 
   test.each([
-    ['class token, one prefix token', 'class', 1],
-    ['class token, class + distillation tokens', 'class', 2],
-    ['mean over queries, no prefix', 'mean', 0],
-  ] as const)('%s: value matches the reference and the gradient matches finite differences', (_n, q, prefix) => {
+    ['class token, one prefix token', 'class', 1, 'mse'],
+    ['class token, class + distillation tokens', 'class', 2, 'mse'],
+    ['mean over queries, no prefix', 'mean', 0, 'mse'],
+    ['relative MSE, class token', 'class', 1, 'relative-mse'],
+    ['relative MSE, mean over queries', 'mean', 0, 'relative-mse'],
+    ['KL divergence, class token', 'class', 1, 'kl'],
+    ['KL divergence, class + distillation tokens', 'class', 2, 'kl'],
+    ['KL divergence, mean over queries', 'mean', 0, 'kl'],
+  ] as const)('%s (%s): value matches the reference and the gradient matches finite differences', (_n, q, prefix, form) => {
     const B = 2, H = 3, P = 9, N = P + prefix;
     const r = rng(5);
     const att = softmaxRows(randn(B * H * N * N, r, 2), B * H * N, N);
     const pri = softmaxRows(randn(B * H * P, r, 1), B * H, P);
-    const res = K.apaLoss(att, pri, B, H, N, prefix, q);
-    expect(res.loss).toBeCloseTo(reference(att, pri, B, H, N, prefix, q), 10);
-    const f = () => K.apaLoss(att, pri, B, H, N, prefix, q).loss;
+    const res = K.apaLoss(att, pri, B, H, N, prefix, q, form);
+    expect(res.loss).toBeCloseTo(reference(att, pri, B, H, N, prefix, q, form), form === 'mse' ? 10 : 7);
+    const f = () => K.apaLoss(att, pri, B, H, N, prefix, q, form).loss;
     let checked = 0;
     for (let i = 0; i < att.length; i += 7) {
-      const num = fd(f, att, i, 1e-3);
+      // A step relative to the entry: KL's −p/a curves sharply where a is small.
+      const num = fd(f, att, i, Math.min(1e-3, 0.02 * att[i]));
       expect(Math.abs(num - res.grad[i])).toBeLessThan(2e-3 * Math.abs(res.grad[i]) + 2e-6);
       if (res.grad[i] !== 0) checked++;
     }
@@ -81,7 +95,26 @@ describe('APA loss', () => {
     const pri = softmaxRows(randn(B * H * P, rng(1)), B * H, P);
     const att = new Float32Array(B * H * N * N).fill(1 / N);
     for (let h = 0; h < H; h++) for (let j = 0; j < P; j++) att[h * N * N + prefix + j] = pri[h * P + j] * 0.8; // row 0: 0.2 to the class token
-    expect(K.apaLoss(att, pri, B, H, N, prefix, 'class').loss).toBeLessThan(1e-14);
+    for (const form of ['mse', 'relative-mse'] as const) expect(K.apaLoss(att, pri, B, H, N, prefix, 'class', form).loss).toBeLessThan(1e-12);
+    // KL(p ‖ a) in float32 maps: zero up to the rounding of a = p.
+    expect(Math.abs(K.apaLoss(att, pri, B, H, N, prefix, 'class', 'kl').loss)).toBeLessThan(1e-6);
+  });
+
+  test('relative MSE and KL keep their size as the token grid grows; MSE falls as 1/P²', () => {
+    // Attention and prior drawn the same way on a 7×7 and a 14×14 grid: the paper's MSE
+    // shrinks with the grid while the scale-free forms stay of order one.
+    const sizes = [49, 196].map((P) => {
+      const r = rng(11);
+      const N = P + 1;
+      const att = softmaxRows(randn(N * N, r, 0.5), N, N);
+      const pri = softmaxRows(randn(P, r, 0.5), 1, P);
+      return Object.fromEntries((['mse', 'relative-mse', 'kl'] as const).map((f) => [f, K.apaLoss(att, pri, 1, 1, N, 1, 'class', f).loss]));
+    });
+    expect(sizes[0].mse / sizes[1].mse).toBeGreaterThan(8);
+    for (const f of ['relative-mse', 'kl']) {
+      expect(sizes[0][f] / sizes[1][f]).toBeGreaterThan(0.3);
+      expect(sizes[0][f] / sizes[1][f]).toBeLessThan(3);
+    }
   });
 });
 

@@ -11,11 +11,12 @@ import { loadEvalSet } from '../data/eval-set';
 import { compare, compareMarkdown, CompareOptions } from '../compare/compare';
 import { ABLATION_NAMES } from '../compare/ablation';
 import { CompareRecord, mergeCompareRecords } from '../compare/merge';
+import { sweepMarkdown, sweepTable } from '../compare/sweep';
 import { DEFAULT_MODEL } from '../run/run';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../synth/options';
 import { SpdfqError } from '../errors';
-import { apaAlphaFlag } from './synthesis-flags';
+import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from './synthesis-flags';
 
 interface CompareArgs {
   model?: string;
@@ -38,7 +39,10 @@ interface CompareArgs {
   'tv-form'?: string;
   lr?: number;
   alpha?: number;
+  'synth-option'?: string[];
+  cache?: string;
   merge?: string[];
+  sweep?: string[];
 }
 
 /** The --tv-weight / --tv-form / --lr overrides, validated (expected vs received). */
@@ -60,7 +64,7 @@ function synthesisOverrides(a: CompareArgs): CompareOptions['synthesis'] {
     if (!(a.lr > 0)) throw new SpdfqError('E_CONFIG', `--lr: expected a number > 0, received ${a.lr}`);
     out.lr = a.lr;
   }
-  return out;
+  return mergeSynthesis(out, synthOptionFlags(a['synth-option']));
 }
 
 function readRecord(p: string): { source: string; record: CompareRecord } {
@@ -120,11 +124,21 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('tv-form', { type: 'string', describe: "TV prior form for every synthesized row: l1, l2 or none (default: each method’s own)" })
       .option('alpha', { type: 'number', describe: 'SPDFQ APA weight α1 for every SPDFQ row and ablation variant (default: automatic, α1·L_APA = L_SL at step 0)' })
       .option('lr', { type: 'number', describe: 'Adam learning rate on pixels for every synthesized row (default: each method’s own)' })
+      .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path, for every synthesized row where the method uses that part (repeatable): e.g. apa.loss=kl, apa.alpha=1, tv.form=l2' })
+      .option('cache', { type: 'string', describe: 'keep synthesized images in this folder and reuse them for the same model, method, seed and options' })
       .option('threads', { type: 'number' })
+      .option('sweep', { type: 'array', string: true, describe: 'run nothing: one table over the results.json files (or folders) of runs with different settings, one row per setting and method' })
       .option('merge', { type: 'array', string: true, describe: 'run nothing: merge the results.json files (or folders holding one) of earlier runs into one table in --out' }) as unknown as Argv<CompareArgs>,
   handler: async (a) => {
     if (a.merge !== undefined) {
       writeTables(a.out, mergeCompareRecords(a.merge.map(readRecord)));
+      return;
+    }
+    if (a.sweep !== undefined) {
+      const md = sweepMarkdown(sweepTable(a.sweep.map(readRecord)));
+      fs.mkdirSync(a.out, { recursive: true });
+      fs.writeFileSync(path.join(a.out, 'sweep.md'), `${md}\n`);
+      process.stdout.write(`${md}\n`);
       return;
     }
     if (!Number.isInteger(a['first-seed']) || a['first-seed'] < 0) throw new SpdfqError('E_CONFIG', `--first-seed: expected an integer ≥ 0, received ${a['first-seed']}`);
@@ -148,6 +162,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       realPath: a.real,
       preprocess: { mean: pre.mean, std: pre.std },
       threads: a.threads,
+      cacheDir: a.cache,
       log: (l) => process.stderr.write(`${l}\n`),
     };
     const ac = new AbortController();

@@ -5,10 +5,10 @@ import type { Argv, CommandModule } from 'yargs';
 import { run, RunResults } from '../run/run';
 import { consoleReporter, displayPath } from '../run/stages';
 import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
-import { SYNTH_METHODS, SynthMethod } from '../synth/options';
+import { overridesForMethod, SYNTH_METHODS, SynthMethod } from '../synth/options';
 import { checkExportFormat, QuantExportFormat } from '../quant/export-onnx';
 import { SpdfqError } from '../errors';
-import { apaAlphaFlag } from './synthesis-flags';
+import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from './synthesis-flags';
 
 interface RunArgs {
   model?: string;
@@ -28,6 +28,7 @@ interface RunArgs {
   format: string;
   json: boolean;
   alpha?: number;
+  'synth-option'?: string[];
 }
 
 function pct(x: number | null): string {
@@ -70,12 +71,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
       .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers), qdq-int4 (opset 21, 4-bit weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('alpha', { type: 'number', describe: "SPDFQ's APA weight α1 (default: automatic, α1·L_APA = L_SL at step 0; docs/results.md measures a smaller one on a 14×14 token grid)" })
+      .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path (repeatable): e.g. apa.loss=kl, tv.weight=0.5, msr=false (docs/synthesis.md lists them)' })
       .option('json', { type: 'boolean', default: false, describe: 'print results.json to stdout instead of the summary' }) as unknown as Argv<RunArgs>,
   handler: async (a) => {
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
     if (!SYNTH_METHODS.includes(a.method as SynthMethod)) throw new SpdfqError('E_CONFIG', `--method: expected one of ${SYNTH_METHODS.join(', ')}, received '${a.method}'`);
     checkExportFormat('--format', a.format);
-    const synthesis = apaAlphaFlag(a.alpha);
+    // A flag that adjusts a component (apa.loss=kl) does not switch it on for a method that
+    // runs without it; `apa.enabled=true` does.
+    const synthesis = overridesForMethod(a.method as SynthMethod, mergeSynthesis(apaAlphaFlag(a.alpha), synthOptionFlags(a['synth-option'])));
     const ac = new AbortController();
     const onSigint = () => {
       process.stderr.write('\nstopping (Ctrl-C again to force)…\n');

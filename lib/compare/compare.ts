@@ -12,7 +12,8 @@ import { evaluate } from '../eval/evaluate';
 import { prefixTokens, tokenCount } from '../vit-config';
 import { VitModel } from '../vit';
 import { synthesize } from '../synth/synthesize';
-import { SynthesisOptions, SynthMethod } from '../synth/options';
+import { overridesForMethod, resolveSynthesisOptions, SynthesisOptions, SynthMethod } from '../synth/options';
+import { bytesDigest, cacheKey, ImageCache } from './image-cache';
 import { quantize, calibrateSites } from '../quant/quantize';
 import { BitsPreset, normalizedPixelRange, planQuantization, ReconstructionOptions } from '../quant/quant-config';
 import { ChannelQuantizer, TensorQuantizer } from '../quant/native-quant';
@@ -38,6 +39,9 @@ export interface CompareOptions {
   realPath: string;
   preprocess: { mean: number[]; std: number[] };
   threads?: number;
+  /** Keep synthesized images in this folder and reuse them when the same model, method,
+   *  seed and options come again (sweeps over quantization settings, resumed runs). */
+  cacheDir?: string;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -119,6 +123,9 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
 
   const result: CompareResult = { fpTop1: fpEval.top1, cells: {}, cellSeeds: {}, ablation: {}, ablationSeeds: {}, quality: {}, qualitySeeds: {}, realQualityReference, seconds: 0 };
 
+  const cache = o.cacheDir ? new ImageCache(o.cacheDir) : null;
+  let digest: string | null = null;
+  const weightsDigest = async () => (digest ??= bytesDigest(await fp.exclusive(async () => fp.nativeHandle().getParams())));
   const calibrationImages = async (method: SynthMethod, seed: number, extra: Partial<SynthesisOptions> = {}): Promise<{ images: Float32Array; targets: Int32Array }> => {
     if (method === 'real') {
       // A different real subset per seed (the evaluation set is never used for calibration).
@@ -126,7 +133,15 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
       const per = fp.imageLength();
       return { images: real.images.slice(start * per, (start + o.images) * per), targets: real.labels.slice(start, start + o.images) };
     }
-    const r = await synthesize(fp, { ...o.synthesis, method, images: o.images, iters: o.iters, seed, preprocess: o.preprocess, signal: o.signal, ...extra });
+    const options: SynthesisOptions = { ...overridesForMethod(method, o.synthesis ?? {}), method, images: o.images, iters: o.iters, seed, preprocess: o.preprocess, ...extra };
+    const key = cache ? cacheKey({ weights: await weightsDigest(), threads: o.threads ?? null, options: resolveSynthesisOptions(fp.config, options) }) : '';
+    const hit = cache?.get(key, o.images, fp.imageLength());
+    if (hit) {
+      log(`${method} seed ${seed}: images from the cache (${key})`);
+      return hit;
+    }
+    const r = await synthesize(fp, { ...options, signal: o.signal });
+    cache?.put(key, { images: r.images, targets: r.targets });
     return { images: r.images, targets: r.targets };
   };
 

@@ -1,6 +1,7 @@
 // Labelled evaluation images from disk, preprocessed for a model:
-//  - IDX: a folder holding one `*images*idx3*` and one `*labels*idx1*` file (gzip or not),
-//    or the images file itself (its labels file found by replacing "images" with "labels");
+//  - IDX: a folder holding one `*images*idx3*` ([n, h, w] grey) or `*images*idx4*`
+//    ([n, h, w, c] interleaved RGB) file and one `*labels*idx1*` file (gzip or not), or the
+//    images file itself (its labels file found by replacing "images" with "labels");
 //  - an image folder in the ImageNet validation layout: one subfolder per class (sorted
 //    names give the class indices), PNG or JPEG files inside; or a flat folder with a
 //    `labels.txt` of "<file name> <class index>" lines.
@@ -25,12 +26,12 @@ export interface EvalSetOptions {
 function findIdxPair(p: string): { images: string; labels: string } | null {
   const stat = fs.statSync(p);
   if (stat.isFile()) {
-    const labels = path.join(path.dirname(p), path.basename(p).replace('images', 'labels').replace('idx3', 'idx1'));
+    const labels = path.join(path.dirname(p), path.basename(p).replace('images', 'labels').replace(/idx[34]/, 'idx1'));
     if (!fs.existsSync(labels)) throw new SpdfqError('E_IO', `${p}: found no labels file beside it (expected ${labels})`);
     return { images: p, labels };
   }
   const files = fs.readdirSync(p);
-  const images = files.filter((f) => /images.*idx3/.test(f));
+  const images = files.filter((f) => /images.*idx[34]/.test(f));
   const labels = files.filter((f) => /labels.*idx1/.test(f));
   if (images.length === 0 && labels.length === 0) return null;
   if (images.length !== 1 || labels.length !== 1) {
@@ -44,9 +45,14 @@ function folderItems(dir: string): { file: string; label: number }[] {
   const classes = entries.filter((e) => e.isDirectory()).map((e) => e.name);
   const labelsTxt = path.join(dir, 'labels.txt');
   if (classes.length > 0) {
-    return classes.flatMap((cls, label) =>
+    const perClass = classes.map((cls, label) =>
       fs.readdirSync(path.join(dir, cls)).sort().filter((f) => IMAGE_FILE.test(f)).map((f) => ({ file: path.join(dir, cls, f), label })),
     );
+    // Round-robin over the classes, so that the first n images (--eval-limit) are a
+    // class-balanced sample rather than the first classes alone.
+    const items: { file: string; label: number }[] = [];
+    for (let i = 0; perClass.some((list) => i < list.length); i++) for (const list of perClass) if (i < list.length) items.push(list[i]);
+    return items;
   }
   if (fs.existsSync(labelsTxt)) {
     return fs
@@ -78,14 +84,18 @@ export function loadEvalSet(p: string, config: VitConfig, pre: Preprocessing, op
   if (pair) {
     const img = readIdx(pair.images);
     const lab = readIdx(pair.labels);
-    if (img.dims.length !== 3) throw new SpdfqError('E_IO', `${pair.images}: expected IDX images [n, h, w], found [${img.dims.join(', ')}]`);
+    // Rank 3: [n, h, w] grey (MNIST); rank 4: [n, h, w, c] with c = 1 or 3 (interleaved RGB).
+    const rgb = img.dims.length === 4 && (img.dims[3] === 1 || img.dims[3] === 3);
+    if (img.dims.length !== 3 && !rgb) throw new SpdfqError('E_IO', `${pair.images}: expected IDX images [n, h, w] or [n, h, w, 1|3], found [${img.dims.join(', ')}]`);
     if (lab.dims.length !== 1 || lab.dims[0] !== img.dims[0]) throw new SpdfqError('E_IO', `${pair.labels}: expected ${img.dims[0]} labels, found shape [${lab.dims.join(', ')}]`);
     const [n, h, w] = img.dims;
+    const c = rgb ? img.dims[3] : 1;
     const scale = img.data instanceof Uint8Array ? 1 / 255 : 1;
+    const size = h * w * c;
     items = Array.from({ length: n }, (_, i) => ({
       label: lab.data[i],
       where: `${pair.images}#${i}`,
-      load: () => ({ width: w, height: h, channels: 1, pixels: Float32Array.from(img.data.subarray(i * h * w, (i + 1) * h * w), (v) => v * scale) }),
+      load: () => ({ width: w, height: h, channels: c, pixels: Float32Array.from(img.data.subarray(i * size, (i + 1) * size), (v) => v * scale) }),
     }));
   } else {
     items = folderItems(p).map((it) => ({ label: it.label, where: it.file, load: () => decodeImage(it.file) }));

@@ -40,6 +40,7 @@ export interface NativeSynthConfig {
   apaDepthWeight: boolean;
   apaQuery: 'class' | 'mean';
   apaPriorPerBlock: boolean;
+  apaLoss: 'mse' | 'relative-mse' | 'kl';
   msr: boolean;
   msrMaxRegions: number;
   msrGrid: number;
@@ -107,7 +108,7 @@ export interface NativeSynthKernels {
     images: number, sets: number, heads: number, gridH: number, gridW: number,
     components: number, stdMin: number, stdMaxFraction: number, seed: number,
   ): { maps: Float32Array; counts: Int32Array; components: Float32Array };
-  apaLoss(att: Float32Array, priors: Float32Array, B: number, H: number, N: number, prefix: number, query: 'class' | 'mean'): { loss: number; grad: Float32Array };
+  apaLoss(att: Float32Array, priors: Float32Array, B: number, H: number, N: number, prefix: number, query: 'class' | 'mean', form: 'mse' | 'relative-mse' | 'kl'): { loss: number; grad: Float32Array };
   apaMaps(att: Float32Array, B: number, H: number, N: number, prefix: number, query: 'class' | 'mean'): Float32Array;
   patchSimilarityEntropy(
     av: Float32Array, B: number, N: number, D: number, H: number, prefix: number,

@@ -30,7 +30,14 @@ export interface ApaOptions {
   query?: 'auto' | 'class' | 'mean';
   /** A separate prior per aligned block (else one per image and head for all blocks): false [ours]. */
   priorPerBlock?: boolean;
+  /** How the attention map is compared with the prior: 'mse' [summary], 'relative-mse'
+   *  (MSE over the prior's mean square) or 'kl' (KL(prior ‖ attention)); the last two do
+   *  not shrink as 1/N² with the token count [ours]. */
+  loss?: ApaLossForm;
 }
+
+export type ApaLossForm = 'mse' | 'relative-mse' | 'kl';
+export const APA_LOSS_FORMS: readonly ApaLossForm[] = ['mse', 'relative-mse', 'kl'];
 
 /** Multi-Semantic Reinforcement. */
 export interface MsrOptions {
@@ -248,6 +255,24 @@ export function deepHalfBlocks(depth: number): number[] {
   return Array.from({ length: depth - first + 1 }, (_, i) => first + i);
 }
 
+/** The components each method runs with by default: SPDFQ's three, PSAQ-ViT's entropy. */
+export function methodComponents(method: SynthMethod): { apa: boolean; msr: boolean; sl: boolean; pse: boolean } {
+  return { apa: method === 'spdfq', msr: method === 'spdfq', sl: method === 'spdfq', pse: method === 'psaq' };
+}
+
+/** Settings applied to several methods at once (compare's overrides): a component given as
+ *  an object adjusts that component where the method runs it, without switching it on
+ *  where the method does not (an `apa: { alpha }` override must not add APA to PSAQ-ViT). */
+export function overridesForMethod<T extends Partial<SynthesisOptions>>(method: SynthMethod, overrides: T): T {
+  const on = methodComponents(method);
+  const out: Partial<SynthesisOptions> = { ...overrides };
+  for (const k of ['apa', 'msr', 'sl', 'pse'] as const) {
+    const v = overrides[k];
+    if (v && typeof v === 'object' && (v as { enabled?: boolean }).enabled === undefined) (out as Record<string, unknown>)[k] = { ...v, enabled: on[k] };
+  }
+  return out as T;
+}
+
 /** Fills every default for `options.method` and validates against the model. */
 export function resolveSynthesisOptions(model: VitConfig, options: SynthesisOptions = {}): ResolvedSynthesisOptions {
   if (options === null || typeof options !== 'object') bad('(options)', 'an object', options);
@@ -255,6 +280,7 @@ export function resolveSynthesisOptions(model: VitConfig, options: SynthesisOpti
   const method = oneOf('method', options.method ?? 'spdfq', SYNTH_METHODS);
   const psaq = method === 'psaq';
   const spdfq = method === 'spdfq';
+  const on = methodComponents(method);
   const depth = model.depth;
 
   const images = int('images', options.images ?? 32, 1, 1 << 20);
@@ -303,8 +329,8 @@ export function resolveSynthesisOptions(model: VitConfig, options: SynthesisOpti
   const ceWeight = real('ceWeight', options.ceWeight ?? 1.0, 0, 1e6);
 
   // APA
-  const a = part<ApaOptions>('apa', options.apa, spdfq);
-  known('apa', a.o, ['enabled', 'alpha', 'components', 'stdMin', 'stdMaxFraction', 'blocks', 'depthWeight', 'query', 'priorPerBlock']);
+  const a = part<ApaOptions>('apa', options.apa, on.apa);
+  known('apa', a.o, ['enabled', 'alpha', 'components', 'stdMin', 'stdMaxFraction', 'blocks', 'depthWeight', 'query', 'priorPerBlock', 'loss']);
   const alphaIn = a.o.alpha ?? 'auto';
   const alpha: number | 'auto' = alphaIn === 'auto' ? 'auto' : real('apa.alpha', alphaIn, 0, APA_ALPHA_MAX, true);
   const query = oneOf('apa.query', a.o.query ?? 'auto', ['auto', 'class', 'mean'] as const);
@@ -320,10 +346,11 @@ export function resolveSynthesisOptions(model: VitConfig, options: SynthesisOpti
     depthWeight: bool('apa.depthWeight', a.o.depthWeight ?? true),
     query: resolvedQuery as 'class' | 'mean',
     priorPerBlock: bool('apa.priorPerBlock', a.o.priorPerBlock ?? false),
+    loss: oneOf('apa.loss', a.o.loss ?? 'mse', APA_LOSS_FORMS),
   };
 
   // MSR
-  const m = part<MsrOptions>('msr', options.msr, spdfq);
+  const m = part<MsrOptions>('msr', options.msr, on.msr);
   known('msr', m.o, ['enabled', 'maxRegions', 'grid', 'boxMin', 'boxMax', 'flip', 'regionClasses']);
   const grid = int('msr.grid', m.o.grid ?? 2, 1, Math.min(model.imageHeight, model.imageWidth));
   const msr = {
@@ -338,7 +365,7 @@ export function resolveSynthesisOptions(model: VitConfig, options: SynthesisOpti
   if (msr.boxMin > msr.boxMax) bad('msr.boxMin', `at most msr.boxMax (${msr.boxMax})`, msr.boxMin);
 
   // SL
-  const s = part<SlOptions>('sl', options.sl, spdfq);
+  const s = part<SlOptions>('sl', options.sl, on.sl);
   known('sl', s.o, ['enabled', 'logitMin', 'logitMax']);
   const sl = {
     enabled: s.on,
@@ -366,7 +393,7 @@ export function resolveSynthesisOptions(model: VitConfig, options: SynthesisOpti
   if (tv.target && tv.target[0] > tv.target[1]) bad('tv.target', 'lo ≤ hi', tv.target);
 
   // PSE
-  const q = part<PseOptions>('pse', options.pse, psaq);
+  const q = part<PseOptions>('pse', options.pse, on.pse);
   known('pse', q.o, ['enabled', 'weight', 'bandwidth', 'points', 'blocks']);
   const pse = {
     enabled: q.on,
@@ -448,6 +475,7 @@ export function nativeSynthConfig(model: VitConfig, o: ResolvedSynthesisOptions)
     apaDepthWeight: o.apa.depthWeight,
     apaQuery: o.apa.query,
     apaPriorPerBlock: o.apa.priorPerBlock,
+    apaLoss: o.apa.loss,
     msr: o.msr.enabled,
     msrMaxRegions: o.msr.maxRegions,
     msrGrid: o.msr.grid,

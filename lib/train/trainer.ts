@@ -6,6 +6,7 @@
 import { SpdfqError } from '../errors';
 import { LabelledImages } from '../data/labelled-images';
 import { VitModel } from '../vit';
+import { EpochRecord, TrainState } from './checkpoint';
 
 /** The recipe's defaults (sources beside each option below); the training script's model
  *  card reports the values it used from here. */
@@ -26,29 +27,39 @@ export interface TrainOptions {
   weightDecay?: number; // default 0.05 (DeiT)
   warmupEpochs?: number; // default 1 (ours; DeiT: 5 of 300)
   labelSmoothing?: number; // default 0.1 (DeiT)
-  /** Random crop after zero-padding by this many pixels (0: off). Default 2 (ours). */
+  /** Random crop after padding by this many pixels (0: off). Default 2 (ours). */
   cropPadding?: number;
+  /** The padding's value per channel, in normalized units (torchvision's RandomCrop pads
+   *  black: (0 − mean)/std). Default: each image's own top-left pixel, which is the
+   *  background of MNIST-like sets. */
+  padFill?: number[];
   /** Random horizontal flips. Default false (digits are not mirror-symmetric). */
   hflip?: boolean;
   seed?: number;
   onStep?: (s: { epoch: number; step: number; steps: number; loss: number; lr: number }) => void;
-  onEpoch?: (e: { epoch: number; loss: number; testTop1?: number; seconds: number }) => Promise<void> | void;
+  /** Called after every epoch with the state that continues the run (for checkpoints). */
+  onEpoch?: (e: EpochRecord, state: TrainState) => Promise<void> | void;
   test?: LabelledImages;
+  /** Continue a run from its checkpoint (same data, recipe and epochs). */
+  resumeFrom?: TrainState;
 }
 
 export interface TrainResult {
-  epochs: { epoch: number; loss: number; testTop1?: number; seconds: number }[];
+  epochs: EpochRecord[];
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
+/** mulberry32, with its state readable so that a checkpoint can continue the stream. */
+class Mulberry {
+  constructor(public state: number) {
+    this.state >>>= 0;
+  }
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }
 }
 
 /** Top-1 accuracy (fraction) of `model` on a labelled set, in batches. */
@@ -76,15 +87,28 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
   const warmup = options.warmupEpochs ?? TRAIN_DEFAULTS.warmupEpochs;
   const smoothing = options.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing;
   const pad = options.cropPadding ?? TRAIN_DEFAULTS.cropPadding;
-  const rand = mulberry(options.seed ?? 1);
+  const rng = new Mulberry(options.seed ?? 1);
+  const rand = () => rng.next();
   const c = model.config;
   if (data.channels !== c.channels || data.height !== c.imageHeight || data.width !== c.imageWidth) {
     throw new SpdfqError('E_CONFIG', `training data is ${data.channels}×${data.height}×${data.width}, the model takes ${c.channels}×${c.imageHeight}×${c.imageWidth}`);
   }
   const native = model.nativeHandle();
+  const resume = options.resumeFrom;
   const params = await model.exclusive(async () => native.getParams());
-  const m = new Float32Array(params.length);
-  const v = new Float32Array(params.length);
+  if (resume && resume.params.length !== params.length) {
+    throw new SpdfqError('E_CONFIG', `checkpoint holds ${resume.params.length} parameters, the model has ${params.length}`);
+  }
+  if (resume && resume.order.length !== data.count) {
+    throw new SpdfqError('E_CONFIG', `checkpoint was trained on ${resume.order.length} images, this training set has ${data.count}`);
+  }
+  const m = resume ? resume.adamM.slice() : new Float32Array(params.length);
+  const v = resume ? resume.adamV.slice() : new Float32Array(params.length);
+  if (resume) {
+    params.set(resume.params);
+    await model.exclusive(async () => native.setParams(params));
+    rng.state = resume.rngState;
+  }
   // No weight decay on biases, norms, position embedding and tokens (DeiT / timm).
   const decay = new Uint8Array(params.length);
   let off = 0;
@@ -96,18 +120,21 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
   const H = c.imageHeight;
   const W = c.imageWidth;
   const C = c.channels;
+  if (options.padFill && (options.padFill.length !== C || options.padFill.some((f) => !Number.isFinite(f)))) {
+    throw new SpdfqError('E_CONFIG', `padFill: expected ${C} finite numbers (one per channel), received ${JSON.stringify(options.padFill)}`);
+  }
   const per = C * H * W;
   const K = c.numClasses;
   const stepsPerEpoch = Math.floor(data.count / batch);
   const total = epochs * stepsPerEpoch;
   const x = new Float32Array(batch * per);
   const dlogits = new Float32Array(batch * K);
-  const order = Int32Array.from({ length: data.count }, (_, i) => i);
-  const result: TrainResult = { epochs: [] };
-  let t = 0;
+  const order = resume ? resume.order.slice() : Int32Array.from({ length: data.count }, (_, i) => i);
+  const result: TrainResult = { epochs: resume ? resume.history.slice() : [] };
+  let t = resume ? resume.step : 0;
   const beta1 = 0.9;
   const beta2 = 0.999;
-  for (let epoch = 0; epoch < epochs; epoch++) {
+  for (let epoch = resume ? resume.epoch : 0; epoch < epochs; epoch++) {
     const t0 = Date.now();
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
@@ -115,8 +142,8 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
     }
     let lossSum = 0;
     for (let step = 0; step < stepsPerEpoch; step++, t++) {
-      // Augmented batch: random crop of the zero-padded image (the background after
-      // normalization is −mean/std, so pad with each image's own corner value), optional flip.
+      // Augmented batch: random crop of the padded image (padFill, or each image's own
+      // corner value), optional flip.
       for (let b = 0; b < batch; b++) {
         const src = order[step * batch + b];
         const dy = pad ? Math.floor(rand() * (2 * pad + 1)) - pad : 0;
@@ -124,7 +151,7 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
         const flip = options.hflip && rand() < 0.5;
         for (let ch = 0; ch < C; ch++) {
           const base = src * per + ch * H * W;
-          const fill = data.images[base];
+          const fill = options.padFill ? options.padFill[ch] : data.images[base];
           for (let yy = 0; yy < H; yy++) {
             for (let xx = 0; xx < W; xx++) {
               const sy = yy + dy;
@@ -173,10 +200,10 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
       });
       options.onStep?.({ epoch, step, steps: stepsPerEpoch, loss, lr });
     }
-    const rec: TrainResult['epochs'][number] = { epoch: epoch + 1, loss: lossSum / stepsPerEpoch, seconds: (Date.now() - t0) / 1000 };
+    const rec: EpochRecord = { epoch: epoch + 1, loss: lossSum / stepsPerEpoch, seconds: (Date.now() - t0) / 1000 };
     if (options.test) rec.testTop1 = await top1(model, options.test);
     result.epochs.push(rec);
-    await options.onEpoch?.(rec);
+    await options.onEpoch?.(rec, { epoch: epoch + 1, step: t, rngState: rng.state, order, params, adamM: m, adamV: v, history: result.epochs });
   }
   return result;
 }

@@ -37,6 +37,15 @@ synth::ApaQuery query_arg(const Napi::CallbackInfo& info, size_t i) {
   throw Napi::RangeError::New(info.Env(), "query: expected 'class' or 'mean', received '" + s + "'");
 }
 
+synth::ApaLoss apa_form_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), "form: expected 'mse', 'relative-mse' or 'kl'");
+  const std::string s = info[i].As<Napi::String>().Utf8Value();
+  if (s == "mse") return synth::ApaLoss::Mse;
+  if (s == "relative-mse") return synth::ApaLoss::RelativeMse;
+  if (s == "kl") return synth::ApaLoss::Kl;
+  throw Napi::RangeError::New(info.Env(), "form: expected 'mse', 'relative-mse' or 'kl', received '" + s + "'");
+}
+
 synth::TvForm tv_arg(const Napi::CallbackInfo& info, size_t i) {
   if (i >= info.Length() || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), "form: expected 'l2' or 'l1'");
   const std::string s = info[i].As<Napi::String>().Utf8Value();
@@ -84,17 +93,19 @@ Napi::Value AttentionPriorsJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// apaLoss(att [B,H,N,N], priors [B,H,P], B, H, N, prefix, query) → { loss, grad [B,H,N,N] }
+// apaLoss(att [B,H,N,N], priors [B,H,P], B, H, N, prefix, query, form) → { loss, grad [B,H,N,N] }
 Napi::Value ApaLossJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int B = int(int_arg(info, 2, "B", 1, kMaxDim)), H = int(int_arg(info, 3, "H", 1, 4096));
   const int N = int(int_arg(info, 4, "N", 2, 1 << 16)), prefix = int(int_arg(info, 5, "prefix", 0, N - 1));
   const auto q = query_arg(info, 6);
+  const auto form = apa_form_arg(info, 7);
   Napi::Float32Array att = float32_arg(info, 0, "att", int64_t(B) * H * N * N);
   Napi::Float32Array pri = float32_arg(info, 1, "priors", int64_t(B) * H * (N - prefix));
   Napi::Float32Array grad = Napi::Float32Array::New(env, att.ElementLength());
   for (size_t i = 0; i < grad.ElementLength(); ++i) grad[i] = 0.0f;
-  const double loss = synth::apa_loss(grad.Data(), att.Data(), pri.Data(), int64_t(H) * (N - prefix), B, H, N, prefix, q, 1.0);
+  const double loss =
+      synth::apa_loss(grad.Data(), att.Data(), pri.Data(), int64_t(H) * (N - prefix), B, H, N, prefix, q, form, 1.0);
   Napi::Object o = Napi::Object::New(env);
   o.Set("loss", loss);
   o.Set("grad", grad);

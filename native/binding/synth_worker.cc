@@ -407,6 +407,7 @@ synth::SynthConfig parse_synth_config(const Napi::Object& o) {
   c.apa_depth_weight = boolean(o, "apaDepthWeight");
   c.apa_query = choice<ApaQuery>(o, "apaQuery", {{"class", ApaQuery::Class}, {"mean", ApaQuery::Mean}});
   c.apa_prior_per_block = boolean(o, "apaPriorPerBlock");
+  c.apa_loss = choice<ApaLoss>(o, "apaLoss", {{"mse", ApaLoss::Mse}, {"relative-mse", ApaLoss::RelativeMse}, {"kl", ApaLoss::Kl}});
   c.msr = boolean(o, "msr");
   c.msr_max_regions = integer(o, "msrMaxRegions");
   c.msr_grid = integer(o, "msrGrid");

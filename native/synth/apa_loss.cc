@@ -3,6 +3,8 @@
 // of a running sum over many images.
 #include "apa_loss.h"
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace spdfq::synth {
@@ -17,6 +19,43 @@ void column_mass(double* c, const float* att_bh, int N, int prefix, ApaQuery q) 
     const float* row = att_bh + int64_t(i) * N + prefix;
     for (int j = 0; j < P; ++j) c[j] += row[j];
   }
+}
+// Smallest map entry the KL form divides by: a softmax probability that underflowed to 0
+// would otherwise give an infinite loss and gradient (the priors are strictly positive).
+constexpr double kKlFloor = 1e-30;
+
+// ℓ(a, p) over one map, with g_j = dℓ/da_j written to g (see apa_loss.h).
+double map_loss(double* g, const double* a, const float* p, int P, ApaLoss form) {
+  double loss = 0.0;
+  switch (form) {
+    case ApaLoss::Mse:
+      for (int j = 0; j < P; ++j) {
+        const double d = a[j] - double(p[j]);
+        loss += d * d;
+        g[j] = 2.0 * d / P;
+      }
+      return loss / P;
+    case ApaLoss::RelativeMse: {
+      double pp = 0.0;
+      for (int j = 0; j < P; ++j) pp += double(p[j]) * p[j];
+      const double inv = pp > 0.0 ? 1.0 / pp : 0.0;
+      for (int j = 0; j < P; ++j) {
+        const double d = a[j] - double(p[j]);
+        loss += d * d;
+        g[j] = 2.0 * d * inv;
+      }
+      return loss * inv;
+    }
+    case ApaLoss::Kl:
+      for (int j = 0; j < P; ++j) {
+        const double pj = p[j];
+        const double aj = std::max(a[j], kKlFloor);
+        if (pj > 0.0) loss += pj * std::log(pj / aj);
+        g[j] = -pj / aj;
+      }
+      return loss;
+  }
+  return 0.0;
 }
 }  // namespace
 
@@ -33,9 +72,9 @@ void apa_attention_maps(float* maps, const float* att, int B, int H, int N, int 
 }
 
 double apa_loss(float* datt, const float* att, const float* priors, int64_t prior_image_stride, int B, int H, int N,
-                int prefix, ApaQuery q, double scale) {
+                int prefix, ApaQuery q, ApaLoss form, double scale) {
   const int P = N - prefix;
-  std::vector<double> c(P), g(P);
+  std::vector<double> c(P), a(P), g(P);
   double loss = 0.0;
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < H; ++h) {
@@ -46,16 +85,11 @@ double apa_loss(float* datt, const float* att, const float* priors, int64_t prio
       for (int j = 0; j < P; ++j) s += c[j];
       // Softmax rows are positive, so s > 0 unless every probability underflowed to 0.
       const double inv = s > 0.0 ? 1.0 / s : 0.0;
-      double mse = 0.0, ga = 0.0;
-      for (int j = 0; j < P; ++j) {
-        const double a = c[j] * inv;
-        const double d = a - double(prior[j]);
-        mse += d * d;
-        g[j] = 2.0 * d / P;
-        ga += g[j] * a;
-      }
-      loss += mse / P;
+      for (int j = 0; j < P; ++j) a[j] = c[j] * inv;
+      loss += map_loss(g.data(), a.data(), prior, P, form);
       if (!datt) continue;
+      double ga = 0.0;
+      for (int j = 0; j < P; ++j) ga += g[j] * a[j];
       const int i_end = q == ApaQuery::Class ? 1 : N;
       for (int i = 0; i < i_end; ++i) {
         float* drow = datt + (bh * N + i) * N + prefix;

@@ -4,10 +4,13 @@
 // The model's map for (image b, head h): c_j = Σ_{i∈Q} P[b,h,i,prefix+j] over the query
 // set Q (the class token, or every token), renormalized over the patch tokens,
 // a_j = c_j / Σ_k c_k (class/distillation columns excluded; the 1/|Q| of a mean cancels).
-// Loss of the block: Σ_b Σ_h (1/P) Σ_j (a_j − prior_j)², summed over images and heads
-// (the loop applies the l/L weight, α and the mean over images through `scale`).
-// Gradient: with g_j = 2(a_j − prior_j)/P, d/dc_j = (g_j − Σ_k g_k a_k)/Σc, and d/dP[i,j]
-// equals that for every query i in Q.
+// Loss of the block: Σ_b Σ_h ℓ(a, prior), summed over images and heads (the loop applies
+// the l/L weight, α and the mean over images through `scale`), with ℓ one of (ApaLoss):
+//   Mse          (1/P) Σ_j (a_j − p_j)²          g_j = 2(a_j − p_j)/P
+//   RelativeMse  Σ_j (a_j − p_j)² / Σ_j p_j²     g_j = 2(a_j − p_j)/Σp²
+//   Kl           Σ_j p_j log(p_j / a_j)          g_j = −p_j / a_j
+// where g_j = dℓ/da_j. Through the renormalization, d/dc_j = (g_j − Σ_k g_k a_k)/Σc, and
+// d/dP[i,j] equals that for every query i in Q.
 #pragma once
 
 #include <cstdint>
@@ -19,11 +22,11 @@ namespace spdfq::synth {
 // The renormalized maps a [B, H, P] of `att` [B, H, N, N] (for reports and tests).
 void apa_attention_maps(float* maps, const float* att, int B, int H, int N, int prefix, ApaQuery q);
 
-// Returns Σ_b Σ_h MSE(a, prior). When datt is non-null, ADDS scale · d(loss)/d att into it
+// Returns Σ_b Σ_h ℓ(a, prior). When datt is non-null, ADDS scale · d(loss)/d att into it
 // ([B, H, N, N]; entries outside the query rows and patch columns are left untouched).
 // priors: [B, H, P] with the image stride `prior_image_stride` floats between images
 // (H·P for contiguous priors; larger when one prior set of several is used).
 double apa_loss(float* datt, const float* att, const float* priors, int64_t prior_image_stride, int B, int H, int N,
-                int prefix, ApaQuery q, double scale);
+                int prefix, ApaQuery q, ApaLoss form, double scale);
 
 }  // namespace spdfq::synth

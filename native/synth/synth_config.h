@@ -20,6 +20,11 @@ enum class ClsLoss { None, Hard, Soft };
 enum class TvForm { None, L2, L1 };
 // Which attention row APA aligns: the class token's, or the mean over all queries.
 enum class ApaQuery { Class, Mean };
+// How APA compares the renormalized attention map a with the prior p (both sum to 1 over
+// the P patches): the paper's MSE, (1/P)·Σ(a − p)², whose size falls as 1/P² (entries are
+// ~1/P); the MSE relative to the prior's own mean square, Σ(a − p)² / Σp²; or the
+// Kullback–Leibler divergence KL(p ‖ a) = Σ p·log(p/a). The last two are O(1) whatever P.
+enum class ApaLoss { Mse, RelativeMse, Kl };
 
 // One optimization round: its own cosine schedule with warm-up and jitter limit; Adam's
 // moments carry over between rounds (PSAQ-ViT keeps one optimizer for both of its rounds).
@@ -59,6 +64,7 @@ struct SynthConfig {
   std::vector<int> apa_blocks;          // 0-based block indices aligned
   bool apa_depth_weight = true;         // weight (l/L), l 1-based
   ApaQuery apa_query = ApaQuery::Class;
+  ApaLoss apa_loss = ApaLoss::Mse;
   bool apa_prior_per_block = false;     // false: one prior per (image, head) for all blocks
 
   // MSR.

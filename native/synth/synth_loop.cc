@@ -347,7 +347,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
           taps.attn[l] = tap;
         }
         apa_sum += w * apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, N, prefix, cfg_.apa_query,
-                                alpha * w / B);
+                                cfg_.apa_loss, alpha * w / B);
       }
     }
     if (cfg_.pse) {

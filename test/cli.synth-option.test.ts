@@ -1,0 +1,42 @@
+// --synth-option path=value: any synthesis option from the command line, validated with
+// the API's own messages; settings applied to several methods adjust a component only
+// where the method runs it.
+
+import { mergeSynthesis, synthOptionFlags } from '../lib/commands/synthesis-flags';
+import { overridesForMethod, resolveSynthesisOptions } from '../lib/synth/options';
+import { completeVitConfig } from '../lib/vit-config';
+
+const model = completeVitConfig({ imageSize: 16, channels: 3, patchSize: 4, embedDim: 16, depth: 4, numHeads: 2, numClasses: 10 });
+
+test('dotted paths build nested options; values parse as JSON, else as strings', () => {
+  expect(synthOptionFlags(['apa.loss=kl', 'apa.alpha=0.1', 'tv.form=l2', 'msr=false', 'apa.blocks=[3,4]'])).toEqual({
+    apa: { loss: 'kl', alpha: 0.1, blocks: [3, 4] },
+    tv: { form: 'l2' },
+    msr: false,
+  });
+});
+
+test('malformed or repeated settings are refused naming the flag', () => {
+  expect(() => synthOptionFlags(['apa.loss'])).toThrow(/--synth-option: expected path=value/);
+  expect(() => synthOptionFlags(['tv.weight=1', 'tv.weight=2'])).toThrow(/--synth-option tv.weight: given twice/);
+  expect(() => synthOptionFlags(['msr=false', 'msr.grid=3'])).toThrow(/'msr' was already set to false/);
+});
+
+test('an unknown option or value fails in validation with the same path', () => {
+  const o = synthOptionFlags(['apa.loss=l1']);
+  expect(() => resolveSynthesisOptions(model, o)).toThrow(/synthesis option apa.loss: expected one of 'mse', 'relative-mse', 'kl', received 'l1'/);
+  expect(() => resolveSynthesisOptions(model, synthOptionFlags(['apa.weight=3']))).toThrow(/synthesis option apa.weight/);
+});
+
+test('a component setting does not switch the component on for a method that runs without it', () => {
+  const o = mergeSynthesis({ apa: { alpha: 16 } }, synthOptionFlags(['apa.loss=kl']));
+  expect(o).toEqual({ apa: { alpha: 16, loss: 'kl' } });
+  const psaq = resolveSynthesisOptions(model, { ...overridesForMethod('psaq', o), method: 'psaq' });
+  expect(psaq.apa.enabled).toBe(false);
+  expect(psaq.pse.enabled).toBe(true);
+  const spdfq = resolveSynthesisOptions(model, { ...overridesForMethod('spdfq', o), method: 'spdfq' });
+  expect(spdfq.apa).toMatchObject({ enabled: true, alpha: 16, loss: 'kl' });
+  // Explicitly enabled, it is on for any method.
+  const forced = resolveSynthesisOptions(model, { ...overridesForMethod('inversion', { apa: { enabled: true, alpha: 1 } }), method: 'inversion' });
+  expect(forced.apa.enabled).toBe(true);
+});
