@@ -10,7 +10,7 @@
 #include "../core/errors.h"
 #include "../synth/synth_loop.h"
 #ifdef SPDFQ_WITH_CUDA
-#include "../cuda/cuda_synth_engine.h"
+#include "../synth/cuda_synth_engine.h"
 #endif
 #include "tensor_args.h"
 #include "vit_model_wrap.h"
@@ -180,7 +180,7 @@ Napi::Object config_arg(const Napi::CallbackInfo& info, size_t i) {
 // The synthesis loop's view of either engine (native/synth/synth_engine.h).
 std::unique_ptr<synth::SynthEngine> synth_engine(cpu::CpuVit& m) { return std::make_unique<synth::CpuSynthEngine>(m); }
 #ifdef SPDFQ_WITH_CUDA
-std::unique_ptr<synth::SynthEngine> synth_engine(cuda::CudaVit& m) { return std::make_unique<cuda::CudaSynthEngine>(m); }
+std::unique_ptr<synth::SynthEngine> synth_engine(cuda::CudaVit& m) { return std::make_unique<synth::CudaSynthEngine>(m); }
 #endif
 
 // Builds the Synthesizer on the main thread, so config and memory errors reject at once.

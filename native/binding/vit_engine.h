@@ -71,7 +71,7 @@ inline int64_t activation_bytes(cpu::CpuVit& m, int batch) {
   return cpu::CpuVit::activation_bytes(m.config(), batch, m.threads());
 }
 // `taps` is the binding's carrier for tap gradients (host pointers, one per block).
-inline void run_backward(cpu::CpuVit& m, const float* dlogits, const cpu::TapGrads& taps, float* dimages,
+inline void run_backward(cpu::CpuVit& m, const float* dlogits, const TapGrads& taps, float* dimages,
                          bool weight_grads, const std::atomic<bool>* cancel) {
   m.backward(dlogits, taps, dimages, weight_grads, cancel);
 }
@@ -82,9 +82,9 @@ inline void run_backward(cpu::CpuVit& m, const float* dlogits, const cpu::TapGra
 inline void set_threads(cuda::CudaVit&, int) {}
 // Device memory of the CUDA arena for `batch`.
 inline int64_t activation_bytes(cuda::CudaVit& m, int batch) { return cuda::CudaVit::activation_bytes(m.config(), batch); }
-inline void run_backward(cuda::CudaVit& m, const float* dlogits, const cpu::TapGrads& taps, float* dimages,
+inline void run_backward(cuda::CudaVit& m, const float* dlogits, const TapGrads& taps, float* dimages,
                          bool weight_grads, const std::atomic<bool>* cancel) {
-  m.backward(dlogits, cuda::TapGrads{taps.attn, taps.av}, dimages, weight_grads, cancel);
+  m.backward(dlogits, taps, dimages, weight_grads, cancel);
 }
 #endif
 

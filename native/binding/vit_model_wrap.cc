@@ -146,7 +146,7 @@ class ForwardWorker : public ModelWorker {
 
 class BackwardWorker : public ModelWorker {
  public:
-  BackwardWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, const float* dlogits, cpu::TapGrads taps,
+  BackwardWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, const float* dlogits, TapGrads taps,
                  Napi::Float32Array dimages, bool weight_grads, std::atomic<bool>* cancel)
       : ModelWorker(env, wrap, self),
         dlogits_(dlogits),
@@ -165,7 +165,7 @@ class BackwardWorker : public ModelWorker {
 
  private:
   const float* dlogits_;
-  cpu::TapGrads taps_;  // host pointers, one per block, for either engine
+  TapGrads taps_;  // host pointers, one per block, for either engine
   float* dimages_;
   bool weight_grads_;
   std::atomic<bool>* cancel_;
@@ -264,7 +264,7 @@ Napi::Value VitModelWrap::Backward(const Napi::CallbackInfo& info) {
   const VitConfig& c = config();
   const int64_t B = engine_->visit([](auto& m) { return m.batch(); }), N = c.tokens();
   Napi::Float32Array dlogits = float32_arg(info, 0, "dlogits", B * c.num_classes);
-  cpu::TapGrads taps;
+  TapGrads taps;
   std::vector<Napi::Value> keep;
   auto read_taps = [&](size_t arg, const char* name, int64_t len, std::vector<const float*>* out) {
     if (arg >= info.Length() || info[arg].IsNull() || info[arg].IsUndefined()) return;
@@ -325,7 +325,7 @@ Napi::Value VitModelWrap::Features(const Napi::CallbackInfo& info) {
   require_idle(info.Env(), true);
   const VitConfig& c = config();
   return engine_->visit([&](auto& m) {
-    return copy_out(info.Env(), m.features(), int64_t(m.batch()) * cpu::head_inputs(c) * c.dim);
+    return copy_out(info.Env(), m.features(), int64_t(m.batch()) * head_inputs(c) * c.dim);
   });
 }
 

@@ -12,7 +12,7 @@
 #include <atomic>
 #include <memory>
 
-#include "../quant/act_sites.h"
+#include "../core/act_sites.h"
 #include "../quant/weight_quant.h"
 #include "vit_engine.h"
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "../core/vit_config.h"
-#include "../quant/quantizer.h"
+#include "../core/quantizer.h"
 #include "exec.h"
 
 namespace spdfq::cpu {
@@ -56,6 +56,27 @@ void residual_forward(float* out, const float* a, const float* b, int64_t n, con
 void patchify(float* patches, const float* images, int B, const VitConfig& c, const Exec& ex);
 // The inverse scatter (patches do not overlap, so it is a permutation): accumulates into dimages.
 void unpatchify_accumulate(float* dimages, const float* dpatches, int B, const VitConfig& c, const Exec& ex);
+
+// x0[b, n] = token(n) + pos[n]: the class/distillation tokens, then the patch projections proj [B·P, D].
+void embed_tokens(float* x0, const float* proj, const float* cls, const float* dist, const float* pos, int B,
+                  const VitConfig& c, const Exec& ex);
+// Backward of embed_tokens: dpos/dcls/ddist += (nullptr skips) and dproj [B·P, D] = the patch rows of dx0.
+void embed_tokens_backward(float* dproj, float* dpos, float* dcls, float* ddist, const float* dx0, int B,
+                           const VitConfig& c, const Exec& ex);
+
+// ---- Pooling and head (head.cc) --------------------------------------------------------
+// pooled [B, hin, D] from tokens [B, N, D]: the class (and distillation) token(s), or the
+// mean of the patch tokens.
+void pool_forward(float* pooled, const float* tokens, int B, const VitConfig& c, const Exec& ex);
+// dtokens [B, N, D] = the scatter of dpool (written, not accumulated: every element).
+void pool_backward(float* dtokens, const float* dpool, int B, const VitConfig& c, const Exec& ex);
+// logits [B, K] = scale·Σ_h feat[:, h]·W_hᵀ + scale·Σ_h b_h (h over the hin heads).
+void head_forward(float* logits, const float* feat, const float* w, const float* b, const float* w_dist,
+                  const float* b_dist, int B, const VitConfig& c, const Exec& ex);
+// dfeat [B, hin, D] (written) and dw/db/dw_dist/db_dist (+=, nullptr skips).
+void head_backward(float* dfeat, float* dw, float* db, float* dw_dist, float* db_dist, const float* dlogits,
+                   const float* feat, const float* w, const float* w_dist, int B, const VitConfig& c,
+                   const Exec& ex);
 
 // ---- Cross-entropy, mean over the batch ----------------------------------------------
 // Hard labels (class indices) or soft targets (rows summing to 1); returns the loss and,

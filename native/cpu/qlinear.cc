@@ -1,5 +1,5 @@
 // Quantized Linear: activation quantization, zero-point bookkeeping and chunking around
-// qgemm. Compiled with baseline flags, like quant/quantizer.cc.
+// qgemm. Compiled with baseline flags, like core/quantizer.cc.
 #include "qlinear.h"
 
 #include <algorithm>

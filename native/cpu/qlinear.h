@@ -22,7 +22,7 @@
 #include <memory>
 #include <vector>
 
-#include "../quant/quantizer.h"
+#include "../core/quantizer.h"
 #include "qgemm.h"
 
 namespace spdfq::cpu {

@@ -10,21 +10,15 @@
 #include <memory>
 #include <vector>
 
+#include "../core/act_sites.h"
 #include "../core/vit_config.h"
 #include "../core/vit_params.h"
-#include "../quant/act_sites.h"
+#include "../core/vit_passes.h"
 #include "exec.h"
 #include "qlinear.h"
 #include "vit_activations.h"
 
 namespace spdfq::cpu {
-
-// Gradients injected at the taps during backward: one pointer per block, nullptr for
-// "none" (attn: [B, H, N, N]; av: [B, N, D]); empty vectors mean no taps at all.
-struct TapGrads {
-  std::vector<const float*> attn;
-  std::vector<const float*> av;
-};
 
 struct AlignedFree {
   void operator()(float* p) const;
@@ -32,6 +26,8 @@ struct AlignedFree {
 using FloatBuffer = std::unique_ptr<float[], AlignedFree>;
 // 64-byte aligned, uninitialized; throws spdfq::Error("E_MEMORY") when the system refuses.
 FloatBuffer alloc_floats(int64_t n, const char* what);
+
+struct Ops;
 
 class CpuVit {
  public:
@@ -98,9 +94,9 @@ class CpuVit {
   const float* features() const { return acts_.feat; }
 
  private:
+  friend struct Ops;  // the op table the shared passes run on (cpu_ops.h)
   Exec exec() const;
   void ensure_arena(int batch);
-  void block_forward(int l, const float* x_in, const Exec& ex);
   // Reports a site to the observer, then fake-quantizes it in place when a quantizer is set.
   void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld);
   const quant::TensorQuant* probs_quant(int block) const;
@@ -108,12 +104,10 @@ class CpuVit {
   void linear(float* out, const float* in, const float* w, const float* b, int64_t rows, int I, int O, const Exec& ex,
               const QLinearWeights* qw, quant::Site site, int block);
   const QLinearWeights* integer_layer(const std::string& name) const;
+  // The packed integer weights of a Linear while integer execution is on, else nullptr.
+  const QLinearWeights* integer_weights(const core::LinearRef& ref) const;
   // The weights passes use: the fake-quantized copy while weight quantization is on.
   const VitParams& wq() const { return weight_quant_ ? pq_ : p_; }
-  void block_backward(int l, const float* x_in, const TapGrads& taps, VitParams* gp, const Exec& ex);
-  void head_forward(const Exec& ex);
-  void head_backward(const float* dlogits, VitParams* gp, const Exec& ex);
-  void embed_backward(float* dimages, VitParams* gp, const Exec& ex);
 
   VitConfig config_;
   int64_t param_count_;

@@ -83,10 +83,10 @@ void CudaVit::Impl::upload_params() {
 void CudaVit::Impl::ensure_arena(int b) {
   const bool quant = act_quant != nullptr;
   if (arena && b <= arena_batch && quant == arena_quant) {
-    plan_device_activations(c, b, quant, static_cast<char*>(arena.get()), &a, &g, &io);
+    plan_device_activations(c, b, quant, static_cast<char*>(arena.get()), &a, &g, &scratch, &io);
     return;
   }
-  const int64_t bytes = plan_device_activations(c, b, quant, nullptr, nullptr, nullptr, nullptr);
+  const int64_t bytes = plan_device_activations(c, b, quant, nullptr, nullptr, nullptr, nullptr, nullptr);
   sync();  // the old arena may still be in use by queued work
   arena.reset();
   arena_batch = 0;
@@ -100,7 +100,7 @@ void CudaVit::Impl::ensure_arena(int b) {
     int fit = 0;
     for (int lo = 1, hi = b - 1; lo <= hi;) {  // bytes grow with the batch: bisect
       const int mid = lo + (hi - lo) / 2;
-      if (plan_device_activations(c, mid, quant, nullptr, nullptr, nullptr, nullptr) <= limit) {
+      if (plan_device_activations(c, mid, quant, nullptr, nullptr, nullptr, nullptr, nullptr) <= limit) {
         fit = mid;
         lo = mid + 1;
       } else {
@@ -113,7 +113,7 @@ void CudaVit::Impl::ensure_arena(int b) {
   arena = DeviceBuffer(bytes, "activations");
   arena_batch = b;
   arena_quant = quant;
-  plan_device_activations(c, b, quant, static_cast<char*>(arena.get()), &a, &g, &io);
+  plan_device_activations(c, b, quant, static_cast<char*>(arena.get()), &a, &g, &scratch, &io);
 }
 
 // --------------------------------------------------------------------------- CudaVit
@@ -173,7 +173,7 @@ GemmMath CudaVit::gemm_math() const { return impl_->math; }
 void CudaVit::set_activation_budget(int64_t bytes) { impl_->budget = bytes; }
 
 int64_t CudaVit::activation_bytes(const VitConfig& c, int batch, bool quant_probs) {
-  return plan_device_activations(c, batch, quant_probs, nullptr, nullptr, nullptr, nullptr);
+  return plan_device_activations(c, batch, quant_probs, nullptr, nullptr, nullptr, nullptr, nullptr);
 }
 
 void CudaVit::forward(const float* images, int batch, const std::atomic<bool>* cancel) {
@@ -308,7 +308,7 @@ void CudaVit::backward_block(int l, const float* x_in, const float* dout, float*
   }
   m.upload(m.io.x_in, x_in, n);
   m.upload(m.g.dres, dout, n);
-  m.block_backward(l, m.io.x_in, nullptr, nullptr, gpp);
+  m.block_backward(l, m.io.x_in, gpp);
   if (dx_in) CUDA_CHECK(cudaMemcpyAsync(dx_in, m.g.dres, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, m.stream));
   m.sync();
   if (weight_grads) m.grads_on_device = true;

@@ -26,18 +26,14 @@
 #include <memory>
 #include <vector>
 
+#include "../core/activations.h"
 #include "../core/vit_config.h"
-#include "../quant/act_sites.h"
+#include "../core/act_sites.h"
 #include "gemm_math.h"
 
 namespace spdfq::cuda {
 
-// Gradients injected at the taps during backward, one pointer per block (nullptr: none;
-// attn [B, H, N, N], av [B, N, D]); empty vectors: no taps. Same shape as cpu::TapGrads.
-struct TapGrads {
-  std::vector<const float*> attn;
-  std::vector<const float*> av;
-};
+using spdfq::TapGrads;  // gradients injected at the taps (core/activations.h)
 
 class CudaVit {
  public:

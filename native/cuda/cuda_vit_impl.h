@@ -38,8 +38,9 @@ struct CudaVit::Impl {
   int arena_batch = 0;
   bool arena_quant = false;
   int batch = 0;
-  DeviceActs a;
-  DeviceGrads g{};
+  VitActs a;
+  VitGrads g{};
+  DeviceScratch scratch{};
   DeviceIo io{};
 
   // Host staging for the accessors and the observer.
@@ -49,7 +50,7 @@ struct CudaVit::Impl {
   Impl(const VitConfig& config, int dev);
   ~Impl();
 
-  Ctx ctx() const { return Ctx{stream, math, g.reduce, g.reduce_floats}; }
+  Ctx ctx() const { return Ctx{stream, math, scratch.reduce, scratch.reduce_floats}; }
   const VitParams& wq() const { return weight_quant ? pq : p; }
   void ensure_arena(int b);
   void upload_params();  // pending host writes → device
@@ -61,7 +62,7 @@ struct CudaVit::Impl {
   void zero(float* p, int64_t n) const;
   void copy(float* dst, const float* src, int64_t n) const;
 
-  // Passes (device pointers).
+  // Passes (device pointers): core/vit_passes.h's sequences on the GPU op table (cuda_ops.h).
   // Reports a site to the observer (downloaded), then fake-quantizes it in place.
   void observe(quant::Site s, int block, const float* data, int64_t rows, int64_t cols, int64_t ld);
   void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld);
@@ -69,13 +70,10 @@ struct CudaVit::Impl {
   const float* block_output(int l) const;
   void forward(const float* images, int b, const std::atomic<bool>* cancel);
   void block_forward(int l, const float* x);
-  void head_forward();
   // Taps: device pointers, or host pointers staged one block at a time when taps_on_host.
   void backward(const float* dlogits, const TapGrads& taps, bool taps_on_host, float* dimages, bool weight_grads,
                 const std::atomic<bool>* cancel);
-  void head_backward(const float* dlogits, VitParams* gpp);
-  void block_backward(int l, const float* x, const float* tap_att, const float* tap_av, VitParams* gpp);
-  void embed_backward(float* dimages, VitParams* gpp);
+  void block_backward(int l, const float* x, VitParams* gpp);  // no taps (block reconstruction)
   VitParams* begin_weight_grads();  // allocates, zeroes and binds the gradient arena
 };
 

@@ -1,5 +1,5 @@
 // Element-wise layers: GELU (math shared with the CPU through core/fast_math.h), the
-// residual add, fake quantization (quant/quantizer.h), and the deterministic column sums
+// residual add, fake quantization (core/quantizer.h), and the deterministic column sums
 // behind bias gradients.
 #include "fast_math_cuda.h"  // first: see there
 #include "cuda_check.h"

@@ -1,4 +1,4 @@
-// Includes core/fast_math.h (and so quant/quantizer.h's math) for CUDA translation units.
+// Includes core/fast_math.h (and so core/quantizer.h's math) for CUDA translation units.
 //
 // fast_math.h picks __int_as_float under `#if defined(__CUDACC__)`, which is also true in
 // nvcc's host pass, where __int_as_float (device-only) cannot be called from the

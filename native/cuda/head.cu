@@ -5,12 +5,11 @@
 #include "cuda_check.h"
 #include "launch.cuh"
 #include "ops.h"
+#include "../core/activations.h"
 
 namespace spdfq::cuda {
 
 namespace {
-
-int head_inputs(const VitConfig& c) { return c.dist_token ? 2 : 1; }
 
 __global__ void k_pool_forward(float* pooled, const float* tokens, int N, int D, int hin, int prefix, bool mean,
                                int64_t n) {

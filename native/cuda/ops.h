@@ -11,7 +11,7 @@
 
 #include "../core/vit_config.h"
 #include "fast_math_cuda.h"  // before quantizer.h (see there)
-#include "../quant/quantizer.h"
+#include "../core/quantizer.h"
 #include "gemm.h"
 
 namespace spdfq::cuda {
@@ -49,7 +49,7 @@ void residual_forward(float* out, const float* a, const float* b, int64_t n, con
 // out[c] += scale · Σ_r in[r, c] (rows × cols, row stride ld): bias gradients.
 void column_sum_accumulate(float* out, const float* in, int64_t rows, int cols, int64_t ld, float scale,
                            const Ctx& ctx);
-// Fake quantization in place of a strided rows × cols view (quant/quantizer.h math).
+// Fake quantization in place of a strided rows × cols view (core/quantizer.h math).
 void fake_quant(float* data, int64_t rows, int64_t cols, int64_t ld, const quant::TensorQuant& q, const Ctx& ctx);
 
 // ---- Attention -------------------------------------------------------------------------

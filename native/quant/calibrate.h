@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "quantizer.h"
+#include "../core/quantizer.h"
 
 namespace spdfq::quant {
 

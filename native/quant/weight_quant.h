@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "quantizer.h"
+#include "../core/quantizer.h"
 
 namespace spdfq::quant {
 

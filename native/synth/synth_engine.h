@@ -1,7 +1,7 @@
 // What the synthesis loop (synth_loop.h) needs from a ViT engine: forward a batch, read the
 // logits and the two taps, backward with tap gradients to the pixels, and say how much
 // memory a pass costs. CpuSynthEngine (below) adapts cpu::CpuVit; cuda::CudaSynthEngine
-// (native/cuda/cuda_synth_engine.h) adapts cuda::CudaVit.
+// (native/synth/cuda_synth_engine.h) adapts cuda::CudaVit.
 //
 // Why a small interface and not a template over the engine type: the loop makes a handful
 // of engine calls per pass (forward, logits, one tap per aligned block, backward), each
@@ -51,7 +51,7 @@ class SynthEngine {
   // Backward of the last forward from dlogits [batch, K] and the tap gradients (host
   // pointers, one per block or empty); overwrites dimages [batch, C, H, W]. The weights are
   // frozen: no weight gradients.
-  virtual void backward(const float* dlogits, const cpu::TapGrads& taps, float* dimages,
+  virtual void backward(const float* dlogits, const TapGrads& taps, float* dimages,
                         const std::atomic<bool>* cancel) = 0;
 };
 
@@ -75,7 +75,7 @@ class CpuSynthEngine final : public SynthEngine {
   const float* logits() override { return m_.logits(); }
   const float* attention(int block) override { return m_.attention(block); }
   const float* attention_values(int block) override { return m_.attention_values(block); }
-  void backward(const float* dlogits, const cpu::TapGrads& taps, float* dimages,
+  void backward(const float* dlogits, const TapGrads& taps, float* dimages,
                 const std::atomic<bool>* cancel) override {
     m_.backward(dlogits, taps, dimages, false, cancel);
   }

@@ -292,7 +292,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
 
   double cls_sum = 0, apa_sum = 0, pse_sum = 0, prob_sum = 0;
   std::vector<int32_t> labels(std::max(plan_.chunk_images, plan_.region_batch));
-  cpu::TapGrads taps;
+  TapGrads taps;
   if (grad && cfg_.apa) taps.attn.assign(mc.depth, nullptr);
   if (grad && cfg_.pse) taps.av.assign(mc.depth, nullptr);
 
@@ -396,7 +396,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
       if (!grad) continue;
       const float k = float(w_cls * nr);
       for (int64_t i = 0; i < int64_t(nr) * K; ++i) dlogits_[i] *= k;
-      model_.backward(dlogits_.data(), cpu::TapGrads{}, dxin_.data(), cancel);
+      model_.backward(dlogits_.data(), TapGrads{}, dxin_.data(), cancel);
       // Regions of one image are disjoint boxes but share the image's rows: scatter
       // serially (cheap next to the passes) to keep the accumulation order fixed.
       for (int i = 0; i < nr; ++i) {

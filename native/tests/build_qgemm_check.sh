@@ -37,7 +37,7 @@ flags_for() {
 # fake-quant simulation the quantized Linear is checked against.
 srcs=("$cpu/qgemm_ref.cc" "$cpu/qgemm_avx2.cc" "$cpu/qgemm_avx512.cc" "$cpu/qgemm_dispatch.cc"
       "$cpu/qlinear.cc" "$cpu/gemm_ref.cc" "$cpu/gemm_avx2.cc" "$cpu/gemm_avx512.cc"
-      "$cpu/gemm_dispatch.cc" "$cpu/cpu_features.cc" "$native/quant/quantizer.cc"
+      "$cpu/gemm_dispatch.cc" "$cpu/cpu_features.cc" "$native/core/quantizer.cc"
       "$here/qgemm_check.cc")
 objs=()
 pids=()

@@ -34,7 +34,7 @@
 #include "../cpu/gemm.h"
 #include "../cpu/qgemm.h"
 #include "../cpu/qlinear.h"
-#include "../quant/quantizer.h"
+#include "../core/quantizer.h"
 
 using spdfq::cpu::QGemmArgs;
 using spdfq::cpu::QGemmVariant;

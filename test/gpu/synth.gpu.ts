@@ -1,4 +1,4 @@
-// Data-free synthesis on a CUDA model (native/cuda/cuda_synth_engine.h: passes on the GPU,
+// Data-free synthesis on a CUDA model (native/synth/cuda_synth_engine.h: passes on the GPU,
 // losses on the host) against the same synthesis on the CPU engine, on the tiny model and
 // options of test/synth.loop.test.ts. Not part of `npm test`: `npm run test:gpu` runs it.
 //

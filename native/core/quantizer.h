@@ -10,7 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../core/fast_math.h"
+#include "fast_math.h"
 
 namespace spdfq::quant {
 

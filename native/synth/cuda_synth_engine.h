@@ -12,14 +12,14 @@
 #include <string>
 #include <thread>
 
-#include "../synth/synth_engine.h"
-#include "cuda_vit.h"
+#include "../cuda/cuda_vit.h"
+#include "synth_engine.h"
 
-namespace spdfq::cuda {
+namespace spdfq::synth {
 
-class CudaSynthEngine final : public synth::SynthEngine {
+class CudaSynthEngine final : public SynthEngine {
  public:
-  explicit CudaSynthEngine(CudaVit& model) : m_(model) {}
+  explicit CudaSynthEngine(cuda::CudaVit& model) : m_(model) {}
 
   const VitConfig& config() const override { return m_.config(); }
   // A GPU pass uses no host threads, so the host's share of synthesis (jitter, crops,
@@ -30,7 +30,7 @@ class CudaSynthEngine final : public synth::SynthEngine {
   // includes CudaVit's staging for the host transfers. The loop's own buffers (images,
   // Adam moments, crops, tap gradients: `host_bytes`) are in host memory and not counted.
   int64_t plan_bytes(int n, int64_t /*host_bytes*/) const override {
-    return CudaVit::activation_bytes(m_.config(), n);
+    return cuda::CudaVit::activation_bytes(m_.config(), n);
   }
   std::string plan_bytes_note(int /*images*/) const override {
     return " of device memory on cuda:" + std::to_string(m_.device()) +
@@ -43,13 +43,13 @@ class CudaSynthEngine final : public synth::SynthEngine {
   const float* logits() override { return m_.logits(); }
   const float* attention(int block) override { return m_.attention(block); }
   const float* attention_values(int block) override { return m_.attention_values(block); }
-  void backward(const float* dlogits, const cpu::TapGrads& taps, float* dimages,
+  void backward(const float* dlogits, const TapGrads& taps, float* dimages,
                 const std::atomic<bool>* cancel) override {
-    m_.backward(dlogits, TapGrads{taps.attn, taps.av}, dimages, false, cancel);
+    m_.backward(dlogits, taps, dimages, false, cancel);
   }
 
  private:
-  CudaVit& m_;
+  cuda::CudaVit& m_;
 };
 
-}  // namespace spdfq::cuda
+}  // namespace spdfq::synth
