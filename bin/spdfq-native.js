@@ -3,10 +3,10 @@
 'use strict';
 let cli;
 try {
-  cli = require('../dist/lib/cli.js');
+  cli = require('../dist/lib/cli/main.js');
 } catch (err) {
-  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/lib/cli.js')) {
-    console.error('spdfq-native: the TypeScript build is missing (dist/lib/cli.js). Run `npm install` (or `npm run build:ts`) in the package folder.');
+  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/lib/cli/main.js')) {
+    console.error('spdfq-native: the TypeScript build is missing (dist/lib/cli/main.js). Run `npm install` (or `npm run build:ts`) in the package folder.');
     process.exit(1);
   }
   throw err;

@@ -22,7 +22,8 @@ export type { SynthesisOptions, SynthMethod } from './synth/options';
 // Quantization and export
 export { quantize, QuantizedVit } from './quant/quantize';
 export type { QuantOptions, BitsPreset } from './quant/quant-config';
-export { exportQuantizedOnnx, simulateExported, QUANT_EXPORT_FORMATS } from './quant/export-onnx';
+export { exportQuantizedOnnx, QUANT_EXPORT_FORMATS } from './quant/export-onnx';
+export { simulateExported } from './quant/quantize';
 export type { MatMulNBitsOptions } from './quant/matmul-nbits';
 export type { QuantExportFormat, QuantExportResult } from './quant/export-onnx';
 

@@ -2,8 +2,9 @@
 // the API's own messages; settings applied to several methods adjust a component only
 // where the method runs it.
 
-import { mergeSynthesis, synthOptionFlags } from '../lib/commands/synthesis-flags';
-import { overridesForMethod, resolveSynthesisOptions } from '../lib/synth/options';
+import { mergeSynthesis, synthOptionFlags } from '../lib/cli/synthesis-flags';
+import { nativeSynthConfig, overridesForMethod, resolveSynthesisOptions } from '../lib/synth/options';
+import { synthAddon } from '../lib/synth/native-synth';
 import { completeVitConfig } from '../lib/vit-config';
 
 const model = completeVitConfig({ imageSize: 16, channels: 3, patchSize: 4, embedDim: 16, depth: 4, numHeads: 2, numClasses: 10 });
@@ -39,4 +40,13 @@ test('a component setting does not switch the component on for a method that run
   // Explicitly enabled, it is on for any method.
   const forced = resolveSynthesisOptions(model, { ...overridesForMethod('inversion', { apa: { enabled: true, alpha: 1 } }), method: 'inversion' });
   expect(forced.apa.enabled).toBe(true);
+});
+
+test('the native config written by TypeScript has exactly the fields the native parser reads', () => {
+  // One list per side (nativeSynthConfig, the binding's field table): a field added on one
+  // side only would be silently ignored or reported missing at run time.
+  for (const method of ['spdfq', 'psaq', 'inversion'] as const) {
+    const written = Object.keys(nativeSynthConfig(model, resolveSynthesisOptions(model, { method }))).sort();
+    expect(written).toEqual([...synthAddon().synthConfigKeys()].sort());
+  }
 });

@@ -3,7 +3,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { main } from '../lib/cli';
+import { main } from '../lib/cli/main';
 import { onnx } from '../lib/onnx/proto';
 import { fixture, tmpDir } from './fixtures/onnx/helpers';
 

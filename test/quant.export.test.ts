@@ -7,7 +7,8 @@ import * as onnx from 'onnx-proto';
 import { createVit, VitModel } from '../lib/vit';
 import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
 import { quantize } from '../lib/quant/quantize';
-import { exportQuantizedOnnx, QuantExportFormat, simulateExported } from '../lib/quant/export-onnx';
+import { exportQuantizedOnnx, QuantExportFormat } from '../lib/quant/export-onnx';
+import { simulateExported } from '../lib/quant/quantize';
 import { randn, rng } from './helpers/random';
 import { scaledRandomWeights } from './helpers/weights';
 

@@ -92,7 +92,7 @@ describe('percentile search by MSE', () => {
   test.each([4, 8])('%i-bit per tensor on heavy-tailed data matches the TS reference', (bits) => {
     const r = rng(bits);
     const x = randn(30000, r).map((v) => (r() < 0.001 ? v * 40 : v) + 0.3);
-    const got = addon.quantSearch(x, 1, x.length, -1, { kind: 'uniform', bits, method: 'percentile', percentiles: [0.999, 0.9999, 0.99999] });
+    const got = addon.quantSearch(x, 1, x.length, -1, { kind: 'uniform', bits, symmetric: false, method: 'percentile', percentiles: [0.999, 0.9999, 0.99999] });
     const want = refSearch(x, bits, [0.999, 0.9999, 0.99999]);
     expect(got.zero).toBe(want.zero);
     expect(Math.abs(got.scale - want.scale) / want.scale).toBeLessThan(1e-5);
@@ -103,7 +103,7 @@ describe('percentile search by MSE', () => {
     const r = rng(9);
     const w = randn(6 * 50, r);
     for (let i = 0; i < 50; i++) w[3 * 50 + i] *= 10; // one wide channel
-    const q = addon.quantSearch(w, 6, 50, 0, { kind: 'uniform', bits: 4, method: 'minmax' }) as ChannelQuantizer;
+    const q = addon.quantSearch(w, 6, 50, 0, { kind: 'uniform', bits: 4, symmetric: false, method: 'minmax', percentiles: [] }) as ChannelQuantizer;
     expect(q.scales).toHaveLength(6);
     for (let c = 0; c < 6; c++) {
       const row = Array.from(w.subarray(c * 50, c * 50 + 50));
@@ -114,7 +114,7 @@ describe('percentile search by MSE', () => {
   });
   test('NaN in calibration data is a clear error', () => {
     const x = new Float32Array([1, 2, NaN]);
-    expect(() => addon.quantSearch(x, 1, 3, -1, { kind: 'uniform', bits: 8 })).toThrow(/NaN or Inf/);
+    expect(() => addon.quantSearch(x, 1, 3, -1, { kind: 'uniform', bits: 8, symmetric: false, method: 'minmax', percentiles: [] })).toThrow(/NaN or Inf/);
   });
 });
 
@@ -132,7 +132,7 @@ describe('RepQ-ViT LayerNorm reparameterization', () => {
     const xhat = randn(rows * D, r);
     const ln = (g: Float32Array, b: Float32Array) => Float32Array.from(xhat, (v, i) => v * g[i % D] + b[i % D]);
     const x = ln(gamma, beta);
-    const q = addon.quantSearch(x, rows, D, 1, { kind: 'uniform', bits: 4, method: 'minmax' }) as ChannelQuantizer;
+    const q = addon.quantSearch(x, rows, D, 1, { kind: 'uniform', bits: 4, symmetric: false, method: 'minmax', percentiles: [] }) as ChannelQuantizer;
     const rep = reparameterizeLayerNorm(q, gamma, beta, W, bias);
     const x2 = ln(rep.gamma, rep.beta);
     // Integer codes: per-channel on x vs per-tensor on x'.

@@ -8,11 +8,11 @@ import * as jpeg from 'jpeg-js';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { runSynthCommand, SynthArgs } from '../lib/commands/synth';
+import { runSynthCommand, SynthArgs } from '../lib/cli/commands/synth';
 import { SynthesisStoppedError } from '../lib/synth/errors';
-import { parseIdx } from '../lib/synth/idx';
-import { decodeNpy, encodeNpy } from '../lib/synth/npy';
-import { crc32, decodePng, encodePng } from '../lib/synth/png';
+import { parseIdx } from '../lib/image/idx';
+import { decodeNpy, encodeNpy } from '../lib/image/npy';
+import { crc32, decodePng, encodePng } from '../lib/image/png';
 import { synthesize } from '../lib/synth/synthesize';
 import { readSynthesisOutputs, writeSynthesisOutputs } from '../lib/synth/writers';
 import { createVit } from '../lib/vit';
@@ -21,7 +21,7 @@ import { sizableWeights } from './helpers/synth-model';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'spdfq-synth-'));
 
-// ---- a hand-made PNG writer, independent of lib/synth/png.ts
+// ---- a hand-made PNG writer, independent of lib/image/png.ts
 function chunk(type: string, body: Buffer): Buffer {
   const b = Buffer.alloc(12 + body.length);
   b.writeUInt32BE(body.length, 0);

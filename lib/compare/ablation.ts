@@ -3,7 +3,9 @@
 // results (merge.ts) needs only these names, not the engine.
 
 import type { SynthesisOptions } from '../synth/options';
-import type { CompareOptions } from './compare';
+
+/** Synthesis settings a comparison applies to every synthesized row and ablation variant. */
+export type SynthesisOverrides = Omit<Partial<SynthesisOptions>, 'method' | 'images' | 'iters' | 'seed' | 'preprocess' | 'signal'>;
 
 export interface AblationVariant {
   name: string;
@@ -30,7 +32,7 @@ export const ABLATION_NAMES: readonly AblationName[] = ABLATION.map((v) => v.nam
 /** One ablation variant's component switches over the run's synthesis overrides. A component
  *  that is on keeps the run's own settings of it (`--alpha` sets `apa: { alpha }`): a bare
  *  `apa: true` would replace them with the defaults and silently measure another protocol. */
-export function ablationSynthesis(synthesis: CompareOptions['synthesis'], v: AblationVariant): Pick<SynthesisOptions, 'apa' | 'msr' | 'sl'> {
+export function ablationSynthesis(synthesis: SynthesisOverrides | undefined, v: AblationVariant): Pick<SynthesisOptions, 'apa' | 'msr' | 'sl'> {
   const component = <T extends object>(own: boolean | T | undefined, on: boolean): boolean | T => (!on ? false : typeof own === 'object' ? { ...own, enabled: true } : true);
   return { apa: component(synthesis?.apa, v.apa), msr: component(synthesis?.msr, v.msr), sl: component(synthesis?.sl, v.sl) };
 }

@@ -18,7 +18,7 @@ import { quantize, calibrateSites } from '../quant/quantize';
 import { BitsPreset, normalizedPixelRange, planQuantization, ReconstructionOptions } from '../quant/quant-config';
 import { ChannelQuantizer, TensorQuantizer } from '../quant/native-quant';
 import { classCosine, clsAttentionEntropy, frechetDistance } from './feature-stats';
-import { ABLATION, AblationName, ablationSynthesis } from './ablation';
+import { ABLATION, AblationName, ablationSynthesis, SynthesisOverrides } from './ablation';
 
 export interface CompareOptions {
   methods: SynthMethod[];
@@ -34,7 +34,7 @@ export interface CompareOptions {
   ablationVariants?: AblationName[];
   /** Synthesis options applied to every synthesized row and ablation variant (e.g. the TV
    *  prior or the learning rate), for tuning through documented options. Default none. */
-  synthesis?: Omit<Partial<SynthesisOptions>, 'method' | 'images' | 'iters' | 'seed' | 'preprocess' | 'signal'>;
+  synthesis?: SynthesisOverrides;
   /** Real images for the 'real' row and the image-quality references (not the eval set). */
   realPath: string;
   preprocess: { mean: number[]; std: number[] };

@@ -13,9 +13,9 @@ import * as path from 'path';
 import { SpdfqError } from '../errors';
 import { VitConfig } from '../vit-config';
 import { Preprocessing } from '../onnx/preprocess';
-import { readIdx } from '../synth/idx';
-import { Plane, resizeCenterCrop } from '../synth/resize';
-import { decodeImage, IMAGE_FILE, toChannels } from './image-decode';
+import { readIdx } from '../image/idx';
+import { Plane, resizeCenterCrop } from '../image/resize';
+import { decodeImage, IMAGE_FILE, toChannels } from '../image/decode';
 import { LabelledImages } from './labelled-images';
 
 export interface EvalSetOptions {

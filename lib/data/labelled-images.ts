@@ -2,7 +2,7 @@
 // preprocessing, and int32 labels. Loaders for IDX pairs (MNIST, Fashion-MNIST).
 
 import { SpdfqError } from '../errors';
-import { readIdx } from '../synth/idx';
+import { readIdx } from '../image/idx';
 
 export interface LabelledImages {
   images: Float32Array;

@@ -15,10 +15,19 @@
 import { SpdfqError } from '../errors';
 import { buildVitOnnx, VitGraphHooks } from '../onnx/build-vit';
 import { DataType } from '../onnx/tensor-data';
-import { createVit } from '../vit';
-import { asQuantModel, SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './native-quant';
+import { VitConfig } from '../vit-config';
+import { SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './native-quant';
 import { matMulNBits, MatMulNBitsOptions, packRows } from './matmul-nbits';
-import { QuantizedVit, roundHalfEven } from './quantize';
+import { roundHalfEven } from './rounding';
+
+/** What the export reads of a quantized model (QuantizedVit has it): its architecture, the
+ *  full-precision weights behind the quantizers, and the quantizers. */
+export interface QuantizedModelParts {
+  readonly config: VitConfig;
+  readonly sites: SiteQuantizer[];
+  readonly weightQuantizers: WeightQuantizer[];
+  getWeights(): Map<string, Float32Array>;
+}
 
 export const QUANT_EXPORT_FORMATS = ['qdq', 'qdq-int4', 'matmulnbits'] as const;
 export type QuantExportFormat = (typeof QUANT_EXPORT_FORMATS)[number];
@@ -71,7 +80,7 @@ function siteKey(site: SiteName, block?: number): string {
   return block === undefined || block < 0 ? site : `blocks.${block}.${site}`;
 }
 
-export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions = {}): QuantExportResult {
+export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExportOptions = {}): QuantExportResult {
   const format = options.format ?? 'qdq';
   checkExportFormat('export format', format);
   const warnings: string[] = [];
@@ -141,16 +150,4 @@ export function exportQuantizedOnnx(q: QuantizedVit, options: QuantExportOptions
     producer: 'spdfq-native (quantized)',
   });
   return { bytes, format, opset, warnings, sites, weights: q.weightQuantizers };
-}
-
-/** The quantized model with the quantizers exactly as exported: the simulation the
- *  exported file's onnxruntime accuracy is compared with. */
-export async function simulateExported(q: QuantizedVit, exported: QuantExportResult): Promise<QuantizedVit> {
-  const model = await createVit(q.config, q.getWeights(), {});
-  const native = asQuantModel(model.nativeHandle());
-  await model.exclusive(async () => {
-    native.setActQuant(exported.sites);
-    native.setWeightQuant(exported.weights);
-  });
-  return new QuantizedVit(model, q.plan, exported.sites, exported.weights, q.report);
 }

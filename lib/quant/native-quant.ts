@@ -25,18 +25,22 @@ export interface ChannelQuantizer {
   zeros: Float32Array;
 }
 
+/** A range search, every field set (quant-config.ts holds the defaults). */
 export interface SearchSpec {
   kind: QuantKindName;
   bits: number;
-  symmetric?: boolean;
-  method?: 'minmax' | 'percentile';
-  percentiles?: number[];
+  /** Zero point 0 on the signed grid (TensorRT); else asymmetric on the unsigned grid. */
+  symmetric: boolean;
+  method: 'minmax' | 'percentile';
+  /** Candidates of the percentile search (MinMax is always one too). */
+  percentiles: number[];
 }
 
 export interface CalibrationRequest extends SearchSpec {
   site: SiteName;
+  /** The block of a block site; absent for patch_in and head_in. */
   block?: number;
-  perChannel?: boolean;
+  perChannel: boolean;
 }
 
 export interface SiteQuantizer extends TensorQuantizer {

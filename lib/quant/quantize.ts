@@ -6,7 +6,8 @@ import * as fs from 'fs';
 import { SpdfqError } from '../errors';
 import { LabelledImages } from '../data/labelled-images';
 import { evaluate, Evaluation, EvaluateOptions } from '../eval/evaluate';
-import type { QuantExportOptions, QuantExportResult } from './export-onnx';
+import { exportQuantizedOnnx, QuantExportOptions, QuantExportResult } from './export-onnx';
+import { roundHalfEven } from './rounding';
 import { createVit, isFloat32Array, VitModel } from '../vit';
 import { VitConfig } from '../vit-config';
 import {
@@ -82,8 +83,6 @@ export class QuantizedVit {
   /** Writes the quantized ONNX (see export-onnx.ts for the formats); returns the export's
    *  details (warnings, the quantizers as exported). */
   async exportOnnx(file: string, options: QuantExportOptions = {}): Promise<QuantExportResult> {
-    // Imported lazily: export-onnx.ts imports this file.
-    const { exportQuantizedOnnx } = await import('./export-onnx');
     const res = exportQuantizedOnnx(this, options);
     try {
       fs.writeFileSync(file, res.bytes);
@@ -98,11 +97,18 @@ export class QuantizedVit {
   }
 }
 
-/** Round half to even (ONNX, and the engine's quantizers). */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+/** The quantized model with the quantizers exactly as exported: the simulation the
+ *  exported file's onnxruntime accuracy is compared with. */
+export async function simulateExported(q: QuantizedVit, exported: QuantExportResult): Promise<QuantizedVit> {
+  const model = await createVit(q.config, q.getWeights(), {});
+  const native = asQuantModel(model.nativeHandle());
+  await model.exclusive(async () => {
+    native.setActQuant(exported.sites);
+    native.setWeightQuant(exported.weights);
+  });
+  return new QuantizedVit(model, q.plan, exported.sites, exported.weights, q.report);
 }
+
 
 /** Uniform quantizer over [lo, hi] (widened to include 0), as native uniform_from_range /
  *  symmetric_from_absmax compute it, in float32. */

@@ -2,7 +2,7 @@
 // results table, the synthetic images, attention maps beside their APA priors, the
 // synthesis loss curves and the per-block quantization error.
 
-import { encodePng } from '../synth/png';
+import { encodePng } from '../image/png';
 
 export interface ReportRow {
   label: string;

@@ -2,7 +2,7 @@
 // and a NaN/Inf stop (E_NUMERIC) carry the images of the last good step in `partial`.
 
 import { SpdfqError, SpdfqErrorCode } from '../errors';
-import type { SynthesisResult } from './synthesize';
+import type { SynthesisResult } from './result';
 
 export class SynthesisStoppedError extends SpdfqError {
   /** Everything reached before the stop: the last good images, targets, losses so far. */

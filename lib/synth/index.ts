@@ -25,7 +25,7 @@ export type {
 } from './options';
 export { SynthesisStoppedError } from './errors';
 export { writeSynthesisOutputs, readSynthesisOutputs, imageGridPng, imageToBytes } from './writers';
-export { decodePng, encodePng } from './png';
-export { encodeNpy, decodeNpy } from './npy';
-export { readIdx, parseIdx } from './idx';
+export { decodePng, encodePng } from '../image/png';
+export { encodeNpy, decodeNpy } from '../image/npy';
+export { readIdx, parseIdx } from '../image/idx';
 export { classAttentionMaps } from './attention-maps';

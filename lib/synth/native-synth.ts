@@ -141,6 +141,8 @@ export interface NativeSynthAddon extends NativeAddon {
     wantGrad: boolean,
   ): Promise<{ losses: NativeStepLosses; grad: Float32Array | null }>;
   synthPlan(model: NativeVitModel, config: NativeSynthConfig): NativeSynthPlan;
+  /** The fields the native parser reads, in its order (checked against nativeSynthConfig). */
+  synthConfigKeys(): string[];
   synthKernels: NativeSynthKernels;
 }
 

@@ -7,12 +7,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
 import { VitConfig } from '../vit-config';
-import { readIdx } from './idx';
+import { readIdx } from '../image/idx';
 import type { ResolvedSynthesisOptions } from './options';
-import { decodeImage, IMAGE_FILE, toChannels } from '../data/image-decode';
+import { decodeImage, IMAGE_FILE, toChannels } from '../image/decode';
 import { mulberry32, shuffle } from './random';
-import { Plane, resample, resizeCenterCrop } from './resize';
-import type { SynthesisResult } from './synthesize';
+import { Plane, resample, resizeCenterCrop } from '../image/resize';
+import type { SynthesisResult } from './result';
 
 
 interface Candidate {

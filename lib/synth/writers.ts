@@ -10,8 +10,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
-import { decodeNpy, encodeNpy } from './npy';
-import { encodePng } from './png';
+import { decodeNpy, encodeNpy } from '../image/npy';
+import { encodePng } from '../image/png';
 import type { Preprocess } from './options';
 import type { SynthesisResult } from './synthesize';
 

@@ -14,6 +14,7 @@
 #include "../cpu/qgemm.h"
 #include "../cpu/qlinear.h"
 #include "../quant/reconstruct.h"
+#include "js_object.h"
 #include "tensor_args.h"
 #include "vit_model_wrap.h"
 
@@ -31,52 +32,33 @@ Site parse_site(Napi::Env env, const std::string& s) {
   throw Napi::RangeError::New(env, "site: unknown activation site '" + s + "'");
 }
 
-double num(const Napi::Object& o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + ": expected a number");
-  return v.As<Napi::Number>().DoubleValue();
+QuantKind parse_kind(const JsObject& o) {
+  return o.choice<QuantKind>("kind", {{"uniform", QuantKind::Uniform}, {"log2", QuantKind::Log2}, {"none", QuantKind::None}});
 }
 
-QuantKind parse_kind(Napi::Env env, const Napi::Object& o) {
-  Napi::Value v = o.Get("kind");
-  const std::string k = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-  if (k == "uniform") return QuantKind::Uniform;
-  if (k == "log2") return QuantKind::Log2;
-  if (k == "none") return QuantKind::None;
-  throw Napi::RangeError::New(env, "kind: expected 'uniform', 'log2' or 'none', received '" + k + "'");
-}
+// A site's block: absent for the model-level sites (patch_in, head_in).
+int block_of(const JsObject& o) { return o.has("block") ? o.integer("block") : -1; }
 
-TensorQuant parse_quantizer(Napi::Env env, const Napi::Object& o) {
+TensorQuant parse_quantizer(const JsObject& o) {
   TensorQuant q;
-  q.kind = parse_kind(env, o);
-  q.bits = int(num(o, "bits", 8));
-  q.scale = float(num(o, "scale", 1));
-  q.zero = float(num(o, "zero", 0));
-  q.qmin = float(num(o, "qmin", 0));
-  q.qmax = float(num(o, "qmax", 255));
+  q.kind = parse_kind(o);
+  q.bits = o.integer("bits");
+  q.scale = float(o.number("scale"));
+  q.zero = float(o.number("zero"));
+  q.qmin = float(o.number("qmin"));
+  q.qmax = float(o.number("qmax"));
   if (q.kind != QuantKind::None && !(q.scale > 0.0f))
-    throw Napi::RangeError::New(env, "scale: expected a positive number, received " + std::to_string(q.scale));
+    throw Napi::RangeError::New(o.object().Env(), "scale: expected a positive number, received " + std::to_string(q.scale));
   return q;
 }
 
-quant::SearchSpec parse_spec(Napi::Env env, const Napi::Object& o) {
+quant::SearchSpec parse_spec(const JsObject& o) {
   quant::SearchSpec s;
-  s.kind = parse_kind(env, o);
-  s.bits = int(num(o, "bits", 8));
-  Napi::Value sym = o.Get("symmetric");
-  s.symmetric = sym.IsBoolean() && sym.As<Napi::Boolean>().Value();
-  Napi::Value m = o.Get("method");
-  const std::string method = m.IsString() ? m.As<Napi::String>().Utf8Value() : "percentile";
-  if (method == "minmax") s.method = quant::RangeMethod::MinMax;
-  else if (method == "percentile") s.method = quant::RangeMethod::PercentileMse;
-  else throw Napi::RangeError::New(env, "method: expected 'minmax' or 'percentile', received '" + method + "'");
-  Napi::Value p = o.Get("percentiles");
-  if (p.IsArray()) {
-    Napi::Array a = p.As<Napi::Array>();
-    s.percentiles.clear();
-    for (uint32_t i = 0; i < a.Length(); ++i) s.percentiles.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
-  }
+  s.kind = parse_kind(o);
+  s.bits = o.integer("bits");
+  s.symmetric = o.boolean("symmetric");
+  s.method = o.choice<quant::RangeMethod>("method", {{"minmax", quant::RangeMethod::MinMax}, {"percentile", quant::RangeMethod::PercentileMse}});
+  s.percentiles = o.numbers<double>("percentiles");
   return s;
 }
 
@@ -119,8 +101,7 @@ Napi::Value QuantSearch(const Napi::CallbackInfo& info) {
   const int64_t cols = int_arg(info, 2, "cols", 0, int64_t(1) << 40);
   const int axis = int(int_arg(info, 3, "axis", -1, 1));
   Napi::Float32Array v = float32_arg(info, 0, "values", rows * cols);
-  if (!info[4].IsObject()) throw Napi::TypeError::New(env, "spec: expected an object");
-  const quant::SearchSpec spec = parse_spec(env, info[4].As<Napi::Object>());
+  const quant::SearchSpec spec = parse_spec(JsObject(info[4], "spec"));
   try {
     if (axis < 0) return quantizer_js(env, quant::search_quantizer(std::vector<float>(v.Data(), v.Data() + rows * cols), spec));
     return channels_js(env, quant::search_per_channel(v.Data(), rows, cols, axis, spec));
@@ -133,8 +114,7 @@ Napi::Value QuantSearch(const Napi::CallbackInfo& info) {
 Napi::Value FakeQuant(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array v = float32_arg(info, 0, "values", -1);
-  if (!info[1].IsObject()) throw Napi::TypeError::New(env, "quantizer: expected an object");
-  const TensorQuant q = parse_quantizer(env, info[1].As<Napi::Object>());
+  const TensorQuant q = parse_quantizer(JsObject(info[1], "quantizer"));
   Napi::Float32Array out = Napi::Float32Array::New(env, v.ElementLength());
   std::memcpy(out.Data(), v.Data(), v.ByteLength());
   quant::fake_quant_tensor(out.Data(), int64_t(out.ElementLength()), q);
@@ -339,16 +319,15 @@ Napi::Value VitModelWrap::Calibrate(const Napi::CallbackInfo& info) {
   Napi::Array specs = info[3].As<Napi::Array>();
   std::vector<CalibRequest> reqs;
   for (uint32_t i = 0; i < specs.Length(); ++i) {
-    Napi::Object o = specs.Get(i).As<Napi::Object>();
+    const JsObject o(specs.Get(i), "specs[" + std::to_string(i) + "]");
     CalibRequest r;
-    r.site = parse_site(env, o.Get("site").As<Napi::String>().Utf8Value());
-    r.block = int(num(o, "block", -1));
+    r.site = parse_site(env, o.string("site"));
+    r.block = block_of(o);
     if (quant::is_block_site(r.site) && (r.block < 0 || r.block >= c.depth))
       throw Napi::RangeError::New(env, "specs[" + std::to_string(i) + "].block: expected a block index in [0, " + std::to_string(c.depth - 1) + "]");
     if (!quant::is_block_site(r.site)) r.block = -1;
-    r.spec = parse_spec(env, o);
-    Napi::Value pc = o.Get("perChannel");
-    r.per_channel = pc.IsBoolean() && pc.As<Napi::Boolean>().Value();
+    r.spec = parse_spec(o);
+    r.per_channel = o.boolean("perChannel");
     reqs.push_back(std::move(r));
   }
   cancel_ = false;
@@ -372,12 +351,12 @@ Napi::Value VitModelWrap::SetActQuant(const Napi::CallbackInfo& info) {
   st.blocks.assign(size_t(depth) * quant::kBlockSites, TensorQuant{});
   Napi::Array a = info[0].As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Object o = a.Get(i).As<Napi::Object>();
-    const Site s = parse_site(env, o.Get("site").As<Napi::String>().Utf8Value());
-    const int block = int(num(o, "block", -1));
+    const JsObject o(a.Get(i), "sites[" + std::to_string(i) + "]");
+    const Site s = parse_site(env, o.string("site"));
+    const int block = block_of(o);
     if (quant::is_block_site(s) && (block < 0 || block >= depth))
       throw Napi::RangeError::New(env, "sites[" + std::to_string(i) + "].block out of range");
-    st.at(s, block) = parse_quantizer(env, o);
+    st.at(s, block) = parse_quantizer(o);
   }
   act_quant_ = std::move(st);
   engine_->visit([&](auto& m) { m.set_act_quant(&act_quant_); });
@@ -398,8 +377,8 @@ Napi::Value VitModelWrap::SetWeightQuant(const Napi::CallbackInfo& info) {
   quant::WeightQuantTable table;
   Napi::Array a = info[0].As<Napi::Array>();
   for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Object o = a.Get(i).As<Napi::Object>();
-    const std::string name = o.Get("name").As<Napi::String>().Utf8Value();
+    const JsObject o(a.Get(i), "layers[" + std::to_string(i) + "]");
+    const std::string name = o.string("name");
     const spdfq::ParamInfo* pi = nullptr;
     for (const auto& p : infos)
       if (p.name == name) pi = &p;
@@ -409,10 +388,12 @@ Napi::Value VitModelWrap::SetWeightQuant(const Napi::CallbackInfo& info) {
     w.offset = pi->offset;
     w.rows = pi->shape[0];
     w.cols = pi->size / pi->shape[0];
-    Napi::Object shared = Napi::Object::New(env);  // kind/bits/grid shared by every row
-    for (const char* k : {"kind", "bits", "qmin", "qmax"}) shared.Set(k, o.Get(k));
-    const TensorQuant base = parse_quantizer(env, shared);
-    Napi::Value sv = o.Get("scales"), zv = o.Get("zeros");
+    TensorQuant base;  // kind, bits and grid shared by every row
+    base.kind = parse_kind(o);
+    base.bits = o.integer("bits");
+    base.qmin = float(o.number("qmin"));
+    base.qmax = float(o.number("qmax"));
+    Napi::Value sv = o.get("scales"), zv = o.get("zeros");
     if (!sv.IsTypedArray() || !zv.IsTypedArray()) throw Napi::TypeError::New(env, "layers[].scales/zeros: expected Float32Arrays");
     Napi::Float32Array scales = sv.As<Napi::Float32Array>(), zeros = zv.As<Napi::Float32Array>();
     if (int64_t(scales.ElementLength()) != w.rows || int64_t(zeros.ElementLength()) != w.rows)
@@ -456,13 +437,12 @@ Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
     throw coded_error(env, "E_STATE", "reconstruction needs activation and weight quantizers set first");
   const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
   Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model.config().image_len());
-  if (!info[2].IsObject()) throw Napi::TypeError::New(env, "config: expected an object");
-  Napi::Object o = info[2].As<Napi::Object>();
+  const JsObject o(info[2], "reconstruction");
   quant::ReconstructConfig cfg;
-  cfg.iters = int(num(o, "iters", cfg.iters));
-  cfg.lr = float(num(o, "lr", cfg.lr));
-  cfg.batch = int(num(o, "batch", cfg.batch));
-  cfg.seed = uint64_t(num(o, "seed", 0));
+  cfg.iters = o.integer("iters");
+  cfg.lr = float(o.number("lr"));
+  cfg.batch = o.integer("batch");
+  cfg.seed = uint64_t(o.number("seed"));
   Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
   cancel_ = false;
   auto* w = new ReconstructWorker(env, this, model, info.This().As<Napi::Object>(), images, n, cfg, cb);

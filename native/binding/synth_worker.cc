@@ -3,6 +3,7 @@
 // the queue worker, results are converted in OnOK on the main thread.
 #include "synth_worker.h"
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,62 +13,13 @@
 #ifdef SPDFQ_WITH_CUDA
 #include "../synth/cuda_synth_engine.h"
 #endif
+#include "js_object.h"
 #include "tensor_args.h"
 #include "vit_model_wrap.h"
 
 namespace spdfq::binding {
 
 namespace {
-
-// ---- strict field readers: the TypeScript layer fills everything, so a missing or
-// mistyped field is a bug there and is reported by name.
-Napi::Value field(const Napi::Object& o, const char* key) { return o.Get(key); }
-double num(const Napi::Object& o, const char* key) {
-  Napi::Value v = field(o, key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("synth config.") + key + ": expected a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-int integer(const Napi::Object& o, const char* key) {
-  const double v = num(o, key);
-  if (v != double(int64_t(v)) || v < -2147483648.0 || v > 2147483647.0)
-    throw Napi::RangeError::New(o.Env(), std::string("synth config.") + key + ": expected a 32-bit integer, received " +
-                                             std::to_string(v));
-  return int(v);
-}
-bool boolean(const Napi::Object& o, const char* key) {
-  Napi::Value v = field(o, key);
-  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("synth config.") + key + ": expected a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-std::string str(const Napi::Object& o, const char* key) {
-  Napi::Value v = field(o, key);
-  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("synth config.") + key + ": expected a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-template <class T>
-std::vector<T> numbers(const Napi::Object& o, const char* key) {
-  Napi::Value v = field(o, key);
-  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string("synth config.") + key + ": expected an array of numbers");
-  Napi::Array a = v.As<Napi::Array>();
-  std::vector<T> out(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value e = a.Get(i);
-    if (!e.IsNumber())
-      throw Napi::TypeError::New(o.Env(), std::string("synth config.") + key + "[" + std::to_string(i) + "]: expected a number");
-    out[i] = T(e.As<Napi::Number>().DoubleValue());
-  }
-  return out;
-}
-template <class E>
-E choice(const Napi::Object& o, const char* key, std::initializer_list<std::pair<const char*, E>> options) {
-  const std::string s = str(o, key);
-  std::string names;
-  for (const auto& p : options) {
-    if (s == p.first) return p.second;
-    names += std::string(names.empty() ? "" : ", ") + "'" + p.first + "'";
-  }
-  throw Napi::RangeError::New(o.Env(), std::string("synth config.") + key + ": expected one of " + names + ", received '" + s + "'");
-}
 
 Napi::Object progress_object(Napi::Env env, const synth::SynthProgress& p) {
   Napi::Object o = Napi::Object::New(env);
@@ -366,71 +318,113 @@ Napi::Value SynthPlan(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-synth::SynthConfig parse_synth_config(const Napi::Object& o) {
-  using namespace synth;
-  SynthConfig c;
-  c.images = integer(o, "images");
-  const double seed = num(o, "seed");
-  if (!(seed >= 0 && seed <= 9007199254740991.0 && seed == double(uint64_t(seed))))
-    throw Napi::RangeError::New(o.Env(), "synth config.seed: expected an integer in [0, 2^53)");
-  c.seed = uint64_t(seed);
-  Napi::Value rv = field(o, "rounds");
-  if (!rv.IsArray()) throw Napi::TypeError::New(o.Env(), "synth config.rounds: expected an array of rounds");
+namespace {
+using synth::SynthConfig;
+using FieldSetter = void (*)(SynthConfig&, const JsObject&, const char*);
+
+uint64_t seed_of(const JsObject& o, const char* key) {
+  const double seed = o.number(key);
+  if (!(seed >= 0 && seed <= 9007199254740991.0 && seed == std::floor(seed)))
+    throw Napi::RangeError::New(o.object().Env(), "synth config.seed: expected an integer in [0, 2^53)");
+  return uint64_t(seed);
+}
+
+std::vector<synth::SynthRound> rounds_of(const JsObject& o, const char* key) {
+  Napi::Value rv = o.get(key);
+  if (!rv.IsArray()) throw Napi::TypeError::New(o.object().Env(), "synth config.rounds: expected an array of rounds");
   Napi::Array ra = rv.As<Napi::Array>();
-  c.rounds.clear();
+  std::vector<synth::SynthRound> out;
   for (uint32_t i = 0; i < ra.Length(); ++i) {
-    Napi::Value e = ra.Get(i);
-    if (!e.IsObject()) throw Napi::TypeError::New(o.Env(), "synth config.rounds[" + std::to_string(i) + "]: expected an object");
-    Napi::Object r = e.As<Napi::Object>();
-    c.rounds.push_back(SynthRound{integer(r, "iters"), integer(r, "warmup"), integer(r, "rollMaxH"), integer(r, "rollMaxW")});
+    JsObject r(ra.Get(i), "synth config.rounds[" + std::to_string(i) + "]");
+    out.push_back(synth::SynthRound{r.integer("iters"), r.integer("warmup"), r.integer("rollMaxH"), r.integer("rollMaxW")});
   }
-  c.lr = float(num(o, "lr"));
-  c.beta1 = float(num(o, "beta1"));
-  c.beta2 = float(num(o, "beta2"));
-  c.adam_eps = float(num(o, "adamEps"));
-  c.init_std = float(num(o, "initStd"));
-  c.flip = boolean(o, "flip");
-  c.clamp_lo = numbers<float>(o, "clampLo");
-  c.clamp_hi = numbers<float>(o, "clampHi");
-  c.targets = numbers<int32_t>(o, "targets");
-  c.balanced_targets = boolean(o, "balancedTargets");
-  c.cls = choice<ClsLoss>(o, "cls", {{"none", ClsLoss::None}, {"hard", ClsLoss::Hard}, {"soft", ClsLoss::Soft}});
-  c.cls_weight = float(num(o, "clsWeight"));
-  c.soft_logit_min = float(num(o, "softLogitMin"));
-  c.soft_logit_max = float(num(o, "softLogitMax"));
-  c.apa = boolean(o, "apa");
-  c.apa_alpha = num(o, "apaAlpha");
-  c.apa_components = integer(o, "apaComponents");
-  c.prior_std_min = float(num(o, "priorStdMin"));
-  c.prior_std_max_fraction = float(num(o, "priorStdMaxFraction"));
-  c.apa_blocks = numbers<int>(o, "apaBlocks");
-  c.apa_depth_weight = boolean(o, "apaDepthWeight");
-  c.apa_query = choice<ApaQuery>(o, "apaQuery", {{"class", ApaQuery::Class}, {"mean", ApaQuery::Mean}});
-  c.apa_prior_per_block = boolean(o, "apaPriorPerBlock");
-  c.apa_loss = choice<ApaLoss>(o, "apaLoss", {{"mse", ApaLoss::Mse}, {"relative-mse", ApaLoss::RelativeMse}, {"kl", ApaLoss::Kl}});
-  c.msr = boolean(o, "msr");
-  c.msr_max_regions = integer(o, "msrMaxRegions");
-  c.msr_grid = integer(o, "msrGrid");
-  c.msr_box_min = float(num(o, "msrBoxMin"));
-  c.msr_box_max = float(num(o, "msrBoxMax"));
-  c.msr_flip = boolean(o, "msrFlip");
-  c.msr_resample_classes = boolean(o, "msrResampleClasses");
-  c.tv = choice<TvForm>(o, "tv", {{"none", TvForm::None}, {"l2", TvForm::L2}, {"l1", TvForm::L1}});
-  c.tv_weight = float(num(o, "tvWeight"));
-  c.tv_target = boolean(o, "tvTarget");
-  c.tv_target_min = float(num(o, "tvTargetMin"));
-  c.tv_target_max = float(num(o, "tvTargetMax"));
-  c.tv_target_scale = num(o, "tvTargetScale");
-  c.pse = boolean(o, "pse");
-  c.pse_weight = float(num(o, "pseWeight"));
-  c.kde_bandwidth = float(num(o, "kdeBandwidth"));
-  c.kde_points = integer(o, "kdePoints");
-  c.pse_blocks = numbers<int>(o, "pseBlocks");
-  const double budget = num(o, "memoryBudget");
+  return out;
+}
+
+int64_t bytes_of(const JsObject& o, const char* key) {
+  const double budget = o.number(key);
   if (!(budget >= 1 && budget <= 9007199254740991.0))
-    throw Napi::RangeError::New(o.Env(), "synth config.memoryBudget: expected a positive number of bytes");
-  c.memory_budget = int64_t(budget);
+    throw Napi::RangeError::New(o.object().Env(), "synth config.memoryBudget: expected a positive number of bytes");
+  return int64_t(budget);
+}
+
+// The synthesis config's fields, as lib/synth/options.ts nativeSynthConfig writes them:
+// one entry per field (test/synth.io.test.ts checks the two lists are the same).
+const std::pair<const char*, FieldSetter> kSynthFields[] = {
+    {"images", [](SynthConfig& c, const JsObject& o, const char* k) { c.images = o.integer(k); }},
+    {"seed", [](SynthConfig& c, const JsObject& o, const char* k) { c.seed = seed_of(o, k); }},
+    {"rounds", [](SynthConfig& c, const JsObject& o, const char* k) { c.rounds = rounds_of(o, k); }},
+    {"lr", [](SynthConfig& c, const JsObject& o, const char* k) { c.lr = float(o.number(k)); }},
+    {"beta1", [](SynthConfig& c, const JsObject& o, const char* k) { c.beta1 = float(o.number(k)); }},
+    {"beta2", [](SynthConfig& c, const JsObject& o, const char* k) { c.beta2 = float(o.number(k)); }},
+    {"adamEps", [](SynthConfig& c, const JsObject& o, const char* k) { c.adam_eps = float(o.number(k)); }},
+    {"initStd", [](SynthConfig& c, const JsObject& o, const char* k) { c.init_std = float(o.number(k)); }},
+    {"flip", [](SynthConfig& c, const JsObject& o, const char* k) { c.flip = o.boolean(k); }},
+    {"clampLo", [](SynthConfig& c, const JsObject& o, const char* k) { c.clamp_lo = o.numbers<float>(k); }},
+    {"clampHi", [](SynthConfig& c, const JsObject& o, const char* k) { c.clamp_hi = o.numbers<float>(k); }},
+    {"targets", [](SynthConfig& c, const JsObject& o, const char* k) { c.targets = o.numbers<int32_t>(k); }},
+    {"balancedTargets", [](SynthConfig& c, const JsObject& o, const char* k) { c.balanced_targets = o.boolean(k); }},
+    {"cls", [](SynthConfig& c, const JsObject& o, const char* k) {
+       using synth::ClsLoss;
+       c.cls = o.choice<ClsLoss>(k, {{"none", ClsLoss::None}, {"hard", ClsLoss::Hard}, {"soft", ClsLoss::Soft}});
+     }},
+    {"clsWeight", [](SynthConfig& c, const JsObject& o, const char* k) { c.cls_weight = float(o.number(k)); }},
+    {"softLogitMin", [](SynthConfig& c, const JsObject& o, const char* k) { c.soft_logit_min = float(o.number(k)); }},
+    {"softLogitMax", [](SynthConfig& c, const JsObject& o, const char* k) { c.soft_logit_max = float(o.number(k)); }},
+    {"apa", [](SynthConfig& c, const JsObject& o, const char* k) { c.apa = o.boolean(k); }},
+    {"apaAlpha", [](SynthConfig& c, const JsObject& o, const char* k) { c.apa_alpha = o.number(k); }},
+    {"apaComponents", [](SynthConfig& c, const JsObject& o, const char* k) { c.apa_components = o.integer(k); }},
+    {"priorStdMin", [](SynthConfig& c, const JsObject& o, const char* k) { c.prior_std_min = float(o.number(k)); }},
+    {"priorStdMaxFraction",
+     [](SynthConfig& c, const JsObject& o, const char* k) { c.prior_std_max_fraction = float(o.number(k)); }},
+    {"apaBlocks", [](SynthConfig& c, const JsObject& o, const char* k) { c.apa_blocks = o.numbers<int>(k); }},
+    {"apaDepthWeight", [](SynthConfig& c, const JsObject& o, const char* k) { c.apa_depth_weight = o.boolean(k); }},
+    {"apaQuery", [](SynthConfig& c, const JsObject& o, const char* k) {
+       using synth::ApaQuery;
+       c.apa_query = o.choice<ApaQuery>(k, {{"class", ApaQuery::Class}, {"mean", ApaQuery::Mean}});
+     }},
+    {"apaLoss", [](SynthConfig& c, const JsObject& o, const char* k) {
+       using synth::ApaLoss;
+       c.apa_loss = o.choice<ApaLoss>(k, {{"mse", ApaLoss::Mse}, {"relative-mse", ApaLoss::RelativeMse}, {"kl", ApaLoss::Kl}});
+     }},
+    {"apaPriorPerBlock", [](SynthConfig& c, const JsObject& o, const char* k) { c.apa_prior_per_block = o.boolean(k); }},
+    {"msr", [](SynthConfig& c, const JsObject& o, const char* k) { c.msr = o.boolean(k); }},
+    {"msrMaxRegions", [](SynthConfig& c, const JsObject& o, const char* k) { c.msr_max_regions = o.integer(k); }},
+    {"msrGrid", [](SynthConfig& c, const JsObject& o, const char* k) { c.msr_grid = o.integer(k); }},
+    {"msrBoxMin", [](SynthConfig& c, const JsObject& o, const char* k) { c.msr_box_min = float(o.number(k)); }},
+    {"msrBoxMax", [](SynthConfig& c, const JsObject& o, const char* k) { c.msr_box_max = float(o.number(k)); }},
+    {"msrFlip", [](SynthConfig& c, const JsObject& o, const char* k) { c.msr_flip = o.boolean(k); }},
+    {"msrResampleClasses", [](SynthConfig& c, const JsObject& o, const char* k) { c.msr_resample_classes = o.boolean(k); }},
+    {"tv", [](SynthConfig& c, const JsObject& o, const char* k) {
+       using synth::TvForm;
+       c.tv = o.choice<TvForm>(k, {{"none", TvForm::None}, {"l2", TvForm::L2}, {"l1", TvForm::L1}});
+     }},
+    {"tvWeight", [](SynthConfig& c, const JsObject& o, const char* k) { c.tv_weight = float(o.number(k)); }},
+    {"tvTarget", [](SynthConfig& c, const JsObject& o, const char* k) { c.tv_target = o.boolean(k); }},
+    {"tvTargetMin", [](SynthConfig& c, const JsObject& o, const char* k) { c.tv_target_min = float(o.number(k)); }},
+    {"tvTargetMax", [](SynthConfig& c, const JsObject& o, const char* k) { c.tv_target_max = float(o.number(k)); }},
+    {"tvTargetScale", [](SynthConfig& c, const JsObject& o, const char* k) { c.tv_target_scale = o.number(k); }},
+    {"pse", [](SynthConfig& c, const JsObject& o, const char* k) { c.pse = o.boolean(k); }},
+    {"pseWeight", [](SynthConfig& c, const JsObject& o, const char* k) { c.pse_weight = float(o.number(k)); }},
+    {"kdeBandwidth", [](SynthConfig& c, const JsObject& o, const char* k) { c.kde_bandwidth = float(o.number(k)); }},
+    {"kdePoints", [](SynthConfig& c, const JsObject& o, const char* k) { c.kde_points = o.integer(k); }},
+    {"pseBlocks", [](SynthConfig& c, const JsObject& o, const char* k) { c.pse_blocks = o.numbers<int>(k); }},
+    {"memoryBudget", [](SynthConfig& c, const JsObject& o, const char* k) { c.memory_budget = bytes_of(o, k); }},
+};
+}  // namespace
+
+synth::SynthConfig parse_synth_config(const Napi::Object& o) {
+  const JsObject r(o, "synth config");
+  SynthConfig c;
+  for (const auto& [key, set] : kSynthFields) set(c, r, key);
   return c;
+}
+
+Napi::Value SynthConfigKeys(const Napi::CallbackInfo& info) {
+  Napi::Array a = Napi::Array::New(info.Env());
+  uint32_t i = 0;
+  for (const auto& field : kSynthFields) a.Set(i++, field.first);
+  return a;
 }
 
 void registerSynth(Napi::Env env, Napi::Object exports) {
@@ -438,6 +432,7 @@ void registerSynth(Napi::Env env, Napi::Object exports) {
   exports.Set("synthObjective", Napi::Function::New(env, SynthObjective));
   exports.Set("synthPlan", Napi::Function::New(env, SynthPlan));
   exports.Set("synthKernels", synth_kernels(env));
+  exports.Set("synthConfigKeys", Napi::Function::New(env, SynthConfigKeys));
 }
 
 }  // namespace spdfq::binding

@@ -6,50 +6,33 @@
 #include <vector>
 
 #include "../core/errors.h"
+#include "js_object.h"
 #include "tensor_args.h"
 
 namespace spdfq::binding {
 
 namespace {
 
-int config_int(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("config.") + key + ": expected a number");
-  return v.As<Napi::Number>().Int32Value();
-}
-bool config_bool(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("config.") + key + ": expected a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-std::string config_str(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("config.") + key + ": expected a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-VitConfig parse_config(const Napi::Object& o) {
+VitConfig parse_config(const Napi::Object& obj) {
+  const JsObject o(obj, "config");
   VitConfig c;
-  c.image_h = config_int(o, "imageHeight");
-  c.image_w = config_int(o, "imageWidth");
-  c.channels = config_int(o, "channels");
-  c.patch = config_int(o, "patchSize");
-  c.dim = config_int(o, "embedDim");
-  c.depth = config_int(o, "depth");
-  c.heads = config_int(o, "numHeads");
-  c.mlp_dim = config_int(o, "mlpDim");
-  c.qkv_bias = config_bool(o, "qkvBias");
-  c.class_token = config_bool(o, "classToken");
-  c.dist_token = config_bool(o, "distToken");
-  c.pooling = config_str(o, "pooling") == "mean" ? Pooling::Mean : Pooling::Token;
-  c.norm = config_str(o, "normPlacement") == "post" ? NormPlacement::Post : NormPlacement::Pre;
-  const std::string fn = config_str(o, "finalNorm");
-  c.final_norm = fn == "pooled" ? FinalNorm::Pooled : fn == "none" ? FinalNorm::None : FinalNorm::Tokens;
-  Napi::Value eps = o.Get("layerNormEps");
-  if (!eps.IsNumber()) throw Napi::TypeError::New(o.Env(), "config.layerNormEps: expected a number");
-  c.ln_eps = eps.As<Napi::Number>().FloatValue();
-  c.gelu = config_str(o, "gelu") == "tanh" ? GeluKind::Tanh : GeluKind::Erf;
-  c.num_classes = config_int(o, "numClasses");
+  c.image_h = o.integer("imageHeight");
+  c.image_w = o.integer("imageWidth");
+  c.channels = o.integer("channels");
+  c.patch = o.integer("patchSize");
+  c.dim = o.integer("embedDim");
+  c.depth = o.integer("depth");
+  c.heads = o.integer("numHeads");
+  c.mlp_dim = o.integer("mlpDim");
+  c.qkv_bias = o.boolean("qkvBias");
+  c.class_token = o.boolean("classToken");
+  c.dist_token = o.boolean("distToken");
+  c.pooling = o.choice<Pooling>("pooling", {{"token", Pooling::Token}, {"mean", Pooling::Mean}});
+  c.norm = o.choice<NormPlacement>("normPlacement", {{"pre", NormPlacement::Pre}, {"post", NormPlacement::Post}});
+  c.final_norm = o.choice<FinalNorm>("finalNorm", {{"tokens", FinalNorm::Tokens}, {"pooled", FinalNorm::Pooled}, {"none", FinalNorm::None}});
+  c.ln_eps = float(o.number("layerNormEps"));
+  c.gelu = o.choice<GeluKind>("gelu", {{"erf", GeluKind::Erf}, {"tanh", GeluKind::Tanh}});
+  c.num_classes = o.integer("numClasses");
   return c;
 }
 

@@ -13,13 +13,14 @@ namespace spdfq::quant {
 
 enum class RangeMethod : int32_t { MinMax = 0, PercentileMse = 1 };
 
+// Set by the binding from lib/quant/quant-config.ts (the defaults and their sources live there).
 struct SearchSpec {
-  QuantKind kind = QuantKind::Uniform;
-  int bits = 8;
-  bool symmetric = false;  // zero point 0 on the signed grid (TensorRT); else asymmetric unsigned
-  RangeMethod method = RangeMethod::PercentileMse;
-  // RepQ-ViT's candidate percentiles (PEERS.md); MinMax is always a candidate too.
-  std::vector<double> percentiles{0.999, 0.9999, 0.99999};
+  QuantKind kind{};
+  int bits{};
+  bool symmetric{};  // zero point 0 on the signed grid (TensorRT); else asymmetric unsigned
+  RangeMethod method{};
+  // Candidate percentiles (RepQ-ViT's 0.999, 0.9999, 0.99999 by default); MinMax is always a candidate too.
+  std::vector<double> percentiles;
 };
 
 // Quantile with linear interpolation between order statistics (numpy/torch 'linear'):

@@ -15,11 +15,13 @@
 namespace spdfq::quant {
 
 struct ReconstructConfig {
-  int iters = 1000;        // per block; I&S-ViT: 1000 at W4A4/W3A3, 200 at W6A6
-  float lr = 4e-5f;        // I&S-ViT's Adam learning rate, cosine-decayed to 0
-  int batch = 32;          // images per step (I&S-ViT: 64; we usually have 32 images)
+  // Set by the binding from lib/quant/quant-config.ts, where the defaults and their
+  // sources live (I&S-ViT's iterations and learning rate).
+  int iters{};             // per block
+  float lr{};              // Adam learning rate, cosine-decayed to 0
+  int batch{};             // images per step
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // Adam defaults (Kingma & Ba)
-  uint64_t seed = 0;       // mini-batch sampling when batch < images
+  uint64_t seed{};         // mini-batch sampling when batch < images
 };
 
 struct ReconstructProgress {

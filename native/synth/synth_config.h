@@ -26,72 +26,76 @@ enum class ApaQuery { Class, Mean };
 // Kullback–Leibler divergence KL(p ‖ a) = Σ p·log(p/a). The last two are O(1) whatever P.
 enum class ApaLoss { Mse, RelativeMse, Kl };
 
+// Every field is set by the binding from the TypeScript layer's resolved options: the
+// defaults and their sources live there (lib/synth/options.ts), once; here fields start
+// zeroed, and `validate` rejects a config that was not filled.
+
 // One optimization round: its own cosine schedule with warm-up and jitter limit; Adam's
 // moments carry over between rounds (PSAQ-ViT keeps one optimizer for both of its rounds).
 struct SynthRound {
-  int iters = 1000;
-  int warmup = 100;
-  int roll_max_h = 15;  // random roll of up to ± this many pixels, rows
-  int roll_max_w = 15;  // and columns
+  int iters{};
+  int warmup{};
+  int roll_max_h{};  // random roll of up to ± this many pixels, rows
+  int roll_max_w{};  // and columns
 };
 
 struct SynthConfig {
-  int images = 32;
-  uint64_t seed = 0;
-  std::vector<SynthRound> rounds{SynthRound{}};
+  int images{};
+  uint64_t seed{};
+  std::vector<SynthRound> rounds;
 
   // Adam on the pixels (PyTorch's update rule) with base learning rate `lr`.
-  float lr = 0.25f, beta1 = 0.5f, beta2 = 0.9f, adam_eps = 1e-8f;
-  float init_std = 1.0f;  // Gaussian initialization in normalized space
-  bool flip = true;       // random horizontal flip of the batch, p = 0.5 per step
+  float lr{}, beta1{}, beta2{}, adam_eps{};
+  float init_std{};  // Gaussian initialization in normalized space
+  bool flip{};       // random horizontal flip of the batch, p = 0.5 per step
   // Valid normalized range per channel: ((0 − mean)/std, (1 − mean)/std).
   std::vector<float> clamp_lo, clamp_hi;
 
   // Each image's own class: given (length `images`), or drawn (uniform or balanced).
   std::vector<int32_t> targets;
-  bool balanced_targets = false;
+  bool balanced_targets{};
 
-  ClsLoss cls = ClsLoss::Soft;
-  float cls_weight = 1.0f;
-  float soft_logit_min = 5.0f, soft_logit_max = 10.0f;  // SL: Z_c ~ U(min, max)
+  ClsLoss cls{};
+  float cls_weight{};
+  float soft_logit_min{}, soft_logit_max{};  // SL: Z_c ~ U(min, max)
 
   // APA.
-  bool apa = true;
-  double apa_alpha = 0.0;  // ≤ 0: automatic, α·L_APA = L_cls at step 0
-  int apa_components = 5;  // K_APA: k ~ U{1..K}
-  float prior_std_min = 0.5f;           // per-component std in patches: U[min, grid·frac]
-  float prior_std_max_fraction = 1.0f / 3.0f;
+  bool apa{};
+  double apa_alpha{};  // ≤ 0: automatic, α·L_APA = L_cls at step 0
+  int apa_components{};  // K_APA: k ~ U{1..K}
+  float prior_std_min{};           // per-component std in patches: U[min, grid·frac]
+  float prior_std_max_fraction{};
   std::vector<int> apa_blocks;          // 0-based block indices aligned
-  bool apa_depth_weight = true;         // weight (l/L), l 1-based
-  ApaQuery apa_query = ApaQuery::Class;
-  ApaLoss apa_loss = ApaLoss::Mse;
-  bool apa_prior_per_block = false;     // false: one prior per (image, head) for all blocks
+  bool apa_depth_weight{};         // weight (l/L), l 1-based
+  ApaQuery apa_query{};
+  ApaLoss apa_loss{};
+  bool apa_prior_per_block{};     // false: one prior per (image, head) for all blocks
 
   // MSR.
-  bool msr = true;
-  int msr_max_regions = 4;  // K_MSR: m ~ U{1..K} regions per image per step
-  int msr_grid = 2;         // regions lie in distinct cells of a grid × grid split
-  float msr_box_min = 0.5f, msr_box_max = 1.0f;  // box side = U[min, max] × cell side
-  bool msr_flip = true;                 // random horizontal flip of each region
-  bool msr_resample_classes = false;    // false: one class per (image, cell) for the run
+  bool msr{};
+  int msr_max_regions{};  // K_MSR: m ~ U{1..K} regions per image per step
+  int msr_grid{};         // regions lie in distinct cells of a grid × grid split
+  float msr_box_min{}, msr_box_max{};  // box side = U[min, max] × cell side
+  bool msr_flip{};                 // random horizontal flip of each region
+  bool msr_resample_classes{};    // false: one class per (image, cell) for the run
 
   // Image prior.
-  TvForm tv = TvForm::L2;
-  float tv_weight = 0.05f;
-  bool tv_target = false;                // PSAQ-ViT: |TV − v| instead of TV
-  float tv_target_min = 2500.0f, tv_target_max = 3000.0f;
-  double tv_target_scale = 1.0;          // v is multiplied by this (batch and image size)
+  TvForm tv{};
+  float tv_weight{};
+  bool tv_target{};                // PSAQ-ViT: |TV − v| instead of TV
+  float tv_target_min{}, tv_target_max{};
+  double tv_target_scale{};          // v is multiplied by this (batch and image size)
 
   // PSAQ-ViT's patch-similarity entropy.
-  bool pse = false;
-  float pse_weight = 1.0f;
-  float kde_bandwidth = 0.01f;
-  int kde_points = 10;
+  bool pse{};
+  float pse_weight{};
+  float kde_bandwidth{};
+  int kde_points{};
   std::vector<int> pse_blocks;  // 0-based; PSAQ-ViT uses every block
 
   // Working memory the loop may use (images, Adam moments, the model's activations, tap
   // gradients, region crops); passes are split into micro-batches to stay below it.
-  int64_t memory_budget = int64_t(4) << 30;
+  int64_t memory_budget{};
 
   int total_iters() const {
     int n = 0;

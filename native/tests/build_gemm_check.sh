@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the standalone GEMM check into /tmp/gemm-check (no cmake-js / node needed).
+# Builds the standalone GEMM check into /tmp/gemm-check, or $GEMM_CHECK_OUT (no cmake-js / node
+# needed). test/native.checks.test.ts builds and runs it in `npm test`.
 #   native/tests/build_gemm_check.sh            optimized build
 #   native/tests/build_gemm_check.sh --asan     + AddressSanitizer/UBSan (slower)
 # then: /tmp/gemm-check/gemm_check   and   /tmp/gemm-check/gemm_check --bench
@@ -9,7 +10,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cpu="$here/../cpu"
-out=/tmp/gemm-check
+out="${GEMM_CHECK_OUT:-/tmp/gemm-check}"
 mkdir -p "$out"
 
 CXX="${CXX:-g++}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the standalone integer GEMM / quantized Linear check into /tmp/qgemm-check.
+# Builds the standalone integer GEMM / quantized Linear check into /tmp/qgemm-check, or
+# $QGEMM_CHECK_OUT. test/native.checks.test.ts builds and runs it in `npm test`.
 #   native/tests/build_qgemm_check.sh            optimized build
 #   native/tests/build_qgemm_check.sh --asan     + AddressSanitizer/UBSan (slower)
 # then: /tmp/qgemm-check/qgemm_check   and   /tmp/qgemm-check/qgemm_check --bench
@@ -11,7 +12,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 native="$here/.."
 cpu="$native/cpu"
-out=/tmp/qgemm-check
+out="${QGEMM_CHECK_OUT:-/tmp/qgemm-check}"
 mkdir -p "$out"
 
 CXX="${CXX:-g++}"

@@ -160,7 +160,7 @@ describe('quantization hooks on CUDA against the CPU engine', () => {
       .filter((p) => p.shape.length === 2 && /^blocks\.\d+\.(attn|mlp)\.\w+\.weight$/.test(p.name))
       .map((p) => ({
         name: p.name,
-        ...quantAddon().quantSearch(weights.get(p.name)!, p.shape[0], p.shape[1], 0, { kind: 'uniform', bits: 8, method: 'minmax' }),
+        ...quantAddon().quantSearch(weights.get(p.name)!, p.shape[0], p.shape[1], 0, { kind: 'uniform', bits: 8, symmetric: false, method: 'minmax', percentiles: [] }),
       }));
   }
 

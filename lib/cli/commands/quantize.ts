@@ -3,17 +3,17 @@
 
 import * as fs from 'fs';
 import type { Argv, CommandModule } from 'yargs';
-import { importOnnx } from '../onnx/import-onnx';
-import { readPreprocessing } from '../onnx/preprocess';
-import { createVit } from '../vit';
-import { synthesize } from '../synth/synthesize';
-import { decodeNpy } from '../synth/npy';
-import { quantize } from '../quant/quantize';
-import { BITS_PRESETS, BitsPreset, normalizedPixelRange } from '../quant/quant-config';
-import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat } from '../quant/export-onnx';
-import { loadEvalSet } from '../data/eval-set';
-import { evaluate } from '../eval/evaluate';
-import { SpdfqError } from '../errors';
+import { importOnnx } from '../../onnx/import-onnx';
+import { readPreprocessing } from '../../onnx/preprocess';
+import { createVit } from '../../vit';
+import { synthesize } from '../../synth/synthesize';
+import { decodeNpy } from '../../image/npy';
+import { quantize } from '../../quant/quantize';
+import { BITS_PRESETS, BitsPreset, normalizedPixelRange } from '../../quant/quant-config';
+import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat } from '../../quant/export-onnx';
+import { loadEvalSet } from '../../data/eval-set';
+import { evaluate } from '../../eval/evaluate';
+import { SpdfqError } from '../../errors';
 
 interface QuantizeArgs {
   model: string;

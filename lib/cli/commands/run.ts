@@ -2,13 +2,14 @@
 // bundled Fashion-MNIST ViT at W4A4 with SPDFQ and writes ./spdfq-out.
 
 import type { Argv, CommandModule } from 'yargs';
-import { run, RunResults } from '../run/run';
-import { consoleReporter, displayPath } from '../run/stages';
-import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
-import { overridesForMethod, SYNTH_METHODS, SynthMethod } from '../synth/options';
-import { checkExportFormat, QuantExportFormat } from '../quant/export-onnx';
-import { SpdfqError } from '../errors';
-import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from './synthesis-flags';
+import { run, RunResults } from '../../run/run';
+import { displayPath } from '../../run/stages';
+import { consoleReporter } from '../console-reporter';
+import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
+import { overridesForMethod, SYNTH_METHODS, SynthMethod } from '../../synth/options';
+import { checkExportFormat, QuantExportFormat } from '../../quant/export-onnx';
+import { SpdfqError } from '../../errors';
+import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from '../synthesis-flags';
 
 interface RunArgs {
   model?: string;

@@ -1,8 +1,8 @@
-// Command-line entry: each sub-command lives in lib/commands/<name>.ts and exports a
+// Command-line entry: each sub-command lives in lib/cli/commands/<name>.ts and exports a
 // yargs CommandModule; this file only wires them together and turns errors into exit codes.
 
 import yargs from 'yargs';
-import { SpdfqError } from './errors';
+import { SpdfqError } from '../errors';
 import { inspectCommand } from './commands/inspect';
 import { runCommand } from './commands/run';
 import { compareCommand } from './commands/compare';

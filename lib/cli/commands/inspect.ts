@@ -3,10 +3,10 @@
 // recognition stopped. Needs no native engine.
 
 import type { Argv, CommandModule } from 'yargs';
-import { patchGrid, prefixTokens, tokenCount } from '../vit-config';
-import { ImportedModel, importOnnx } from '../onnx/import-onnx';
-import { Preprocessing, readPreprocessing } from '../onnx/preprocess';
-import { vitCost, VitCost } from '../onnx/vit-cost';
+import { patchGrid, prefixTokens, tokenCount } from '../../vit-config';
+import { ImportedModel, importOnnx } from '../../onnx/import-onnx';
+import { Preprocessing, readPreprocessing } from '../../onnx/preprocess';
+import { vitCost, VitCost } from '../../onnx/vit-cost';
 
 interface InspectArgs {
   model: string;

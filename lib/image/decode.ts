@@ -4,8 +4,8 @@
 import * as fs from 'fs';
 import * as jpeg from 'jpeg-js';
 import { SpdfqError } from '../errors';
-import { decodePng } from '../synth/png';
-import { Plane } from '../synth/resize';
+import { decodePng } from './png';
+import { Plane } from './resize';
 
 export const IMAGE_FILE = /\.(png|jpe?g)$/i;
 

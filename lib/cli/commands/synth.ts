@@ -5,16 +5,16 @@
 
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { SpdfqError } from '../errors';
-import { loadModel } from '../onnx/load-model';
-import { readPreprocessing } from '../onnx/preprocess';
-import { createVit, VitModel, WeightMap } from '../vit';
-import { VitConfig, VitConfigInput } from '../vit-config';
-import { SynthesisStoppedError } from '../synth/errors';
-import { Preprocess, SYNTH_METHODS, SynthesisOptions, SynthMethod } from '../synth/options';
-import { formatDuration, formatNumber, ProgressBar } from '../synth/progress-bar';
-import { synthesize, SynthesisResult } from '../synth/synthesize';
-import { writeSynthesisOutputs } from '../synth/writers';
+import { SpdfqError } from '../../errors';
+import { loadModel } from '../../onnx/load-model';
+import { readPreprocessing } from '../../onnx/preprocess';
+import { createVit, VitModel, WeightMap } from '../../vit';
+import { VitConfig, VitConfigInput } from '../../vit-config';
+import { SynthesisStoppedError } from '../../synth/errors';
+import { Preprocess, SYNTH_METHODS, SynthesisOptions, SynthMethod } from '../../synth/options';
+import { formatDuration, formatNumber, ProgressBar } from '../progress-bar';
+import { synthesize, SynthesisResult } from '../../synth/synthesize';
+import { writeSynthesisOutputs } from '../../synth/writers';
 
 export interface SynthArgs {
   model: string;

@@ -4,19 +4,19 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { importOnnx } from '../onnx/import-onnx';
-import { readPreprocessing } from '../onnx/preprocess';
-import { createVit } from '../vit';
-import { loadEvalSet } from '../data/eval-set';
-import { compare, compareMarkdown, CompareOptions } from '../compare/compare';
-import { ABLATION_NAMES } from '../compare/ablation';
-import { CompareRecord, mergeCompareRecords } from '../compare/merge';
-import { sweepMarkdown, sweepTable } from '../compare/sweep';
-import { DEFAULT_MODEL } from '../run/run';
-import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
-import { SYNTH_METHODS, SynthMethod } from '../synth/options';
-import { SpdfqError } from '../errors';
-import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from './synthesis-flags';
+import { importOnnx } from '../../onnx/import-onnx';
+import { readPreprocessing } from '../../onnx/preprocess';
+import { createVit } from '../../vit';
+import { loadEvalSet } from '../../data/eval-set';
+import { compare, compareMarkdown, CompareOptions } from '../../compare/compare';
+import { ABLATION_NAMES } from '../../compare/ablation';
+import { CompareRecord, mergeCompareRecords } from '../../compare/merge';
+import { sweepMarkdown, sweepTable } from '../../compare/sweep';
+import { DEFAULT_MODEL } from '../../run/run';
+import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
+import { SYNTH_METHODS, SynthMethod } from '../../synth/options';
+import { SpdfqError } from '../../errors';
+import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from '../synthesis-flags';
 
 interface CompareArgs {
   model?: string;
