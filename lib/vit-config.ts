@@ -1,6 +1,6 @@
 // The ViT architecture description shared by the engine, ONNX import and the workflow.
 // Field meanings follow timm's VisionTransformer; every field is checked here, in
-// TypeScript, so the native side can trust plain data (see ../shared/STYLE.md, sharp).
+// TypeScript, so the native side can trust plain data (the pattern of lovell/sharp: validate in JavaScript, plain data in C++).
 
 import { SpdfqError } from './errors';
 

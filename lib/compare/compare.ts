@@ -4,7 +4,8 @@
 // per method, how close its images are to real ones (feature cosine similarity and
 // Fréchet distance, class-token attention entropy, activation-range error against
 // real-data calibration). Every method's images go through the same quantizer and the
-// same evaluation (PEERS.md, "A fair comparison").
+// same evaluation, seeds fixed, mean ± std over seeds (the fair-comparison protocol of the
+// data-free ViT quantization papers; single runs of PSAQ-ViT vary by up to ~4 points).
 
 import { SpdfqError } from '../errors';
 import { LabelledImages } from '../data/labelled-images';

@@ -23,7 +23,7 @@ export async function ortForward(model: Uint8Array | string, config: VitConfig, 
       intraOpNumThreads: threads ?? 0,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
-      // Exact int4 MatMulNBits (its default int8 compute differs by ~1e-2; ../shared/ONNX.md).
+      // Exact int4 MatMulNBits (its default int8 compute differs by ~1e-2: onnxruntime's MatMulNBits accuracy_level).
       extra: { session: { qdq_matmulnbits_accuracy_level: '0' } },
     } as import('onnxruntime-node').InferenceSession.SessionOptions);
   } catch (err) {

@@ -1,7 +1,7 @@
 // Writes a clean timm-style ViT ONNX graph from a VitConfig and timm-named weights: the
 // model the benchmark runs in ONNX Runtime, the opset-18/20 variants the import tests read
 // back, and the way to ship models trained by the engine. The op sequences follow what
-// torch.onnx emits for timm (../shared/ONNX.md), selectable per opset:
+// torch.onnx emits for timm (LayerNormalization from opset 17, Gelu from 20), selectable per opset:
 //
 //   layerNorm 'fused'      LayerNormalization (opset ≥ 17)      | 'decomposed' ReduceMean…Sqrt…Div
 //   gelu      'op'         Gelu(approximate) (opset ≥ 20)       | 'erf' / 'tanh' formulas

@@ -78,41 +78,8 @@ export function matchAttention(
     throw unrecognized(stage, 'MatMul(softmax(Q·Kᵀ), V) feeding the output projection', pv);
   }
 
-  // softmax over the keys
-  let probs = pv.inputs[0];
-  while (['Identity', 'Dropout', 'Cast'].includes(producerOf(probs)?.opType ?? '')) probs = (producerOf(probs) as OnnxNode).inputs[0];
-  const softmax = producerOf(probs);
-  if (!softmax || softmax.opType !== 'Softmax') throw unrecognized(stage, 'Softmax producing the attention probabilities', softmax);
-  const rank = ev.shape(softmax.inputs[0])?.length ?? 0;
-  // before opset 13 Softmax defaults to axis 1 and flattens the trailing axes
-  const axis = attrInt(softmax, 'axis', ev.graph.opset >= 13 ? -1 : 1);
-  if ((axis < 0 ? axis + rank : axis) !== rank - 1) {
-    throw unrecognized(stage, `Softmax over the last axis (the keys), found axis ${axis} of rank ${rank}`, softmax);
-  }
-
-  // scores = scale · Q·Kᵀ (the scale may also sit on Q and/or Kᵀ; the tracer collects it)
-  let scores = softmax.inputs[0];
-  let scale = 1;
-  for (;;) {
-    const n = producerOf(scores);
-    if (!n) break;
-    if (n.opType === 'Identity' || n.opType === 'Cast') {
-      scores = n.inputs[0];
-      continue;
-    }
-    if (n.opType !== 'Mul' && n.opType !== 'Div') break;
-    const c1 = scalarConstant(ev, n.inputs[1]);
-    const c0 = n.opType === 'Mul' ? scalarConstant(ev, n.inputs[0]) : undefined;
-    if (c1 !== undefined) {
-      scale = n.opType === 'Mul' ? scale * c1 : scale / c1;
-      scores = n.inputs[0];
-    } else if (c0 !== undefined) {
-      scale *= c0;
-      scores = n.inputs[1];
-    } else break;
-  }
-  const qk = producerOf(scores);
-  if (!qk || qk.opType !== 'MatMul') throw unrecognized(stage, 'MatMul(Q, Kᵀ) computing the attention scores', qk);
+  const softmax = softmaxOfProbabilities(ev, pv.inputs[0], stage);
+  const { qk, scale } = scaledScores(ev, softmax, stage);
 
   // trace Q, Kᵀ and V back to the projections of the block input
   const linears = new Map<string, LinearMatch>();
@@ -160,22 +127,7 @@ export function matchAttention(
   const keys = new Set(blocks.map((b) => `${b.channel}@${b.rowStart}`));
   if (keys.size !== 3) throw unrecognized(stage, 'q, k and v taken from different rows of the projections', qk);
 
-  // the product P·V, heads merged in head-major order, must be what proj reads
-  const tokenAxis = Q.tokens;
-  const pvLayout = makeLayout([...V.lead, tokenAxis, V.dim], { [V.channel]: V.rowStart });
-  const projAnchors = new Map([[pv.outputs[0], pvLayout]]);
-  const onProj = (m: LinearMatch, inLayout: Layout): Layout => {
-    const last = inLayout.axes[inLayout.axes.length - 1];
-    const headMajor = last.length === 1 && last[0].name === V.channel && last[0].size === D && last[0].stride === 1 && (inLayout.offsets[V.channel] ?? 0) === V.rowStart;
-    if (m.output !== proj.output || !headMajor) {
-      throw unrecognized(stage, `the heads merged as [batch, tokens, heads·head_dim] (head-major) entering the output projection; found ${describeLayout(inLayout)}`, m.nodes[0]);
-    }
-    return linearLayout(inLayout, 'proj', m.outSize);
-  };
-  const out = new LayoutTracer(ev, stage, projAnchors, { onLinear: onProj, target: 'the attention output projection' }).trace(branch);
-  if (out.scale !== 1 || !isStreamLayout(out.layout, stream)) {
-    throw unrecognized(stage, `the attention output laid out as the residual stream [batch, tokens, ${D}]; found ${describeLayout(out.layout)}`, producerOf(branch));
-  }
+  checkHeadsMerged(ev, stage, branch, pv, proj, V, Q.tokens, stream);
 
   const piece = (b: HeadView, which: number, part: 'weight' | 'bias'): ParamPiece | null => {
     const lin = linears.get(b.channel) as LinearMatch;
@@ -227,4 +179,69 @@ function headView(l: Layout, stream: StreamShape, transposed: boolean): HeadView
   );
   if (stream.batch > 1 && !batchSeen) throw new LayoutError('no batch axis');
   return { channel, rowStart: l.offsets[channel] ?? 0, heads, headDim, leadSignature: roles.join('|'), lead, tokens, dim };
+}
+
+/** The Softmax over the keys behind the attention probabilities `probs` (Identity,
+ *  Dropout and Cast in between are skipped). */
+function softmaxOfProbabilities(ev: StaticEval, probs: string, stage: string): OnnxNode {
+  const producerOf = (t: string): OnnxNode | null => ev.graph.producer.get(t) ?? null;
+  while (['Identity', 'Dropout', 'Cast'].includes(producerOf(probs)?.opType ?? '')) probs = (producerOf(probs) as OnnxNode).inputs[0];
+  const softmax = producerOf(probs);
+  if (!softmax || softmax.opType !== 'Softmax') throw unrecognized(stage, 'Softmax producing the attention probabilities', softmax);
+  const rank = ev.shape(softmax.inputs[0])?.length ?? 0;
+  // before opset 13 Softmax defaults to axis 1 and flattens the trailing axes
+  const axis = attrInt(softmax, 'axis', ev.graph.opset >= 13 ? -1 : 1);
+  if ((axis < 0 ? axis + rank : axis) !== rank - 1) {
+    throw unrecognized(stage, `Softmax over the last axis (the keys), found axis ${axis} of rank ${rank}`, softmax);
+  }
+  return softmax;
+}
+
+/** scores = scale · Q·Kᵀ before the Softmax: the MatMul and the constant scale factors
+ *  between them (the scale may also sit on Q and/or Kᵀ; the tracer collects that part). */
+function scaledScores(ev: StaticEval, softmax: OnnxNode, stage: string): { qk: OnnxNode; scale: number } {
+  const producerOf = (t: string): OnnxNode | null => ev.graph.producer.get(t) ?? null;
+  let scores = softmax.inputs[0];
+  let scale = 1;
+  for (;;) {
+    const n = producerOf(scores);
+    if (!n) break;
+    if (n.opType === 'Identity' || n.opType === 'Cast') {
+      scores = n.inputs[0];
+      continue;
+    }
+    if (n.opType !== 'Mul' && n.opType !== 'Div') break;
+    const c1 = scalarConstant(ev, n.inputs[1]);
+    const c0 = n.opType === 'Mul' ? scalarConstant(ev, n.inputs[0]) : undefined;
+    if (c1 !== undefined) {
+      scale = n.opType === 'Mul' ? scale * c1 : scale / c1;
+      scores = n.inputs[0];
+    } else if (c0 !== undefined) {
+      scale *= c0;
+      scores = n.inputs[1];
+    } else break;
+  }
+  const qk = producerOf(scores);
+  if (!qk || qk.opType !== 'MatMul') throw unrecognized(stage, 'MatMul(Q, Kᵀ) computing the attention scores', qk);
+  return { qk, scale };
+}
+
+/** The product P·V, heads merged in head-major order, must be what the output projection
+ *  reads, and the projection's output must be laid out as the residual stream. */
+function checkHeadsMerged(ev: StaticEval, stage: string, branch: string, pv: OnnxNode, proj: LinearMatch, V: HeadView, tokenAxis: Factor[], stream: StreamShape): void {
+  const D = stream.embedDim;
+  const pvLayout = makeLayout([...V.lead, tokenAxis, V.dim], { [V.channel]: V.rowStart });
+  const projAnchors = new Map([[pv.outputs[0], pvLayout]]);
+  const onProj = (m: LinearMatch, inLayout: Layout): Layout => {
+    const last = inLayout.axes[inLayout.axes.length - 1];
+    const headMajor = last.length === 1 && last[0].name === V.channel && last[0].size === D && last[0].stride === 1 && (inLayout.offsets[V.channel] ?? 0) === V.rowStart;
+    if (m.output !== proj.output || !headMajor) {
+      throw unrecognized(stage, `the heads merged as [batch, tokens, heads·head_dim] (head-major) entering the output projection; found ${describeLayout(inLayout)}`, m.nodes[0]);
+    }
+    return linearLayout(inLayout, 'proj', m.outSize);
+  };
+  const out = new LayoutTracer(ev, stage, projAnchors, { onLinear: onProj, target: 'the attention output projection' }).trace(branch);
+  if (out.scale !== 1 || !isStreamLayout(out.layout, stream)) {
+    throw unrecognized(stage, `the attention output laid out as the residual stream [batch, tokens, ${D}]; found ${describeLayout(out.layout)}`, ev.graph.producer.get(branch) ?? null);
+  }
 }

@@ -10,7 +10,8 @@
 
 import { SpdfqError } from '../errors';
 import { describeNode, OnnxGraph, OnnxNode } from './graph';
-import { onnx, toNumber } from './proto';
+import { BINARY, COMPARISONS, constantNode, convShape, matmulShape, MIN_INPUTS, REDUCE, SAME_SHAPE, UNARY, validShape, attrInt, attrInts } from './op-tables';
+import { Known, WeightSource } from './static-eval-types';
 import { checkedDims, DataType, isFloatType, MAX_TENSOR_ELEMENTS, numel, readTensor, TensorValue } from './tensor-data';
 import {
   broadcastShapes,
@@ -30,95 +31,25 @@ import {
   transposeValue,
 } from './tensor-ops';
 
-/** Where a constant float tensor came from, so export can write new values back:
- *  value = reshape(transpose(source data of srcDims, perm), value dims). */
-export interface WeightSource {
-  kind: 'initializer' | 'constant';
-  /** Initializer name, or the output name of the Constant node. */
-  name: string;
-  srcDims: number[];
-  perm: number[] | null;
-  /** The Constant node sits inside an inlined local function (cannot be rewritten). */
-  inFunction: boolean;
-}
+export type { Known, WeightSource } from './static-eval-types';
+export { attrFloat, attrInt, attrInts, attrString, isElementwise, scalarOp } from './op-tables';
 
-export interface Known {
-  /** null when the shape depends on something we cannot evaluate. */
-  shape: number[] | null;
-  dataType: number;
-  value?: TensorValue;
-  source?: WeightSource;
+/** One node's evaluation context: its inputs as known so far, and whether its result is
+ *  folded into a value. */
+interface NodeCtx {
+  node: OnnxNode;
+  ins: (Known | undefined)[];
+  shape: (i: number) => number[] | null;
+  dtype: (i: number) => number;
+  val: (i: number) => TensorValue | undefined;
+  fold: (outShape: number[] | null) => boolean;
+  what: string;
 }
 
 /** Larger computed tensors are not folded (weights behind layout ops always are). */
 const FOLD_LIMIT = 1 << 16;
 
 const LAYOUT_OPS_FOLDED_ALWAYS = new Set(['Identity', 'Dropout', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Cast']);
-
-const UNARY: Record<string, (x: number, node: OnnxNode) => number> = {
-  Sqrt: Math.sqrt,
-  Reciprocal: (x) => 1 / x,
-  Neg: (x) => -x,
-  Abs: Math.abs,
-  Exp: Math.exp,
-  Log: Math.log,
-  Erf: erf,
-  Tanh: Math.tanh,
-  Sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  Relu: (x) => Math.max(0, x),
-  Floor: Math.floor,
-  Ceil: Math.ceil,
-  Round: (x) => {
-    const r = Math.round(x);
-    return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r; // half to even
-  },
-  Sign: Math.sign,
-  Not: (x) => (x ? 0 : 1),
-  Gelu: (x, node) => (attrString(node, 'approximate', 'none') === 'tanh' ? geluTanh(x) : geluErf(x)),
-};
-
-const BINARY: Record<string, (a: number, b: number, intMath: boolean) => number> = {
-  Add: (a, b) => a + b,
-  Sub: (a, b) => a - b,
-  Mul: (a, b) => a * b,
-  Div: (a, b, intMath) => (intMath ? Math.trunc(a / b) : a / b),
-  Pow: (a, b) => Math.pow(a, b),
-  Equal: (a, b) => (a === b ? 1 : 0),
-  Less: (a, b) => (a < b ? 1 : 0),
-  Greater: (a, b) => (a > b ? 1 : 0),
-  LessOrEqual: (a, b) => (a <= b ? 1 : 0),
-  GreaterOrEqual: (a, b) => (a >= b ? 1 : 0),
-  And: (a, b) => (a && b ? 1 : 0),
-  Or: (a, b) => (a || b ? 1 : 0),
-  Xor: (a, b) => (!a !== !b ? 1 : 0),
-};
-const COMPARISONS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not']);
-const SAME_SHAPE = new Set(['Softmax', 'LogSoftmax', 'Identity', 'Clip', 'LeakyRelu', 'HardSigmoid']);
-/** Inputs an op cannot do without (the rest default to 1 for unary, 2 for binary ops). */
-const MIN_INPUTS: Record<string, number> = {
-  MatMul: 2, Gemm: 2, Conv: 2, Reshape: 2, Expand: 2, Tile: 2, Gather: 2, CastLike: 2, Where: 3, Range: 3, Mod: 2,
-};
-const REDUCE: Record<string, ReduceKind> = { ReduceMean: 'mean', ReduceSum: 'sum', ReduceMax: 'max', ReduceMin: 'min', ReduceProd: 'prod' };
-
-export function attrInt(n: OnnxNode, key: string, def: number): number {
-  const a = n.attrs.get(key);
-  return a ? toNumber(a.i) : def;
-}
-
-export function attrInts(n: OnnxNode, key: string): number[] | undefined {
-  const a = n.attrs.get(key);
-  return a ? (a.ints ?? []).map(toNumber) : undefined;
-}
-
-export function attrFloat(n: OnnxNode, key: string, def: number): number {
-  const a = n.attrs.get(key);
-  return a && a.f !== null && a.f !== undefined ? a.f : def;
-}
-
-export function attrString(n: OnnxNode, key: string, def: string): string {
-  const a = n.attrs.get(key);
-  return a?.s ? Buffer.from(a.s).toString('utf8') : def;
-}
 
 export class StaticEval {
   readonly graph: OnnxGraph;
@@ -194,6 +125,7 @@ export class StaticEval {
       allConst && outShape !== null && validShape(outShape) && (LAYOUT_OPS_FOLDED_ALWAYS.has(node.opType) || numel(outShape) <= FOLD_LIMIT);
     const op = node.opType;
     const what = op;
+    const c: NodeCtx = { node, ins, shape, dtype, val, fold, what };
 
     if (op === 'Constant') return [constantNode(node)];
     const arity = MIN_INPUTS[op] ?? (BINARY[op] ? 2 : 1);
@@ -231,6 +163,21 @@ export class StaticEval {
       return [{ shape: outShape, dataType: outType }];
     }
 
+    return (
+      this.evalShapeOp(c) ??
+      this.evalLayoutOp(c) ??
+      this.evalIndexingOp(c) ??
+      this.evalComputeOp(c) ??
+      (REDUCE[op] ? [this.reduce(node, ins, val)] : undefined) ??
+      // Unknown op: nothing known about its outputs. The recognizer names it if it matters.
+      node.outputs.map(() => ({ shape: null, dataType: 0 }))
+    );
+  }
+
+  /** Dropout, Cast, Shape, Size. */
+  private evalShapeOp(c: NodeCtx): Known[] | undefined {
+    const { node, ins, shape, dtype, val, fold, what } = c;
+    const op = node.opType;
     switch (op) {
       case 'Dropout':
         return [this.passThrough(node, ins[0]), { shape: shape(0), dataType: DataType.BOOL }];
@@ -259,6 +206,15 @@ export class StaticEval {
         const s = shape(0);
         return [{ shape: [], dataType: DataType.INT64, value: s ? makeValue(DataType.INT64, [], [numel(s)]) : undefined }];
       }
+    }
+    return undefined;
+  }
+
+  /** Pure layout: Reshape, Flatten, Transpose, Squeeze, Unsqueeze. */
+  private evalLayoutOp(c: NodeCtx): Known[] | undefined {
+    const { node, ins, shape, dtype, val, fold, what } = c;
+    const op = node.opType;
+    switch (op) {
       case 'Reshape':
         return [this.reshape(node, ins, val(1))];
       case 'Flatten': {
@@ -296,6 +252,15 @@ export class StaticEval {
         }
         return [this.layoutResult(node, ins[0], out, null)];
       }
+    }
+    return undefined;
+  }
+
+  /** Gather, Slice, Split, Concat, Expand, Tile, ConstantOfShape, Range. */
+  private evalIndexingOp(c: NodeCtx): Known[] | undefined {
+    const { node, ins, shape, dtype, val, fold, what } = c;
+    const op = node.opType;
+    switch (op) {
       case 'Gather': {
         const s = shape(0);
         const is = shape(1);
@@ -363,6 +328,15 @@ export class StaticEval {
         if (n > FOLD_LIMIT) return [{ shape: [n], dataType: dtype(0) }];
         return [{ shape: [n], dataType: dtype(0), value: makeValue(dtype(0), [n], Array.from({ length: n }, (_, i) => a.data[0] + i * c.data[0])) }];
       }
+    }
+    return undefined;
+  }
+
+  /** LayerNormalization, MatMul, Gemm, Conv: shapes only. */
+  private evalComputeOp(c: NodeCtx): Known[] | undefined {
+    const { node, ins, shape, dtype, val, fold, what } = c;
+    const op = node.opType;
+    switch (op) {
       case 'LayerNormalization': {
         const s = shape(0);
         if (!s) return [{ shape: null, dataType: dtype(0) }];
@@ -385,9 +359,7 @@ export class StaticEval {
       case 'Conv':
         return [{ shape: convShape(node, shape(0), shape(1)), dataType: dtype(0) }];
     }
-    if (REDUCE[op]) return [this.reduce(node, ins, val)];
-    // Unknown op: nothing known about its outputs. The recognizer names it if it matters.
-    return node.outputs.map(() => ({ shape: null, dataType: 0 }));
+    return undefined;
   }
 
   private passThrough(node: OnnxNode, input: Known | undefined): Known {
@@ -550,78 +522,3 @@ export class StaticEval {
 
 /** Non-negative integer dims with a plausible element count (values computed from a
  *  corrupt constant can be anything). */
-function validShape(shape: readonly number[]): boolean {
-  return shape.length <= 16 && shape.every((d) => Number.isInteger(d) && d >= 0) && numel(shape) <= MAX_TENSOR_ELEMENTS;
-}
-
-function constantNode(node: OnnxNode): Known {
-  const what = describeNode(node);
-  const a = node.attrs;
-  let v: TensorValue;
-  if (a.get('value')?.t) v = readTensor(a.get('value')?.t as onnx.ITensorProto, `${what} value`);
-  else if (a.has('value_float')) v = makeValue(DataType.FLOAT, [], [attrFloat(node, 'value_float', 0)]);
-  else if (a.has('value_floats')) {
-    const f = a.get('value_floats')?.floats ?? [];
-    v = makeValue(DataType.FLOAT, [f.length], f);
-  } else if (a.has('value_int')) v = makeValue(DataType.INT64, [], [attrInt(node, 'value_int', 0)]);
-  else if (a.has('value_ints')) {
-    const ints = attrInts(node, 'value_ints') ?? [];
-    v = makeValue(DataType.INT64, [ints.length], ints);
-  } else throw new SpdfqError('E_ONNX', `${what} has no supported value attribute (value, value_float(s), value_int(s))`);
-  const source: WeightSource | undefined = isFloatType(v.dataType)
-    ? { kind: 'constant', name: node.outputs[0], srcDims: [...v.dims], perm: null, inFunction: node.inlinedFrom !== '' }
-    : undefined;
-  return { shape: [...v.dims], dataType: v.dataType, value: v, source };
-}
-
-function matmulShape(a: number[] | null, b: number[] | null, what: string): number[] | null {
-  if (!a || !b) return null;
-  if (a.length === 0 || b.length === 0) throw new SpdfqError('E_ONNX', `${what}: MatMul of a scalar`);
-  const A = a.length === 1 ? [1, a[0]] : a;
-  const B = b.length === 1 ? [b[0], 1] : b;
-  const k1 = A[A.length - 1];
-  const k2 = B[B.length - 2];
-  if (k1 !== k2) throw new SpdfqError('E_ONNX', `MatMul inner sizes differ: [${a.join(', ')}] x [${b.join(', ')}]`);
-  const batch = broadcastShapes([A.slice(0, -2), B.slice(0, -2)], what);
-  const out = [...batch, A[A.length - 2], B[B.length - 1]];
-  if (a.length === 1) out.splice(out.length - 2, 1);
-  if (b.length === 1) out.splice(out.length - 1, 1);
-  return out;
-}
-
-function convShape(node: OnnxNode, x: number[] | null, w: number[] | null): number[] | null {
-  if (!x || !w) return null;
-  const spatial = x.length - 2;
-  if (spatial < 1 || w.length !== x.length) throw new SpdfqError('E_ONNX', `Conv input [${x.join(', ')}] and weight [${w.join(', ')}] ranks do not match`);
-  const kernel = attrInts(node, 'kernel_shape') ?? w.slice(2);
-  const strides = attrInts(node, 'strides') ?? new Array(spatial).fill(1);
-  const dil = attrInts(node, 'dilations') ?? new Array(spatial).fill(1);
-  const pads = attrInts(node, 'pads') ?? new Array(2 * spatial).fill(0);
-  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
-  const out = [x[0], w[0]];
-  for (let i = 0; i < spatial; i++) {
-    const size = x[2 + i];
-    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') out.push(Math.ceil(size / strides[i]));
-    else {
-      const p = autoPad === 'VALID' ? 0 : pads[i] + pads[i + spatial];
-      out.push(Math.floor((size + p - dil[i] * (kernel[i] - 1) - 1) / strides[i]) + 1);
-    }
-  }
-  return out;
-}
-
-/** One elementwise op on scalars (for probing activation subgraphs); undefined when the op
- *  is not a pure elementwise function of its inputs. */
-export function scalarOp(node: OnnxNode, args: number[]): number | undefined {
-  const op = node.opType;
-  if (op === 'Identity' || op === 'Cast' || op === 'Dropout') return args[0];
-  if (UNARY[op]) return UNARY[op](args[0], node);
-  if (BINARY[op] && !COMPARISONS.has(op)) return BINARY[op](args[0], args[1], false);
-  if (op === 'Max') return Math.max(...args);
-  if (op === 'Min') return Math.min(...args);
-  return undefined;
-}
-
-export function isElementwise(op: string): boolean {
-  return op === 'Identity' || op === 'Cast' || op === 'Dropout' || op === 'Max' || op === 'Min' || (!!UNARY[op] && !COMPARISONS.has(op)) || (!!BINARY[op] && !COMPARISONS.has(op));
-}

@@ -8,7 +8,7 @@
 //    ('qdq-int4'; ONNX Runtime fuses int4 DequantizeLinear → MatMul into MatMulNBits);
 //  - or ('matmulnbits') every Linear as an explicit com.microsoft MatMulNBits node
 //    (matmul-nbits.ts), the patch Conv as in 'qdq-int4'.
-// log√2 softmax quantizers have no QDQ form (../shared/ONNX.md): they are exported as the
+// log√2 softmax quantizers have no QDQ form (QuantizeLinear is uniform: q = round(x/scale) + zero): they are exported as the
 // nearest uniform quantizer (same range, same bits) with a warning, and the caller can
 // measure that model in simulation with `simulateExported`.
 

@@ -1,6 +1,6 @@
 // ONNX Runtime's com.microsoft MatMulNBits: Y = A · dequant(B)ᵀ with B [N, K] quantized in
-// blocks along K, dequantized as (code − zero_point) · scale. Layout (../shared/ONNX.md,
-// the ORT contrib-op spec):
+// blocks along K, dequantized as (code − zero_point) · scale. Layout (onnxruntime's
+// contrib-operator spec for MatMulNBits):
 //   B            uint8 [N, k_blocks, block_size · bits / 8], codes packed low bits first along K
 //   scales       float [N, k_blocks]
 //   zero_points  uint8 [N, ceil(k_blocks · bits / 8)], packed the same way

@@ -1,5 +1,5 @@
 // Quantization options: what is quantized, to how many bits, with which quantizer. Every
-// default names its source. Presets follow the peers' own choices (PEERS.md) so baselines
+// default names its source. Presets follow the peers' own published code (RepQ-ViT, PSAQ-ViT) so baselines
 // are compared on their own terms as well as on ours.
 
 import { SpdfqError } from '../errors';
@@ -40,7 +40,7 @@ export interface QuantOptions {
   preset?: QuantPreset;
   /** 'symmetric' gives TensorRT-compatible weights (zero point 0). Default from the preset. */
   weightMode?: 'asymmetric' | 'symmetric';
-  /** TensorRT explicit quantization (../shared/ONNX.md): symmetric weights and activations
+  /** TensorRT explicit quantization (its QDQ rules: symmetric, zero point 0): symmetric weights and activations
    *  (zero point 0, signed grids) and a uniform softmax quantizer. Default false. */
   tensorrt?: boolean;
   /** Activation ranges: 'percentile' = RepQ-ViT's percentile search by MSE; 'minmax'. */

@@ -1,11 +1,11 @@
 // RepQ-ViT's scale reparameterization of post-LayerNorm activations (RepQ-ViT, ICCV 2023,
-// Sec. 3.2; PEERS.md): per-channel quantizers (Δ_c, z_c) of a LayerNorm's output become one
+// Sec. 3.2): per-channel quantizers (Δ_c, z_c) of a LayerNorm's output become one
 // per-tensor quantizer (Δ̃ = mean Δ_c, z̃ = round(mean z_c)) by folding
 //   r_c = Δ_c / Δ̃,  b_c = Δ̃ · (z̃ − z_c)
 // into the LayerNorm (γ' = γ / r, β' = β / r − b) and the next Linear
 // (W' = W · diag(r), bias' = bias + W' · b). The integers the quantizer produces are the
 // same as per-channel quantization's, because z̃ is rounded to an integer (the official
-// code does not round it; PEERS.md).
+// code does not round it).
 
 import { ChannelQuantizer, TensorQuantizer } from './native-quant';
 

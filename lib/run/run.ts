@@ -7,8 +7,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
-import { importOnnx } from '../onnx/import-onnx';
-import { readPreprocessing } from '../onnx/preprocess';
+import { importOnnx, ImportedModel } from '../onnx/import-onnx';
+import { Preprocessing, readPreprocessing } from '../onnx/preprocess';
 import { createVit, VitModel } from '../vit';
 import { backendFor, Device } from './device';
 import { synthesize, SynthesisResult } from '../synth/synthesize';
@@ -18,9 +18,10 @@ import { SynthesisStoppedError } from '../synth/errors';
 import { classAttentionMaps } from '../synth/attention-maps';
 import { quantize, QuantizedVit, simulateExported } from '../quant/quantize';
 import { BitsPreset, BITS_PRESETS, normalizedPixelRange, ReconstructionOptions } from '../quant/quant-config';
-import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat } from '../quant/export-onnx';
+import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat, QuantExportResult } from '../quant/export-onnx';
 import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
+import { LabelledImages } from '../data/labelled-images';
 import { ortForward } from '../eval/ort';
 import { renderReport, HeatmapPair } from './report';
 import { displayPath, Stage, StageReporter, silentReporter } from './stages';
@@ -124,34 +125,8 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
     results.eval_images = evalSet?.count ?? 0;
 
     // 3. Calibration images.
-    rep.start(Stage.Synthesize, `${method}: ${options.images ?? 32} images`);
-    let synth: SynthesisResult;
-    try {
-      synth = await synthesize(synthModel, {
-      ...options.synthesis,
-      method,
-      images: options.images ?? options.synthesis?.images,
-      iters: options.iters ?? options.synthesis?.iters,
-      seed: options.seed ?? options.synthesis?.seed,
-      preprocess: { mean: pre.mean, std: pre.std },
-      real: method === 'real' ? { ...options.synthesis?.real, path: options.calib ?? options.synthesis?.real?.path ?? '' } : options.synthesis?.real,
-      signal: options.signal,
-      onProgress: (p) =>
-        rep.progress(Stage.Synthesize, p.step, p.totalSteps, `loss ${p.losses.total.toPrecision(4)}  apa ${p.losses.apa.toPrecision(3)}  ce ${p.losses.cls.toPrecision(3)}  tv ${p.losses.tv.toPrecision(3)}  p(target) ${p.losses.targetProb.toFixed(3)}  ${p.imagesPerSecond.toFixed(1)} img/s`),
-      } as SynthesisOptions);
-    } catch (err) {
-      // Stopped (Ctrl-C, NaN): keep the last good images before giving up.
-      if (err instanceof SynthesisStoppedError) {
-        outputs.push(...writeSynthesisOutputs(err.partial, path.join(out, 'synthetic')));
-        results.synthetic_images = err.partial.shape[0];
-      }
-      throw err;
-    }
-    results.synthetic_images = synth.shape[0];
-    results.synthesis_seconds = synth.seconds;
-    outputs.push(...writeSynthesisOutputs(synth, path.join(out, 'synthetic')));
+    const synth = await calibrationImages(synthModel, options, method, pre, out, rep, outputs, results);
     save();
-    rep.done(Stage.Synthesize, `${synth.shape[0]} images in ${synth.seconds.toFixed(1)} s`);
 
     // 4. Quantize: calibrate, reparameterize, reconstruct.
     rep.start(Stage.Quantize, `${bits}, RepQ-ViT quantizers`);
@@ -187,82 +162,10 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
     }
 
     // 6. Export, and evaluate the exported file in onnxruntime.
-    rep.start(Stage.Export, 'quantized ONNX');
-    const exported = exportQuantizedOnnx(quant, { format: options.exportFormat, inputName: imported.inputName, outputName: imported.outputName });
-    const onnxPath = path.join(out, 'quantized.onnx');
-    fs.writeFileSync(onnxPath, exported.bytes);
-    outputs.push(onnxPath);
-    results.export_warnings = exported.warnings;
-    for (const w of exported.warnings) rep.warn(w);
-    save();
-    if (evalSet) {
-      const ort = await ortForward(exported.bytes, imported.config, options.threads);
-      try {
-        const K = imported.config.numClasses;
-        const ortEval = await evaluate(ort.forward, evalSet, K, { signal: options.signal });
-        results.exported_top1 = ortEval.top1;
-        const sim = await simulateExported(quant, exported);
-        try {
-          const simEval = await evaluate((x, b) => sim.forward(x, b), evalSet, K, { signal: options.signal });
-          results.exported_sim_top1 = simEval.top1;
-          results.exported_agreement = agreement(ortEval.predictions, simEval.predictions);
-        } finally {
-          await sim.dispose();
-        }
-      } finally {
-        await ort.release();
-      }
-    }
-    save();
-    rep.done(Stage.Export, `${displayPath(onnxPath)}${results.exported_top1 !== null ? `, onnxruntime top-1 ${pct(results.exported_top1)}` : ''}`);
+    const exported = await exportAndMeasure(quant, imported, evalSet, options, out, rep, outputs, results, save);
 
     // 7. Report.
-    const heatmaps: HeatmapPair[] = [];
-    if (synth.priors) {
-      const [, sets, heads, gh, gw] = synth.priors.shape;
-      const lastBlock = synth.priors.blocks[synth.priors.blocks.length - 1];
-      const show = Math.min(4, synth.shape[0]);
-      const maps = await classAttentionMaps(fp, synth.images.subarray(0, show * fp.imageLength()), show, [lastBlock], synth.priors.query);
-      for (let b = 0; b < show; b++) {
-        const att = new Float32Array(gh * gw);
-        const prior = new Float32Array(gh * gw);
-        for (let h = 0; h < heads; h++) {
-          for (let i = 0; i < gh * gw; i++) {
-            att[i] += maps[0][(b * heads + h) * gh * gw + i] / heads;
-            // the last prior set belongs to the last aligned block
-            prior[i] += synth.priors.maps[(((b * sets + (sets - 1)) * heads + h) * gh * gw) + i] / heads;
-          }
-        }
-        heatmaps.push({ caption: `image ${b} (class ${synth.targets[b]}), block ${lastBlock}`, attention: att, prior, gridH: gh, gridW: gw });
-      }
-    }
-    const html = renderReport({
-      title: `spdfq-native: ${path.basename(modelPath)} at ${bits.toUpperCase()} with ${method}`,
-      summary: [
-        { label: 'model', value: `${modelPath} (${imported.family})` },
-        { label: 'calibration', value: `${results.synthetic_images} ${method} images, ${synth.stepsDone} steps, ${results.synthesis_seconds.toFixed(1)} s` },
-        { label: 'full precision top-1', value: pct(results.fp_top1) },
-        { label: `${bits} top-1 (simulation)`, value: pct(results.quant_top1) },
-        { label: 'exported ONNX top-1 (onnxruntime)', value: pct(results.exported_top1) },
-        { label: 'simulation of the exported quantizers', value: `${pct(results.exported_sim_top1)} (prediction agreement with onnxruntime ${pct(results.exported_agreement)})` },
-        { label: 'evaluation images', value: String(results.eval_images) },
-        { label: 'total time', value: `${((Date.now() - t0) / 1000).toFixed(1)} s` },
-      ],
-      gridPng: imageGridPng(synth.images, synth.shape, synth.preprocess),
-      gridCaption: `Synthetic images with their target classes: ${Array.from(synth.targets).join(', ')}`,
-      heatmaps,
-      losses: synth.losses.length
-        ? [
-            { name: 'total', values: synth.losses.map((l) => l.total) },
-            { name: 'APA', values: synth.losses.map((l) => l.apa) },
-            { name: 'CE/SL', values: synth.losses.map((l) => l.cls) },
-            { name: 'TV', values: synth.losses.map((l) => l.tv) },
-            { name: 'PSE', values: synth.losses.map((l) => Math.abs(l.pse)) },
-          ]
-        : [],
-      blockErrors: quant.report.reconstruction,
-      notes: exported.warnings,
-    });
+    const html = await renderRunReport(fp, synth, quant, exported, imported, modelPath, results, t0);
     const reportPath = path.join(out, 'report.html');
     fs.writeFileSync(reportPath, html);
     outputs.push(reportPath, path.join(out, 'results.json'));
@@ -274,4 +177,132 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
     if (synthModel !== fp) await synthModel.dispose();
     await fp.dispose();
   }
+}
+
+/** Synthesizes (or loads) the calibration images; written to out/synthetic as soon as they
+ *  exist, and the last good images too when synthesis is stopped. */
+async function calibrationImages(
+  model: VitModel, options: RunOptions, method: SynthMethod, pre: Preprocessing, out: string, rep: StageReporter, outputs: string[], results: RunResults,
+): Promise<SynthesisResult> {
+  rep.start(Stage.Synthesize, `${method}: ${options.images ?? 32} images`);
+  let synth: SynthesisResult;
+  try {
+    synth = await synthesize(model, {
+      ...options.synthesis,
+      method,
+      images: options.images ?? options.synthesis?.images,
+      iters: options.iters ?? options.synthesis?.iters,
+      seed: options.seed ?? options.synthesis?.seed,
+      preprocess: { mean: pre.mean, std: pre.std },
+      real: method === 'real' ? { ...options.synthesis?.real, path: options.calib ?? options.synthesis?.real?.path ?? '' } : options.synthesis?.real,
+      signal: options.signal,
+      onProgress: (p) =>
+        rep.progress(Stage.Synthesize, p.step, p.totalSteps, `loss ${p.losses.total.toPrecision(4)}  apa ${p.losses.apa.toPrecision(3)}  ce ${p.losses.cls.toPrecision(3)}  tv ${p.losses.tv.toPrecision(3)}  p(target) ${p.losses.targetProb.toFixed(3)}  ${p.imagesPerSecond.toFixed(1)} img/s`),
+    } as SynthesisOptions);
+  } catch (err) {
+    // Stopped (Ctrl-C, NaN): keep the last good images before giving up.
+    if (err instanceof SynthesisStoppedError) {
+      outputs.push(...writeSynthesisOutputs(err.partial, path.join(out, 'synthetic')));
+      results.synthetic_images = err.partial.shape[0];
+    }
+    throw err;
+  }
+  results.synthetic_images = synth.shape[0];
+  results.synthesis_seconds = synth.seconds;
+  outputs.push(...writeSynthesisOutputs(synth, path.join(out, 'synthetic')));
+  rep.done(Stage.Synthesize, `${synth.shape[0]} images in ${synth.seconds.toFixed(1)} s`);
+  return synth;
+}
+
+/** Writes the quantized ONNX and, with an evaluation set, measures it in onnxruntime beside
+ *  our simulation of the quantizers exactly as exported. */
+async function exportAndMeasure(
+  quant: QuantizedVit, imported: ImportedModel, evalSet: LabelledImages | null, options: RunOptions, out: string, rep: StageReporter, outputs: string[], results: RunResults, save: () => void,
+): Promise<QuantExportResult> {
+  rep.start(Stage.Export, 'quantized ONNX');
+  const exported = exportQuantizedOnnx(quant, { format: options.exportFormat, inputName: imported.inputName, outputName: imported.outputName });
+  const onnxPath = path.join(out, 'quantized.onnx');
+  fs.writeFileSync(onnxPath, exported.bytes);
+  outputs.push(onnxPath);
+  results.export_warnings = exported.warnings;
+  for (const w of exported.warnings) rep.warn(w);
+  save();
+  if (evalSet) {
+    const ort = await ortForward(exported.bytes, imported.config, options.threads);
+    try {
+      const K = imported.config.numClasses;
+      const ortEval = await evaluate(ort.forward, evalSet, K, { signal: options.signal });
+      results.exported_top1 = ortEval.top1;
+      const sim = await simulateExported(quant, exported);
+      try {
+        const simEval = await evaluate((x, b) => sim.forward(x, b), evalSet, K, { signal: options.signal });
+        results.exported_sim_top1 = simEval.top1;
+        results.exported_agreement = agreement(ortEval.predictions, simEval.predictions);
+      } finally {
+        await sim.dispose();
+      }
+    } finally {
+      await ort.release();
+    }
+  }
+  save();
+  rep.done(Stage.Export, `${displayPath(onnxPath)}${results.exported_top1 !== null ? `, onnxruntime top-1 ${pct(results.exported_top1)}` : ''}`);
+  return exported;
+}
+
+/** Class-token attention against its prior, averaged over heads, for the first images at
+ *  the last aligned block (SPDFQ's APA); none for methods without priors. */
+async function attentionHeatmaps(fp: VitModel, synth: SynthesisResult): Promise<HeatmapPair[]> {
+  const heatmaps: HeatmapPair[] = [];
+  if (!synth.priors) return heatmaps;
+  const [, sets, heads, gh, gw] = synth.priors.shape;
+  const lastBlock = synth.priors.blocks[synth.priors.blocks.length - 1];
+  const show = Math.min(4, synth.shape[0]);
+  const maps = await classAttentionMaps(fp, synth.images.subarray(0, show * fp.imageLength()), show, [lastBlock], synth.priors.query);
+  for (let b = 0; b < show; b++) {
+    const att = new Float32Array(gh * gw);
+    const prior = new Float32Array(gh * gw);
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < gh * gw; i++) {
+        att[i] += maps[0][(b * heads + h) * gh * gw + i] / heads;
+        // the last prior set belongs to the last aligned block
+        prior[i] += synth.priors.maps[(((b * sets + (sets - 1)) * heads + h) * gh * gw) + i] / heads;
+      }
+    }
+    heatmaps.push({ caption: `image ${b} (class ${synth.targets[b]}), block ${lastBlock}`, attention: att, prior, gridH: gh, gridW: gw });
+  }
+  return heatmaps;
+}
+
+async function renderRunReport(
+  fp: VitModel, synth: SynthesisResult, quant: QuantizedVit, exported: QuantExportResult, imported: ImportedModel, modelPath: string, results: RunResults, t0: number,
+): Promise<string> {
+  const { bits, method } = results;
+  return renderReport({
+    title: `spdfq-native: ${path.basename(modelPath)} at ${bits.toUpperCase()} with ${method}`,
+    summary: [
+      { label: 'model', value: `${modelPath} (${imported.family})` },
+      { label: 'calibration', value: `${results.synthetic_images} ${method} images, ${synth.stepsDone} steps, ${results.synthesis_seconds.toFixed(1)} s` },
+      { label: 'full precision top-1', value: pct(results.fp_top1) },
+      { label: `${bits} top-1 (simulation)`, value: pct(results.quant_top1) },
+      { label: 'exported ONNX top-1 (onnxruntime)', value: pct(results.exported_top1) },
+      { label: 'simulation of the exported quantizers', value: `${pct(results.exported_sim_top1)} (prediction agreement with onnxruntime ${pct(results.exported_agreement)})` },
+      { label: 'evaluation images', value: String(results.eval_images) },
+      { label: 'total time', value: `${((Date.now() - t0) / 1000).toFixed(1)} s` },
+    ],
+    gridPng: imageGridPng(synth.images, synth.shape, synth.preprocess),
+    gridCaption: `Synthetic images with their target classes: ${Array.from(synth.targets).join(', ')}`,
+    heatmaps: await attentionHeatmaps(fp, synth),
+    losses: synth.losses.length
+      ? [
+          { name: 'total', values: synth.losses.map((l) => l.total) },
+          { name: 'APA', values: synth.losses.map((l) => l.apa) },
+          { name: 'CE/SL', values: synth.losses.map((l) => l.cls) },
+          { name: 'TV', values: synth.losses.map((l) => l.tv) },
+          { name: 'PSE', values: synth.losses.map((l) => Math.abs(l.pse)) },
+        ]
+      : [],
+    blockErrors: quant.report.reconstruction,
+    notes: exported.warnings,
+  });
 }

@@ -132,8 +132,6 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
   const order = resume ? resume.order.slice() : Int32Array.from({ length: data.count }, (_, i) => i);
   const result: TrainResult = { epochs: resume ? resume.history.slice() : [] };
   let t = resume ? resume.step : 0;
-  const beta1 = 0.9;
-  const beta2 = 0.999;
   for (let epoch = resume ? resume.epoch : 0; epoch < epochs; epoch++) {
     const t0 = Date.now();
     for (let i = order.length - 1; i > 0; i--) {
@@ -142,60 +140,16 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
     }
     let lossSum = 0;
     for (let step = 0; step < stepsPerEpoch; step++, t++) {
-      // Augmented batch: random crop of the padded image (padFill, or each image's own
-      // corner value), optional flip.
-      for (let b = 0; b < batch; b++) {
-        const src = order[step * batch + b];
-        const dy = pad ? Math.floor(rand() * (2 * pad + 1)) - pad : 0;
-        const dx = pad ? Math.floor(rand() * (2 * pad + 1)) - pad : 0;
-        const flip = options.hflip && rand() < 0.5;
-        for (let ch = 0; ch < C; ch++) {
-          const base = src * per + ch * H * W;
-          const fill = options.padFill ? options.padFill[ch] : data.images[base];
-          for (let yy = 0; yy < H; yy++) {
-            for (let xx = 0; xx < W; xx++) {
-              const sy = yy + dy;
-              const sx0 = xx + dx;
-              const sx = flip ? W - 1 - sx0 : sx0;
-              x[b * per + ch * H * W + yy * W + xx] = sy >= 0 && sy < H && sx >= 0 && sx < W ? data.images[base + sy * W + sx] : fill;
-            }
-          }
-        }
-      }
+      augmentBatch(x, data, order, step * batch, batch, { pad, padFill: options.padFill, hflip: !!options.hflip }, rand);
       const { logits } = await model.forward(x, batch);
-      // Soft cross-entropy with label smoothing, mean over the batch.
-      let loss = 0;
-      for (let b = 0; b < batch; b++) {
-        const y = data.labels[order[step * batch + b]];
-        let mx = -Infinity;
-        for (let k = 0; k < K; k++) mx = Math.max(mx, logits[b * K + k]);
-        let se = 0;
-        for (let k = 0; k < K; k++) se += Math.exp(logits[b * K + k] - mx);
-        const lse = mx + Math.log(se);
-        for (let k = 0; k < K; k++) {
-          const target = (k === y ? 1 - smoothing : 0) + smoothing / K;
-          const p = Math.exp(logits[b * K + k] - lse);
-          loss -= target * (logits[b * K + k] - lse);
-          dlogits[b * K + k] = (p - target) / batch;
-        }
-      }
-      loss /= batch;
+      const loss = smoothedCrossEntropy(dlogits, logits, data.labels, order, step * batch, batch, K, smoothing);
       if (!Number.isFinite(loss)) throw new SpdfqError('E_NUMERIC', `training loss became ${loss} at epoch ${epoch + 1}, step ${step}`);
       lossSum += loss;
       // Straight to the native handle: the flat gradient arena, no per-tensor unpacking.
       await model.exclusive(() => native.backward(dlogits, null, null, true));
       const lr = t < warmup * stepsPerEpoch ? (peakLr * (t + 1)) / (warmup * stepsPerEpoch) : 0.5 * peakLr * (1 + Math.cos((Math.PI * (t - warmup * stepsPerEpoch)) / Math.max(1, total - warmup * stepsPerEpoch)));
       await model.exclusive(async () => {
-        const g = native.getGrads();
-        const bc1 = 1 - beta1 ** (t + 1);
-        const bc2 = 1 - beta2 ** (t + 1);
-        for (let i = 0; i < params.length; i++) {
-          const gi = g[i];
-          m[i] = beta1 * m[i] + (1 - beta1) * gi;
-          v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
-          if (decay[i]) params[i] -= lr * wd * params[i];
-          params[i] -= (lr * (m[i] / bc1)) / (Math.sqrt(v[i] / bc2) + 1e-8);
-        }
+        adamwStep(params, native.getGrads(), m, v, decay, t, lr, wd);
         native.setParams(params);
       });
       options.onStep?.({ epoch, step, steps: stepsPerEpoch, loss, lr });
@@ -206,4 +160,66 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
     await options.onEpoch?.(rec, { epoch: epoch + 1, step: t, rngState: rng.state, order, params, adamM: m, adamV: v, history: result.epochs });
   }
   return result;
+}
+
+/** Fills x with `count` augmented images, those at order[first …]: a random crop of the
+ *  image padded by `pad` pixels (padFill per channel, or each image's corner value), then
+ *  an optional horizontal flip. */
+function augmentBatch(x: Float32Array, data: LabelledImages, order: Int32Array, first: number, count: number, aug: { pad: number; padFill?: number[]; hflip: boolean }, rand: () => number): void {
+  const { channels: C, height: H, width: W } = data;
+  const per = C * H * W;
+  const pad = aug.pad;
+  for (let b = 0; b < count; b++) {
+    const src = order[first + b];
+    const dy = pad ? Math.floor(rand() * (2 * pad + 1)) - pad : 0;
+    const dx = pad ? Math.floor(rand() * (2 * pad + 1)) - pad : 0;
+    const flip = aug.hflip && rand() < 0.5;
+    for (let ch = 0; ch < C; ch++) {
+      const base = src * per + ch * H * W;
+      const fill = aug.padFill ? aug.padFill[ch] : data.images[base];
+      for (let yy = 0; yy < H; yy++) {
+        for (let xx = 0; xx < W; xx++) {
+          const sy = yy + dy;
+          const sx0 = xx + dx;
+          const sx = flip ? W - 1 - sx0 : sx0;
+          x[b * per + ch * H * W + yy * W + xx] = sy >= 0 && sy < H && sx >= 0 && sx < W ? data.images[base + sy * W + sx] : fill;
+        }
+      }
+    }
+  }
+}
+
+/** Cross-entropy with label smoothing, mean over the batch; writes d loss / d logits. */
+function smoothedCrossEntropy(dlogits: Float32Array, logits: Float32Array, labels: Int32Array, order: Int32Array, first: number, count: number, K: number, smoothing: number): number {
+  let loss = 0;
+  for (let b = 0; b < count; b++) {
+    const y = labels[order[first + b]];
+    let mx = -Infinity;
+    for (let k = 0; k < K; k++) mx = Math.max(mx, logits[b * K + k]);
+    let se = 0;
+    for (let k = 0; k < K; k++) se += Math.exp(logits[b * K + k] - mx);
+    const lse = mx + Math.log(se);
+    for (let k = 0; k < K; k++) {
+      const target = (k === y ? 1 - smoothing : 0) + smoothing / K;
+      const p = Math.exp(logits[b * K + k] - lse);
+      loss -= target * (logits[b * K + k] - lse);
+      dlogits[b * K + k] = (p - target) / count;
+    }
+  }
+  return loss / count;
+}
+
+/** One AdamW step (β 0.9/0.999, decoupled weight decay where decay[i]) at step t (0-based). */
+function adamwStep(params: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, decay: Uint8Array, t: number, lr: number, wd: number): void {
+  const beta1 = 0.9;
+  const beta2 = 0.999;
+  const bc1 = 1 - beta1 ** (t + 1);
+  const bc2 = 1 - beta2 ** (t + 1);
+  for (let i = 0; i < params.length; i++) {
+    const gi = g[i];
+    m[i] = beta1 * m[i] + (1 - beta1) * gi;
+    v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
+    if (decay[i]) params[i] -= lr * wd * params[i];
+    params[i] -= (lr * (m[i] / bc1)) / (Math.sqrt(v[i] / bc2) + 1e-8);
+  }
 }

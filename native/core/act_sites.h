@@ -1,4 +1,4 @@
-// The activation quantization sites of a ViT (RepQ-ViT's choice, PEERS.md): the input of
+// The activation quantization sites of a ViT (RepQ-ViT's choice, Li et al. ICCV 2023): the input of
 // every Linear (qkv, proj, fc1, fc2, head), the patch-embedding input, and both operands
 // of both attention matmuls (q, k for q·kᵀ; the softmax probabilities and v for P·v).
 // The engine reports each site to an observer (calibration) and fake-quantizes it in

@@ -1,4 +1,4 @@
-// Block-wise reconstruction (I&S-ViT / BRECQ family, PEERS.md): block by block, train the
+// Block-wise reconstruction (I&S-ViT / BRECQ family): block by block, train the
 // block's linear weights (through straight-through fake quantization, quantizer scales
 // and LayerNorms frozen) to minimize ‖block_q(x_q) − block_fp(x_fp)‖² on the calibration
 // images, where x_q is the input the already-reconstructed quantized blocks produce and

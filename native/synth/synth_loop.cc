@@ -257,8 +257,6 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
     for (int64_t i = 0; i < maps; ++i)
       jitter_prior(prior_aug_.data() + i * P, priors_.maps.data() + i * P, mc.grid_h(), mc.grid_w(), mc.patch, d.aug);
   }
-  const int64_t prior_stride = int64_t(priors_.sets) * H * P;
-  const double L_depth = mc.depth;
 
   const PatchSimilarityShape pss{0, N, mc.dim, H, prefix};
   const int chunk = plan_.chunk_images;
@@ -302,26 +300,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
     model_.forward(xin_.data(), n, cancel);
     const float* logits = model_.logits();
 
-    // Targets of the whole images: own class, plus (soft) the classes of this step's regions.
-    for (int i = 0; i < n; ++i) {
-      const int b = b0 + i;
-      labels[i] = targets_[b];
-      if (cfg_.cls == ClsLoss::Soft) {
-        std::vector<int32_t> cls{targets_[b]};
-        std::vector<float> z{target_logits_[b]};
-        for (int r = d.first_region[b]; r < d.first_region[b + 1]; ++r) {
-          cls.push_back(d.region_cls[r]);
-          z.push_back(d.region_logit[r]);
-        }
-        soft_label_row(targets_buf_.data() + int64_t(i) * K, K, cls.data(), z.data(), int(cls.size()));
-      }
-      // Softmax probability of the own class (reported, not optimized).
-      const float* zr = logits + int64_t(i) * K;
-      double mx = zr[0], s = 0;
-      for (int k = 1; k < K; ++k) mx = std::max(mx, double(zr[k]));
-      for (int k = 0; k < K; ++k) s += std::exp(double(zr[k]) - mx);
-      prob_sum += std::exp(double(zr[targets_[b]]) - mx) / s;
-    }
+    prob_sum += image_targets(d, b0, n, logits, labels.data());
     if (classify_on) {
       const double mean = cfg_.cls == ClsLoss::Soft
                               ? cpu::cross_entropy_soft(dlogits_.data(), logits, targets_buf_.data(), n, K)
@@ -334,22 +313,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
       zero(dlogits_.data(), int64_t(n) * K);
     }
 
-    if (cfg_.apa) {
-      for (size_t a = 0; a < cfg_.apa_blocks.size(); ++a) {
-        const int l = cfg_.apa_blocks[a];
-        const double w = cfg_.apa_depth_weight ? (l + 1) / L_depth : 1.0;  // l/L with 1-based l
-        const int set = cfg_.apa_prior_per_block ? int(a) : 0;
-        const float* pri = prior_aug_.data() + int64_t(b0) * prior_stride + int64_t(set) * H * P;
-        float* tap = nullptr;
-        if (grad) {
-          tap = apa_taps_[a].data();
-          zero(tap, int64_t(n) * H * N * N);
-          taps.attn[l] = tap;
-        }
-        apa_sum += w * apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, N, prefix, cfg_.apa_query,
-                                cfg_.apa_loss, alpha * w / B);
-      }
-    }
+    if (cfg_.apa) apa_sum += attention_prior_loss(b0, n, alpha, grad != nullptr, &taps);
     if (cfg_.pse) {
       if (n_chunks == 1) merge_ranges(true);
       for (size_t k = 0; k < cfg_.pse_blocks.size(); ++k) {
@@ -376,34 +340,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
     }
 
     // This chunk's MSR regions, each an image of its own with its own target.
-    const int r_begin = d.first_region[b0], r_end = d.first_region[b0 + n];
-    for (int r0 = r_begin; r0 < r_end; r0 += plan_.region_batch) {
-      const int nr = std::min(plan_.region_batch, r_end - r0);
-      parallel(nr, [&](int64_t i) {
-        const Region& rg = d.regions[r0 + i];
-        crop_resize_forward(xin_.data() + i * L, x + rg.image * L, C, IH, IW, rg, IH, IW);
-      });
-      model_.forward(xin_.data(), nr, cancel);
-      for (int i = 0; i < nr; ++i) {
-        labels[i] = d.region_cls[r0 + i];
-        if (cfg_.cls == ClsLoss::Soft)
-          soft_label_row(targets_buf_.data() + int64_t(i) * K, K, &d.region_cls[r0 + i], &d.region_logit[r0 + i], 1);
-      }
-      const double mean = cfg_.cls == ClsLoss::Soft
-                              ? cpu::cross_entropy_soft(dlogits_.data(), model_.logits(), targets_buf_.data(), nr, K)
-                              : cpu::cross_entropy_hard(dlogits_.data(), model_.logits(), labels.data(), nr, K);
-      cls_sum += mean * nr;
-      if (!grad) continue;
-      const float k = float(w_cls * nr);
-      for (int64_t i = 0; i < int64_t(nr) * K; ++i) dlogits_[i] *= k;
-      model_.backward(dlogits_.data(), TapGrads{}, dxin_.data(), cancel);
-      // Regions of one image are disjoint boxes but share the image's rows: scatter
-      // serially (cheap next to the passes) to keep the accumulation order fixed.
-      for (int i = 0; i < nr; ++i) {
-        const Region& rg = d.regions[r0 + i];
-        crop_resize_backward(grad + rg.image * L, dxin_.data() + int64_t(i) * L, C, IH, IW, rg, IH, IW);
-      }
-    }
+    cls_sum += region_passes(x, d, d.first_region[b0], d.first_region[b0 + n], w_cls, grad, labels.data(), cancel);
   }
 
   StepLosses out;
@@ -411,20 +348,119 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   out.apa = cfg_.apa ? apa_sum / B : 0.0;
   out.pse = cfg_.pse ? pse_sum / B : 0.0;
   out.target_prob = prob_sum / B;
-  if (cfg_.tv != TvForm::None) {
-    const double tv = tv_loss(nullptr, x, B, C, IH, IW, cfg_.tv, 0.0);
-    if (cfg_.tv_target) {
-      out.tv = std::fabs(tv - tv_target_);
-      const double sign = tv > tv_target_ ? 1.0 : tv < tv_target_ ? -1.0 : 0.0;
-      if (grad && sign != 0.0) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight * sign);
-    } else {
-      out.tv = tv;
-      if (grad) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight);
-    }
-  }
+  out.tv = image_prior(x, grad);
   out.total = (cfg_.apa ? alpha * out.apa : 0.0) + (classify_on ? cfg_.cls_weight * out.cls : 0.0) +
               (cfg_.tv != TvForm::None ? cfg_.tv_weight * out.tv : 0.0) + (cfg_.pse ? cfg_.pse_weight * out.pse : 0.0);
   return out;
+}
+
+// ------------------------------------------------------------ parts of the objective
+
+// Targets of the whole images b0 … b0+n−1 into labels (hard) or targets_buf_ rows (soft:
+// the own class plus this step's region classes); returns Σ of each image's softmax
+// probability of its own class (reported, not optimized).
+double Synthesizer::image_targets(const StepDraw& d, int b0, int n, const float* logits, int32_t* labels) {
+  const int K = model_.config().num_classes;
+  double prob_sum = 0;
+  for (int i = 0; i < n; ++i) {
+    const int b = b0 + i;
+    labels[i] = targets_[b];
+    if (cfg_.cls == ClsLoss::Soft) {
+      std::vector<int32_t> cls{targets_[b]};
+      std::vector<float> z{target_logits_[b]};
+      for (int r = d.first_region[b]; r < d.first_region[b + 1]; ++r) {
+        cls.push_back(d.region_cls[r]);
+        z.push_back(d.region_logit[r]);
+      }
+      soft_label_row(targets_buf_.data() + int64_t(i) * K, K, cls.data(), z.data(), int(cls.size()));
+    }
+    const float* zr = logits + int64_t(i) * K;
+    double mx = zr[0], s = 0;
+    for (int k = 1; k < K; ++k) mx = std::max(mx, double(zr[k]));
+    for (int k = 0; k < K; ++k) s += std::exp(double(zr[k]) - mx);
+    prob_sum += std::exp(double(zr[targets_[b]]) - mx) / s;
+  }
+  return prob_sum;
+}
+
+// APA of the images b0 … b0+n−1 of the last forward, summed over the aligned blocks with
+// their l/L weights; with grad, their tap gradients (scaled by α and 1/B) go into taps.
+double Synthesizer::attention_prior_loss(int b0, int n, double alpha, bool grad, TapGrads* taps) {
+  const VitConfig& mc = model_.config();
+  const int B = cfg_.images, N = mc.tokens(), H = mc.heads, P = mc.patches(), prefix = mc.prefix();
+  const int64_t prior_stride = int64_t(priors_.sets) * H * P;
+  const double L_depth = mc.depth;
+  double sum = 0;
+  for (size_t a = 0; a < cfg_.apa_blocks.size(); ++a) {
+    const int l = cfg_.apa_blocks[a];
+    const double w = cfg_.apa_depth_weight ? (l + 1) / L_depth : 1.0;  // l/L with 1-based l
+    const int set = cfg_.apa_prior_per_block ? int(a) : 0;
+    const float* pri = prior_aug_.data() + int64_t(b0) * prior_stride + int64_t(set) * H * P;
+    float* tap = nullptr;
+    if (grad) {
+      tap = apa_taps_[a].data();
+      zero(tap, int64_t(n) * H * N * N);
+      taps->attn[l] = tap;
+    }
+    sum += w * apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, N, prefix, cfg_.apa_query, cfg_.apa_loss,
+                        alpha * w / B);
+  }
+  return sum;
+}
+
+// The MSR regions [r_begin, r_end): each cropped, resized to the input size and classified
+// with its own target, in micro-batches; with grad, their gradients are scattered back into
+// their boxes. Returns Σ of the regions' classification losses.
+double Synthesizer::region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, double w_cls, float* grad,
+                                  int32_t* labels, const std::atomic<bool>* cancel) {
+  const VitConfig& mc = model_.config();
+  const int K = mc.num_classes, C = mc.channels, IH = mc.image_h, IW = mc.image_w;
+  const int64_t L = mc.image_len();
+  double cls_sum = 0;
+  for (int r0 = r_begin; r0 < r_end; r0 += plan_.region_batch) {
+    const int nr = std::min(plan_.region_batch, r_end - r0);
+    parallel(nr, [&](int64_t i) {
+      const Region& rg = d.regions[r0 + i];
+      crop_resize_forward(xin_.data() + i * L, x + rg.image * L, C, IH, IW, rg, IH, IW);
+    });
+    model_.forward(xin_.data(), nr, cancel);
+    for (int i = 0; i < nr; ++i) {
+      labels[i] = d.region_cls[r0 + i];
+      if (cfg_.cls == ClsLoss::Soft)
+        soft_label_row(targets_buf_.data() + int64_t(i) * K, K, &d.region_cls[r0 + i], &d.region_logit[r0 + i], 1);
+    }
+    const double mean = cfg_.cls == ClsLoss::Soft
+                            ? cpu::cross_entropy_soft(dlogits_.data(), model_.logits(), targets_buf_.data(), nr, K)
+                            : cpu::cross_entropy_hard(dlogits_.data(), model_.logits(), labels, nr, K);
+    cls_sum += mean * nr;
+    if (!grad) continue;
+    const float k = float(w_cls * nr);
+    for (int64_t i = 0; i < int64_t(nr) * K; ++i) dlogits_[i] *= k;
+    model_.backward(dlogits_.data(), TapGrads{}, dxin_.data(), cancel);
+    // Regions of one image are disjoint boxes but share the image's rows: scatter
+    // serially (cheap next to the passes) to keep the accumulation order fixed.
+    for (int i = 0; i < nr; ++i) {
+      const Region& rg = d.regions[r0 + i];
+      crop_resize_backward(grad + rg.image * L, dxin_.data() + int64_t(i) * L, C, IH, IW, rg, IH, IW);
+    }
+  }
+  return cls_sum;
+}
+
+// The TV prior of the batch x (TV, or |TV − v| with PSAQ-ViT's target); with grad, adds
+// its weighted gradient. Returns the unweighted value.
+double Synthesizer::image_prior(const float* x, float* grad) const {
+  if (cfg_.tv == TvForm::None) return 0.0;
+  const VitConfig& mc = model_.config();
+  const int B = cfg_.images, C = mc.channels, IH = mc.image_h, IW = mc.image_w;
+  const double tv = tv_loss(nullptr, x, B, C, IH, IW, cfg_.tv, 0.0);
+  if (cfg_.tv_target) {
+    const double sign = tv > tv_target_ ? 1.0 : tv < tv_target_ ? -1.0 : 0.0;
+    if (grad && sign != 0.0) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight * sign);
+    return std::fabs(tv - tv_target_);
+  }
+  if (grad) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight);
+  return tv;
 }
 
 // ------------------------------------------------------------------------------ run

@@ -120,6 +120,12 @@ class Synthesizer {
   int64_t plan_bytes(int n) const;
   void init_images(std::vector<float>* x) const;
   void clamp_images(float* x) const;
+  // Parts of objective() (synth_loop.cc says what each computes).
+  double image_targets(const StepDraw& d, int b0, int n, const float* logits, int32_t* labels);
+  double attention_prior_loss(int b0, int n, double alpha, bool grad, TapGrads* taps);
+  double region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, double w_cls, float* grad,
+                       int32_t* labels, const std::atomic<bool>* cancel);
+  double image_prior(const float* x, float* grad) const;
   // Classification loss of `n` samples (logits [n, K]) into dlogits (scaled by w); returns Σ.
   double classify(float* dlogits, const float* logits, int n, const int32_t* cls, const std::vector<int>& soft_len,
                   const std::vector<int32_t>& soft_cls, const std::vector<float>& soft_z, double w);
