@@ -16,7 +16,6 @@ import { timeMedian } from './timing';
 import { DEIT_TINY } from './shapes';
 import { synthBench } from './synth-bench';
 import { gpuBench } from './gpu-bench';
-import { quantAddon } from '../lib/quant/native-quant';
 
 
 interface Args {
@@ -85,8 +84,8 @@ async function main(): Promise<void> {
   else results.ort_unavailable = ort.reason;
 
   results.gemm_768_gflops = gemmGflops(768, args.repeats);
-  results.int8_gemm_768_gops = quantAddon().qgemmBench('int8', 768, args.repeats * 4);
-  results.int4w_gemm_768_gops = quantAddon().qgemmBench('int4w', 768, args.repeats * 4);
+  results.int8_gemm_768_gops = nativeAddon().qgemmBench('int8', 768, args.repeats * 4);
+  results.int4w_gemm_768_gops = nativeAddon().qgemmBench('int4w', 768, args.repeats * 4);
   if (!args.skipSynth) Object.assign(results, await synthBench(args.threads));
 
   const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;

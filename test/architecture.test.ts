@@ -105,3 +105,13 @@ test(`no C++/CUDA function is over ${MAX_FUNCTION_LINES} lines`, () => {
   }
   expect(long).toEqual([]);
 });
+
+test('the GPU tests (test/gpu, run only where a GPU is lent) type-check against today\'s API', () => {
+  const files = fs.readdirSync(path.join(root, 'test', 'gpu')).filter((f) => f.endsWith('.ts')).map((f) => path.join('test', 'gpu', f));
+  const tsc = path.join(root, 'node_modules', '.bin', 'tsc');
+  try {
+    execFileSync(tsc, ['--noEmit', '--esModuleInterop', '--skipLibCheck', '--strict', '--target', 'es2022', '--module', 'commonjs', '--moduleResolution', 'node', '--types', 'jest,node', ...files], { cwd: root, encoding: 'utf8' });
+  } catch (err) {
+    throw new Error(`test/gpu does not type-check:\n${(err as { stdout?: string }).stdout ?? ''}`);
+  }
+}, 120_000);

@@ -2,9 +2,9 @@
 // the API's own messages; settings applied to several methods adjust a component only
 // where the method runs it.
 
+import { nativeAddon } from '../lib/native';
 import { mergeSynthesis, synthOptionFlags } from '../lib/cli/synthesis-flags';
 import { nativeSynthConfig, overridesForMethod, resolveSynthesisOptions } from '../lib/synth/options';
-import { synthAddon } from '../lib/synth/native-synth';
 import { completeVitConfig } from '../lib/vit-config';
 
 const model = completeVitConfig({ imageSize: 16, channels: 3, patchSize: 4, embedDim: 16, depth: 4, numHeads: 2, numClasses: 10 });
@@ -47,6 +47,6 @@ test('the native config written by TypeScript has exactly the fields the native 
   // side only would be silently ignored or reported missing at run time.
   for (const method of ['spdfq', 'psaq', 'inversion'] as const) {
     const written = Object.keys(nativeSynthConfig(model, resolveSynthesisOptions(model, { method }))).sort();
-    expect(written).toEqual([...synthAddon().synthConfigKeys()].sort());
+    expect(written).toEqual([...nativeAddon().synthConfigKeys()].sort());
   }
 });

@@ -2,11 +2,12 @@
 // QuantizeLinear/DequantizeLinear formulas, RepQ-ViT's log√2 quantizer, the percentile
 // search by MSE, and the exactness of the LayerNorm reparameterization.
 
-import { quantAddon, ChannelQuantizer, TensorQuantizer } from '../lib/quant/native-quant';
+import { nativeAddon } from '../lib/native';
+import { ChannelQuantizer, TensorQuantizer } from '../lib/native';
 import { reparameterizeLayerNorm } from '../lib/quant/reparam';
 import { randn, rng } from './helpers/random';
 
-const addon = quantAddon();
+const addon = nativeAddon();
 
 /** Round half to even, as ONNX QuantizeLinear specifies. */
 function roundHalfEven(x: number): number {

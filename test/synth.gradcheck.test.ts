@@ -3,7 +3,7 @@
 // entropy at the A·V taps) against finite differences on a tiny model, and micro-batching
 // against the single-batch result.
 
-import { synthAddon } from '../lib/synth/native-synth';
+import { nativeAddon } from '../lib/native';
 import { SynthesisOptions } from '../lib/synth/options';
 import { synthesisObjective, synthesisPlan } from '../lib/synth/synthesize';
 import { createVit, VitModel } from '../lib/vit';
@@ -91,7 +91,7 @@ test("PSAQ-ViT's entropy through the loop equals the kernel on the model's A·V,
   const x = randn(B * m.imageLength(), rng(8), 0.6);
   const { losses, grad } = await synthesisObjective(m, options, x, 0, 0, true);
   const fwd = await m.forward(x, B, { attentionValues: true });
-  const K = synthAddon().synthKernels;
+  const K = nativeAddon().synthKernels;
   let pse = 0;
   const taps = fwd.attentionValues!.map((av) => {
     const r = K.patchSimilarityEntropy(av, B, N, c.embedDim, c.numHeads, 1, 0.01, 10);

@@ -2,10 +2,10 @@
 // (plain double-precision TypeScript following the papers' and PyTorch's definitions) and
 // each gradient against central finite differences of its own loss.
 
-import { synthAddon } from '../lib/synth/native-synth';
+import { nativeAddon } from '../lib/native';
 import { randn, rng } from './helpers/random';
 
-const K = synthAddon().synthKernels;
+const K = nativeAddon().synthKernels;
 
 /** Central differences of f along unit coordinate i of x (x restored afterwards). */
 function fd(f: () => number, x: Float32Array, i: number, h: number): number {

@@ -17,7 +17,7 @@ import { overridesForMethod, resolveSynthesisOptions, SynthesisOptions, SynthMet
 import { bytesDigest, cacheKey, ImageCache } from './image-cache';
 import { quantize, calibrateSites } from '../quant/quantize';
 import { BitsPreset, normalizedPixelRange, planQuantization, ReconstructionOptions } from '../quant/quant-config';
-import { ChannelQuantizer, TensorQuantizer } from '../quant/native-quant';
+import { ChannelQuantizer, TensorQuantizer } from '../native';
 import { classCosine, clsAttentionEntropy, frechetDistance } from './feature-stats';
 import { ABLATION, AblationName, ablationSynthesis, SynthesisOverrides } from './ablation';
 

@@ -16,7 +16,7 @@ import { SpdfqError } from '../errors';
 import { buildVitOnnx, VitGraphHooks } from '../onnx/build-vit';
 import { DataType } from '../onnx/tensor-data';
 import { VitConfig } from '../vit-config';
-import { SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './native-quant';
+import { SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from '../native';
 import { matMulNBits, MatMulNBitsOptions, packRows } from './matmul-nbits';
 import { roundHalfEven } from './rounding';
 

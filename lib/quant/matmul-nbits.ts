@@ -12,7 +12,7 @@
 import { SpdfqError } from '../errors';
 import { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/tensor-data';
-import { WeightQuantizer } from './native-quant';
+import { WeightQuantizer } from '../native';
 
 export interface MatMulNBitsOptions {
   /** Elements of K per block: a power of two ≥ 16. Default 32 (the block size ORT's own

@@ -4,7 +4,7 @@
 
 import { SpdfqError } from '../errors';
 import { VitConfig } from '../vit-config';
-import { SiteName, SearchSpec } from './native-quant';
+import { SiteName, SearchSpec } from '../native';
 
 export type BitsPreset = 'w8a8' | 'w6a6' | 'w4a8' | 'w4a4' | 'w3a3';
 export const BITS_PRESETS: Record<BitsPreset, { weight: number; act: number }> = {

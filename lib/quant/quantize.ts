@@ -2,6 +2,7 @@
 // quantizers → block reconstruction, on a copy of the model, returning a QuantizedVit that
 // runs the fake-quantized simulation and knows every quantizer (for export).
 
+import { nativeAddon } from '../native';
 import * as fs from 'fs';
 import { SpdfqError } from '../errors';
 import { LabelledImages } from '../data/labelled-images';
@@ -10,16 +11,7 @@ import { exportQuantizedOnnx, QuantExportOptions, QuantExportResult } from './ex
 import { roundHalfEven } from './rounding';
 import { createVit, isFloat32Array, VitModel } from '../vit';
 import { VitConfig } from '../vit-config';
-import {
-  asQuantModel,
-  ChannelQuantizer,
-  CalibrationRequest,
-  quantAddon,
-  ReconstructProgress,
-  SiteQuantizer,
-  TensorQuantizer,
-  WeightQuantizer,
-} from './native-quant';
+import { ChannelQuantizer, CalibrationRequest, ReconstructProgress, SiteQuantizer, TensorQuantizer, WeightQuantizer } from '../native';
 import { planQuantization, QuantOptions, QuantPlan, SitePlan } from './quant-config';
 import { reparameterizeLayerNorm } from './reparam';
 
@@ -66,7 +58,7 @@ export class QuantizedVit {
    * simulation; attention matmuls, LayerNorm, softmax and GELU stay in float. Inference only.
    */
   async setIntegerExecution(on: boolean): Promise<void> {
-    const native = asQuantModel(this.model.nativeHandle());
+    const native = this.model.nativeHandle();
     await this.model.exclusive(async () => native.setIntegerMode(on));
   }
 
@@ -101,7 +93,7 @@ export class QuantizedVit {
  *  exported file's onnxruntime accuracy is compared with. */
 export async function simulateExported(q: QuantizedVit, exported: QuantExportResult): Promise<QuantizedVit> {
   const model = await createVit(q.config, q.getWeights(), {});
-  const native = asQuantModel(model.nativeHandle());
+  const native = model.nativeHandle();
   await model.exclusive(async () => {
     native.setActQuant(exported.sites);
     native.setWeightQuant(exported.weights);
@@ -140,7 +132,7 @@ function checkImages(model: VitModel, images: Float32Array, n: number): void {
 /** Calibrates every planned activation site on the full-precision `model` (per tensor;
  *  per channel where the plan reparameterizes). */
 export async function calibrateSites(model: VitModel, images: Float32Array, n: number, plan: QuantPlan): Promise<{ site: SitePlan; quantizer: TensorQuantizer | ChannelQuantizer }[]> {
-  const native = asQuantModel(model.nativeHandle());
+  const native = model.nativeHandle();
   const active = plan.sites.filter((s) => s.spec !== null);
   const requests: CalibrationRequest[] = active.map((s) => ({ site: s.site, block: s.block, perChannel: s.perChannelForReparam, ...s.spec! }));
   const calibrated = await model.exclusive(() => native.calibrate(images, n, Math.min(plan.calibrationBatch, n), requests));
@@ -165,7 +157,7 @@ export async function quantize(
     for (let l = 0; l < config.depth; l++) weights.set(`blocks.${l}.attn.qkv.bias`, new Float32Array(3 * config.embedDim));
   }
   const model = await createVit(config, weights, { threads: options.threads });
-  const native = asQuantModel(model.nativeHandle());
+  const native = model.nativeHandle();
   const abort = () => native.cancel();
   options.signal?.addEventListener('abort', abort, { once: true });
   try {
@@ -205,7 +197,7 @@ export async function quantize(
     if (plan.reparameterize) await model.setWeights(weights);
     // 3. Weight quantizers, per output channel, on the reparameterized weights.
     progress({ stage: 'weights' });
-    const addon = quantAddon();
+    const addon = nativeAddon();
     const spec = model.paramSpecs;
     const weightQuantizers: WeightQuantizer[] = plan.weights.map((w) => {
       const shape = spec.find((p) => p.name === w.name)!.shape;

@@ -7,7 +7,7 @@
 // same as per-channel quantization's, because z̃ is rounded to an integer (the official
 // code does not round it).
 
-import { ChannelQuantizer, TensorQuantizer } from './native-quant';
+import { ChannelQuantizer, TensorQuantizer } from '../native';
 
 export interface ReparamResult {
   /** The per-tensor quantizer that replaces the per-channel ones. */

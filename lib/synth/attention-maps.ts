@@ -2,9 +2,9 @@
 // aligned block's class-token (or mean-query) attention over the patches, renormalized over
 // the patch tokens exactly as the loss sees it.
 
+import { nativeAddon } from '../native';
 import { VitModel } from '../vit';
 import { prefixTokens, tokenCount } from '../vit-config';
-import { synthAddon } from './native-synth';
 
 /** Maps [blocks.length][B, heads, gridH·gridW] for `images` [B, C, H, W]; blocks are 1-based. */
 export async function classAttentionMaps(
@@ -17,5 +17,5 @@ export async function classAttentionMaps(
   const out = await model.forward(images, batch, { attention: true });
   const c = model.config;
   const N = tokenCount(c);
-  return blocks.map((l) => synthAddon().synthKernels.apaMaps(out.attention![l - 1], batch, c.numHeads, N, prefixTokens(c), query));
+  return blocks.map((l) => nativeAddon().synthKernels.apaMaps(out.attention![l - 1], batch, c.numHeads, N, prefixTokens(c), query));
 }

@@ -3,7 +3,7 @@
 // resolved options. No defaults here: every value comes from ResolvedSynthesisOptions.
 
 import { VitConfig } from '../vit-config';
-import { NativeSynthConfig } from './native-synth';
+import { NativeSynthConfig } from '../native';
 import { Preprocess, PSAQ_TV_REFERENCE_ELEMENTS, ResolvedSynthesisOptions } from './option-types';
 
 /** The valid normalized range per channel: pixels in [0, 1] through (x − mean)/std. */

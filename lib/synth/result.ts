@@ -1,7 +1,7 @@
 // What every synthesis method returns: the images with their targets, the SPDFQ parts'
 // draws (region classes, soft logits, attention priors) and the per-step losses.
 
-import type { NativeSynthPlan } from './native-synth';
+import type { NativeSynthPlan } from '../native';
 import type { Preprocess, ResolvedSynthesisOptions, SynthMethod } from './options';
 
 export interface StepLossRecord {

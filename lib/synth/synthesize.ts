@@ -7,7 +7,7 @@ import { SpdfqError } from '../errors';
 import { VitModel } from '../vit';
 import { VitConfig } from '../vit-config';
 import { rethrowNative, SynthesisStoppedError } from './errors';
-import { NativeSynthPlan, NativeSynthResult, synthAddon } from './native-synth';
+import { nativeAddon, NativeSynthPlan, NativeSynthResult } from '../native';
 import {
   clampRange,
   nativeSynthConfig,
@@ -37,7 +37,7 @@ export async function synthesize(model: VitModel, options: SynthesisOptions = {}
   // exclusive: queued after the model's earlier calls, and later calls wait for the loop.
   return model.exclusive(async () => {
     if (signal?.aborted) throw new SpdfqError('E_CANCELLED', 'synthesis cancelled before it started');
-    const addon = synthAddon();
+    const addon = nativeAddon();
     let job: ReturnType<typeof addon.synthesize>;
     const progress = onProgress
       ? (p: Parameters<NonNullable<Parameters<typeof addon.synthesize>[2]>>[0]) => {
@@ -158,7 +158,7 @@ export async function synthesisObjective(
   const cfg = nativeSynthConfig(model.config, o);
   return model.exclusive(async () => {
     try {
-      return await synthAddon().synthObjective(model.nativeHandle(), cfg, images, step, alpha, wantGrad);
+      return await nativeAddon().synthObjective(model.nativeHandle(), cfg, images, step, alpha, wantGrad);
     } catch (err) {
       rethrowNative(err, caller);
     }
@@ -173,7 +173,7 @@ export async function synthesisPlan(model: VitModel, options: SynthesisOptions =
   const cfg = nativeSynthConfig(model.config, o);
   return model.exclusive(async () => {
     try {
-      return synthAddon().synthPlan(model.nativeHandle(), cfg);
+      return nativeAddon().synthPlan(model.nativeHandle(), cfg);
     } catch (err) {
       rethrowNative(err, caller);
     }

@@ -17,7 +17,7 @@
 
 import { createVit, VitDevice, VitModel } from '../../lib/vit';
 import { nativeAddon } from '../../lib/native';
-import { asQuantModel, quantAddon, CalibrationRequest, SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from '../../lib/quant/native-quant';
+import { CalibrationRequest, SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from '../../lib/native';
 import { fixtureParams, listEngineFixtures, loadEngineFixture, EngineFixture } from '../helpers/fixtures';
 import { expectClose, relError } from '../helpers/compare';
 
@@ -148,9 +148,9 @@ const QUANT_SITES: SiteName[] = ['qkv_in', 'proj_in', 'fc1_in', 'fc2_in'];
 describe('quantization hooks on CUDA against the CPU engine', () => {
   const fx = loadEngineFixture(listEngineFixtures()[0]);
   const requests: CalibrationRequest[] = [
-    { site: 'patch_in', kind: 'uniform', bits: 8, method: 'minmax' },
+    { site: 'patch_in', kind: 'uniform', bits: 8, method: 'minmax', symmetric: false, percentiles: [], perChannel: false },
     ...Array.from({ length: fx.config.depth }, (_, block) =>
-      QUANT_SITES.map((site): CalibrationRequest => ({ site, block, kind: 'uniform', bits: 8, method: 'minmax' })),
+      QUANT_SITES.map((site): CalibrationRequest => ({ site, block, kind: 'uniform', bits: 8, method: 'minmax', symmetric: false, percentiles: [], perChannel: false })),
     ).flat(),
   ];
 
@@ -160,15 +160,15 @@ describe('quantization hooks on CUDA against the CPU engine', () => {
       .filter((p) => p.shape.length === 2 && /^blocks\.\d+\.(attn|mlp)\.\w+\.weight$/.test(p.name))
       .map((p) => ({
         name: p.name,
-        ...quantAddon().quantSearch(weights.get(p.name)!, p.shape[0], p.shape[1], 0, { kind: 'uniform', bits: 8, symmetric: false, method: 'minmax', percentiles: [] }),
+        ...nativeAddon().quantSearch(weights.get(p.name)!, p.shape[0], p.shape[1], 0, { kind: 'uniform', bits: 8, symmetric: false, method: 'minmax', percentiles: [] }),
       }));
   }
 
   test('calibration observes the same ranges, and the fake-quantized forward agrees', async () => {
     const cpu = await createVit(fx.config, fixtureParams(fx), { threads: 2 });
     const gpu = await cudaModel(fx, true);
-    const qc = asQuantModel(cpu.nativeHandle());
-    const qg = asQuantModel(gpu.nativeHandle());
+    const qc = cpu.nativeHandle();
+    const qg = gpu.nativeHandle();
     const input = tensor(fx, 'input');
     const rc = (await cpu.exclusive(() => qc.calibrate(input, fx.batch, fx.batch, requests))) as TensorQuantizer[];
     const rg = (await gpu.exclusive(() => qg.calibrate(input, fx.batch, fx.batch, requests))) as TensorQuantizer[];
@@ -212,7 +212,7 @@ describe('quantization hooks on CUDA against the CPU engine', () => {
 
   test('the operations that run on the CPU only are refused by name on a CUDA model', async () => {
     const gpu = await cudaModel(fx, false);
-    const q = asQuantModel(gpu.nativeHandle());
+    const q = gpu.nativeHandle();
     expect(() => q.setIntegerMode(true)).toThrow(/setIntegerMode \(integer execution\) runs on the CPU only, and this model is on cuda:\d+/);
     expect(() => q.setIntegerMode(false)).not.toThrow(); // never on, so always off
     let err: unknown;

@@ -1,8 +1,14 @@
-// The exact shape of the compiled addon (build/Release/spdfq_native.node) and its loader.
-// Everything here is unvalidated plumbing: lib/vit.ts and friends validate before calling.
+// The exact shape of the compiled addon (build/Release/spdfq_native.node), declared once,
+// and its loader. Everything here is unvalidated plumbing: lib/vit.ts, lib/synth and
+// lib/quant validate before calling.
 
 import * as path from 'path';
-import { SpdfqError } from './errors';
+import { SpdfqError } from '../errors';
+import type { CalibrationRequest, ChannelQuantizer, ReconstructProgress, SearchSpec, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './quant-types';
+import type { NativeStepLosses, NativeSynthConfig, NativeSynthKernels, NativeSynthPlan, NativeSynthProgress, NativeSynthResult } from './synth-types';
+
+export type * from './quant-types';
+export type * from './synth-types';
 
 export interface NativeParamInfo {
   name: string;
@@ -35,6 +41,20 @@ export interface NativeVitModel {
   dispose(): void;
   /** Where this model runs: 'cpu' or 'cuda:N'. */
   device(): string;
+
+  // Quantization hooks (native/binding/quant_binding.cc).
+
+  calibrate(images: Float32Array, n: number, chunk: number, specs: CalibrationRequest[]): Promise<(TensorQuantizer | ChannelQuantizer)[]>;
+  setActQuant(sites: SiteQuantizer[] | null): void;
+  setWeightQuant(layers: WeightQuantizer[] | null): void;
+  getQuantParams(): Float32Array;
+  setIntegerMode(on: boolean): void;
+  reconstruct(
+    images: Float32Array,
+    n: number,
+    config: { iters: number; lr: number; batch: number; seed: number },
+    onProgress?: (p: ReconstructProgress) => void,
+  ): Promise<{ block: number; mseBefore: number; mseAfter: number }[]>;
 }
 
 /** One CUDA device as the driver reports it (cudaDevices()). */
@@ -95,6 +115,33 @@ export interface NativeAddon {
     soft: boolean,
   ): { loss: number; dlogits: Float32Array };
   elementwise(fn: string, x: Float32Array): Float32Array;
+
+  // Synthesis (native/binding/synth_worker.cc, synth_kernels.cc).
+
+  synthesize(
+    model: NativeVitModel,
+    config: NativeSynthConfig,
+    onProgress?: (p: NativeSynthProgress) => void,
+  ): { promise: Promise<NativeSynthResult>; cancel: () => void };
+  synthObjective(
+    model: NativeVitModel,
+    config: NativeSynthConfig,
+    images: Float32Array,
+    step: number,
+    alpha: number,
+    wantGrad: boolean,
+  ): Promise<{ losses: NativeStepLosses; grad: Float32Array | null }>;
+  synthPlan(model: NativeVitModel, config: NativeSynthConfig): NativeSynthPlan;
+  /** The fields the native parser reads, in its order (checked against nativeSynthConfig). */
+  synthConfigKeys(): string[];
+  synthKernels: NativeSynthKernels;
+
+  // Quantization (native/binding/quant_binding.cc).
+
+  quantSearch(values: Float32Array, rows: number, cols: number, axis: -1, spec: SearchSpec): TensorQuantizer;
+  quantSearch(values: Float32Array, rows: number, cols: number, axis: 0 | 1, spec: SearchSpec): ChannelQuantizer;
+  fakeQuant(values: Float32Array, quantizer: TensorQuantizer): Float32Array;
+  qgemmBench(kind: 'int8' | 'int4w', size: number, repeats: number): number;
 }
 
 let cached: NativeAddon | undefined;
@@ -102,7 +149,7 @@ let cached: NativeAddon | undefined;
 /** Loads the addon once; a missing build fails with what was tried and what to do. */
 export function nativeAddon(): NativeAddon {
   if (cached) return cached;
-  const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+  const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..');
   // SPDFQ_ADDON points at another build (e.g. a developer's separate build folder).
   const candidates = [
     ...(process.env.SPDFQ_ADDON ? [path.resolve(process.env.SPDFQ_ADDON)] : []),

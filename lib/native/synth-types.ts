@@ -1,8 +1,6 @@
-// The exact shape of the addon's synthesis entry points (native/binding/synth_worker.cc,
+// Data shapes of the addon's synthesis entry points (native/binding/synth_worker.cc,
 // synth_kernels.cc). Unvalidated plumbing: lib/synth/options.ts validates and fills every
-// field before anything here is called.
-
-import { nativeAddon, NativeAddon, NativeVitModel } from '../native';
+// field before anything is passed.
 
 /** One optimization round: its own cosine schedule (warm-up steps) and jitter limit. */
 export interface NativeSynthRound {
@@ -124,29 +122,4 @@ export interface NativeSynthKernels {
   augment(x: Float32Array, B: number, C: number, H: number, W: number, flip: boolean, dy: number, dx: number): Float32Array;
   augmentBackward(dout: Float32Array, B: number, C: number, H: number, W: number, flip: boolean, dy: number, dx: number): Float32Array;
   jitterPrior(prior: Float32Array, gridH: number, gridW: number, patch: number, flip: boolean, dy: number, dx: number): Float32Array;
-}
-
-export interface NativeSynthAddon extends NativeAddon {
-  synthesize(
-    model: NativeVitModel,
-    config: NativeSynthConfig,
-    onProgress?: (p: NativeSynthProgress) => void,
-  ): { promise: Promise<NativeSynthResult>; cancel: () => void };
-  synthObjective(
-    model: NativeVitModel,
-    config: NativeSynthConfig,
-    images: Float32Array,
-    step: number,
-    alpha: number,
-    wantGrad: boolean,
-  ): Promise<{ losses: NativeStepLosses; grad: Float32Array | null }>;
-  synthPlan(model: NativeVitModel, config: NativeSynthConfig): NativeSynthPlan;
-  /** The fields the native parser reads, in its order (checked against nativeSynthConfig). */
-  synthConfigKeys(): string[];
-  synthKernels: NativeSynthKernels;
-}
-
-/** The addon with its synthesis entry points. */
-export function synthAddon(): NativeSynthAddon {
-  return nativeAddon() as NativeSynthAddon;
 }

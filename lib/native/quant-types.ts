@@ -1,6 +1,4 @@
-// Typed view of the addon's quantization entry points (native/binding/quant_binding.cc).
-
-import { nativeAddon, NativeAddon, NativeVitModel } from '../native';
+// Data shapes of the addon's quantization entry points (native/binding/quant_binding.cc).
 
 export type QuantKindName = 'uniform' | 'log2' | 'none';
 export type SiteName = 'patch_in' | 'qkv_in' | 'q' | 'k' | 'v' | 'probs' | 'proj_in' | 'fc1_in' | 'fc2_in' | 'head_in';
@@ -59,33 +57,4 @@ export interface ReconstructProgress {
   iter: number;
   iters: number;
   loss: number;
-}
-
-export interface NativeQuantModel extends NativeVitModel {
-  calibrate(images: Float32Array, n: number, chunk: number, specs: CalibrationRequest[]): Promise<(TensorQuantizer | ChannelQuantizer)[]>;
-  setActQuant(sites: SiteQuantizer[] | null): void;
-  setWeightQuant(layers: WeightQuantizer[] | null): void;
-  getQuantParams(): Float32Array;
-  setIntegerMode(on: boolean): void;
-  reconstruct(
-    images: Float32Array,
-    n: number,
-    config: { iters: number; lr: number; batch: number; seed: number },
-    onProgress?: (p: ReconstructProgress) => void,
-  ): Promise<{ block: number; mseBefore: number; mseAfter: number }[]>;
-}
-
-export interface NativeQuantAddon extends NativeAddon {
-  quantSearch(values: Float32Array, rows: number, cols: number, axis: -1, spec: SearchSpec): TensorQuantizer;
-  quantSearch(values: Float32Array, rows: number, cols: number, axis: 0 | 1, spec: SearchSpec): ChannelQuantizer;
-  fakeQuant(values: Float32Array, quantizer: TensorQuantizer): Float32Array;
-  qgemmBench(kind: 'int8' | 'int4w', size: number, repeats: number): number;
-}
-
-export function quantAddon(): NativeQuantAddon {
-  return nativeAddon() as NativeQuantAddon;
-}
-
-export function asQuantModel(m: NativeVitModel): NativeQuantModel {
-  return m as NativeQuantModel;
 }
