@@ -16,6 +16,7 @@ import { timeMedian } from './timing';
 import { DEIT_TINY } from './shapes';
 import { synthBench } from './synth-bench';
 import { gpuBench } from './gpu-bench';
+import { ortExportSpeedups } from './ort-exports';
 
 
 interface Args {
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
   if (typeof ort === 'number') results.ort_deit_tiny_b8_forward_s = ort;
   else results.ort_unavailable = ort.reason;
 
+  Object.assign(results, await ortExportSpeedups(config, weights, images, batch, args.threads, args.repeats));
   results.gemm_768_gflops = gemmGflops(768, args.repeats);
   results.int8_gemm_768_gops = nativeAddon().qgemmBench('int8', 768, args.repeats * 4);
   results.int4w_gemm_768_gops = nativeAddon().qgemmBench('int4w', 768, args.repeats * 4);
@@ -100,6 +102,9 @@ async function main(): Promise<void> {
   if (typeof ort === 'number') line('ort_deit_tiny_b8_forward_s', ort);
   line('forward / onnxruntime', results.forward_over_ort, '≤ 1.0');
   line('forward+backward / forward', results.forward_backward_over_forward, '≤ 2.5');
+  for (const [k, target] of [['ort_speedup_qdq_w8a8', '≥ 1.8'], ['ort_speedup_tensorrt_w8a8', ''], ['ort_speedup_matmulnbits_w4a8', ''], ['ort_speedup_qdq_w4a4', '']]) {
+    if (typeof results[k] === 'number') line(k, results[k] as number, target);
+  }
   line('gemm_768_gflops (1 thread)', results.gemm_768_gflops as number, '≥ 105');
   line('int8_gemm_768_gops (1 thread)', results.int8_gemm_768_gops as number);
   line('int4w_gemm_768_gops (1 thread)', results.int4w_gemm_768_gops as number);

@@ -81,3 +81,17 @@ test('ablation variants split over runs merge into the paper\'s table order with
   expect(md).toContain('| MSR | 82.00 (n=1) |');
   expect(md.indexOf('| none |')).toBeLessThan(md.indexOf('| APA+MSR+SL |'));
 });
+
+test('runs that quantized a bit width with other quantizer forms are refused; records without forms are the legacy ones', () => {
+  const legacy = record([0], { spdfq: { w8a8: [0.8] } });
+  const same = record([1], { spdfq: { w8a8: [0.82] } });
+  same.options.quantizerForms = { w8a8: 'asymmetric weights, log2 softmax' };
+  expect(mergeCompareRecords([{ source: 'l', record: legacy }, { source: 's', record: same }]).result.cells.spdfq.w8a8).toEqual([0.8, 0.82]);
+  const deploy = record([1], { spdfq: { w8a8: [0.82] } });
+  deploy.options.quantizerForms = { w8a8: 'symmetric weights, uniform softmax' };
+  expect(() => mergeCompareRecords([{ source: 'l', record: legacy }, { source: 'd', record: deploy }])).toThrow(/w8a8 was quantized with symmetric weights, uniform softmax in d but asymmetric weights, log2 softmax in l/);
+  // Other bit widths of the same runs are not affected.
+  const w4 = record([1], { spdfq: { w4a4: [0.7] } });
+  w4.options.quantizerForms = { w4a4: 'asymmetric weights, log2 softmax' };
+  expect(mergeCompareRecords([{ source: 'd', record: deploy }, { source: 'w', record: w4 }]).options.quantizerForms).toEqual({ w8a8: 'symmetric weights, uniform softmax', w4a4: 'asymmetric weights, log2 softmax' });
+});

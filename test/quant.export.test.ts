@@ -78,9 +78,10 @@ describe.each([
       await q.exportOnnx(file, { format });
       expect(Buffer.compare(require('fs').readFileSync(file), Buffer.from(exp.bytes))).toBe(0);
       expect(exp.opset).toBe(format === 'qdq' ? 13 : 21);
-      // The log√2 softmax quantizers were replaced, with a warning (TensorRT mode has none).
-      if (!o.tensorrt) expect(exp.warnings.join(' ')).toMatch(/log√2/);
-      else {
+      // log√2 softmax quantizers are written as their own formula: nothing approximated.
+      expect(exp.exact).toBe(true);
+      expect(exp.warnings.join(' ')).not.toMatch(/log√2/);
+      if (o.tensorrt) {
         expect(exp.warnings).toEqual([]);
         // Every zero point is 0 and every grid signed: TensorRT's explicit-quantization rules.
         expect(exp.sites.every((s) => s.zero === 0 && s.qmin < 0)).toBe(true);
@@ -99,9 +100,12 @@ describe.each([
       const m = onnx.onnx.ModelProto.decode(exp.bytes);
       const dq = m.graph!.node!.filter((nd) => nd.opType === 'DequantizeLinear').length;
       const qn = m.graph!.node!.filter((nd) => nd.opType === 'QuantizeLinear').length;
-      // One Q→DQ pair per site use (a distilled head quantizes both of its tokens).
-      const uses = q.sites.length + (model.config.distToken ? 1 : 0);
-      expect(qn).toBe(uses);
+      // One Q→DQ pair per uniform site use (a distilled head quantizes both of its tokens);
+      // each log√2 site is Log → QuantizeLinear (the level) → Gather instead.
+      const log2Sites = q.sites.filter((st) => st.kind === 'log2').length;
+      expect(m.graph!.node!.filter((nd) => nd.opType === 'Log').length).toBe(log2Sites);
+      const uses = q.sites.length - log2Sites + (model.config.distToken ? 1 : 0);
+      expect(qn).toBe(uses + log2Sites);
       if (format === 'matmulnbits') {
         // Every Linear (qkv, proj, fc1, fc2, heads) is one MatMulNBits node; only the patch
         // Conv keeps a weight DequantizeLinear.
@@ -124,6 +128,57 @@ describe.each([
   },
 );
 
+test("log2: 'uniform' writes a pure QDQ graph, warns, and onnxruntime matches the simulation of that graph", async () => {
+  const model: VitModel = await createVit(CFG, weightsFor(CFG, 3), { threads: 2 });
+  const calib = randn(16 * model.imageLength(), rng(5));
+  const q = await quantize(model, calib, 16, { bits: 'w4a4', reconstruction: { iters: 10 }, threads: 2 });
+  const exp = exportQuantizedOnnx(q, { log2: 'uniform' });
+  expect(exp.exact).toBe(false);
+  expect(exp.warnings.join(' ')).toMatch(/log√2 softmax quantizers have no ONNX QDQ form/);
+  expect(exp.sites.every((st) => st.kind === 'uniform')).toBe(true);
+  const m = onnx.onnx.ModelProto.decode(exp.bytes);
+  expect(m.graph!.node!.filter((nd) => nd.opType === 'Log').length).toBe(0);
+  const sim = await simulateExported(q, exp);
+  const x = randn(64 * model.imageLength(), rng(9));
+  const ours = await sim.forward(x, 64);
+  const theirs = await ortLogits(exp.bytes, x, 64, model.config);
+  expect(rmsRel(theirs, ours)).toBeLessThan(5e-3);
+  expect(agreement(theirs, ours, model.config.numClasses)).toBeGreaterThanOrEqual(0.95);
+  expect(() => exportQuantizedOnnx(q, { log2: 'nearest' as 'exact' })).toThrow(/log2: expected 'exact' or 'uniform', received 'nearest'/);
+  await sim.dispose();
+  await q.dispose();
+  await model.dispose();
+});
+
+test('the exported log√2 formula gives the engine\'s quantized values in onnxruntime', async () => {
+  // One log√2 site alone as an ONNX graph, against the engine's fake quantization of the
+  // same values: softmax-like probabilities over 12 decades, exact zeros, and the values
+  // sitting on the quantizer's levels and between them.
+  const { GraphBuilder } = require('../lib/onnx/graph-builder') as typeof import('../lib/onnx/graph-builder');
+  const { log2Levels } = require('../lib/quant/export-onnx') as typeof import('../lib/quant/export-onnx');
+  const { nativeAddon } = require('../lib/native') as typeof import('../lib/native');
+  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+  for (const bits of [3, 4, 8]) {
+    const quantizer = { kind: 'log2' as const, bits, scale: 0.7, zero: 0, qmin: 0, qmax: 2 ** bits - 1 };
+    const r = rng(bits);
+    const n = 20000;
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = i % 97 === 0 ? 0 : Math.fround(0.9 * 10 ** (-12 * r()));
+    const levels = log2Levels(quantizer);
+    for (let i = 0; i < levels.length; i++) x[i * 3 + 1] = levels[i];
+    const engine = nativeAddon().fakeQuant(x, quantizer);
+    const bytes = buildLog2Graph(GraphBuilder, quantizer, n);
+    const session = await ort.InferenceSession.create(bytes);
+    const out = (await session.run({ x: new ort.Tensor('float32', x, [n]) })).y.data as Float32Array;
+    let differ = 0;
+    for (let i = 0; i < n; i++) if (out[i] !== engine[i]) differ++;
+    // Equal except where the runtime's logarithm rounds a tie the other way (none expected
+    // in practice; a handful in 20,000 would still be a faithful export).
+    expect(differ).toBeLessThanOrEqual(2);
+    await session.release();
+  }
+});
+
 test('MatMulNBits layout options are validated with expected vs received', async () => {
   const model = await createVit(CFG, weightsFor(CFG, 3), { threads: 1 });
   const calib = randn(4 * model.imageLength(), rng(5));
@@ -133,3 +188,13 @@ test('MatMulNBits layout options are validated with expected vs received', async
   await q.dispose();
   await model.dispose();
 });
+
+/** A graph y = log2Site(x) of one quantizer, through the export's own site writer. */
+function buildLog2Graph(GraphBuilder: typeof import('../lib/onnx/graph-builder').GraphBuilder, quantizer: { kind: 'log2'; bits: number; scale: number; zero: number; qmin: number; qmax: number }, n: number): Uint8Array {
+  const { log2Site } = require('../lib/quant/export-onnx') as typeof import('../lib/quant/export-onnx');
+  const { valueInfo } = require('../lib/onnx/graph-builder') as typeof import('../lib/onnx/graph-builder');
+  const g = new GraphBuilder();
+  const y = log2Site(g, 'x', quantizer, 'site');
+  g.renameOutput(y, 'y');
+  return g.model({ opset: 13, inputs: [valueInfo('x', 1, [n])], outputs: [valueInfo('y', 1, [n])], graphName: 'log2', producer: 'test' });
+}

@@ -10,7 +10,7 @@
 // were made with different code and the merge refuses.
 
 import { SpdfqError } from '../errors';
-import { BITS_PRESETS, BitsPreset } from '../quant/quant-config';
+import { BITS_PRESETS, BitsPreset, LEGACY_QUANTIZER_FORMS } from '../quant/quant-config';
 import { SynthMethod } from '../synth/options';
 import type { CompareOptions, CompareResult, ImageQuality } from './compare';
 import { ABLATION_NAMES } from './ablation';
@@ -84,6 +84,17 @@ export function mergeCompareRecords(inputs: { source: string; record: CompareRec
       if (a !== b) throw new SpdfqError('E_CONFIG', `compare --merge: option ${k} is ${b} in ${source} but ${a} in ${first.source}: expected runs with the same protocol`);
     }
   }
+  // The same bit width must have been quantized with the same forms in every run.
+  const forms = new Map<string, { forms: string; source: string }>();
+  for (const { source, record } of inputs) {
+    const bitsUsed = new Set([...Object.values(record.result.cells).flatMap((c) => Object.keys(c)), ...(Object.keys(record.result.ablation).length ? [record.options.ablationBits] : [])]);
+    for (const b of bitsUsed) {
+      const f = record.options.quantizerForms?.[b] ?? LEGACY_QUANTIZER_FORMS;
+      const prev = forms.get(b);
+      if (prev && prev.forms !== f) throw new SpdfqError('E_CONFIG', `compare --merge: ${b} was quantized with ${f} in ${source} but ${prev.forms} in ${prev.source}: expected runs with the same quantizers`);
+      if (!prev) forms.set(b, { forms: f, source });
+    }
+  }
 
   const cells = new Map<string, PerSeed<number>>();
   const quality = new Map<string, PerSeed<ImageQuality>>();
@@ -151,6 +162,7 @@ export function mergeCompareRecords(inputs: { source: string; record: CompareRec
     ablation: ablation.size > 0,
     // The merged table holds every variant the runs measured, whatever subset each ran.
     ablationVariants: undefined,
+    quantizerForms: Object.fromEntries([...forms].map(([b, f]) => [b, f.forms])),
   };
   return { options, result };
 }

@@ -10,12 +10,26 @@ export interface OrtModel {
   release(): Promise<void>;
 }
 
+/** How to get onnxruntime-node where it is missing: it is an optional dependency, which
+ *  npm skips when its install step fails (offline, it cannot fetch its CUDA provider). */
+export const ORT_INSTALL_HINT = 'install it with `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node` (the variable skips its download of a CUDA provider; the CPU runtime is in the package)';
+
+/** Why onnxruntime-node cannot be used here, or null when it can. */
+export async function ortUnavailable(): Promise<string | null> {
+  try {
+    await import('onnxruntime-node');
+    return null;
+  } catch (err) {
+    return `onnxruntime-node could not be loaded (${(err as Error).message.split('\n')[0]}); ${ORT_INSTALL_HINT}`;
+  }
+}
+
 export async function ortForward(model: Uint8Array | string, config: VitConfig, threads?: number): Promise<OrtModel> {
   let ort: typeof import('onnxruntime-node');
   try {
     ort = await import('onnxruntime-node');
   } catch (err) {
-    throw new SpdfqError('E_NATIVE', `onnxruntime-node could not be loaded (${(err as Error).message.split('\n')[0]}); install it to evaluate exported models`);
+    throw new SpdfqError('E_NATIVE', `onnxruntime-node could not be loaded (${(err as Error).message.split('\n')[0]}); ${ORT_INSTALL_HINT}`);
   }
   let session: import('onnxruntime-node').InferenceSession;
   try {

@@ -169,6 +169,7 @@ export function nativeAddon(): NativeAddon {
   throw new SpdfqError(
     'E_NATIVE',
     `could not load the spdfq-native addon. Tried:\n  ${errors.join('\n  ')}\n` +
-      'Build it with `npm install` (or `npm run build:native`) in the package folder; it needs cmake ≥ 3.18 and a C++17 compiler.',
+      'Build it with `npm install` (or `npm run build:native`) in the package folder; it needs cmake ≥ 3.18 and a C++17 compiler. ' +
+      'Where npm skips dependencies\' install scripts (npm 12 does unless allowed), allow ours and build: `npm approve-scripts spdfq-native && npm rebuild spdfq-native`.',
   );
 }

@@ -54,6 +54,11 @@ export interface VitGraphHooks {
    *  x · Wᵀ (without the bias) computed by nodes of its own (com.microsoft MatMulNBits),
    *  or null for the standard MatMul/Gemm through `weight`. */
   matmul?(g: GraphBuilder, name: string, x: string, weightOutIn: Float32Array, outSize: number, inSize: number): string | null;
+  /** Called for each block's queries with the attention scale 1/√head_dim: returns the
+   *  queries already multiplied by it (a quantized export folds the scale into the
+   *  queries' DequantizeLinear, which lets runtimes run Q·Kᵀ on integers), or null for
+   *  the `q` site followed by a Mul. */
+  scaledQuery?(g: GraphBuilder, block: number, q: string, scale: number): string | null;
 }
 
 export const MIN_BUILD_OPSET = 13;
@@ -219,8 +224,10 @@ class VitGraph {
     } else {
       [q, k, v] = [0, 1, 2].map((i) => g.op('Gather', [heads, g.int64Tensor('index', [i], [])], { axis: { int: 0 } }));
     }
-    [q, k, v] = [this.site('q', block, q), this.site('k', block, k), this.site('v', block, v)];
-    const scores = g.op('MatMul', [g.op('Mul', [q, g.floatScalar('scale', 1 / Math.sqrt(d))]), g.op('Transpose', [k], { perm: { ints: [0, 1, 3, 2] } })]);
+    const scale = 1 / Math.sqrt(d);
+    const scaledQ = this.hooks.scaledQuery?.(g, block, q, scale) ?? g.op('Mul', [this.site('q', block, q), g.floatScalar('scale', scale)]);
+    [k, v] = [this.site('k', block, k), this.site('v', block, v)];
+    const scores = g.op('MatMul', [scaledQ, g.op('Transpose', [k], { perm: { ints: [0, 1, 3, 2] } })]);
     const probs = this.site('probs', block, g.op('Softmax', [scores], { axis: { int: -1 } }));
     const out = g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: { ints: [0, 2, 1, 3] } });
     const merged = g.op('Reshape', [out, g.int64Tensor('shape', [0, 0, D])]);

@@ -8,12 +8,15 @@
 //    ('qdq-int4'; ONNX Runtime fuses int4 DequantizeLinear → MatMul into MatMulNBits);
 //  - or ('matmulnbits') every Linear as an explicit com.microsoft MatMulNBits node
 //    (matmul-nbits.ts), the patch Conv as in 'qdq-int4'.
-// log√2 softmax quantizers have no QDQ form (QuantizeLinear is uniform: q = round(x/scale) + zero): they are exported as the
-// nearest uniform quantizer (same range, same bits) with a warning, and the caller can
-// measure that model in simulation with `simulateExported`.
+// log√2 softmax quantizers (RepQ-ViT) have no QDQ form — QuantizeLinear is uniform — so they
+// are written as the quantizer's own formula in standard float ops (log2Site below): the
+// exported model is the model the engine evaluated. `log2: 'uniform'` instead writes the
+// nearest uniform QDQ quantizer (same range and bits), with a warning, for runtimes that
+// only take QDQ graphs; `simulateExported` measures that model in the engine.
 
 import { SpdfqError } from '../errors';
 import { buildVitOnnx, VitGraphHooks } from '../onnx/build-vit';
+import { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/tensor-data';
 import { VitConfig } from '../vit-config';
 import { SiteName, SiteQuantizer, TensorQuantizer, WeightQuantizer } from '../native';
@@ -42,6 +45,10 @@ export function checkExportFormat(label: string, format: unknown): asserts forma
 
 export interface QuantExportOptions {
   format?: QuantExportFormat;
+  /** log√2 softmax quantizers as their exact formula in float ops ('exact', the default:
+   *  the exported model is the evaluated one) or as the nearest uniform QDQ quantizer
+   *  ('uniform': a pure QDQ graph, measured separately). */
+  log2?: 'exact' | 'uniform';
   /** Layout of the 'matmulnbits' format's nodes (block size, accuracy level). */
   matmulNBits?: MatMulNBitsOptions;
   inputName?: string;
@@ -53,8 +60,11 @@ export interface QuantExportResult {
   format: QuantExportFormat;
   opset: number;
   warnings: string[];
-  /** The activation quantizers as exported (log√2 replaced by its uniform form). */
+  /** The activation quantizers as exported (with log2: 'uniform', log√2 replaced by its
+   *  uniform form). */
   sites: SiteQuantizer[];
+  /** Whether the exported quantizers are exactly the model's (no simulation needed). */
+  exact: boolean;
   weights: WeightQuantizer[];
 }
 
@@ -76,6 +86,51 @@ function quantizeRows(data: Float32Array, cols: number, q: WeightQuantizer, chan
   return out;
 }
 
+/** The log√2 quantizer's dequantized values by level: Δ·2^(−⌈q/2⌉)·(√2 for odd q) in
+ *  float32 as native/core/quantizer.h computes them, levels 0 … 2^b − 1, then 0 for the
+ *  level 2^b that stands for "below the smallest level". */
+export function log2Levels(q: TensorQuantizer): Float32Array {
+  const n = 2 ** q.bits;
+  const table = new Float32Array(n + 1);
+  const sqrt2 = Math.fround(Math.SQRT2);
+  for (let i = 0; i < n; i++) table[i] = Math.fround(Math.fround(q.scale * 2 ** -Math.ceil(i / 2)) * (i % 2 === 1 ? sqrt2 : 1));
+  return table;
+}
+
+/** A log√2 site as the quantizer's own formula in standard ops, five passes:
+ *  q = QuantizeLinear(log(Δ/x), ln2/2) = round(−2·log2(x/Δ)) (round half to even, as the
+ *  engine's; saturating at 255, which x = 0 reaches through +∞), then the value looked up by
+ *  level, 0 from level 2^b on. Level 255 reads 0 too, so that zeros stay zeros at 8 bits.
+ *  Runs in any ONNX runtime; agrees with the engine except where the runtime's logarithm
+ *  differs in the last bit at a rounding tie, and for 8-bit inputs within a factor √2 of
+ *  Δ·2^−127.5 (denormals). */
+export function log2Site(g: GraphBuilder, x: string, q: TensorQuantizer, base: string): string {
+  const inverseRatio = g.op('Div', [g.floatScalar(`${base}.delta`, q.scale), x]);
+  const level = g.op('QuantizeLinear', [
+    g.op('Log', [inverseRatio]),
+    g.floatScalar(`${base}.half_ln2`, Math.LN2 / 2),
+    g.rawTensor(`${base}.level_zero`, DataType.UINT8, [], new Uint8Array([0])),
+  ]);
+  const table = new Float32Array(256);
+  table.set(log2Levels(q).subarray(0, Math.min(255, 2 ** q.bits)));
+  const index = g.op('Cast', [level], { to: { int: DataType.INT32 } });
+  return g.op('Gather', [g.floatTensor(`${base}.levels`, [256], table), index], { axis: { int: 0 } });
+}
+
+/** A uniform site as QuantizeLinear → DequantizeLinear (DequantizeLinear's scale may carry
+ *  a following constant factor), with a Clip first when the grid is narrower than the
+ *  8-bit container QuantizeLinear saturates to (fewer bits, or TensorRT's [−127, 127]). */
+function qdqSite(g: GraphBuilder, x: string, s: TensorQuantizer, base: string, dequantScale: number): string {
+  const signed = s.qmin < 0;
+  if (s.qmin > (signed ? -128 : 0) || s.qmax < (signed ? 127 : 255)) {
+    x = g.op('Clip', [x, g.floatScalar(`${base}.clip_lo`, Math.fround((s.qmin - s.zero) * s.scale)), g.floatScalar(`${base}.clip_hi`, Math.fround((s.qmax - s.zero) * s.scale))]);
+  }
+  const scale = g.floatScalar(`${base}.scale`, s.scale);
+  const zp = g.rawTensor(`${base}.zero_point`, signed ? DataType.INT8 : DataType.UINT8, [], new Uint8Array([s.zero & 0xff]));
+  const dq = dequantScale === s.scale ? scale : g.floatScalar(`${base}.dequant_scale`, dequantScale);
+  return g.op('DequantizeLinear', [g.op('QuantizeLinear', [x, scale, zp]), dq, zp]);
+}
+
 function siteKey(site: SiteName, block?: number): string {
   return block === undefined || block < 0 ? site : `blocks.${block}.${site}`;
 }
@@ -84,9 +139,12 @@ export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExport
   const format = options.format ?? 'qdq';
   checkExportFormat('export format', format);
   const warnings: string[] = [];
-  const sites: SiteQuantizer[] = q.sites.map((s) => (s.kind === 'log2' ? { ...uniformFromLog2(s), site: s.site, block: s.block } : s));
+  const log2Mode = options.log2 ?? 'exact';
+  if (log2Mode !== 'exact' && log2Mode !== 'uniform') throw new SpdfqError('E_CONFIG', `log2: expected 'exact' or 'uniform', received '${String(log2Mode)}'`);
+  const approximate = log2Mode === 'uniform';
+  const sites: SiteQuantizer[] = q.sites.map((s) => (s.kind === 'log2' && approximate ? { ...uniformFromLog2(s), site: s.site, block: s.block } : s));
   const log2Count = q.sites.filter((s) => s.kind === 'log2').length;
-  if (log2Count > 0) {
+  if (log2Count > 0 && approximate) {
     warnings.push(
       `${log2Count} log√2 softmax quantizers have no ONNX QDQ form: exported as uniform ${q.sites.find((s) => s.kind === 'log2')!.bits}-bit quantizers over the same range; the exported model's accuracy is measured separately`,
     );
@@ -98,25 +156,27 @@ export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExport
   // int4 weights (DequantizeLinear of uint4/int4, also the patch Conv's in 'matmulnbits') need opset 21.
   const opset = format === 'qdq' ? 13 : 21;
   const uses = new Map<string, number>();
+  // A site can be used twice (the distilled head reads two tokens): unique names.
+  const baseName = (site: SiteName, block: number | undefined): string => {
+    const key = siteKey(site, block);
+    const use = uses.get(key) ?? 0;
+    uses.set(key, use + 1);
+    return use === 0 ? key : `${key}.${use}`;
+  };
   const hooks: VitGraphHooks = {
     activation(g, site, block, tensor) {
       const s = bySite.get(siteKey(site, block));
       if (!s) return tensor;
-      const signed = s.qmin < 0;
-      let x = tensor;
-      // A site can be used twice (the distilled head reads two tokens): unique names.
-      const key = siteKey(site, block);
-      const use = uses.get(key) ?? 0;
-      uses.set(key, use + 1);
-      const base = use === 0 ? key : `${key}.${use}`;
-      // Clip when the grid is narrower than the 8-bit container QuantizeLinear saturates to
-      // (fewer bits, or TensorRT's symmetric [−127, 127]).
-      if (s.qmin > (signed ? -128 : 0) || s.qmax < (signed ? 127 : 255)) {
-        x = g.op('Clip', [x, g.floatScalar(`${base}.clip_lo`, Math.fround((s.qmin - s.zero) * s.scale)), g.floatScalar(`${base}.clip_hi`, Math.fround((s.qmax - s.zero) * s.scale))]);
-      }
-      const scale = g.floatScalar(`${base}.scale`, s.scale);
-      const zp = g.rawTensor(`${base}.zero_point`, signed ? DataType.INT8 : DataType.UINT8, [], new Uint8Array([s.zero & 0xff]));
-      return g.op('DequantizeLinear', [g.op('QuantizeLinear', [x, scale, zp]), scale, zp]);
+      const base = baseName(site, block);
+      return s.kind === 'log2' ? log2Site(g, tensor, s, base) : qdqSite(g, tensor, s, base, s.scale);
+    },
+    scaledQuery(g, block, q, scale) {
+      // Q̂·(1/√d) with the scale in the DequantizeLinear: the product differs from the
+      // engine's (q̂·k̂ᵀ)·(1/√d) by float rounding only, and MatMul then reads two
+      // DequantizeLinear outputs, which runtimes fuse into an integer matmul.
+      const s = bySite.get(siteKey('q', block));
+      if (!s || s.kind !== 'uniform') return null;
+      return qdqSite(g, q, s, baseName('q', block), Math.fround(s.scale * scale));
     },
     weight(g, name, dims, data, channelAxis) {
       const w = byWeight.get(name);
@@ -149,5 +209,5 @@ export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExport
     outputName: options.outputName,
     producer: 'spdfq-native (quantized)',
   });
-  return { bytes, format, opset, warnings, sites, weights: q.weightQuantizers };
+  return { bytes, format, opset, warnings, sites, weights: q.weightQuantizers, exact: !(approximate && log2Count > 0) };
 }

@@ -17,9 +17,12 @@ export const BITS_PRESETS: Record<BitsPreset, { weight: number; act: number }> =
 
 /**
  * - `repq` (default; RepQ-ViT, ICCV 2023, the quantizer SPDFQ's pipeline uses): per-channel
- *   asymmetric weights with percentile-MSE search, per-tensor activations at every Linear
- *   input and both operands of both attention matmuls, log√2 for the softmax output, the
- *   image (patch-embedding input) at 8 bits, LayerNorm reparameterization of post-LN inputs.
+ *   weights with percentile-MSE search, per-tensor activations at every Linear input and
+ *   both operands of both attention matmuls, the image (patch-embedding input) at 8 bits,
+ *   LayerNorm reparameterization of post-LN inputs; log√2 for the softmax output and
+ *   asymmetric weights at ≤ 4 bits (RepQ-ViT's), uniform softmax and symmetric weights at 6
+ *   and 8 bits (docs/quantization.md, "Deployment defaults": equal accuracy there, and the
+ *   forms onnxruntime runs on integer kernels — 1.8× its fp32 speed instead of 0.8×).
  * - `psaq` (PSAQ-ViT, ECCV 2022): symmetric per-channel MinMax weights, asymmetric MinMax
  *   per-tensor activations, softmax output left in float, no reparameterization.
  */
@@ -38,7 +41,8 @@ export interface ReconstructionOptions {
 export interface QuantOptions {
   bits?: BitsPreset | { weight: number; act: number };
   preset?: QuantPreset;
-  /** 'symmetric' gives TensorRT-compatible weights (zero point 0). Default from the preset. */
+  /** 'symmetric' gives TensorRT-compatible weights (zero point 0). Default: repq asymmetric
+   *  at ≤ 4-bit weights, symmetric at ≥ 6 (see the preset); psaq symmetric. */
   weightMode?: 'asymmetric' | 'symmetric';
   /** TensorRT explicit quantization (its QDQ rules: symmetric, zero point 0): symmetric weights and activations
    *  (zero point 0, signed grids) and a uniform softmax quantizer. Default false. */
@@ -55,7 +59,8 @@ export interface QuantOptions {
    *  and a data-free method knows the input domain from the preprocessing alone).
    *  `run`, `quantize` and `compare` pass it from the model's preprocessing. */
   inputRange?: [number, number];
-  /** Softmax-output quantizer. Default 'log2' for repq, 'none' for psaq. */
+  /** Softmax-output quantizer. Default: repq 'log2' at ≤ 4-bit activations, 'uniform' at
+   *  ≥ 6 (see the preset); psaq 'none'. */
   probs?: 'log2' | 'uniform' | 'none';
   /** LayerNorm scale reparameterization (RepQ-ViT) of qkv and fc1 inputs; pre-norm models only. */
   reparameterize?: boolean;
@@ -120,7 +125,11 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   const repq = preset === 'repq';
   const tensorrt = options.tensorrt ?? false;
   if (typeof tensorrt !== 'boolean') throw new SpdfqError('E_CONFIG', `tensorrt: expected true or false, received ${JSON.stringify(tensorrt)}`);
-  const weightMode = tensorrt ? 'symmetric' : (options.weightMode ?? (repq ? 'asymmetric' : 'symmetric'));
+  // At ≤ 4 bits RepQ-ViT's asymmetric weights and log√2 softmax gain accuracy; at 6 and 8
+  // bits they do not, and symmetric weights with a uniform softmax are what onnxruntime
+  // runs on integer kernels (docs/quantization.md, "Deployment defaults").
+  const lowBits = (b: number) => b <= 4;
+  const weightMode = tensorrt ? 'symmetric' : (options.weightMode ?? (repq && lowBits(wBits) ? 'asymmetric' : 'symmetric'));
   if (weightMode !== 'asymmetric' && weightMode !== 'symmetric') throw new SpdfqError('E_CONFIG', `weightMode: expected 'asymmetric' or 'symmetric', received '${String(weightMode)}'`);
   const method = options.rangeMethod ?? (repq ? 'percentile' : 'minmax');
   if (method !== 'percentile' && method !== 'minmax') throw new SpdfqError('E_CONFIG', `rangeMethod: expected 'percentile' or 'minmax', received '${String(method)}'`);
@@ -129,7 +138,7 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
     throw new SpdfqError('E_CONFIG', `percentiles: expected numbers in (0.5, 1], received ${JSON.stringify(percentiles)}`);
   }
   const inputBits = checkBits('inputBits', options.inputBits ?? 8);
-  const probs = options.probs ?? (tensorrt ? 'uniform' : repq ? 'log2' : 'none');
+  const probs = options.probs ?? (tensorrt ? 'uniform' : repq ? (lowBits(aBits) ? 'log2' : 'uniform') : 'none');
   if (tensorrt && probs === 'log2') throw new SpdfqError('E_CONFIG', "probs: 'log2' has no TensorRT form; with tensorrt use 'uniform' or 'none'");
   if (!['log2', 'uniform', 'none'].includes(probs)) throw new SpdfqError('E_CONFIG', `probs: expected 'log2', 'uniform' or 'none', received '${String(probs)}'`);
   // Reparameterization folds asymmetric per-channel zero points: not for symmetric grids.
@@ -209,3 +218,15 @@ export function normalizedPixelRange(pre: { mean: number[]; std: number[] }): [n
   const hi = Math.max(...pre.mean.map((m, c) => (1 - m) / pre.std[c]));
   return [lo, hi];
 }
+
+/** The quantizer forms a plan uses, as one string ("asymmetric weights, log2 softmax"):
+ *  comparisons record it per bit width, so that results made under other defaults are
+ *  never merged into one table. */
+export function quantizerForms(plan: QuantPlan): string {
+  const probs = plan.sites.find((s) => s.site === 'probs')?.spec?.kind ?? 'none';
+  const symmetric = plan.weights.every((w) => w.spec.symmetric);
+  return `${symmetric ? 'symmetric' : 'asymmetric'} weights, ${probs} softmax`;
+}
+
+/** What comparisons made before quantizerForms was recorded used at every bit width. */
+export const LEGACY_QUANTIZER_FORMS = 'asymmetric weights, log2 softmax';

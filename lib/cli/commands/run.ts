@@ -30,6 +30,7 @@ interface RunArgs {
   json: boolean;
   alpha?: number;
   'synth-option'?: string[];
+  softmax: string;
 }
 
 function pct(x: number | null): string {
@@ -72,12 +73,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
       .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers), qdq-int4 (opset 21, 4-bit weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('alpha', { type: 'number', describe: "SPDFQ's APA weight α1 (default: automatic, α1·L_APA = L_SL at step 0; docs/results.md measures a smaller one on a 14×14 token grid)" })
+      .option('softmax', { type: 'string', default: 'log2', describe: "post-softmax quantizer: log2 (RepQ-ViT; exported as its exact formula in float ops) or uniform (a pure QDQ graph); docs/quantization.md measures both" })
       .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path (repeatable): e.g. apa.loss=kl, tv.weight=0.5, msr=false (docs/synthesis.md lists them)' })
       .option('json', { type: 'boolean', default: false, describe: 'print results.json to stdout instead of the summary' }) as unknown as Argv<RunArgs>,
   handler: async (a) => {
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
     if (!SYNTH_METHODS.includes(a.method as SynthMethod)) throw new SpdfqError('E_CONFIG', `--method: expected one of ${SYNTH_METHODS.join(', ')}, received '${a.method}'`);
     checkExportFormat('--format', a.format);
+    if (a.softmax !== 'log2' && a.softmax !== 'uniform') throw new SpdfqError('E_CONFIG', `--softmax: expected log2 or uniform, received '${a.softmax}'`);
     // A flag that adjusts a component (apa.loss=kl) does not switch it on for a method that
     // runs without it; `apa.enabled=true` does.
     const synthesis = overridesForMethod(a.method as SynthMethod, mergeSynthesis(apaAlphaFlag(a.alpha), synthOptionFlags(a['synth-option'])));
@@ -104,6 +107,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         threads: a.threads,
         reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
         exportFormat: a.format as QuantExportFormat,
+        softmaxQuantizer: a.softmax,
         synthesis,
         reporter: consoleReporter(),
         signal: ac.signal,
