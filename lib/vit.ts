@@ -154,6 +154,13 @@ function checkFloat32(name: string, v: unknown, length: number): Float32Array {
   return v;
 }
 
+/** An input that must be finite: a NaN or Inf would propagate silently to every output. */
+function checkFinite(name: string, v: Float32Array): void {
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw new SpdfqError('E_TENSOR', `${name}: value ${i} is ${v[i]}; expected finite numbers`);
+  }
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (ArrayBuffer.isView(v)) return v.constructor.name;
@@ -277,7 +284,9 @@ export class VitModel {
   async forward(images: Float32Array, batch: number, options: ForwardOptions = {}): Promise<ForwardResult> {
     const caller = new Error();
     checkPositiveInt('batch', batch);
-    checkFloat32(`images [${batch}, ${this.config.channels}, ${this.config.imageHeight}, ${this.config.imageWidth}]`, images, batch * this.imageLength());
+    const what = `images [${batch}, ${this.config.channels}, ${this.config.imageHeight}, ${this.config.imageWidth}]`;
+    checkFloat32(what, images, batch * this.imageLength());
+    checkFinite(what, images);
     return this.enqueue(() =>
       this.withSignal(options.signal, async () => {
         const h = this.handle;
@@ -307,6 +316,7 @@ export class VitModel {
         const B = this.lastBatch;
         if (B === 0) throw new SpdfqError('E_STATE', 'backward needs a completed forward pass on this model first');
         checkFloat32(`dlogits [${B}, ${c.numClasses}]`, dlogits, B * c.numClasses);
+        checkFinite(`dlogits [${B}, ${c.numClasses}]`, dlogits);
         const N = this.tokens;
         const taps = (name: string, list: (Float32Array | null | undefined)[] | undefined, len: number, shape: string) => {
           if (list === undefined) return null;
@@ -373,6 +383,7 @@ export class VitModel {
 /** Builds a native ViT from a config and weights named as in timm (see vitParamSpecs). */
 export async function createVit(config: VitConfigInput, weights: WeightMap, options: VitOptions = {}): Promise<VitModel> {
   const full = completeVitConfig(config);
+  checkParamMemory(full, 'createVit');
   const params = packWeights(full, weights);
   const threads = options.threads === undefined ? defaultThreads() : checkPositiveInt('threads', options.threads, 1024);
   const device = resolveDevice(options.device ?? 'cpu');
@@ -395,8 +406,20 @@ export async function createVit(config: VitConfigInput, weights: WeightMap, opti
 
 /** Random weights with timm-like scales (truncated-normal-ish std 0.02 linear weights,
  *  LayerNorm 1/0) — for benchmarks and tests; deterministic for a seed. */
+/** Refuses, before allocating, a model whose weights alone would not fit this machine's
+ *  memory (a typo like embedDim: 76800 would otherwise climb through gigabytes first). */
+export function checkParamMemory(config: VitConfig, what: string): void {
+  const count = vitParamSpecs(config).reduce((s, p) => s + shapeSize(p.shape), 0);
+  const bytes = count * 4;
+  const limit = os.totalmem() / 2;
+  if (bytes > limit) {
+    throw new SpdfqError('E_MEMORY', `${what}: the config has ${count.toExponential(3)} parameters (${(bytes / 2 ** 30).toFixed(1)} GiB of float32 weights), over half of this machine's ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; expected a smaller model (check embedDim, mlpDim, depth, numClasses)`);
+  }
+}
+
 export function randomVitWeights(config: VitConfigInput, seed = 1): Map<string, Float32Array> {
   const full = completeVitConfig(config);
+  checkParamMemory(full, 'randomVitWeights');
   let s = seed >>> 0 || 1;
   const uniform = () => {
     // xorshift32: fast, deterministic, good enough for weight noise

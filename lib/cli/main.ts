@@ -3,6 +3,8 @@
 
 import yargs from 'yargs';
 import { SpdfqError } from '../errors';
+import { rejectRepeatedFlags } from './flags';
+import { CANCELLED_EXIT_CODE } from './signals';
 import { inspectCommand } from './commands/inspect';
 import { runCommand } from './commands/run';
 import { compareCommand } from './commands/compare';
@@ -20,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(quantizeCommand)
       .command(compareCommand)
       .demandCommand(1, 'Name a command: run, inspect, synth, quantize, compare')
+      .middleware((argv) => rejectRepeatedFlags(argv as Record<string, unknown>), true)
       .strict()
       .fail((msg, err) => {
         throw err ?? new SpdfqError('E_CONFIG', msg);
@@ -29,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error & { code?: string };
     process.stderr.write(`spdfq-native: ${e.message}\n`);
-    exitCode = e instanceof SpdfqError && e.code === 'E_CANCELLED' ? 130 : 1;
+    exitCode = e instanceof SpdfqError && e.code === 'E_CANCELLED' ? CANCELLED_EXIT_CODE : 1;
   }
   return exitCode;
 }

@@ -39,7 +39,7 @@ export class ProgressBar {
     const frac = total > 0 ? Math.min(1, done / total) : 1;
     const filled = Math.round(frac * this.width);
     const bar = `[${'='.repeat(Math.max(0, filled - 1))}${filled > 0 ? (frac < 1 ? '>' : '=') : ''}${' '.repeat(this.width - filled)}]`;
-    const line = `${label} ${bar} ${done}/${total} ${fields}`;
+    const line = `${label} ${bar} ${Number.isInteger(done) ? done : done.toFixed(2)}/${total} ${fields}`;
     if (this.stream.isTTY) {
       const cols = this.stream.columns ?? 120;
       this.stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length))}\x1b[K`);

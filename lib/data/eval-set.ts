@@ -63,7 +63,12 @@ function folderItems(dir: string): { file: string; label: number }[] {
       .map((l, i) => {
         const m = /^(\S+)\s+(\d+)$/.exec(l);
         if (!m) throw new SpdfqError('E_IO', `${labelsTxt} line ${i + 1}: expected "<file name> <class index>", found "${l}"`);
-        return { file: path.join(dir, m[1]), label: Number(m[2]) };
+        // Files of the folder only: a name that leaves it (../x, /etc/x) is refused.
+        const file = path.resolve(dir, m[1]);
+        if (path.dirname(file) !== path.resolve(dir) && !file.startsWith(path.resolve(dir) + path.sep)) {
+          throw new SpdfqError('E_IO', `${labelsTxt} line ${i + 1}: '${m[1]}' is outside ${dir}; expected the name of a file in that folder`);
+        }
+        return { file, label: Number(m[2]) };
       });
   }
   throw new SpdfqError('E_IO', `${dir}: expected IDX files, class subfolders of PNG/JPEG images, or a labels.txt; found none`);

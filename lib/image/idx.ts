@@ -21,13 +21,22 @@ const TYPES: Record<number, { size: number; read: (v: DataView, o: number) => nu
   0x0e: { size: 8, read: (v, o) => v.getFloat64(o), name: 'double' },
 };
 
-export function parseIdx(bytes: Uint8Array, where: string): IdxArray {
+/** Largest decompressed IDX accepted: far above any image set a ViT is calibrated or
+ *  evaluated on (CIFAR-10's 60,000 colour images are 184 MiB), and checked while
+ *  decompressing, so a small hostile gzip cannot fill the memory first. */
+export const MAX_IDX_BYTES = 2 ** 30;
+
+export function parseIdx(bytes: Uint8Array, where: string, maxBytes = MAX_IDX_BYTES): IdxArray {
   let b = bytes;
   if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) {
     try {
-      b = zlib.gunzipSync(b);
+      b = zlib.gunzipSync(b, { maxOutputLength: maxBytes });
     } catch (err) {
-      throw new SpdfqError('E_IO', `${where}: gzip data does not decompress: ${(err as Error).message}`);
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ERR_BUFFER_TOO_LARGE' || /Cannot create a Buffer larger|maxOutputLength|buffer.*too large/i.test(e.message)) {
+        throw new SpdfqError('E_IO', `${where}: decompresses to more than ${maxBytes} bytes; expected an image set of at most that size`);
+      }
+      throw new SpdfqError('E_IO', `${where}: gzip data does not decompress: ${e.message}`);
     }
   }
   if (b.length < 4 || b[0] !== 0 || b[1] !== 0 || !(b[2] in TYPES)) {
@@ -38,6 +47,7 @@ export function parseIdx(bytes: Uint8Array, where: string): IdxArray {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (b.length < 4 + 4 * rank) throw new SpdfqError('E_IO', `${where}: truncated header`);
   const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
+  if (rank === 0 || dims.some((d) => d === 0)) throw new SpdfqError('E_IO', `${where}: holds no values (dims [${dims.join(', ')}]); expected every dimension ≥ 1`);
   const count = dims.reduce((a, d) => a * d, 1);
   const start = 4 + 4 * rank;
   if (b.length !== start + count * t.size) {

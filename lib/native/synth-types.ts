@@ -78,6 +78,8 @@ export interface NativeSynthProgress {
   losses: NativeStepLosses;
   imagesPerSecond: number;
   seconds: number;
+  /** < 1 while `step` is under way (large batches report each micro-batch). */
+  stepFraction: number;
 }
 
 export interface NativeSynthPlan {

@@ -150,6 +150,10 @@ export async function quantize(
   const plan = planQuantization(source.config, options);
   const progress = options.onProgress ?? (() => undefined);
   const weights = source.getWeights();
+  for (const [name, w] of weights) {
+    const i = w.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) throw new SpdfqError('E_NUMERIC', `the model's weight ${name} holds ${w[i]} at index ${i}; the model file is damaged (expected finite weights)`);
+  }
   // Reparameterization adds a bias to the qkv projection when the model has none.
   let config = source.config;
   if (plan.reparameterize && !config.qkvBias) {

@@ -13,7 +13,7 @@ import { createVit, VitModel } from '../vit';
 import { backendFor, Device } from './device';
 import { synthesize, SynthesisResult } from '../synth/synthesize';
 import { SynthesisOptions, SynthMethod, SYNTH_METHODS } from '../synth/options';
-import { imageGridPng, writeSynthesisOutputs } from '../synth/writers';
+import { imageGridPng, readSynthesisResult, writeSynthesisOutputs } from '../synth/writers';
 import { SynthesisStoppedError } from '../synth/errors';
 import { classAttentionMaps } from '../synth/attention-maps';
 import { quantize, QuantizedVit, simulateExported } from '../quant/quantize';
@@ -24,6 +24,9 @@ import { loadEvalSet } from '../data/eval-set';
 import { LabelledImages } from '../data/labelled-images';
 import { ortForward, ortUnavailable } from '../eval/ort';
 import { renderReport, HeatmapPair } from './report';
+import { checkOutput } from '../io/output-path';
+import { fileKey, keyOf, RunFolder } from '../io/run-folder';
+import { loadQuantized, serializeQuantized } from '../quant/quantized-state';
 import { displayPath, Stage, StageReporter, silentReporter } from './stages';
 
 /** The bundled default model (trained by `npm run train:default`). */
@@ -59,16 +62,32 @@ export interface RunOptions {
   synthesis?: SynthesisOptions;
   reporter?: StageReporter;
   signal?: AbortSignal;
+  /** Into an `out` holding an earlier run: start over, removing only what run writes. */
+  force?: boolean;
+  /** Into an `out` holding an earlier run of this job: reuse its completed stages whose
+   *  inputs and options are unchanged (synthetic images, the quantized model). */
+  resume?: boolean;
+  /** Name options as command-line flags in messages (`--out` rather than `out`). */
+  cliFlags?: boolean;
 }
 
 export interface RunResults {
+  /** running while the run goes on; cancelled (Ctrl-C, SIGTERM, an AbortSignal), failed
+   *  (error says why) or done at the end. results.json is rewritten at every stage. */
+  status: 'running' | 'cancelled' | 'failed' | 'done';
+  /** The stage reached (import, synthesize, quantize, evaluate, export, report). */
+  stage: string;
+  error: string | null;
+  /** Stages taken from an earlier run of the same job (--resume). */
+  resumed: string[];
   method: SynthMethod;
   bits: BitsPreset;
   model: string;
   fp_top1: number | null;
   quant_top1: number | null;
   exported_top1: number | null;
-  /** Our simulation of the quantizers exactly as exported (log√2 → nearest uniform). */
+  /** Our simulation of the quantizers exactly as exported (equal to quant_top1's model
+   *  unless the export approximated a quantizer). */
   exported_sim_top1: number | null;
   /** Top-1 agreement between the exported model in onnxruntime and that simulation. */
   exported_agreement: number | null;
@@ -81,113 +100,159 @@ export interface RunResults {
   outputs: string[];
 }
 
+/** What `run` writes into its folder (and all that --force removes). */
+export const RUN_WRITES = ['synthetic', 'state', 'quantized.onnx', 'report.html', 'results.json'];
+
 function pct(x: number | null): string {
   return x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`;
 }
 
-export async function run(options: RunOptions = {}): Promise<RunResults> {
-  const t0 = Date.now();
-  const rep = options.reporter ?? silentReporter;
-  const modelPath = options.model ?? DEFAULT_MODEL;
+function checkRunOptions(options: RunOptions): { bits: BitsPreset; method: SynthMethod } {
+  if (options === null || typeof options !== 'object') throw new SpdfqError('E_CONFIG', `run options: expected an object, received ${String(options)}`);
   const bits = options.bits ?? 'w4a4';
   if (!(bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${bits}'`);
   const method = options.method ?? 'spdfq';
   if (!SYNTH_METHODS.includes(method)) throw new SpdfqError('E_CONFIG', `method: expected one of ${SYNTH_METHODS.join(', ')}, received '${method}'`);
   if (options.exportFormat !== undefined) checkExportFormat('exportFormat', options.exportFormat);
-  const out = path.resolve(options.out ?? 'spdfq-out');
+  if (options.evalLimit !== undefined && !(Number.isInteger(options.evalLimit) && options.evalLimit >= 1)) {
+    throw new SpdfqError('E_CONFIG', `evalLimit: expected a positive integer, received ${options.evalLimit}`);
+  }
+  return { bits, method };
+}
+
+/** The job's identity for resuming: the model's bytes and every option that changes the
+ *  synthetic images (stage 'synthesize') or the quantized model (stage 'quantize'). */
+function stageKeys(modelFileKey: string, options: RunOptions, method: SynthMethod, bits: BitsPreset, device: string) {
+  const { signal: _s, onProgress: _p, ...synthesis } = options.synthesis ?? {};
+  const synth = keyOf({ model: modelFileKey, method, images: options.images ?? null, iters: options.iters ?? null, seed: options.seed ?? null, calib: options.calib ?? null, synthesis, device, threads: options.threads ?? null });
+  const quant = keyOf({ synth, bits, reconstruction: options.reconstruction ?? null, softmax: options.softmaxQuantizer ?? null, threads: options.threads ?? null });
+  return { synth, quant };
+}
+
+export async function run(options: RunOptions = {}): Promise<RunResults> {
+  const t0 = Date.now();
+  const rep = options.reporter ?? silentReporter;
+  const { bits, method } = checkRunOptions(options);
+  const modelPath = options.model ?? DEFAULT_MODEL;
   // Validated before any work (a CPU-only build or a machine without a usable GPU is a
   // clear error here). On CUDA, synthesis — the dominant cost — runs on a GPU copy of the
-  // model; calibration and block reconstruction stay on the CPU engine (native/quant takes
-  // a CpuVit; docs/cuda.md).
+  // model; calibration and block reconstruction stay on the CPU engine (docs/cuda.md).
   const backend = backendFor(options.device ?? 'cpu');
-  fs.mkdirSync(out, { recursive: true });
+  const evalPath = options.eval ?? (options.model === undefined ? DEFAULT_MODEL.replace(/\.onnx$/, '-test') : undefined);
+  const flag = (name: string) => (options.cliFlags ? `--${name}` : name);
+  const out = checkOutput(flag('out'), options.out ?? 'spdfq-out', [
+    { flag: flag('model'), path: modelPath },
+    { flag: `${flag('model')}'s preprocessing sidecar`, path: modelPath.replace(/\.onnx$/i, '') + '.preprocess.json' },
+    { flag: flag('eval'), path: evalPath ?? '' },
+    { flag: flag('calib'), path: options.calib ?? '' },
+  ], { isFolder: true, writes: RUN_WRITES });
+  if (!fs.existsSync(modelPath)) throw new SpdfqError('E_IO', `${flag('model')}: ${modelPath} does not exist (expected an ONNX file)`);
+  const keys = stageKeys(fileKey(modelPath), options, method, bits, backend.kind);
+  const folder = RunFolder.open(out, {
+    command: 'run', key: keys.quant, writes: RUN_WRITES, force: options.force, resume: options.resume,
+    flags: { out: flag('out'), force: flag('force'), resume: flag('resume') },
+  });
   const outputs: string[] = [];
   const results: RunResults = {
+    status: 'running', stage: 'import', error: null, resumed: [],
     method, bits, model: modelPath, fp_top1: null, quant_top1: null, exported_top1: null, exported_sim_top1: null, exported_agreement: null,
     eval_images: 0, synthetic_images: 0, synthesis_seconds: 0, quantization_seconds: 0, seconds: 0, export_warnings: [], outputs,
   };
-  // results.json is rewritten after every stage: whatever happens later, it says what was reached.
+  let started = false;
+  // results.json is rewritten at every stage: whatever happens later, it says what was reached.
   const save = () => {
+    if (!started) return;
     results.seconds = (Date.now() - t0) / 1000;
-    fs.writeFileSync(path.join(out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    folder.write('results.json', `${JSON.stringify(results, null, 2)}\n`);
+  };
+  const stage = (name: string) => {
+    results.stage = name;
+    save();
   };
 
-  // 1. Import.
+  // 1. Import, and the labelled evaluation set (a bad folder fails before minutes of work).
   rep.start(Stage.Import, `importing ${modelPath}`);
   const imported = await importOnnx(modelPath);
   const pre = readPreprocessing(imported.path, imported.config);
+  const evalSet = evalPath ? loadEvalSet(evalPath, imported.config, pre, { limit: options.evalLimit }) : null;
+  results.eval_images = evalSet?.count ?? 0;
   const fp: VitModel = await createVit(imported.config, imported.weights, { threads: options.threads });
   let synthModel: VitModel = fp;
   rep.done(Stage.Import, `${imported.family}: depth ${imported.config.depth}, dim ${imported.config.embedDim}, ${imported.config.numHeads} heads, ${imported.config.imageHeight}×${imported.config.imageWidth}`);
   let quant: QuantizedVit | null = null;
   try {
+    started = true;
+    stage('synthesize');
     if (backend.kind === 'cuda') synthModel = await createVit(imported.config, imported.weights, { device: `cuda:${backend.index}` });
-    // 2. Labelled evaluation set (loaded early: a bad folder fails before minutes of work).
-    const evalPath = options.eval ?? (options.model === undefined ? DEFAULT_MODEL.replace(/\.onnx$/, '-test') : undefined);
-    const evalSet = evalPath ? loadEvalSet(evalPath, imported.config, pre, { limit: options.evalLimit }) : null;
-    results.eval_images = evalSet?.count ?? 0;
 
-    // 3. Calibration images.
-    const synth = await calibrationImages(synthModel, options, method, pre, out, rep, outputs, results);
-    save();
+    // 2. Calibration images.
+    const synth = await calibrationImages(synthModel, options, method, pre, folder, keys.synth, rep, outputs, results);
+    stage('quantize');
 
-    // 4. Quantize: calibrate, reparameterize, reconstruct.
-    rep.start(Stage.Quantize, `${bits}, RepQ-ViT quantizers`);
-    quant = await quantize(fp, synth.images, synth.shape[0], {
-      bits,
-      inputRange: normalizedPixelRange(pre),
-      threads: options.threads,
-      reconstruction: options.reconstruction,
-      probs: options.softmaxQuantizer,
-      signal: options.signal,
-      onProgress: (p) => {
-        if (p.reconstruct) {
-          const r = p.reconstruct;
-          rep.progress(Stage.Quantize, r.block * r.iters + r.iter, r.blocks * r.iters, `block ${r.block + 1}/${r.blocks}  mse ${r.loss.toExponential(3)}`);
-        }
-      },
-    });
-    results.quantization_seconds = quant.report.seconds;
-    save();
-    rep.done(Stage.Quantize, `in ${quant.report.seconds.toFixed(1)} s`);
+    // 3. Quantize: calibrate, reparameterize, reconstruct.
+    quant = await quantizedModel(fp, synth, options, bits, pre, folder, keys.quant, rep, results);
+    stage('evaluate');
 
-    // 5. Evaluate full precision and the quantized simulation.
-    let fpEval: Evaluation | null = null;
+    // 4. Evaluate full precision and the quantized simulation.
     let qEval: Evaluation | null = null;
     if (evalSet) {
       rep.start(Stage.Evaluate, `${evalSet.count} labelled images`);
       const K = imported.config.numClasses;
-      fpEval = await evaluate(async (x, b) => (await fp.forward(x, b)).logits, evalSet, K, { signal: options.signal });
+      const fpEval = await evaluate(async (x, b) => (await fp.forward(x, b)).logits, evalSet, K, { signal: options.signal });
       qEval = await evaluate((x, b) => quant!.forward(x, b), evalSet, K, { signal: options.signal });
       results.fp_top1 = fpEval.top1;
       results.quant_top1 = qEval.top1;
-      save();
       rep.done(Stage.Evaluate, `full precision ${pct(fpEval.top1)}, ${bits} ${pct(qEval.top1)}`);
     }
+    stage('export');
 
-    // 6. Export, and evaluate the exported file in onnxruntime.
-    const exported = await exportAndMeasure(quant, imported, evalSet, qEval, options, out, rep, outputs, results, save);
+    // 5. Export, and evaluate the exported file in onnxruntime.
+    const exported = await exportAndMeasure(quant, imported, evalSet, qEval, options, folder, rep, outputs, results);
+    stage('report');
 
-    // 7. Report.
+    // 6. Report.
     const html = await renderRunReport(fp, synth, quant, exported, imported, modelPath, results, t0);
-    const reportPath = path.join(out, 'report.html');
-    fs.writeFileSync(reportPath, html);
-    outputs.push(reportPath, path.join(out, 'results.json'));
+    outputs.push(folder.write('report.html', html), folder.file('results.json'));
+    results.status = 'done';
     save();
     return results;
+  } catch (err) {
+    const e = err as SpdfqError;
+    results.status = e?.code === 'E_CANCELLED' || options.signal?.aborted ? 'cancelled' : 'failed';
+    results.error = e?.message ?? String(err);
+    try {
+      save();
+    } catch {
+      // the original error is the one to report
+    }
+    throw err;
   } finally {
-    save();
     await quant?.dispose();
     if (synthModel !== fp) await synthModel.dispose();
     await fp.dispose();
   }
 }
 
-/** Synthesizes (or loads) the calibration images; written to out/synthetic as soon as they
- *  exist, and the last good images too when synthesis is stopped. */
+/** Synthesizes the calibration images, or reuses an earlier run's (resume); written to
+ *  out/synthetic as soon as they exist, and the last good images too when stopped. */
 async function calibrationImages(
-  model: VitModel, options: RunOptions, method: SynthMethod, pre: Preprocessing, out: string, rep: StageReporter, outputs: string[], results: RunResults,
+  model: VitModel, options: RunOptions, method: SynthMethod, pre: Preprocessing, folder: RunFolder, key: string, rep: StageReporter, outputs: string[], results: RunResults,
 ): Promise<SynthesisResult> {
+  const dir = folder.file('synthetic');
+  if (folder.completed('synthesize', key)) {
+    const reused = readSynthesisResult(dir);
+    if (reused) {
+      results.resumed.push('synthesize');
+      results.synthetic_images = reused.shape[0];
+      results.synthesis_seconds = reused.seconds;
+      rep.start(Stage.Synthesize, `${method}: reusing the ${reused.shape[0]} images of the earlier run`);
+      rep.done(Stage.Synthesize, `${reused.shape[0]} images from ${displayPath(dir)}`);
+      return reused;
+    }
+  }
+  // A new synthesis makes every later stage of an earlier run stale.
+  folder.invalidate('synthesize');
+  folder.invalidate('quantize');
   rep.start(Stage.Synthesize, `${method}: ${options.images ?? 32} images`);
   let synth: SynthesisResult;
   try {
@@ -201,36 +266,75 @@ async function calibrationImages(
       real: method === 'real' ? { ...options.synthesis?.real, path: options.calib ?? options.synthesis?.real?.path ?? '' } : options.synthesis?.real,
       signal: options.signal,
       onProgress: (p) =>
-        rep.progress(Stage.Synthesize, p.step, p.totalSteps, `loss ${p.losses.total.toPrecision(4)}  apa ${p.losses.apa.toPrecision(3)}  ce ${p.losses.cls.toPrecision(3)}  tv ${p.losses.tv.toPrecision(3)}  p(target) ${p.losses.targetProb.toFixed(3)}  ${p.imagesPerSecond.toFixed(1)} img/s`),
+        rep.progress(Stage.Synthesize, p.step + p.stepFraction, p.totalSteps, p.stepFraction < 1
+          ? `step ${p.step + 1}: ${Math.round(p.stepFraction * 100)} % of its images`
+          : `loss ${p.losses.total.toPrecision(4)}  apa ${p.losses.apa.toPrecision(3)}  ce ${p.losses.cls.toPrecision(3)}  tv ${p.losses.tv.toPrecision(3)}  p(target) ${p.losses.targetProb.toFixed(3)}  ${p.imagesPerSecond.toFixed(1)} img/s`),
     } as SynthesisOptions);
   } catch (err) {
     // Stopped (Ctrl-C, NaN): keep the last good images before giving up.
     if (err instanceof SynthesisStoppedError) {
-      outputs.push(...writeSynthesisOutputs(err.partial, path.join(out, 'synthetic')));
+      outputs.push(...writeSynthesisOutputs(err.partial, folder.subfolder('synthetic'), { stopped: { code: err.code, step: err.step, part: err.part, message: err.message } }));
       results.synthetic_images = err.partial.shape[0];
     }
     throw err;
   }
   results.synthetic_images = synth.shape[0];
   results.synthesis_seconds = synth.seconds;
-  outputs.push(...writeSynthesisOutputs(synth, path.join(out, 'synthetic')));
+  const files = writeSynthesisOutputs(synth, folder.subfolder('synthetic'));
+  outputs.push(...files);
+  folder.markDone('synthesize', key, files);
   rep.done(Stage.Synthesize, `${synth.shape[0]} images in ${synth.seconds.toFixed(1)} s`);
   return synth;
+}
+
+/** Calibrates, reparameterizes and reconstructs the quantized model, or loads an earlier
+ *  run's (resume); saved under out/state for a later resume. */
+async function quantizedModel(
+  fp: VitModel, synth: SynthesisResult, options: RunOptions, bits: BitsPreset, pre: Preprocessing, folder: RunFolder, key: string, rep: StageReporter, results: RunResults,
+): Promise<QuantizedVit> {
+  if (folder.completed('quantize', key)) {
+    results.resumed.push('quantize');
+    rep.start(Stage.Quantize, `${bits}: reusing the quantized model of the earlier run`);
+    const q = await loadQuantized(folder.file('state'), options.threads);
+    results.quantization_seconds = q.report.seconds;
+    rep.done(Stage.Quantize, `loaded from ${displayPath(folder.file('state'))}`);
+    return q;
+  }
+  folder.invalidate('quantize');
+  rep.start(Stage.Quantize, `${bits}, RepQ-ViT quantizers`);
+  const quant = await quantize(fp, synth.images, synth.shape[0], {
+    bits,
+    inputRange: normalizedPixelRange(pre),
+    threads: options.threads,
+    reconstruction: options.reconstruction,
+    probs: options.softmaxQuantizer,
+    signal: options.signal,
+    onProgress: (p) => {
+      if (p.reconstruct) {
+        const r = p.reconstruct;
+        rep.progress(Stage.Quantize, r.block * r.iters + r.iter, r.blocks * r.iters, `block ${r.block + 1}/${r.blocks}  mse ${r.loss.toExponential(3)}`);
+      }
+    },
+  });
+  results.quantization_seconds = quant.report.seconds;
+  const state = serializeQuantized(quant);
+  const files = [folder.write('state/quantized.json', state.json), folder.write('state/quantized-weights.bin', state.weights)];
+  folder.markDone('quantize', key, files);
+  rep.done(Stage.Quantize, `in ${quant.report.seconds.toFixed(1)} s`);
+  return quant;
 }
 
 /** Writes the quantized ONNX and, with an evaluation set, measures it in onnxruntime beside
  *  our simulation of the quantizers exactly as exported. */
 async function exportAndMeasure(
-  quant: QuantizedVit, imported: ImportedModel, evalSet: LabelledImages | null, qEval: Evaluation | null, options: RunOptions, out: string, rep: StageReporter, outputs: string[], results: RunResults, save: () => void,
+  quant: QuantizedVit, imported: ImportedModel, evalSet: LabelledImages | null, qEval: Evaluation | null, options: RunOptions, folder: RunFolder, rep: StageReporter, outputs: string[], results: RunResults,
 ): Promise<QuantExportResult> {
   rep.start(Stage.Export, 'quantized ONNX');
   const exported = exportQuantizedOnnx(quant, { format: options.exportFormat, inputName: imported.inputName, outputName: imported.outputName });
-  const onnxPath = path.join(out, 'quantized.onnx');
-  fs.writeFileSync(onnxPath, exported.bytes);
+  const onnxPath = folder.write('quantized.onnx', exported.bytes);
   outputs.push(onnxPath);
   results.export_warnings = exported.warnings;
   for (const w of exported.warnings) rep.warn(w);
-  save();
   const missing = evalSet ? await ortUnavailable() : null;
   if (missing) {
     // The export is written; only its measurement needs the runtime.
@@ -261,7 +365,6 @@ async function exportAndMeasure(
       await ort.release();
     }
   }
-  save();
   rep.done(Stage.Export, `${displayPath(onnxPath)}${results.exported_top1 !== null ? `, onnxruntime top-1 ${pct(results.exported_top1)}` : ''}`);
   return exported;
 }

@@ -112,6 +112,8 @@ export interface SynthesisProgress {
   losses: { total: number; apa: number; cls: number; tv: number; pse: number; targetProb: number };
   imagesPerSecond: number;
   seconds: number;
+  /** < 1 while `step` is still under way (large batches report each micro-batch). */
+  stepFraction: number;
   /** Seconds left at the mean speed so far. */
   etaSeconds: number;
 }

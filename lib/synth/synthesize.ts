@@ -41,8 +41,9 @@ export async function synthesize(model: VitModel, options: SynthesisOptions = {}
     let job: ReturnType<typeof addon.synthesize>;
     const progress = onProgress
       ? (p: Parameters<NonNullable<Parameters<typeof addon.synthesize>[2]>>[0]) => {
-          const remaining = p.totalSteps - p.step - 1;
-          onProgress({ ...p, etaSeconds: p.step >= 0 ? (p.seconds / (p.step + 1)) * remaining : 0 } as SynthesisProgress);
+          // Steps done, counting the finished part of a step under way.
+          const done = p.step + p.stepFraction;
+          onProgress({ ...p, etaSeconds: done > 0 ? (p.seconds / done) * (p.totalSteps - done) : 0 } as SynthesisProgress);
         }
       : undefined;
     try {

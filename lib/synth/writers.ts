@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
+import { makeDir, writeFileAtomic } from '../io/atomic';
 import { decodeNpy, encodeNpy } from '../image/npy';
 import { encodePng } from '../image/png';
 import type { Preprocess } from './options';
@@ -74,12 +75,8 @@ export function writeSynthesisOutputs(r: SynthesisResult, dir: string, opts: Wri
   const written: string[] = [];
   const write = (name: string, data: string | Uint8Array) => {
     const p = path.join(dir, name);
-    try {
-      fs.mkdirSync(path.dirname(p), { recursive: true });
-      fs.writeFileSync(p, data);
-    } catch (err) {
-      throw new SpdfqError('E_IO', `cannot write ${p}: ${(err as Error).message}`);
-    }
+    makeDir(path.dirname(p));
+    writeFileAtomic(p, data);
     written.push(p);
   };
   write('images.npy', encodeNpy(r.images, [...r.shape]));
@@ -142,4 +139,41 @@ export function readSynthesisOutputs(dir: string): { images: Float32Array; shape
     targets: t && Array.isArray(t.targets) ? Int32Array.from(t.targets as number[]) : null,
     meta: readJson('synthesis.json'),
   };
+}
+
+/** Rebuilds the SynthesisResult that writeSynthesisOutputs wrote into `dir` (a resumed run
+ *  reuses it instead of synthesizing again); null when a file is missing or unreadable. */
+export function readSynthesisResult(dir: string): SynthesisResult | null {
+  try {
+    const { images, shape, meta } = readSynthesisOutputs(dir);
+    const t = JSON.parse(fs.readFileSync(path.join(dir, 'targets.json'), 'utf8'));
+    const losses = JSON.parse(fs.readFileSync(path.join(dir, 'losses.json'), 'utf8'));
+    if (!meta || meta.stopped) return null;
+    const options = meta.options as SynthesisResult['options'];
+    let priors: SynthesisResult['priors'] = null;
+    if (meta.priorBlocks) {
+      const arr = decodeNpy(fs.readFileSync(path.join(dir, 'priors.npy')), path.join(dir, 'priors.npy'));
+      priors = { maps: Float32Array.from(arr.data), shape: arr.shape as [number, number, number, number, number], blocks: meta.priorBlocks as number[], query: meta.priorQuery as 'class' | 'mean' };
+    }
+    return {
+      method: meta.method as SynthesisResult['method'],
+      images,
+      shape: shape as [number, number, number, number],
+      targets: Int32Array.from(t.targets),
+      regionClasses: t.regionClasses ? Int32Array.from(t.regionClasses) : null,
+      softLogits: t.softLogits ? { own: Float32Array.from(t.softLogits.own), cells: t.softLogits.cells ? Float32Array.from(t.softLogits.cells) : null } : null,
+      priors,
+      losses,
+      alpha: t.alpha,
+      stepsDone: meta.stepsDone as number,
+      totalSteps: meta.totalSteps as number,
+      seconds: meta.seconds as number,
+      plan: meta.plan as SynthesisResult['plan'],
+      preprocess: options.preprocess,
+      sources: t.sources,
+      options,
+    };
+  } catch {
+    return null;
+  }
 }

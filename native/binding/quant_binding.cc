@@ -187,7 +187,12 @@ class CalibrateWorker : public Napi::AsyncWorker {
       for (int s = 0; s < n_; s += chunk_) m.forward(images_ + int64_t(s) * img, std::min(chunk_, n_ - s), wrap_->cancel_flag());
       m.set_observer(nullptr);
       for (auto& r : reqs_) {
-        if (r.values.empty()) fail("E_CONFIG", std::string("activation site '") + quant::site_name(r.site) + "' of block " + std::to_string(r.block) + " was never reached");
+        const std::string where = std::string("activation site '") + quant::site_name(r.site) + "'" +
+                                  (r.block >= 0 ? " of block " + std::to_string(r.block) : std::string());
+        if (r.values.empty()) fail("E_CONFIG", where + " was never reached");
+        for (float x : r.values)
+          if (!std::isfinite(x))
+            fail("E_NUMERIC", where + " holds NaN or Inf on the calibration images (the images are finite, so the model's weights or its arithmetic overflowed)");
         if (r.per_channel)
           r.result = quant::search_per_channel(r.values.data(), int64_t(r.values.size()) / r.cols, r.cols, 1, r.spec);
         else

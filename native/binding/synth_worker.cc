@@ -38,6 +38,7 @@ Napi::Object progress_object(Napi::Env env, const synth::SynthProgress& p) {
   o.Set("losses", l);
   o.Set("imagesPerSecond", p.images_per_second);
   o.Set("seconds", p.seconds);
+  o.Set("stepFraction", p.step_fraction);
   return o;
 }
 

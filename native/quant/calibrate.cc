@@ -52,7 +52,7 @@ TensorQuant log2_quantizer(float delta, int bits) {
 TensorQuant search_quantizer(std::vector<float> values, const SearchSpec& spec) {
   if (spec.bits < 2 || spec.bits > 16) fail("E_CONFIG", "quantizer bits must be in [2, 16], received " + std::to_string(spec.bits));
   for (float x : values)
-    if (!std::isfinite(x)) fail("E_NUMERIC", "calibration data holds a NaN or Inf value");
+    if (!std::isfinite(x)) fail("E_NUMERIC", "the values to quantize hold a NaN or Inf");
   if (values.empty()) return spec.kind == QuantKind::Log2 ? log2_quantizer(1.0f, spec.bits) : uniform_from_range(0, 0, spec.bits);
 
   // Candidate ranges: min/max first, then each percentile; ties keep the earlier (wider) one.

@@ -148,11 +148,14 @@ int64_t Synthesizer::plan_bytes(int n) const {
 
 SynthPlan Synthesizer::make_plan() const {
   const int B = cfg_.images;
-  const int n_max = cfg_.msr ? B * cfg_.msr_max_regions : B;
+  // Passes of more than kMaxPassImages images are no faster (the GEMMs are long enough
+  // well before), and a pass is the unit of progress reports and of stopping: cap them.
+  constexpr int kMaxPassImages = 256;
+  const int n_max = std::min(cfg_.msr ? B * cfg_.msr_max_regions : B, kMaxPassImages);
   if (plan_bytes(1) > cfg_.memory_budget)
     fail("E_MEMORY", "synthesis needs " + mib(plan_bytes(1)) + " even at one image per pass" +
                          model_.plan_bytes_note(B) + ", over the memory budget of " + mib(cfg_.memory_budget) +
-                         "; raise memoryBudgetBytes or synthesize fewer images");
+                         "; raise the memory budget (memoryBudgetBytes, CLI --memory-budget-mb) or synthesize fewer images");
   int lo = 1, hi = n_max;  // largest n with plan_bytes(n) ≤ budget (monotone in n)
   while (lo < hi) {
     const int mid = lo + (hi - lo + 1) / 2;
@@ -341,6 +344,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
 
     // This chunk's MSR regions, each an image of its own with its own target.
     cls_sum += region_passes(x, d, d.first_region[b0], d.first_region[b0 + n], w_cls, grad, labels.data(), cancel);
+    if (chunk_done_) chunk_done_(c + 1, n_chunks);
   }
 
   StepLosses out;
@@ -493,7 +497,31 @@ SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& 
     res.stop.message = msg;
   };
   int step = 0;
+  // Within-step progress for large batches (several micro-batches per step).
+  constexpr double kChunkProgressSeconds = 2.0;
+  auto last_report = clock::now();
+  int current_round = 0;
+  if (progress) {
+    chunk_done_ = [&](int done, int chunks) {
+      const auto now = clock::now();
+      if (done >= chunks || std::chrono::duration<double>(now - last_report).count() < kChunkProgressSeconds) return;
+      last_report = now;
+      SynthProgress p;
+      p.step = step;
+      p.total_steps = total;
+      p.round = current_round;
+      p.alpha = alpha;
+      p.step_fraction = double(done) / chunks;
+      p.seconds = std::chrono::duration<double>(now - t_start).count();
+      progress(p);
+    };
+  }
+  struct ClearChunkHook {
+    std::function<void(int, int)>& hook;
+    ~ClearChunkHook() { hook = nullptr; }
+  } clear_hook{chunk_done_};
   for (size_t r = 0; r < cfg_.rounds.size() && res.stop.code.empty(); ++r) {
+    current_round = int(r);
     const SynthRound& round = cfg_.rounds[r];
     for (int s = 0; s < round.iters; ++s, ++step) {
       const auto t0 = clock::now();
@@ -558,6 +586,7 @@ SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& 
         p.images_per_second = dt > 0 ? B / dt : 0;
         p.seconds = std::chrono::duration<double>(t1 - t_start).count();
         progress(p);
+        last_report = t1;
       }
     }
   }

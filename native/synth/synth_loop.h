@@ -51,6 +51,9 @@ struct SynthProgress {
   StepLosses losses;
   double images_per_second = 0;  // whole images optimized per second, over the last step
   double seconds = 0;            // since the loop started
+  // < 1 while `step` is still under way: large batches also report each finished
+  // micro-batch (at most every kChunkProgressSeconds), so progress never stalls for long.
+  double step_fraction = 1.0;
 };
 using ProgressFn = std::function<void(const SynthProgress&)>;
 
@@ -132,6 +135,8 @@ class Synthesizer {
   template <class F>
   void parallel(int64_t n, F&& fn);
 
+  // Called after each micro-batch of a step's whole images (done, total); run() reports it.
+  std::function<void(int, int)> chunk_done_;
   std::unique_ptr<SynthEngine> engine_;
   SynthEngine& model_;
   SynthConfig cfg_;

@@ -17,12 +17,20 @@ import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../../synth/options';
 import { SpdfqError } from '../../errors';
 import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from '../synthesis-flags';
+import { intFlag } from '../flags';
+import { checkOutput } from '../../io/output-path';
+import { makeDir, writeFileAtomic } from '../../io/atomic';
+
+/** The Fashion-MNIST training set where Debian's dataset-fashion-mnist is installed: the
+ *  bundled model's real calibration images. */
+const DEFAULT_REAL = '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz';
+const DEFAULT_EVAL = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
 
 interface CompareArgs {
   model?: string;
-  eval: string;
+  eval?: string;
   'eval-limit': number;
-  real: string;
+  real?: string;
   methods: string;
   bits: string;
   seeds: number;
@@ -81,10 +89,10 @@ function readRecord(p: string): { source: string; record: CompareRecord } {
 
 /** results.md and results.json in `out`, and the tables on stdout. */
 function writeTables(out: string, record: CompareRecord): void {
-  fs.mkdirSync(out, { recursive: true });
+  makeDir(out);
   const md = compareMarkdown(record.result, record.options);
-  fs.writeFileSync(path.join(out, 'results.md'), `${md}\n`);
-  fs.writeFileSync(path.join(out, 'results.json'), `${JSON.stringify(record, null, 2)}\n`);
+  writeFileAtomic(path.join(out, 'results.md'), `${md}\n`);
+  writeFileAtomic(path.join(out, 'results.json'), `${JSON.stringify(record, null, 2)}\n`);
   process.stdout.write(`${md}\n\n(${record.result.seconds.toFixed(0)} s of runs; written to ${out})\n`);
 }
 
@@ -106,9 +114,9 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
   builder: (y: Argv) =>
     y
       .option('model', { type: 'string', describe: 'ONNX model (default: the bundled Fashion-MNIST ViT)' })
-      .option('eval', { type: 'string', default: '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz', describe: 'labelled evaluation images (IDX or image folder)' })
+      .option('eval', { type: 'string', describe: `labelled evaluation images (IDX or image folder); default for the bundled model: ${DEFAULT_EVAL} where installed, else its bundled test subset` })
       .option('eval-limit', { type: 'number', default: 2000, describe: 'evaluation images used' })
-      .option('real', { type: 'string', default: '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz', describe: 'real calibration images (a different set from --eval)' })
+      .option('real', { type: 'string', describe: `real calibration images (a different set from --eval); default ${DEFAULT_REAL} (Debian's dataset-fashion-mnist, for the bundled model)` })
       .option('methods', { type: 'string', default: 'noise,inversion,psaq,spdfq,real', describe: 'rows' })
       .option('bits', { type: 'string', default: 'w8a8,w6a6,w4a4,w3a3', describe: 'columns' })
       .option('seeds', { type: 'number', default: 3, describe: 'seeds per cell (mean ± std)' })
@@ -130,36 +138,59 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('sweep', { type: 'array', string: true, describe: 'run nothing: one table over the results.json files (or folders) of runs with different settings, one row per setting and method' })
       .option('merge', { type: 'array', string: true, describe: 'run nothing: merge the results.json files (or folders holding one) of earlier runs into one table in --out' }) as unknown as Argv<CompareArgs>,
   handler: async (a) => {
+    const inputs = [...(a.merge ?? []), ...(a.sweep ?? [])].map((p) => ({ flag: a.merge ? '--merge' : '--sweep', path: fs.existsSync(p) && fs.statSync(p).isDirectory() ? path.join(p, 'results.json') : p }));
+    const out = checkOutput('--out', a.out, inputs, { isFolder: true, writes: ['results.md', 'results.json', 'sweep.md'] });
     if (a.merge !== undefined) {
-      writeTables(a.out, mergeCompareRecords(a.merge.map(readRecord)));
+      writeTables(out, mergeCompareRecords(a.merge.map(readRecord)));
       return;
     }
     if (a.sweep !== undefined) {
       const md = sweepMarkdown(sweepTable(a.sweep.map(readRecord)));
-      fs.mkdirSync(a.out, { recursive: true });
-      fs.writeFileSync(path.join(a.out, 'sweep.md'), `${md}\n`);
+      makeDir(out);
+      writeFileAtomic(path.join(out, 'sweep.md'), `${md}\n`);
       process.stdout.write(`${md}\n`);
       return;
     }
-    if (!Number.isInteger(a['first-seed']) || a['first-seed'] < 0) throw new SpdfqError('E_CONFIG', `--first-seed: expected an integer ≥ 0, received ${a['first-seed']}`);
+    // Every flag is checked before any data is read.
+    intFlag('first-seed', a['first-seed'], 0);
+    intFlag('seeds', a.seeds, 1);
+    intFlag('images', a.images, 1);
+    intFlag('eval-limit', a['eval-limit'], 1);
+    intFlag('iters', a.iters, 0);
+    intFlag('recon-iters', a['recon-iters'], 0);
+    intFlag('threads', a.threads, 1);
+    const methods = list('methods', a.methods, SYNTH_METHODS);
+    const bits = list('bits', a.bits, Object.keys(BITS_PRESETS) as BitsPreset[]);
+    const ablationBits = oneBits('ablation-bits', a['ablation-bits']);
+    const ablationVariants = a['ablation-variants'] === undefined ? undefined : list('ablation-variants', a['ablation-variants'], ABLATION_NAMES);
+    const synthesis = synthesisOverrides(a);
     const modelPath = a.model ?? DEFAULT_MODEL;
+    // Without --eval, the bundled model is evaluated on the Fashion-MNIST test set where
+    // Debian's package is installed (docs/results.md's tables), else on its bundled subset.
+    const evalPath = a.eval ?? (a.model === undefined ? (fs.existsSync(DEFAULT_EVAL) ? DEFAULT_EVAL : DEFAULT_MODEL.replace(/\.onnx$/, '-test')) : undefined);
+    if (a.eval === undefined && evalPath) process.stderr.write(`evaluation images: ${evalPath}\n`);
+    if (!evalPath) throw new SpdfqError('E_CONFIG', '--eval: expected labelled evaluation images (IDX or image folder) for --model ' + modelPath);
+    const realPath = a.real ?? DEFAULT_REAL;
+    if (!fs.existsSync(realPath)) {
+      throw new SpdfqError('E_CONFIG', `--real: ${realPath} does not exist; compare needs real labelled images (not the evaluation images) for the real-image row and as the reference of the image statistics: pass --real <IDX or image folder>${a.real === undefined ? ", or install Debian's dataset-fashion-mnist for the bundled model" : ''}`);
+    }
     const imported = await importOnnx(modelPath);
     const pre = readPreprocessing(imported.path, imported.config);
-    const evalSet = loadEvalSet(a.eval, imported.config, pre, { limit: a['eval-limit'] });
-    const real = loadEvalSet(a.real, imported.config, pre, { limit: Math.max(a.images * (a['first-seed'] + a.seeds), 256) });
+    const evalSet = loadEvalSet(evalPath, imported.config, pre, { limit: a['eval-limit'] });
+    const real = loadEvalSet(realPath, imported.config, pre, { limit: Math.max(a.images * (a['first-seed'] + a.seeds), 256) });
     const fp = await createVit(imported.config, imported.weights, { threads: a.threads });
     const options: CompareOptions = {
-      methods: list('methods', a.methods, SYNTH_METHODS),
-      bits: list('bits', a.bits, Object.keys(BITS_PRESETS) as BitsPreset[]),
+      methods,
+      bits,
       seeds: Array.from({ length: a.seeds }, (_, i) => a['first-seed'] + i),
       images: a.images,
       iters: a.iters,
       reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : {},
       ablation: a.ablation,
-      ablationBits: oneBits('ablation-bits', a['ablation-bits']),
-      ablationVariants: a['ablation-variants'] === undefined ? undefined : list('ablation-variants', a['ablation-variants'], ABLATION_NAMES),
-      synthesis: synthesisOverrides(a),
-      realPath: a.real,
+      ablationBits,
+      ablationVariants,
+      synthesis,
+      realPath,
       preprocess: { mean: pre.mean, std: pre.std },
       threads: a.threads,
       cacheDir: a.cache,

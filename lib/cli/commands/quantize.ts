@@ -14,6 +14,10 @@ import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat } from '../..
 import { loadEvalSet } from '../../data/eval-set';
 import { evaluate } from '../../eval/evaluate';
 import { SpdfqError } from '../../errors';
+import { checkOutput } from '../../io/output-path';
+import { writeFileAtomic } from '../../io/atomic';
+import { intFlag } from '../flags';
+import { withStopSignals } from '../signals';
 
 interface QuantizeArgs {
   model: string;
@@ -48,58 +52,70 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('eval', { type: 'string', describe: 'labelled images to report full-precision and quantized top-1' })
       .option('threads', { type: 'number' }) as unknown as Argv<QuantizeArgs>,
   handler: async (a) => {
+    intFlag('images', a.images, 1);
+    intFlag('threads', a.threads, 1);
+    intFlag('recon-iters', a['recon-iters'], 0);
+    const out = checkOutput('--out', a.out, [
+      { flag: '--model', path: a.model },
+      { flag: "--model's preprocessing sidecar", path: String(a.model).replace(/\.onnx$/i, '') + '.preprocess.json' },
+      { flag: '--calib', path: a.calib === 'noise' ? '' : a.calib },
+      { flag: '--eval', path: a.eval ?? '' },
+    ]);
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
     checkExportFormat('--format', a.format);
     if (a.preset !== 'repq' && a.preset !== 'psaq') throw new SpdfqError('E_CONFIG', `--preset: expected repq or psaq, received '${a.preset}'`);
     if (a['weight-mode'] !== undefined && a['weight-mode'] !== 'asymmetric' && a['weight-mode'] !== 'symmetric') throw new SpdfqError('E_CONFIG', `--weight-mode: expected asymmetric or symmetric, received '${a['weight-mode']}'`);
-    const imported = await importOnnx(a.model);
-    const pre = readPreprocessing(imported.path, imported.config);
-    const fp = await createVit(imported.config, imported.weights, { threads: a.threads });
-    try {
-      let images: Float32Array;
-      let n = a.images;
-      if (a.calib.endsWith('.npy')) {
-        const t = decodeNpy(fs.readFileSync(a.calib), a.calib);
-        const per = fp.imageLength();
-        if (t.shape.length !== 4 || t.shape[1] * t.shape[2] * t.shape[3] !== per) {
-          throw new SpdfqError('E_TENSOR', `${a.calib}: expected a tensor [N, ${imported.config.channels}, ${imported.config.imageHeight}, ${imported.config.imageWidth}], found [${t.shape.join(', ')}]`);
-        }
-        n = Math.min(n, t.shape[0]);
-        images = Float32Array.from(t.data.subarray(0, n * per));
-      } else {
-        const method = a.calib === 'noise' ? 'noise' : 'real';
-        const r = await synthesize(fp, { method, images: n, preprocess: { mean: pre.mean, std: pre.std }, real: method === 'real' ? { path: a.calib } : undefined });
-        images = r.images;
-      }
-      const q = await quantize(fp, images, n, {
-        bits: a.bits as BitsPreset,
-        inputRange: normalizedPixelRange(pre),
-        preset: a.preset as 'repq' | 'psaq',
-        weightMode: a['weight-mode'] as 'asymmetric' | 'symmetric' | undefined,
-        tensorrt: a.tensorrt,
-        reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
-        threads: a.threads,
-        onProgress: (p) => {
-          if (p.reconstruct && p.reconstruct.iter === p.reconstruct.iters) process.stderr.write(`reconstructed block ${p.reconstruct.block + 1}/${p.reconstruct.blocks} (mse ${p.reconstruct.loss.toExponential(3)})\n`);
-        },
-      });
+    await withStopSignals(async (signal) => {
+      const imported = await importOnnx(a.model);
+      const pre = readPreprocessing(imported.path, imported.config);
+      const fp = await createVit(imported.config, imported.weights, { threads: a.threads });
       try {
-        const exp = exportQuantizedOnnx(q, { format: a.format as QuantExportFormat, inputName: imported.inputName, outputName: imported.outputName });
-        fs.writeFileSync(a.out, exp.bytes);
-        for (const w of exp.warnings) process.stderr.write(`warning: ${w}\n`);
-        process.stdout.write(`wrote ${a.out} (${a.bits}, ${exp.format}, opset ${exp.opset}, ${n} calibration images)\n`);
-        if (a.eval) {
-          const set = loadEvalSet(a.eval, imported.config, pre);
-          const K = imported.config.numClasses;
-          const f = await evaluate(async (x, b) => (await fp.forward(x, b)).logits, set, K);
-          const qe = await evaluate((x, b) => q.forward(x, b), set, K);
-          process.stdout.write(`top-1 on ${set.count} images: full precision ${(f.top1 * 100).toFixed(2)}%, ${a.bits} ${(qe.top1 * 100).toFixed(2)}%\n`);
+        let images: Float32Array;
+        let n = a.images;
+        if (a.calib.endsWith('.npy')) {
+          const t = decodeNpy(fs.readFileSync(a.calib), a.calib);
+          const per = fp.imageLength();
+          if (t.shape.length !== 4 || t.shape[1] * t.shape[2] * t.shape[3] !== per) {
+            throw new SpdfqError('E_TENSOR', `${a.calib}: expected a tensor [N, ${imported.config.channels}, ${imported.config.imageHeight}, ${imported.config.imageWidth}], found [${t.shape.join(', ')}]`);
+          }
+          n = Math.min(n, t.shape[0]);
+          images = Float32Array.from(t.data.subarray(0, n * per));
+        } else {
+          const method = a.calib === 'noise' ? 'noise' : 'real';
+          const r = await synthesize(fp, { signal, method, images: n, preprocess: { mean: pre.mean, std: pre.std }, real: method === 'real' ? { path: a.calib } : undefined });
+          images = r.images;
+        }
+        const q = await quantize(fp, images, n, {
+          bits: a.bits as BitsPreset,
+          inputRange: normalizedPixelRange(pre),
+          preset: a.preset as 'repq' | 'psaq',
+          weightMode: a['weight-mode'] as 'asymmetric' | 'symmetric' | undefined,
+          tensorrt: a.tensorrt,
+          reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
+          threads: a.threads,
+          signal,
+          onProgress: (p) => {
+            if (p.reconstruct && p.reconstruct.iter === p.reconstruct.iters) process.stderr.write(`reconstructed block ${p.reconstruct.block + 1}/${p.reconstruct.blocks} (mse ${p.reconstruct.loss.toExponential(3)})\n`);
+          },
+        });
+        try {
+          const exp = exportQuantizedOnnx(q, { format: a.format as QuantExportFormat, inputName: imported.inputName, outputName: imported.outputName });
+          writeFileAtomic(out, exp.bytes);
+          for (const w of exp.warnings) process.stderr.write(`warning: ${w}\n`);
+          process.stdout.write(`wrote ${a.out} (${a.bits}, ${exp.format}, opset ${exp.opset}, ${n} calibration images)\n`);
+          if (a.eval) {
+            const set = loadEvalSet(a.eval, imported.config, pre);
+            const K = imported.config.numClasses;
+            const f = await evaluate(async (x, b) => (await fp.forward(x, b)).logits, set, K);
+            const qe = await evaluate((x, b) => q.forward(x, b), set, K);
+            process.stdout.write(`top-1 on ${set.count} images: full precision ${(f.top1 * 100).toFixed(2)}%, ${a.bits} ${(qe.top1 * 100).toFixed(2)}%\n`);
+          }
+        } finally {
+          await q.dispose();
         }
       } finally {
-        await q.dispose();
+        await fp.dispose();
       }
-    } finally {
-      await fp.dispose();
-    }
+    });
   },
 };

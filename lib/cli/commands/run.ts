@@ -10,6 +10,8 @@ import { overridesForMethod, SYNTH_METHODS, SynthMethod } from '../../synth/opti
 import { checkExportFormat, QuantExportFormat } from '../../quant/export-onnx';
 import { SpdfqError } from '../../errors';
 import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from '../synthesis-flags';
+import { withStopSignals } from '../signals';
+import { intFlag } from '../flags';
 
 interface RunArgs {
   model?: string;
@@ -31,6 +33,8 @@ interface RunArgs {
   alpha?: number;
   'synth-option'?: string[];
   softmax: string;
+  force: boolean;
+  resume: boolean;
 }
 
 function pct(x: number | null): string {
@@ -40,11 +44,13 @@ function pct(x: number | null): string {
 export function summary(r: RunResults): string {
   return [
     `model         ${r.model}`,
-    `method        ${r.method}, ${r.synthetic_images} images (${r.synthesis_seconds.toFixed(1)} s)`,
+    `method        ${r.method}, ${r.synthetic_images} images (${r.synthesis_seconds.toFixed(1)} s)${r.resumed.length ? `; reused from the earlier run: ${r.resumed.join(', ')}` : ''}`,
     `bits          ${r.bits}`,
     `fp top-1      ${pct(r.fp_top1)}`,
     `quant top-1   ${pct(r.quant_top1)}  (engine simulation)`,
-    `export top-1  ${pct(r.exported_top1)}  (onnxruntime on the exported file; simulation of the exported quantizers ${pct(r.exported_sim_top1)}, agreement ${pct(r.exported_agreement)})`,
+    r.exported_top1 === null
+      ? `export top-1  not measured (${r.export_warnings.find((w) => /not evaluated/.test(w)) ?? 'no evaluation images'})`
+      : `export top-1  ${pct(r.exported_top1)}  (onnxruntime on the exported file; ${r.exported_sim_top1 === r.quant_top1 ? 'the exported quantizers are the simulated ones' : `simulation of the exported quantizers ${pct(r.exported_sim_top1)}`}, agreement ${pct(r.exported_agreement)})`,
     `eval images   ${r.eval_images}`,
     `time          ${r.seconds.toFixed(1)} s`,
     // One line: the per-image PNGs are summarized by their folder.
@@ -73,10 +79,18 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
       .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers), qdq-int4 (opset 21, 4-bit weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('alpha', { type: 'number', describe: "SPDFQ's APA weight α1 (default: automatic, α1·L_APA = L_SL at step 0; docs/results.md measures a smaller one on a 14×14 token grid)" })
+      .option('force', { type: 'boolean', default: false, describe: 'into an --out folder holding an earlier run: start over (removes only what run writes)' })
+      .option('resume', { type: 'boolean', default: false, describe: 'into an --out folder holding an earlier run of this job: reuse its completed stages (synthetic images, quantized model) whose inputs and options are unchanged' })
       .option('softmax', { type: 'string', default: 'log2', describe: "post-softmax quantizer: log2 (RepQ-ViT; exported as its exact formula in float ops) or uniform (a pure QDQ graph); docs/quantization.md measures both" })
       .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path (repeatable): e.g. apa.loss=kl, tv.weight=0.5, msr=false (docs/synthesis.md lists them)' })
       .option('json', { type: 'boolean', default: false, describe: 'print results.json to stdout instead of the summary' }) as unknown as Argv<RunArgs>,
   handler: async (a) => {
+    intFlag('images', a.images, 1);
+    intFlag('iters', a.iters, 0);
+    intFlag('eval-limit', a['eval-limit'], 1);
+    intFlag('seed', a.seed, 0);
+    intFlag('threads', a.threads, 1);
+    intFlag('recon-iters', a['recon-iters'], 0);
     if (!(a.bits in BITS_PRESETS)) throw new SpdfqError('E_CONFIG', `--bits: expected one of ${Object.keys(BITS_PRESETS).join(', ')}, received '${a.bits}'`);
     if (!SYNTH_METHODS.includes(a.method as SynthMethod)) throw new SpdfqError('E_CONFIG', `--method: expected one of ${SYNTH_METHODS.join(', ')}, received '${a.method}'`);
     checkExportFormat('--format', a.format);
@@ -84,14 +98,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // A flag that adjusts a component (apa.loss=kl) does not switch it on for a method that
     // runs without it; `apa.enabled=true` does.
     const synthesis = overridesForMethod(a.method as SynthMethod, mergeSynthesis(apaAlphaFlag(a.alpha), synthOptionFlags(a['synth-option'])));
-    const ac = new AbortController();
-    const onSigint = () => {
-      process.stderr.write('\nstopping (Ctrl-C again to force)…\n');
-      process.off('SIGINT', onSigint);
-      ac.abort();
-    };
-    process.on('SIGINT', onSigint);
-    try {
+    await withStopSignals(async (signal) => {
       const res = await run({
         model: a.model,
         bits: a.bits as BitsPreset,
@@ -107,14 +114,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
         threads: a.threads,
         reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
         exportFormat: a.format as QuantExportFormat,
-        softmaxQuantizer: a.softmax,
+        softmaxQuantizer: a.softmax as 'log2' | 'uniform',
         synthesis,
         reporter: consoleReporter(),
-        signal: ac.signal,
+        signal,
+        force: a.force,
+        resume: a.resume,
+        cliFlags: true,
       });
       process.stdout.write(a.json ? `${JSON.stringify(res, null, 2)}\n` : `${summary(res)}\n`);
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
+    });
   },
 };

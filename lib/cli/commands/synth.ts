@@ -15,6 +15,9 @@ import { Preprocess, SYNTH_METHODS, SynthesisOptions, SynthMethod } from '../../
 import { formatDuration, formatNumber, ProgressBar } from '../progress-bar';
 import { synthesize, SynthesisResult } from '../../synth/synthesize';
 import { writeSynthesisOutputs } from '../../synth/writers';
+import { checkOutput } from '../../io/output-path';
+import { keyOf, RunFolder } from '../../io/run-folder';
+import { intFlag } from '../flags';
 
 export interface SynthArgs {
   model: string;
@@ -36,7 +39,11 @@ export interface SynthArgs {
   'memory-budget-mb'?: number;
   pngs: boolean;
   progress: boolean;
+  force?: boolean;
 }
+
+/** What synth writes into --out (and all that --force removes). */
+export const SYNTH_WRITES = ['images.npy', 'images', 'grid.png', 'targets.json', 'losses.csv', 'losses.json', 'priors.npy', 'synthesis.json'];
 
 /** What the command needs from a model loader: the engine model (or its config and
  *  weights to build one) and the input normalization. */
@@ -84,6 +91,16 @@ export function synthOptionsFromArgs(a: SynthArgs, preprocess: Preprocess | unde
 /** The command's work, with its dependencies injectable (tests pass a tiny model). */
 export async function runSynthCommand(a: SynthArgs, deps: SynthDeps = { loadModel: defaultLoadModel }): Promise<SynthesisResult> {
   const err = deps.stderr ?? process.stderr;
+  intFlag('images', a.images, 1);
+  intFlag('iters', a.iters, 0);
+  intFlag('seed', a.seed, 0);
+  intFlag('threads', a.threads, 1);
+  const out = checkOutput('--out', a.out, [
+    { flag: '--model', path: a.model },
+    { flag: '--real', path: a.real ?? '' },
+    { flag: '--real-labels', path: a['real-labels'] ?? '' },
+  ], { isFolder: true, writes: SYNTH_WRITES });
+  const folder = RunFolder.open(out, { command: 'synth', key: keyOf({ model: a.model, args: a }), writes: SYNTH_WRITES, force: a.force });
   const loaded = await deps.loadModel(a.model, { threads: a.threads });
   const model = loaded.model ?? (loaded.weights ? await createVit(loaded.config, loaded.weights, { threads: a.threads }) : null);
   if (!model) throw new SpdfqError('E_ONNX', `${a.model}: the loader returned neither a model nor weights`);
@@ -93,20 +110,27 @@ export async function runSynthCommand(a: SynthArgs, deps: SynthDeps = { loadMode
   const ac = new AbortController();
   const onOuterAbort = () => ac.abort();
   deps.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  // SIGINT (Ctrl-C) and SIGTERM (timeout, Slurm, Kubernetes): stop after the current step
+  // and keep the images reached; a second signal exits at once.
   let interrupts = 0;
-  const onSigint = () => {
+  const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
-      err.write('\nspdfq-native: stopping after the current step (Ctrl-C again to quit at once)…\n');
+      err.write(`\nspdfq-native: ${sig}: stopping after the current step (again to quit at once)…\n`);
       ac.abort();
     } else {
-      process.exit(130);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
     }
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   options.signal = ac.signal;
   options.onProgress = (p) => {
     if (!bar) return;
+    if (p.stepFraction < 1) {
+      bar.update(p.step + p.stepFraction, p.totalSteps, `synth ${options.method}`, `step ${p.step + 1}: ${Math.round(p.stepFraction * 100)} % of its images  ETA ${formatDuration(p.etaSeconds)}`);
+      return;
+    }
     const l = p.losses;
     const parts = [
       options.method === 'psaq' ? `pse ${formatNumber(l.pse)}` : `apa ${formatNumber(l.apa)}`,
@@ -116,24 +140,25 @@ export async function runSynthCommand(a: SynthArgs, deps: SynthDeps = { loadMode
       `${p.imagesPerSecond.toFixed(1)} img/s`,
       `ETA ${formatDuration(p.etaSeconds)}`,
     ];
-    bar.update(p.step + 1, p.totalSteps, `synth ${options.method}`, parts.join('  '));
+    bar.update(p.step + p.stepFraction, p.totalSteps, `synth ${options.method}`, parts.join('  '));
   };
   try {
     const result = await synthesize(model, options);
     bar?.done();
-    const files = writeSynthesisOutputs(result, a.out, { pngs: a.pngs });
+    const files = writeSynthesisOutputs(result, folder.subfolder(''), { pngs: a.pngs });
     err.write(`spdfq-native: ${result.shape[0]} ${result.method} images (${result.stepsDone} steps, ${formatDuration(result.seconds)}${result.alpha !== null ? `, α1 = ${formatNumber(result.alpha)}` : ''}) → ${path.resolve(a.out)} (${files.length} files)\n`);
     return result;
   } catch (e) {
     bar?.done();
     if (e instanceof SynthesisStoppedError) {
       // Keep what was reached: the images of the last good step, their targets and losses.
-      writeSynthesisOutputs(e.partial, a.out, { pngs: a.pngs, stopped: { code: e.code, step: e.step, part: e.part, message: e.message } });
+      writeSynthesisOutputs(e.partial, folder.subfolder(''), { pngs: a.pngs, stopped: { code: e.code, step: e.step, part: e.part, message: e.message } });
       err.write(`spdfq-native: wrote the images of ${e.partial.stepsDone} completed steps to ${path.resolve(a.out)}\n`);
     }
     throw e;
   } finally {
-    process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     deps.signal?.removeEventListener('abort', onOuterAbort);
     if (ownModel) await model.dispose();
   }
@@ -162,7 +187,8 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
       .option('threads', { type: 'number', describe: 'worker threads (default: all cores)' })
       .option('memory-budget-mb', { type: 'number', describe: 'working memory bound in MiB [4096]' })
       .option('pngs', { type: 'boolean', default: true, describe: 'write one PNG per image (--no-pngs: only the grid)' })
-      .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr' }) as unknown as Argv<SynthArgs>,
+      .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr' })
+      .option('force', { type: 'boolean', default: false, describe: 'into an --out folder holding earlier images: replace them (removes only what synth writes)' }) as unknown as Argv<SynthArgs>,
   handler: async (argv) => {
     await runSynthCommand(argv);
   },
