@@ -469,6 +469,19 @@ double Synthesizer::image_prior(const float* x, float* grad) const {
 
 // ------------------------------------------------------------------------------ run
 
+namespace {
+// The first loss part (or the gradient) that is NaN or Inf, and a sentence saying so;
+// empty when everything is finite.
+std::pair<std::string, std::string> first_non_finite(const StepLosses& losses, const float* grad, int64_t n) {
+  const std::pair<const char*, double> parts[] = {
+      {"apa", losses.apa}, {"cls", losses.cls}, {"tv", losses.tv}, {"pse", losses.pse}};
+  for (const auto& p : parts)
+    if (!std::isfinite(p.second)) return {p.first, std::string("loss part '") + p.first + "' is " + std::to_string(p.second)};
+  if (!all_finite(grad, n)) return {"gradient", "the gradient of the total loss has a NaN or Inf entry"};
+  return {"", ""};
+}
+}  // namespace
+
 SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& progress) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
@@ -548,20 +561,8 @@ SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& 
         break;
       }
       // NaN/Inf: name the first bad part; the images are still those of the last good step.
-      const std::pair<const char*, double> parts[] = {
-          {"apa", losses.apa}, {"cls", losses.cls}, {"tv", losses.tv}, {"pse", losses.pse}};
-      std::string bad;
-      double bad_value = 0;
-      for (const auto& p : parts)
-        if (!std::isfinite(p.second)) {
-          bad = p.first;
-          bad_value = p.second;
-          break;
-        }
-      if (bad.empty() && !all_finite(grad.data(), n)) bad = "gradient";
+      const auto [bad, what] = first_non_finite(losses, grad.data(), n);
       if (!bad.empty()) {
-        const std::string what = bad == "gradient" ? "the gradient of the total loss has a NaN or Inf entry"
-                                                   : "loss part '" + bad + "' is " + std::to_string(bad_value);
         stop("E_NUMERIC", bad, step,
              "step " + std::to_string(step) + " (round " + std::to_string(r + 1) + ", iteration " +
                  std::to_string(s) + "): " + what + "; the images of the last good step were kept");
