@@ -17,10 +17,15 @@ export function apaAlphaFlag(alpha: number | undefined): Pick<SynthesisOptions, 
  *  (numbers, booleans, lists) and as a string otherwise. Option names and values are
  *  validated with the rest of the synthesis options, whose messages name the same path. */
 export function synthOptionFlags(items: string[] | undefined): Partial<SynthesisOptions> {
+  return pathOptions('--synth-option', items) as Partial<SynthesisOptions>;
+}
+
+/** `flag path=value` items (repeatable) as a nested options object (see synthOptionFlags). */
+export function pathOptions(flag: string, items: string[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const item of items ?? []) {
     const m = /^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)=(.*)$/.exec(String(item));
-    if (!m) throw new SpdfqError('E_CONFIG', `--synth-option: expected path=value (e.g. apa.loss=kl), received '${item}'`);
+    if (!m) throw new SpdfqError('E_CONFIG', `${flag}: expected path=value (e.g. apa.loss=kl), received '${item}'`);
     const keys = m[1].split('.');
     let value: unknown;
     try {
@@ -33,15 +38,15 @@ export function synthOptionFlags(items: string[] | undefined): Partial<Synthesis
       const next = node[k];
       if (next === true) node[k] = {};
       else if (next !== undefined && (typeof next !== 'object' || next === null || Array.isArray(next))) {
-        throw new SpdfqError('E_CONFIG', `--synth-option ${m[1]}: '${k}' was already set to ${JSON.stringify(next)}, which has no fields`);
+        throw new SpdfqError('E_CONFIG', `${flag} ${m[1]}: '${k}' was already set to ${JSON.stringify(next)}, which has no fields`);
       }
       node = (node[k] ??= {}) as Record<string, unknown>;
     }
     const last = keys[keys.length - 1];
-    if (last in node) throw new SpdfqError('E_CONFIG', `--synth-option ${m[1]}: given twice`);
+    if (last in node) throw new SpdfqError('E_CONFIG', `${flag} ${m[1]}: given twice`);
     node[last] = value;
   }
-  return out as Partial<SynthesisOptions>;
+  return out;
 }
 
 /** Deep merge of synthesis settings (later wins), for flags that set parts of one option. */

@@ -16,7 +16,7 @@ import { synthesize } from '../synth/synthesize';
 import { overridesForMethod, resolveSynthesisOptions, SynthesisOptions, SynthMethod } from '../synth/options';
 import { bytesDigest, cacheKey, ImageCache } from './image-cache';
 import { quantize, calibrateSites } from '../quant/quantize';
-import { BitsPreset, normalizedPixelRange, planQuantization, quantizerForms, ReconstructionOptions } from '../quant/quant-config';
+import { BitsPreset, normalizedPixelRange, planQuantization, QuantOptions, quantizerForms, ReconstructionOptions } from '../quant/quant-config';
 import { ChannelQuantizer, TensorQuantizer } from '../native';
 import { classCosine, clsAttentionEntropy, frechetDistance } from './feature-stats';
 import { ABLATION, AblationName, ablationSynthesis, SynthesisOverrides } from './ablation';
@@ -40,6 +40,9 @@ export interface CompareOptions {
   realPath: string;
   preprocess: { mean: number[]; std: number[] };
   threads?: number;
+  /** Quantization options for every cell (back-end settings: calibration order, learned
+   *  rounding, QDrop), over the plan's defaults. Default none. */
+  quant?: Omit<QuantOptions, 'bits' | 'reconstruction'> & { reconstruction?: ReconstructionOptions };
   /** The quantizer forms at each bit width (quantizerForms), recorded by compare. */
   quantizerForms?: Record<string, string>;
   /** Keep synthesized images in this folder and reuse them when the same model, method,
@@ -124,7 +127,7 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
     clsAttentionEntropy: await attentionEntropy(fp, realCalib, realCalibN),
   };
 
-  o.quantizerForms = Object.fromEntries([...new Set([...o.bits, o.ablationBits])].map((b) => [b, quantizerForms(planQuantization(fp.config, { bits: b }))]));
+  o.quantizerForms = Object.fromEntries([...new Set([...o.bits, o.ablationBits])].map((b) => [b, quantizerForms(planQuantization(fp.config, { ...o.quant, bits: b }))]));
   const result: CompareResult = { fpTop1: fpEval.top1, cells: {}, cellSeeds: {}, ablation: {}, ablationSeeds: {}, quality: {}, qualitySeeds: {}, realQualityReference, seconds: 0 };
 
   const cache = o.cacheDir ? new ImageCache(o.cacheDir) : null;
@@ -151,10 +154,11 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
 
   const quantTop1 = async (images: Float32Array, bits: BitsPreset, seed: number): Promise<number> => {
     const q = await quantize(fp, images, o.images, {
+      ...o.quant,
       bits,
       inputRange: normalizedPixelRange(o.preprocess),
       threads: o.threads,
-      reconstruction: o.reconstruction === false ? false : { ...o.reconstruction, seed },
+      reconstruction: o.reconstruction === false ? false : { ...o.quant?.reconstruction, ...o.reconstruction, seed },
       signal: o.signal,
     });
     try {

@@ -25,11 +25,11 @@ export interface CompareRecord {
 const ROW_ORDER: readonly SynthMethod[] = ['noise', 'inversion', 'psaq', 'spdfq', 'real'];
 
 /** Options that define the protocol: runs that differ in any of them do not share a table. */
-export const PROTOCOL_KEYS = ['images', 'iters', 'reconstruction', 'ablationBits', 'synthesis', 'preprocess'] as const;
+export const PROTOCOL_KEYS = ['images', 'iters', 'reconstruction', 'ablationBits', 'synthesis', 'quant', 'preprocess'] as const;
 
 /** A protocol option as canonical JSON (sorted keys; a missing synthesis override is none). */
 export function protocolValue(record: CompareRecord, key: (typeof PROTOCOL_KEYS)[number]): string {
-  const v = key === 'synthesis' ? record.options.synthesis ?? {} : record.options[key] ?? null;
+  const v = key === 'synthesis' || key === 'quant' ? record.options[key] ?? {} : record.options[key] ?? null;
   return JSON.stringify(v, (_k, x: unknown) =>
     x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => p.localeCompare(q))) : x,
   );

@@ -44,7 +44,7 @@ export interface NativeVitModel {
 
   // Quantization hooks (native/binding/quant_binding.cc).
 
-  calibrate(images: Float32Array, n: number, chunk: number, specs: CalibrationRequest[]): Promise<(TensorQuantizer | ChannelQuantizer)[]>;
+  calibrate(images: Float32Array, n: number, chunk: number, specs: CalibrationRequest[], onQuantizedModel?: boolean): Promise<(TensorQuantizer | ChannelQuantizer)[]>;
   setActQuant(sites: SiteQuantizer[] | null): void;
   setWeightQuant(layers: WeightQuantizer[] | null): void;
   getQuantParams(): Float32Array;
@@ -52,7 +52,7 @@ export interface NativeVitModel {
   reconstruct(
     images: Float32Array,
     n: number,
-    config: { iters: number; lr: number; batch: number; seed: number },
+    config: { iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number; qdrop: number },
     onProgress?: (p: ReconstructProgress) => void,
   ): Promise<{ block: number; mseBefore: number; mseAfter: number }[]>;
 }
@@ -141,6 +141,8 @@ export interface NativeAddon {
   quantSearch(values: Float32Array, rows: number, cols: number, axis: -1, spec: SearchSpec): TensorQuantizer;
   quantSearch(values: Float32Array, rows: number, cols: number, axis: 0 | 1, spec: SearchSpec): ChannelQuantizer;
   fakeQuant(values: Float32Array, quantizer: TensorQuantizer): Float32Array;
+  /** AdaRound's soft rounding per element (native/quant/reconstruct.h), for tests. */
+  softRounding(v: Float32Array, base: Float32Array, quantizer: TensorQuantizer, beta: number): { weight: Float32Array; dWeight: Float32Array; reg: Float64Array; dReg: Float32Array };
   qgemmBench(kind: 'int8' | 'int4w', size: number, repeats: number): number;
 }
 

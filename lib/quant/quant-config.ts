@@ -4,7 +4,7 @@
 
 import { SpdfqError } from '../errors';
 import { VitConfig } from '../vit-config';
-import { SiteName, SearchSpec } from '../native';
+import { ReconstructProgress, SiteName, SearchSpec } from '../native';
 
 export type BitsPreset = 'w8a8' | 'w6a6' | 'w4a8' | 'w4a4' | 'w3a3';
 export const BITS_PRESETS: Record<BitsPreset, { weight: number; act: number }> = {
@@ -36,6 +36,20 @@ export interface ReconstructionOptions {
   /** Images per step. Default 32 (all synthetic images; I&S-ViT uses 64 of 1024). */
   batch?: number;
   seed?: number;
+  /** 'ste': train the weights through straight-through rounding (I&S-ViT); 'adaround':
+   *  learn each weight's rounding direction with the weights frozen (AdaRound / BRECQ).
+   *  Default 'ste'. */
+  rounding?: 'ste' | 'adaround';
+  /** AdaRound: Adam learning rate of the rounding variables. Default 1e-3 (BRECQ). */
+  roundLr?: number;
+  /** AdaRound: weight λ of the rounding regularizer against the block MSE normalized by its
+   *  value before training. Default 0.01 (BRECQ's round-loss weight). */
+  roundReg?: number;
+  /** AdaRound: fraction of the iterations before the regularizer starts. Default 0.2 (AdaRound). */
+  roundWarmup?: number;
+  /** QDrop: probability that an activation value stays in float during reconstruction.
+   *  Default 0 (off; QDrop's paper uses 0.5). */
+  qdrop?: number;
 }
 
 export interface QuantOptions {
@@ -70,6 +84,10 @@ export interface QuantOptions {
   firstLastBits?: number;
   /** Block reconstruction after calibration; false to skip. Default: on. */
   reconstruction?: ReconstructionOptions | false;
+  /** 'joint': every activation site from one full-precision pass (RepQ-ViT's
+   *  initialization); 'sequential': block by block on the model quantized up to that
+   *  block. Default 'joint'. */
+  calibration?: 'joint' | 'sequential';
   /** Images per calibration forward (memory). Default 32. */
   calibrationBatch?: number;
 }
@@ -96,6 +114,7 @@ export interface QuantPlan {
   weights: WeightPlan[];
   reparameterize: boolean;
   reconstruction: Required<ReconstructionOptions> | null;
+  calibration: 'joint' | 'sequential';
   calibrationBatch: number;
 }
 
@@ -204,12 +223,24 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
       lr: r.lr ?? 4e-5,
       batch: r.batch ?? 32,
       seed: r.seed ?? 0,
+      rounding: r.rounding ?? 'ste',
+      roundLr: r.roundLr ?? 1e-3,
+      roundReg: r.roundReg ?? 0.01,
+      roundWarmup: r.roundWarmup ?? 0.2,
+      qdrop: r.qdrop ?? 0,
     };
+    if (reconstruction.rounding !== 'ste' && reconstruction.rounding !== 'adaround') throw new SpdfqError('E_CONFIG', `reconstruction.rounding: expected 'ste' or 'adaround', received '${String(reconstruction.rounding)}'`);
+    for (const [k, lo, hi] of [['roundLr', 0, 1], ['roundReg', 0, 1e3], ['roundWarmup', 0, 1], ['qdrop', 0, 0.99]] as const) {
+      const v = reconstruction[k];
+      if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected a number in [${lo}, ${hi}], received ${String(v)}`);
+    }
     if (!Number.isInteger(reconstruction.iters) || reconstruction.iters < 0) throw new SpdfqError('E_CONFIG', `reconstruction.iters: expected an integer ≥ 0, received ${reconstruction.iters}`);
     if (!(reconstruction.lr >= 0)) throw new SpdfqError('E_CONFIG', `reconstruction.lr: expected a number ≥ 0, received ${reconstruction.lr}`);
     if (!Number.isInteger(reconstruction.batch) || reconstruction.batch < 1) throw new SpdfqError('E_CONFIG', `reconstruction.batch: expected a positive integer, received ${reconstruction.batch}`);
   }
-  return { preset, inputRange, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibrationBatch };
+  const calibration = options.calibration ?? 'joint';
+  if (calibration !== 'joint' && calibration !== 'sequential') throw new SpdfqError('E_CONFIG', `calibration: expected 'joint' or 'sequential', received '${String(calibration)}'`);
+  return { preset, inputRange, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibration, calibrationBatch };
 }
 
 /** The range of normalized pixels a model with this preprocessing can receive. */
@@ -230,3 +261,9 @@ export function quantizerForms(plan: QuantPlan): string {
 
 /** What comparisons made before quantizerForms was recorded used at every bit width. */
 export const LEGACY_QUANTIZER_FORMS = 'asymmetric weights, log2 softmax';
+
+/** What quantize() reports as it goes. */
+export interface QuantizeProgress {
+  stage: 'calibrate' | 'reparameterize' | 'weights' | 'reconstruct' | 'done';
+  reconstruct?: ReconstructProgress;
+}

@@ -12,13 +12,12 @@ import { roundHalfEven } from './rounding';
 import { createVit, isFloat32Array, VitModel } from '../vit';
 import { VitConfig } from '../vit-config';
 import { ChannelQuantizer, CalibrationRequest, ReconstructProgress, SiteQuantizer, TensorQuantizer, WeightQuantizer } from '../native';
-import { planQuantization, QuantOptions, QuantPlan, SitePlan } from './quant-config';
-import { reparameterizeLayerNorm } from './reparam';
+import { planQuantization, QuantizeProgress, QuantOptions, QuantPlan } from './quant-config';
+export type { QuantizeProgress } from './quant-config';
+export { uniformFromRange } from './rounding';
+import { calibrateJoint, calibrateSequential } from './calibration';
+export { calibrateSites } from './calibration';
 
-export interface QuantizeProgress {
-  stage: 'calibrate' | 'reparameterize' | 'weights' | 'reconstruct' | 'done';
-  reconstruct?: ReconstructProgress;
-}
 
 export interface QuantizeCallOptions extends QuantOptions {
   threads?: number;
@@ -102,22 +101,6 @@ export async function simulateExported(q: QuantizedVit, exported: QuantExportRes
 }
 
 
-/** Uniform quantizer over [lo, hi] (widened to include 0), as native uniform_from_range /
- *  symmetric_from_absmax compute it, in float32. */
-export function uniformFromRange(lo0: number, hi0: number, bits: number, symmetric: boolean): TensorQuantizer {
-  const f = Math.fround;
-  if (symmetric) {
-    const half = 2 ** (bits - 1) - 1;
-    const scale = f(Math.max(Math.abs(lo0), Math.abs(hi0)) / half);
-    return { kind: 'uniform', bits, scale, zero: 0, qmin: -half, qmax: half };
-  }
-  const lo = Math.min(f(lo0), 0);
-  const hi = Math.max(f(hi0), 0);
-  const levels = 2 ** bits - 1;
-  const scale = f((hi - lo) / levels);
-  const zero = Math.min(Math.max(roundHalfEven(f(0 - f(lo / scale))), 0), levels);
-  return { kind: 'uniform', bits, scale, zero, qmin: 0, qmax: levels };
-}
 
 function checkImages(model: VitModel, images: Float32Array, n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new SpdfqError('E_CONFIG', `number of calibration images: expected a positive integer, received ${n}`);
@@ -127,16 +110,6 @@ function checkImages(model: VitModel, images: Float32Array, n: number): void {
   for (let i = 0; i < images.length; i++) {
     if (!Number.isFinite(images[i])) throw new SpdfqError('E_NUMERIC', `calibration images: value ${i} is ${images[i]}; expected finite numbers`);
   }
-}
-
-/** Calibrates every planned activation site on the full-precision `model` (per tensor;
- *  per channel where the plan reparameterizes). */
-export async function calibrateSites(model: VitModel, images: Float32Array, n: number, plan: QuantPlan): Promise<{ site: SitePlan; quantizer: TensorQuantizer | ChannelQuantizer }[]> {
-  const native = model.nativeHandle();
-  const active = plan.sites.filter((s) => s.spec !== null);
-  const requests: CalibrationRequest[] = active.map((s) => ({ site: s.site, block: s.block, perChannel: s.perChannelForReparam, ...s.spec! }));
-  const calibrated = await model.exclusive(() => native.calibrate(images, n, Math.min(plan.calibrationBatch, n), requests));
-  return active.map((site, i) => ({ site, quantizer: calibrated[i] }));
 }
 
 export async function quantize(
@@ -166,49 +139,11 @@ export async function quantize(
   options.signal?.addEventListener('abort', abort, { once: true });
   try {
     if (options.signal?.aborted) throw new SpdfqError('E_CANCELLED', 'quantization cancelled');
-    // 1. Calibrate every quantized activation site on the full-precision model.
-    progress({ stage: 'calibrate' });
-    const calibrated = await calibrateSites(model, images, numImages, plan);
-    const sites: SiteQuantizer[] = [];
-    // 2. RepQ-ViT: fold per-channel post-LayerNorm quantizers into LayerNorm and the next Linear.
-    progress({ stage: 'reparameterize' });
-    calibrated.forEach(({ site: s, quantizer: q }) => {
-      if (s.perChannelForReparam) {
-        const l = s.block!;
-        const [norm, lin] = s.site === 'qkv_in' ? ['norm1', 'attn.qkv'] : ['norm2', 'mlp.fc1'];
-        const p = `blocks.${l}.`;
-        const r = reparameterizeLayerNorm(
-          q as ChannelQuantizer,
-          weights.get(`${p}${norm}.weight`)!,
-          weights.get(`${p}${norm}.bias`)!,
-          weights.get(`${p}${lin}.weight`)!,
-          weights.get(`${p}${lin}.bias`)!,
-        );
-        weights.set(`${p}${norm}.weight`, r.gamma);
-        weights.set(`${p}${norm}.bias`, r.beta);
-        weights.set(`${p}${lin}.weight`, r.weight);
-        weights.set(`${p}${lin}.bias`, r.bias);
-        sites.push({ site: s.site, block: s.block, ...r.quantizer });
-      } else {
-        sites.push({ site: s.site, block: s.block, ...(q as TensorQuantizer) });
-      }
-    });
-    if (plan.inputRange) {
-      // The image quantizer covers the known pixel range rather than the calibration images'.
-      const i = sites.findIndex((s) => s.site === 'patch_in');
-      if (i >= 0) sites[i] = { ...sites[i], ...uniformFromRange(plan.inputRange[0], plan.inputRange[1], sites[i].bits, sites[i].qmin < 0) };
-    }
-    if (plan.reparameterize) await model.setWeights(weights);
-    // 3. Weight quantizers, per output channel, on the reparameterized weights.
-    progress({ stage: 'weights' });
-    const addon = nativeAddon();
-    const spec = model.paramSpecs;
-    const weightQuantizers: WeightQuantizer[] = plan.weights.map((w) => {
-      const shape = spec.find((p) => p.name === w.name)!.shape;
-      const rows = shape[0];
-      const data = weights.get(w.name)!;
-      return { name: w.name, ...addon.quantSearch(data, rows, data.length / rows, 0, w.spec) };
-    });
+    // 1–3. Activation quantizers (RepQ-ViT's LayerNorm reparameterization folded into the
+    // weights), then per-channel weight quantizers on the reparameterized weights.
+    const { sites, weightQuantizers } = plan.calibration === 'sequential'
+      ? await calibrateSequential(model, weights, images, numImages, plan, progress)
+      : await calibrateJoint(model, weights, images, numImages, plan, progress);
     await model.exclusive(async () => {
       native.setActQuant(sites);
       native.setWeightQuant(weightQuantizers);
@@ -218,7 +153,7 @@ export async function quantize(
     if (plan.reconstruction && plan.reconstruction.iters > 0) {
       const r = plan.reconstruction;
       recon = await model.exclusive(() =>
-        native.reconstruct(images, numImages, { iters: r.iters, lr: r.lr, batch: Math.min(r.batch, numImages), seed: r.seed }, (p) =>
+        native.reconstruct(images, numImages, { ...r, batch: Math.min(r.batch, numImages) }, (p) =>
           progress({ stage: 'reconstruct', reconstruct: p }),
         ),
       );

@@ -121,6 +121,34 @@ Napi::Value FakeQuant(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// softRounding(v, base, quantizer, beta) → { weight, dWeight, reg, dReg }: AdaRound's soft
+// rounding of each element (reconstruct.h), for the finite-difference tests.
+Napi::Value SoftRoundingJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array v = float32_arg(info, 0, "v", -1);
+  Napi::Float32Array base = float32_arg(info, 1, "base", int64_t(v.ElementLength()));
+  const TensorQuant q = parse_quantizer(JsObject(info[2], "quantizer"));
+  if (info.Length() < 4 || !info[3].IsNumber()) throw Napi::TypeError::New(env, "beta: expected a number");
+  const float beta = info[3].As<Napi::Number>().FloatValue();
+  const size_t n = v.ElementLength();
+  Napi::Float32Array w = Napi::Float32Array::New(env, n), dw = Napi::Float32Array::New(env, n);
+  Napi::Float64Array reg = Napi::Float64Array::New(env, n);
+  Napi::Float32Array dreg = Napi::Float32Array::New(env, n);
+  for (size_t i = 0; i < n; ++i) {
+    float d;
+    w[i] = quant::soft_rounded_weight(v[i], base[i], q, &d);
+    dw[i] = d;
+    reg[i] = quant::rounding_regularizer(v[i], beta, &d);
+    dreg[i] = d;
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("weight", w);
+  o.Set("dWeight", dw);
+  o.Set("reg", reg);
+  o.Set("dReg", dreg);
+  return o;
+}
+
 // ---- Calibration worker --------------------------------------------------------------
 
 struct CalibRequest {
@@ -136,14 +164,15 @@ struct CalibRequest {
 class CalibrateWorker : public Napi::AsyncWorker {
  public:
   CalibrateWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, Napi::Float32Array images, int n, int chunk,
-                  std::vector<CalibRequest> reqs)
+                  std::vector<CalibRequest> reqs, bool on_quantized)
       : Napi::AsyncWorker(env, "spdfq:calibrate"),
         deferred_(Napi::Promise::Deferred::New(env)),
         wrap_(wrap),
         images_(images.Data()),
         n_(n),
         chunk_(chunk),
-        reqs_(std::move(reqs)) {
+        reqs_(std::move(reqs)),
+        on_quantized_(on_quantized) {
     self_ = Napi::Persistent(self);
     images_ref_ = Napi::Persistent(static_cast<Napi::Object>(images));
     wrap_->set_busy(true);
@@ -165,16 +194,20 @@ class CalibrateWorker : public Napi::AsyncWorker {
     std::map<std::pair<int, int>, CalibRequest*> by_site;
     for (auto& r : reqs_) by_site[{int(r.site), r.block}] = &r;
     const bool weight_q = m.weight_quant();
-    // Calibrate on the full-precision model (RepQ-ViT initializes all quantizers from one
-    // fp forward); restore the model's quantization state afterwards, also on failure.
+    // Calibrate on the full-precision model (every site at once), or on the model as
+    // quantized so far (on_quantized: the installed quantizers stay on, so each site sees
+    // the quantized model upstream of it); restore the model's quantization state
+    // afterwards, also on failure.
     auto restore = [&] {
       m.set_observer(nullptr);
       m.set_act_quant(wrap_->act_quant_.blocks.empty() ? nullptr : &wrap_->act_quant_);
       m.set_weight_quant(weight_q);
     };
     try {
-      m.set_act_quant(nullptr);
-      m.set_weight_quant(false);
+      if (!on_quantized_) {
+        m.set_act_quant(nullptr);
+        m.set_weight_quant(false);
+      }
       m.set_observer([&](const quant::SiteView& v) {
         auto it = by_site.find({int(v.site), v.block});
         if (it == by_site.end()) return;
@@ -223,6 +256,7 @@ class CalibrateWorker : public Napi::AsyncWorker {
   const float* images_;
   int n_, chunk_;
   std::vector<CalibRequest> reqs_;
+  bool on_quantized_ = false;
   Napi::ObjectReference self_, images_ref_;
   std::string code_ = "E_NATIVE";
 };
@@ -336,7 +370,8 @@ Napi::Value VitModelWrap::Calibrate(const Napi::CallbackInfo& info) {
     reqs.push_back(std::move(r));
   }
   cancel_ = false;
-  auto* w = new CalibrateWorker(env, this, info.This().As<Napi::Object>(), images, n, chunk, std::move(reqs));
+  const bool on_quantized = info.Length() > 4 && bool_arg(info, 4, "onQuantizedModel");
+  auto* w = new CalibrateWorker(env, this, info.This().As<Napi::Object>(), images, n, chunk, std::move(reqs), on_quantized);
   w->Queue();
   return w->Promise();
 }
@@ -448,6 +483,11 @@ Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   cfg.lr = float(o.number("lr"));
   cfg.batch = o.integer("batch");
   cfg.seed = uint64_t(o.number("seed"));
+  cfg.rounding = o.choice<quant::Rounding>("rounding", {{"ste", quant::Rounding::Ste}, {"adaround", quant::Rounding::AdaRound}});
+  cfg.round_lr = float(o.number("roundLr"));
+  cfg.round_reg = float(o.number("roundReg"));
+  cfg.round_warmup = float(o.number("roundWarmup"));
+  cfg.qdrop = float(o.number("qdrop"));
   Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
   cancel_ = false;
   auto* w = new ReconstructWorker(env, this, model, info.This().As<Napi::Object>(), images, n, cfg, cb);
@@ -499,6 +539,7 @@ void register_quant(Napi::Env env, Napi::Object exports) {
   exports.Set("qgemmBench", Napi::Function::New(env, QGemmBench));
   exports.Set("quantSearch", Napi::Function::New(env, QuantSearch));
   exports.Set("fakeQuant", Napi::Function::New(env, FakeQuant));
+  exports.Set("softRounding", Napi::Function::New(env, SoftRoundingJs));
 }
 
 }  // namespace spdfq::binding

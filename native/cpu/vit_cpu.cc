@@ -126,11 +126,35 @@ void CpuVit::site(quant::Site s, int block, float* data, int64_t rows, int64_t c
   if (!act_quant_) return;
   const quant::TensorQuant& q = act_quant_->at(s, block);
   if (q.kind == quant::QuantKind::None) return;
+  if (qdrop_prob_ > 0.0f) {
+    qdrop_site(q, data, rows, cols, ld);
+    return;
+  }
   exec().parallel_rows(rows, [&](int64_t r0, int64_t r1, int) {
     if (ld == cols) {
       quant::fake_quant_tensor(data + r0 * ld, (r1 - r0) * cols, q);
     } else {
       for (int64_t r = r0; r < r1; ++r) quant::fake_quant_tensor(data + r * ld, cols, q);
+    }
+  });
+}
+
+// QDrop (Wei et al., ICLR 2022): each value is quantized with probability 1 − p and left
+// in float otherwise, independently per value and pass. The stream is a counter-based
+// hash of (seed, pass, row, column), so it does not depend on the thread count.
+void CpuVit::qdrop_site(const quant::TensorQuant& q, float* data, int64_t rows, int64_t cols, int64_t ld) {
+  const uint64_t pass = qdrop_counter_++;
+  const uint32_t threshold = uint32_t(double(qdrop_prob_) * 4294967296.0);
+  exec().parallel_rows(rows, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* row = data + r * ld;
+      for (int64_t j = 0; j < cols; ++j) {
+        uint64_t h = qdrop_seed_ ^ (pass * 0x9E3779B97F4A7C15ull) ^ (uint64_t(r) * 0xBF58476D1CE4E5B9ull) ^ (uint64_t(j) * 0x94D049BB133111EBull);
+        h ^= h >> 31;
+        h *= 0xD6E8FEB86659FD93ull;
+        h ^= h >> 32;
+        if (uint32_t(h) >= threshold) quant::fake_quant_tensor(row + j, 1, q);
+      }
     }
   });
 }

@@ -50,6 +50,13 @@ class CpuVit {
   void set_act_quant(const quant::ActQuantState* state);
   // Called with every site's values before quantization (calibration); empty: none.
   void set_observer(quant::ActObserver observer) { observer_ = std::move(observer); }
+  // QDrop during block reconstruction: each activation value stays in float with
+  // probability p (0: off, the default) at the sites this model fake-quantizes.
+  void set_qdrop(float p, uint64_t seed) {
+    qdrop_prob_ = p;
+    qdrop_seed_ = seed;
+    qdrop_counter_ = 0;
+  }
 
   // Integer execution: Linear layers with a uniform input quantizer and packed integer
   // weights run on the int8/int4 kernels (qlinear.h) instead of the float simulation.
@@ -99,6 +106,7 @@ class CpuVit {
   void ensure_arena(int batch);
   // Reports a site to the observer, then fake-quantizes it in place when a quantizer is set.
   void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld);
+  void qdrop_site(const quant::TensorQuant& q, float* data, int64_t rows, int64_t cols, int64_t ld);
   const quant::TensorQuant* probs_quant(int block) const;
   // A Linear forward that runs on the integer kernels when integer mode has this layer.
   void linear(float* out, const float* in, const float* w, const float* b, int64_t rows, int I, int O, const Exec& ex,
@@ -118,6 +126,8 @@ class CpuVit {
   VitParams pq_{};
   bool weight_quant_ = false;
   const quant::ActQuantState* act_quant_ = nullptr;
+  float qdrop_prob_ = 0.0f;
+  uint64_t qdrop_seed_ = 0, qdrop_counter_ = 0;
   quant::ActObserver observer_;
   std::vector<std::pair<std::string, QLinearWeights>> integer_;
   bool integer_mode_ = false;

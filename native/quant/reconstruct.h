@@ -14,14 +14,36 @@
 
 namespace spdfq::quant {
 
+// How the block's weights are trained: the weights themselves through straight-through
+// rounding (I&S-ViT), or AdaRound's soft rounding variables with the weights frozen
+// (Nagel et al. 2020; BRECQ's block-wise form): h(V) = clip(σ(V)(ζ − γ) + γ, 0, 1) chooses
+// between rounding down and up, a regularizer λ·mean(1 − |2h − 1|^β) with β annealed from
+// 20 to 2 pushes h to 0 or 1, and the final rounding is h ≥ ½.
+enum class Rounding { Ste, AdaRound };
+
+// AdaRound's stretch of the sigmoid (ζ, γ), from its paper.
+constexpr float kAdaZeta = 1.1f, kAdaGamma = -0.1f;
+// h(V) = clip(σ(V)(ζ − γ) + γ, 0, 1) and dh/dV (0 where the clip is active).
+void soft_rounding(float v, float* h, float* dh);
+// The weight a rounding variable gives: ŵ = (clamp(⌊w/s⌋ + h(V) + z, qmin, qmax) − z)·s,
+// with dŵ/dV (0 where the clamp is active). `base` = ⌊w/s⌋.
+float soft_rounded_weight(float v, float base, const TensorQuant& q, float* dw_dv);
+// One element's rounding regularizer 1 − |2h(V) − 1|^β and its derivative in V.
+double rounding_regularizer(float v, float beta, float* dreg_dv);
+
 struct ReconstructConfig {
   // Set by the binding from lib/quant/quant-config.ts, where the defaults and their
-  // sources live (I&S-ViT's iterations and learning rate).
+  // sources live (I&S-ViT's iterations and learning rate; AdaRound's constants).
   int iters{};             // per block
-  float lr{};              // Adam learning rate, cosine-decayed to 0
+  float lr{};              // Adam learning rate of the trained weights and biases, cosine-decayed to 0
   int batch{};             // images per step
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;  // Adam defaults (Kingma & Ba)
   uint64_t seed{};         // mini-batch sampling when batch < images
+  Rounding rounding{};
+  float round_lr{};        // AdaRound: Adam learning rate of V
+  float round_reg{};       // AdaRound: λ, against the block MSE divided by its value before training
+  float round_warmup{};    // AdaRound: fraction of the iterations without the regularizer
+  float qdrop{};           // QDrop: probability that an activation value stays in float
 };
 
 struct ReconstructProgress {

@@ -16,7 +16,7 @@ import { DEFAULT_MODEL } from '../../run/run';
 import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../../synth/options';
 import { SpdfqError } from '../../errors';
-import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from '../synthesis-flags';
+import { apaAlphaFlag, mergeSynthesis, pathOptions, synthOptionFlags } from '../synthesis-flags';
 import { intFlag } from '../flags';
 import { checkOutput } from '../../io/output-path';
 import { makeDir, writeFileAtomic } from '../../io/atomic';
@@ -48,6 +48,7 @@ interface CompareArgs {
   lr?: number;
   alpha?: number;
   'synth-option'?: string[];
+  'quant-option'?: string[];
   cache?: string;
   merge?: string[];
   sweep?: string[];
@@ -133,6 +134,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('alpha', { type: 'number', describe: 'SPDFQ APA weight α1 for every SPDFQ row and ablation variant (default: automatic, α1·L_APA = L_SL at step 0)' })
       .option('lr', { type: 'number', describe: 'Adam learning rate on pixels for every synthesized row (default: each method’s own)' })
       .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path, for every synthesized row where the method uses that part (repeatable): e.g. apa.loss=kl, apa.alpha=1, tv.form=l2' })
+      .option('quant-option', { type: 'array', string: true, describe: 'any quantization option by its API path, for every cell (repeatable): e.g. calibration=sequential, reconstruction.rounding=adaround, reconstruction.qdrop=0.5' })
       .option('cache', { type: 'string', describe: 'keep synthesized images in this folder and reuse them for the same model, method, seed and options' })
       .option('threads', { type: 'number' })
       .option('sweep', { type: 'array', string: true, describe: 'run nothing: one table over the results.json files (or folders) of runs with different settings, one row per setting and method' })
@@ -194,6 +196,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       preprocess: { mean: pre.mean, std: pre.std },
       threads: a.threads,
       cacheDir: a.cache,
+      quant: pathOptions('--quant-option', a['quant-option']) as CompareOptions['quant'],
       log: (l) => process.stderr.write(`${l}\n`),
     };
     const ac = new AbortController();

@@ -1,0 +1,137 @@
+// Block reconstruction's learned rounding (AdaRound) and QDrop: the soft rounding and its
+// regularizer against their definitions and finite differences; a reconstruction that
+// ends on the integer grid with each weight rounded down or up; QDrop deterministic for a
+// seed; and the exported model equal to the one evaluated.
+
+import * as ort from 'onnxruntime-node';
+import { nativeAddon } from '../lib/native';
+import { createVit } from '../lib/vit';
+import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
+import { quantize } from '../lib/quant/quantize';
+import { exportQuantizedOnnx } from '../lib/quant/export-onnx';
+import { randn, rng } from './helpers/random';
+import { scaledRandomWeights } from './helpers/weights';
+
+const CFG: VitConfigInput = { imageSize: 16, channels: 3, patchSize: 4, embedDim: 32, depth: 2, numHeads: 4, mlpDim: 64, numClasses: 6 };
+const addon = nativeAddon();
+
+describe('AdaRound soft rounding', () => {
+  const q = { kind: 'uniform' as const, bits: 4, scale: 0.05, zero: 7, qmin: 0, qmax: 15 };
+  // Reference (AdaRound, Nagel et al. 2020): h = clip(σ(v)(ζ − γ) + γ, 0, 1), ζ = 1.1, γ = −0.1.
+  const h = (v: number) => Math.min(Math.max((1 / (1 + Math.exp(-v))) * 1.2 - 0.1, 0), 1);
+  const weight = (v: number, base: number) => (Math.min(Math.max(base + h(v) + q.zero, q.qmin), q.qmax) - q.zero) * q.scale;
+  const reg = (v: number, beta: number) => 1 - Math.abs(2 * h(v) - 1) ** beta;
+
+  test('values follow the definitions; derivatives match central differences away from the clips', () => {
+    const r = rng(3);
+    const n = 400;
+    const v = Float32Array.from({ length: n }, () => (r() - 0.5) * 8);
+    const base = Float32Array.from({ length: n }, () => Math.floor((r() - 0.5) * 20));
+    for (const beta of [20, 8, 2]) {
+      const out = addon.softRounding(v, base, q, beta);
+      let checked = 0;
+      for (let i = 0; i < n; i++) {
+        expect(out.weight[i]).toBeCloseTo(weight(v[i], base[i]), 5);
+        expect(out.reg[i]).toBeCloseTo(reg(v[i], beta), 4);
+        const eps = 1e-3;
+        const raw = (x: number) => (1 / (1 + Math.exp(-x))) * 1.2 - 0.1;
+        // Skip points within a step of a kink (h's clips, the grid clamp, |2h − 1| = 0).
+        const code = base[i] + h(v[i]) + q.zero;
+        const near = [raw(v[i] - eps), raw(v[i] + eps)].some((x) => x <= 0 || x >= 1) || code < q.qmin + 0.01 || code > q.qmax - 0.01 || Math.abs(2 * h(v[i]) - 1) < 0.01;
+        if (near) continue;
+        const fdW = (weight(v[i] + eps, base[i]) - weight(v[i] - eps, base[i])) / (2 * eps);
+        const fdR = (reg(v[i] + eps, beta) - reg(v[i] - eps, beta)) / (2 * eps);
+        expect(Math.abs(out.dWeight[i] - fdW)).toBeLessThan(1e-3 * Math.abs(fdW) + 1e-6);
+        expect(Math.abs(out.dReg[i] - fdR)).toBeLessThan(2e-3 * Math.abs(fdR) + 1e-5);
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(100);
+    }
+  });
+});
+
+describe('reconstruction with AdaRound and QDrop', () => {
+  async function quantized(reconstruction: object) {
+    const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 2 });
+    const n = 16;
+    const calib = randn(n * model.imageLength(), rng(5));
+    const q = await quantize(model, calib, n, { bits: 'w4a4', reconstruction: { iters: 60, ...reconstruction }, threads: 2 });
+    return { model, q };
+  }
+
+  test('AdaRound ends on the grid, each weight rounded down or up from where it started, and lowers the block errors', async () => {
+    const { model, q } = await quantized({ rounding: 'adaround' });
+    const before = await quantize(model, randn(16 * model.imageLength(), rng(5)), 16, { bits: 'w4a4', reconstruction: false, threads: 2 });
+    const w0 = before.getWeights();
+    const w1 = q.getWeights();
+    let moved = 0;
+    for (const wq of q.weightQuantizers.filter((x) => x.name.startsWith('blocks.'))) {
+      const a = w0.get(wq.name)!;
+      const b = w1.get(wq.name)!;
+      const cols = a.length / wq.scales.length;
+      for (let i = 0; i < a.length; i++) {
+        const s = wq.scales[Math.floor(i / cols)];
+        const code = b[i] / s;
+        expect(Math.abs(code - Math.round(code))).toBeLessThan(1e-3); // on the grid
+        expect(Math.abs(code - a[i] / s)).toBeLessThan(1 + 1e-3); // down or up, never further
+        if (Math.abs(Math.round(code) - Math.round(a[i] / s)) > 0.5) moved++;
+      }
+    }
+    expect(moved).toBeGreaterThan(0); // some roundings were learned away from nearest
+    for (const r of q.report.reconstruction) expect(r.mseAfter).toBeLessThanOrEqual(r.mseBefore * 1.0001);
+    // The export writes exactly these weights: onnxruntime agrees with the engine.
+    const x = randn(32 * model.imageLength(), rng(9));
+    const ours = await q.forward(x, 32);
+    const s = await ort.InferenceSession.create(exportQuantizedOnnx(q).bytes, { intraOpNumThreads: 1 });
+    const theirs = (await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [32, 3, 16, 16]) }))[s.outputNames[0]].data as Float32Array;
+    await s.release();
+    let same = 0;
+    for (let i = 0; i < 32; i++) {
+      const argmax = (a: Float32Array) => a.subarray(i * 6, i * 6 + 6).reduce((best, v, k, arr) => (v > arr[best] ? k : best), 0);
+      if (argmax(ours) === argmax(theirs)) same++;
+    }
+    expect(same).toBeGreaterThanOrEqual(31);
+    await before.dispose();
+    await q.dispose();
+    await model.dispose();
+  });
+
+  test('QDrop is deterministic for a seed and changes the result', async () => {
+    const a = await quantized({ qdrop: 0.5, seed: 1 });
+    const b = await quantized({ qdrop: 0.5, seed: 1 });
+    const off = await quantized({ qdrop: 0, seed: 1 });
+    const wa = a.q.getWeights().get('blocks.0.attn.qkv.weight')!;
+    expect(Array.from(b.q.getWeights().get('blocks.0.attn.qkv.weight')!)).toEqual(Array.from(wa));
+    expect(Array.from(off.q.getWeights().get('blocks.0.attn.qkv.weight')!)).not.toEqual(Array.from(wa));
+    for (const m of [a, b, off]) {
+      await m.q.dispose();
+      await m.model.dispose();
+    }
+  });
+
+  test('bad options are refused by name', async () => {
+    const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 1 });
+    const calib = randn(4 * model.imageLength(), rng(5));
+    await expect(quantize(model, calib, 4, { reconstruction: { rounding: 'nearest' as 'ste' } })).rejects.toThrow(/reconstruction.rounding: expected 'ste' or 'adaround'/);
+    await expect(quantize(model, calib, 4, { reconstruction: { qdrop: 1.5 } })).rejects.toThrow(/reconstruction.qdrop: expected a number in \[0, 0.99\]/);
+    await model.dispose();
+  });
+});
+
+describe('sequential calibration', () => {
+  test('the image quantizer is the joint one (nothing is upstream of it); downstream sites see the quantized model', async () => {
+    const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 2 });
+    const calib = randn(16 * model.imageLength(), rng(5));
+    const joint = await quantize(model, calib, 16, { bits: 'w4a4', reconstruction: false, threads: 2, calibration: 'joint' });
+    const seq = await quantize(model, calib, 16, { bits: 'w4a4', reconstruction: false, threads: 2, calibration: 'sequential' });
+    const find = (q: typeof joint, site: string, block?: number) => q.sites.find((s) => s.site === site && s.block === block)!;
+    expect(find(seq, 'patch_in')).toEqual(find(joint, 'patch_in'));
+    expect(seq.weightQuantizers.find((w) => w.name === 'patch_embed.proj.weight')).toEqual(joint.weightQuantizers.find((w) => w.name === 'patch_embed.proj.weight'));
+    // The last block's MLP input is computed from quantized activations and weights: its range moves.
+    expect(find(seq, 'fc2_in', 1).scale).not.toBe(find(joint, 'fc2_in', 1).scale);
+    expect(seq.sites.length).toBe(joint.sites.length);
+    expect(seq.weightQuantizers.map((w) => w.name)).toEqual(joint.weightQuantizers.map((w) => w.name));
+    for (const q of [joint, seq]) await q.dispose();
+    await model.dispose();
+  });
+});
