@@ -4,12 +4,17 @@
 
 import { SpdfqError } from './errors';
 
-export type Pooling = 'token' | 'mean';
+/** 'mean': over the patch tokens (timm); 'mean-all': over every token, the class token
+ *  included (vit-pytorch's pool='mean'). */
+export type Pooling = 'token' | 'mean' | 'mean-all';
 export type NormPlacement = 'pre' | 'post';
 /** Where the final LayerNorm sits: on every token before pooling (timm `norm`),
  *  on the pooled vector (timm `fc_norm`, used with mean pooling), or nowhere. */
 export type FinalNorm = 'tokens' | 'pooled' | 'none';
-export type GeluKind = 'erf' | 'tanh';
+/** The MLP nonlinearity: GELU (erf), its tanh approximation, QuickGELU x·σ(1.702x) (CLIP),
+ *  ReLU (nn.TransformerEncoderLayer's default), SiLU x·σ(x). */
+export type MlpActivation = 'gelu' | 'gelu-tanh' | 'quick-gelu' | 'relu' | 'silu';
+export const MLP_ACTIVATIONS: readonly MlpActivation[] = ['gelu', 'gelu-tanh', 'quick-gelu', 'relu', 'silu'];
 
 export interface VitConfig {
   imageHeight: number;
@@ -30,7 +35,13 @@ export interface VitConfig {
   normPlacement: NormPlacement;
   finalNorm: FinalNorm;
   layerNormEps: number;
-  gelu: GeluKind;
+  activation: MlpActivation;
+  /** LayerNorm on each flattened patch before the patch projection (vit-pytorch). */
+  patchInputNorm: boolean;
+  /** LayerNorm on the patch projections (vit-pytorch; timm PatchEmbed `norm`). */
+  patchOutputNorm: boolean;
+  /** LayerNorm on the embedded tokens before block 0 (timm `norm_pre`, CLIP `ln_pre`). */
+  embedNorm: boolean;
   numClasses: number;
 }
 
@@ -39,6 +50,8 @@ export interface VitConfig {
 export type VitConfigInput = Partial<VitConfig> & {
   imageSize?: number;
   mlpRatio?: number;
+  /** Configs written before `activation` existed: 'erf' → 'gelu', 'tanh' → 'gelu-tanh'. */
+  gelu?: 'erf' | 'tanh';
 };
 
 /** timm `vit_*` / `deit_*` defaults (timm/models/vision_transformer.py). */
@@ -50,7 +63,7 @@ export const VIT_DEFAULTS = {
   pooling: 'token' as Pooling,
   normPlacement: 'pre' as NormPlacement,
   layerNormEps: 1e-6,
-  gelu: 'erf' as GeluKind,
+  activation: 'gelu' as MlpActivation,
   mlpRatio: 4,
 };
 
@@ -97,11 +110,11 @@ export function completeVitConfig(input: VitConfigInput): VitConfig {
   const classToken = bool('classToken', input.classToken ?? VIT_DEFAULTS.classToken);
   const distToken = bool('distToken', input.distToken ?? VIT_DEFAULTS.distToken);
   if (distToken && !classToken) fail('distToken', 'false when classToken is false (DeiT has both)', distToken);
-  const pooling = oneOf('pooling', input.pooling ?? (classToken ? 'token' : 'mean'), ['token', 'mean'] as const);
+  const pooling = oneOf('pooling', input.pooling ?? (classToken ? 'token' : 'mean'), ['token', 'mean', 'mean-all'] as const);
   if (pooling === 'token' && !classToken) fail('pooling', "'mean' for a model without a class token", pooling);
   if (distToken && pooling !== 'token') fail('pooling', "'token' for a distilled DeiT", pooling);
   const normPlacement = oneOf('normPlacement', input.normPlacement ?? VIT_DEFAULTS.normPlacement, ['pre', 'post'] as const);
-  const defaultFinalNorm: FinalNorm = normPlacement === 'post' ? 'none' : pooling === 'mean' ? 'pooled' : 'tokens';
+  const defaultFinalNorm: FinalNorm = normPlacement === 'post' ? 'none' : pooling === 'token' ? 'tokens' : 'pooled';
   const finalNorm = oneOf('finalNorm', input.finalNorm ?? defaultFinalNorm, ['tokens', 'pooled', 'none'] as const);
   const layerNormEps = input.layerNormEps ?? VIT_DEFAULTS.layerNormEps;
   if (typeof layerNormEps !== 'number' || !(layerNormEps > 0) || !Number.isFinite(layerNormEps)) {
@@ -123,9 +136,17 @@ export function completeVitConfig(input: VitConfigInput): VitConfig {
     normPlacement,
     finalNorm,
     layerNormEps,
-    gelu: oneOf('gelu', input.gelu ?? VIT_DEFAULTS.gelu, ['erf', 'tanh'] as const),
+    activation: oneOf('activation', input.activation ?? legacyActivation(input.gelu) ?? VIT_DEFAULTS.activation, MLP_ACTIVATIONS),
+    patchInputNorm: bool('patchInputNorm', input.patchInputNorm ?? false),
+    patchOutputNorm: bool('patchOutputNorm', input.patchOutputNorm ?? false),
+    embedNorm: bool('embedNorm', input.embedNorm ?? false),
     numClasses: positiveInt('numClasses', input.numClasses),
   };
+}
+
+function legacyActivation(gelu: unknown): MlpActivation | undefined {
+  if (gelu === undefined) return undefined;
+  return gelu === 'tanh' ? 'gelu-tanh' : gelu === 'erf' ? 'gelu' : fail('gelu', "'erf' or 'tanh' (or use 'activation')", gelu);
 }
 
 /** Number of prefix tokens (class, distillation) before the patch tokens. */
@@ -153,13 +174,15 @@ export interface ParamSpec {
  *  shapes. This list is the contract between ONNX import, fixtures and the native arena. */
 export function vitParamSpecs(c: VitConfig): ParamSpec[] {
   const D = c.embedDim;
-  const specs: ParamSpec[] = [
-    { name: 'patch_embed.proj.weight', shape: [D, c.channels, c.patchSize, c.patchSize] },
-    { name: 'patch_embed.proj.bias', shape: [D] },
-  ];
+  const L = c.channels * c.patchSize * c.patchSize;
+  const specs: ParamSpec[] = [];
+  if (c.patchInputNorm) specs.push({ name: 'patch_embed.norm_in.weight', shape: [L] }, { name: 'patch_embed.norm_in.bias', shape: [L] });
+  specs.push({ name: 'patch_embed.proj.weight', shape: [D, c.channels, c.patchSize, c.patchSize] }, { name: 'patch_embed.proj.bias', shape: [D] });
+  if (c.patchOutputNorm) specs.push({ name: 'patch_embed.norm.weight', shape: [D] }, { name: 'patch_embed.norm.bias', shape: [D] });
   if (c.classToken) specs.push({ name: 'cls_token', shape: [1, 1, D] });
   if (c.distToken) specs.push({ name: 'dist_token', shape: [1, 1, D] });
   specs.push({ name: 'pos_embed', shape: [1, tokenCount(c), D] });
+  if (c.embedNorm) specs.push({ name: 'norm_pre.weight', shape: [D] }, { name: 'norm_pre.bias', shape: [D] });
   for (let i = 0; i < c.depth; i++) {
     const p = `blocks.${i}.`;
     specs.push({ name: `${p}norm1.weight`, shape: [D] }, { name: `${p}norm1.bias`, shape: [D] });

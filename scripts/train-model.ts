@@ -70,7 +70,7 @@ function balancedPrefix(test: LabelledImages, perClass: number, classes: number)
  *  finishes in about three minutes on 2 cores. */
 export const BUNDLED_ARCH: VitConfigInput = {
   imageSize: 28, channels: 1, patchSize: 4, embedDim: 64, depth: 6, numHeads: 4, mlpDim: 128, numClasses: 10,
-  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, gelu: 'erf',
+  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, activation: 'gelu',
 };
 
 /** The MNIST model: patch 2 on 28×28 gives a 14×14 token grid, the grid of ImageNet ViTs
@@ -78,7 +78,7 @@ export const BUNDLED_ARCH: VitConfigInput = {
  *  keep its 197-token passes affordable on 2 cores. */
 export const GRID14_ARCH: VitConfigInput = {
   imageSize: 28, channels: 1, patchSize: 2, embedDim: 64, depth: 4, numHeads: 4, mlpDim: 128, numClasses: 10,
-  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, gelu: 'erf',
+  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, activation: 'gelu',
 };
 
 /** The CIFAR-10 model: DeiT-style on 32×32 RGB, patch 4 (8×8 token grid). Width 128 and
@@ -86,7 +86,7 @@ export const GRID14_ARCH: VitConfigInput = {
  *  machine; a third-party 0.8 M-parameter CIFAR-10 ViT reports 73.7 %. */
 export const CIFAR_ARCH: VitConfigInput = {
   imageSize: 32, channels: 3, patchSize: 4, embedDim: 128, depth: 6, numHeads: 4, mlpDim: 256, numClasses: 10,
-  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, gelu: 'erf',
+  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, activation: 'gelu',
 };
 
 const FMNIST_DIR = '/usr/share/datasets/fashion-mnist';

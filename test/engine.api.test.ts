@@ -33,7 +33,7 @@ test('the native parameter layout is exactly vitParamSpecs (names, shapes, order
 test('config errors name the field, the expectation and what was received', () => {
   expect(() => completeVitConfig({ ...SMALL, numHeads: 5 })).toThrow("ViT config field 'numHeads': expected a divisor of embedDim 24, received 5");
   expect(() => completeVitConfig({ ...SMALL, patchSize: 5 })).toThrow(/'patchSize': expected a divisor of the image size 16x16, received 5/);
-  expect(() => completeVitConfig({ ...SMALL, pooling: 'max' as never })).toThrow(/'pooling': expected one of 'token', 'mean', received "max"/);
+  expect(() => completeVitConfig({ ...SMALL, pooling: 'max' as never })).toThrow(/'pooling': expected one of 'token', 'mean', 'mean-all', received "max"/);
   expect(() => completeVitConfig({ ...SMALL, classToken: false, pooling: 'token' })).toThrow(/'pooling'/);
 });
 

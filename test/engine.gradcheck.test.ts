@@ -15,7 +15,7 @@ const REL_TOL = 2e-2;
 const CONFIGS: Record<string, VitConfigInput> = {
   prenorm_cls_dist_tanh: {
     imageHeight: 8, imageWidth: 12, channels: 2, patchSize: 4, embedDim: 12, depth: 2, numHeads: 3, mlpDim: 20,
-    classToken: true, distToken: true, gelu: 'tanh', numClasses: 4, layerNormEps: 1e-5,
+    classToken: true, distToken: true, activation: 'gelu-tanh', numClasses: 4, layerNormEps: 1e-5,
   },
   postnorm_mean: {
     imageSize: 8, channels: 1, patchSize: 2, embedDim: 8, depth: 2, numHeads: 2, mlpDim: 16, classToken: false,
@@ -24,6 +24,21 @@ const CONFIGS: Record<string, VitConfigInput> = {
   prenorm_mean_fcnorm: {
     imageSize: 8, channels: 3, patchSize: 4, embedDim: 8, depth: 1, numHeads: 2, mlpDim: 12, classToken: true,
     pooling: 'mean', finalNorm: 'pooled', numClasses: 5,
+  },
+  // vit-pytorch: LayerNorms around the patch Linear, mean over every token; SiLU
+  vitpytorch_meanall_silu: {
+    imageSize: 8, channels: 2, patchSize: 4, embedDim: 8, depth: 2, numHeads: 2, mlpDim: 12, qkvBias: false,
+    patchInputNorm: true, patchOutputNorm: true, pooling: 'mean-all', finalNorm: 'tokens', activation: 'silu', numClasses: 3,
+  },
+  // CLIP: LayerNorm on the embedded tokens, QuickGELU, fc_norm on the class token
+  clip_quickgelu: {
+    imageSize: 8, channels: 3, patchSize: 4, embedDim: 8, depth: 2, numHeads: 2, mlpDim: 16, embedNorm: true,
+    finalNorm: 'pooled', activation: 'quick-gelu', numClasses: 4,
+  },
+  // nn.TransformerEncoder defaults: post-norm, ReLU
+  postnorm_relu: {
+    imageSize: 8, channels: 1, patchSize: 4, embedDim: 8, depth: 2, numHeads: 2, mlpDim: 16, normPlacement: 'post',
+    activation: 'relu', numClasses: 3,
   },
 };
 
@@ -35,7 +50,7 @@ function randomWeights(config: VitConfigInput, seed: number): Map<string, Float3
     const n = shapeSize(s.shape);
     const fanIn = s.shape.length > 1 ? shapeSize(s.shape.slice(1)) : 1;
     const w = randn(n, r, s.shape.length > 1 ? 1.2 / Math.sqrt(fanIn) : 0.3);
-    if (/norm\d?\.weight$/.test(s.name)) for (let i = 0; i < n; i++) w[i] += 1;
+    if (/norm[^.]*\.weight$/.test(s.name)) for (let i = 0; i < n; i++) w[i] += 1;
     out.set(s.name, w);
   }
   return out;

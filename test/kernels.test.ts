@@ -73,6 +73,18 @@ const erf = (x: number): number => {
   return Math.sign(x) * (1 - (Math.exp(-ax * ax) / (ax * Math.sqrt(Math.PI))) * series);
 };
 
+/** The MLP activations in double precision, keyed by VitConfig.activation. */
+const ACTIVATIONS: Record<string, (x: number) => number> = {
+  gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  'gelu-tanh': (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+  'quick-gelu': (x) => x / (1 + Math.exp(-1.702 * x)),
+  relu: (x) => Math.max(x, 0),
+  silu: (x) => x / (1 + Math.exp(-x)),
+};
+/** Central differences; ReLU's kink by PyTorch's convention (0 at 0). */
+const derivative = (kind: string, x: number): number =>
+  kind === 'relu' ? (x > 0 ? 1 : 0) : (ACTIVATIONS[kind](x + 1e-5) - ACTIVATIONS[kind](x - 1e-5)) / 2e-5;
+
 describe('element-wise math (core/fast_math.h)', () => {
   const xs = new Float32Array(4001).map((_, i) => -10 + (20 * i) / 4000);
   test('exp is within 3e-7 relative of Math.exp', () => {
@@ -83,13 +95,11 @@ describe('element-wise math (core/fast_math.h)', () => {
     const y = addon.elementwise('erf', xs);
     xs.forEach((x, i) => expect(Math.abs(y[i] - erf(x))).toBeLessThan(5e-7));
   });
-  test('GELU (exact and tanh) and their derivatives', () => {
-    const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-    const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
-    const d = (f: (x: number) => number, x: number) => (f(x + 1e-5) - f(x - 1e-5)) / 2e-5;
-    const cases: [string, (x: number) => number][] = [
-      ['gelu_erf', gelu], ['gelu_tanh', geluTanh], ['gelu_erf_grad', (x) => d(gelu, x)], ['gelu_tanh_grad', (x) => d(geluTanh, x)],
-    ];
+  test('the MLP activations (GELU exact and tanh, QuickGELU, SiLU, ReLU) and their derivatives', () => {
+    // the addon's names of the functions in core/fast_math.h
+    const fns: Record<string, string> = { gelu: 'gelu_erf', 'gelu-tanh': 'gelu_tanh', 'quick-gelu': 'quick_gelu', relu: 'relu', silu: 'silu' };
+    const cases: [string, (x: number) => number][] = [];
+    for (const [kind, f] of Object.entries(ACTIVATIONS)) cases.push([fns[kind], f], [`${fns[kind]}_grad`, (x) => derivative(kind, x)]);
     for (const [fn, f] of cases) {
       const y = addon.elementwise(fn, xs);
       xs.forEach((x, i) => {
@@ -183,24 +193,23 @@ describe.each(isas)('row kernels (%s) vs double-precision formulas', (isa) => {
       expect(maxRel(dx.subarray(r * D, (r + 1) * D), dy.map((v, i) => rstd * (v - m1 - xhat[i] * m2)), terms)).toBeLessThan(1e-5);
     }
   });
-  test('GELU (exact and tanh) and their gradients on 1,001 points', () => {
+  test('the MLP activations and their gradients on 1,001 points', () => {
     const x = new Float32Array(1001).map((_, i) => -8 + (16 * i) / 1000);
     const dout = randn(1001, rng(4));
-    const gelu = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
-    const geluTanh = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
-    const d = (f: (v: number) => number, v: number) => (f(v + 1e-5) - f(v - 1e-5)) / 2e-5;
-    for (const [exact, f] of [[true, gelu], [false, geluTanh]] as [boolean, (v: number) => number][]) {
-      const y = rows.rowKernel(isa, 'gelu', x, exact) as Float32Array;
-      const dy = rows.rowKernel(isa, 'gelu_grad', x, dout, exact) as Float32Array;
+    for (const [kind, f] of Object.entries(ACTIVATIONS)) {
+      const y = rows.rowKernel(isa, 'activation', x, kind) as Float32Array;
+      const dy = rows.rowKernel(isa, 'activation_grad', x, dout, kind) as Float32Array;
       // The overwrite form (the engine's backward scratch) gives the same values over garbage.
-      const dyOver = rows.rowKernel(isa, 'gelu_grad', x, dout, exact, false) as Float32Array;
-      expect(Array.from(dyOver)).toEqual(Array.from(dy));
+      const dyOver = rows.rowKernel(isa, 'activation_grad', x, dout, kind, false) as Float32Array;
+      // (+ 0: ReLU's zero gradient is −0 from dout < 0 when written, +0 when accumulated)
+      expect(Array.from(dyOver, (v) => v + 0)).toEqual(Array.from(dy, (v) => v + 0));
       x.forEach((v, i) => {
-        if (!(Math.abs(y[i] - f(v)) <= 2e-6 * Math.max(1, Math.abs(f(v))))) throw new Error(`${isa} gelu(${v}) = ${y[i]}, expected ${f(v)}`);
-        const want = dout[i] * d(f, v);
-        if (!(Math.abs(dy[i] - want) <= 1e-5 * Math.max(1, Math.abs(want)))) throw new Error(`${isa} gelu_grad(${v}) = ${dy[i]}, expected ${want}`);
+        if (!(Math.abs(y[i] - f(v)) <= 2e-6 * Math.max(1, Math.abs(f(v))))) throw new Error(`${isa} ${kind}(${v}) = ${y[i]}, expected ${f(v)}`);
+        const want = dout[i] * derivative(kind, v);
+        if (!(Math.abs(dy[i] - want) <= 1e-5 * Math.max(1, Math.abs(want)))) throw new Error(`${isa} ${kind}'(${v}) = ${dy[i]}, expected ${want}`);
       });
     }
+    expect(() => rows.rowKernel(isa, 'activation', x, 'gelu-fast')).toThrow(/kind: expected one of 'gelu', 'gelu-tanh', 'quick-gelu', 'relu', 'silu', received 'gelu-fast'/);
   });
 });
 

@@ -15,14 +15,19 @@ const small: VitConfigInput = { imageSize: 16, patchSize: 4, embedDim: 24, depth
 const architectures: [string, VitConfigInput][] = [
   ['ViT (class token)', small],
   ['DeiT distilled, no qkv bias', { ...small, distToken: true, qkvBias: false }],
-  ['mean-pooled, no class token, tanh GELU', { ...small, classToken: false, pooling: 'mean', gelu: 'tanh' }],
+  ['mean-pooled, no class token, tanh GELU', { ...small, classToken: false, pooling: 'mean', activation: 'gelu-tanh' }],
+  ['ReLU, post-norm (nn.TransformerEncoder defaults)', { ...small, activation: 'relu', normPlacement: 'post' }],
+  ['vit-pytorch: LayerNorm around the patch Linear, mean over all tokens, no qkv bias', { ...small, patchInputNorm: true, patchOutputNorm: true, pooling: 'mean-all', finalNorm: 'tokens', qkvBias: false }],
+  ['CLIP layout: QuickGELU, LayerNorm before the blocks, fc_norm on the class token', { ...small, activation: 'quick-gelu', embedNorm: true, finalNorm: 'pooled' }],
+  ['SiLU, distilled, LayerNorm on the patch projections', { ...small, activation: 'silu', distToken: true, patchOutputNorm: true }],
   ['class token + mean pooling, fc_norm', { ...small, pooling: 'mean', finalNorm: 'pooled' }],
   ['post-norm, 1 channel, 16x24 image', { ...small, normPlacement: 'post', channels: 1, imageHeight: 16, imageWidth: 24, imageSize: undefined }],
   ['eps 1e-12, one head', { ...small, layerNormEps: 1e-12, numHeads: 1 }],
 ];
 
 function forms(c: VitConfig): [string, BuildVitOptions][] {
-  return [
+  const gelu = c.activation === 'gelu' || c.activation === 'gelu-tanh';
+  const all: [string, BuildVitOptions][] = [
     ['opset 13, decomposed LN, Gather', { opset: 13, qkvSplit: 'gather' }],
     ['opset 14, decomposed LN, Split', { opset: 14, qkvSplit: 'split' }],
     ['opset 16, decomposed LN, Slice', { opset: 16, qkvSplit: 'slice' }],
@@ -30,10 +35,11 @@ function forms(c: VitConfig): [string, BuildVitOptions][] {
     ['opset 18, decomposed LN (ReduceMean axes input), Split num_outputs', { opset: 18, layerNorm: 'decomposed' }],
     ['opset 18, LayerNormalization, Gather', { opset: 18, qkvSplit: 'gather' }],
     ['opset 20, Gelu op', { opset: 20, gelu: 'op' }],
-    [`opset 20, ${c.gelu} formula`, { opset: 20, gelu: c.gelu }],
+    [`opset 20, ${c.activation} formula`, { opset: 20, gelu: 'formula' }],
     ['opset 21, fixed batch 3', { opset: 21, batch: 3 }],
     ['opset 17, fixed batch 1 (batch index drops out of every layout)', { opset: 17, batch: 1 }],
   ];
+  return all.filter(([, o]) => gelu || o.gelu !== 'op');
 }
 
 describe.each(architectures)('%s', (_label, input) => {
@@ -66,7 +72,7 @@ describe.each(architectures)('%s', (_label, input) => {
     expect(m.sourceNames.get('blocks.1.mlp.fc1.weight')).toEqual(['blocks.1.mlp.fc1.weight']);
     const opset = options.opset as number;
     const fusedLayerNorm = options.layerNorm ? options.layerNorm === 'fused' : opset >= 17;
-    const geluOp = options.gelu ? options.gelu === 'op' : opset >= 20;
+    const geluOp = (config.activation === 'gelu' || config.activation === 'gelu-tanh') && (options.gelu ? options.gelu === 'op' : opset >= 20);
     expect(m.forms.layerNorm).toBe(fusedLayerNorm ? 'op' : 'decomposed');
     expect(m.forms.gelu).toBe(geluOp ? 'op' : 'decomposed');
   });
@@ -81,7 +87,11 @@ describe('option checks', () => {
   };
   test('LayerNormalization needs opset 17', () => rejects({ opset: 16, layerNorm: 'fused' }, /opset ≥ 17/));
   test('the Gelu op needs opset 20', () => rejects({ opset: 19, gelu: 'op' }, /opset ≥ 20/));
-  test('a GELU formula must match the config', () => rejects({ gelu: 'tanh' }, /contradicts/));
+  test('the Gelu op only for GELU activations', () => {
+    const relu = completeVitConfig({ ...small, activation: 'relu' });
+    expect(() => buildVitOnnx(relu, randomWeights(relu, 1), { opset: 20, gelu: 'op' })).toThrow(/applies to GELU activations; the config's activation is 'relu'/);
+  });
+  test('an unknown GELU form', () => rejects({ gelu: 'tanh' as never }, /gelu must be 'formula' or 'op'/));
   test('opset range', () => rejects({ opset: 12 }, /opset must be an integer in \[13, 23\]/));
   test('missing or short weights name the parameter', () => {
     const bad = new Map(weights);

@@ -25,6 +25,12 @@ export interface ParamPart {
   paramRow: number;
   constRow: number;
   rows: number;
+  /** Parameter row r = constant row r × rowScale[r] (a LayerScale gain folded into the
+   *  Linear before it); absent: 1. */
+  rowScale?: Float32Array;
+  /** Parameter column k = constant column columnOrder[k] (patches flattened in another
+   *  order than the Conv weight's (channel, y, x)); absent: the identity. */
+  columnOrder?: Int32Array;
 }
 
 /** Parameters with no part in the graph (a LayerNorm without affine, a Linear without
@@ -53,6 +59,31 @@ export function rowsAsConstant(rowsData: Float32Array, transposed: boolean, rowS
   return transposeValue({ dataType: 1, dims: [rows, rowSize], data: rowsData }, [1, 0]).data as Float32Array;
 }
 
+/** A part's constant rows in parameter form (column order, then row scale). */
+export function constantToParam(part: ParamPart, block: Float32Array): Float32Array {
+  if (!part.rowScale && !part.columnOrder) return block;
+  const { rowSize, rowScale, columnOrder } = part;
+  const out = new Float32Array(block.length);
+  for (let r = 0; r < part.rows; r++) {
+    const s = rowScale ? rowScale[r] : 1;
+    for (let k = 0; k < rowSize; k++) out[r * rowSize + k] = block[r * rowSize + (columnOrder ? columnOrder[k] : k)] * s;
+  }
+  return out;
+}
+
+/** The inverse of constantToParam, for writing parameters back; refuses a zero scale. */
+export function paramToConstant(part: ParamPart, block: Float32Array, param: string): Float32Array {
+  if (!part.rowScale && !part.columnOrder) return block;
+  const { rowSize, rowScale, columnOrder } = part;
+  const out = new Float32Array(block.length);
+  for (let r = 0; r < part.rows; r++) {
+    const s = rowScale ? rowScale[r] : 1;
+    if (s === 0) throw new SpdfqError('E_ONNX', `cannot write '${param}': row ${r} is multiplied by a LayerScale gain of 0 in the graph, so no constant value reproduces it`);
+    for (let k = 0; k < rowSize; k++) out[r * rowSize + (columnOrder ? columnOrder[k] : k)] = block[r * rowSize + k] / s;
+  }
+  return out;
+}
+
 /** Collects parameters as the recognizer finds them. */
 export class ParamCollector {
   readonly weights = new Map<string, Float32Array>();
@@ -65,7 +96,8 @@ export class ParamCollector {
     if (implied === 'ones') data.fill(1);
     for (const { part, value } of parts) {
       const rows = constantAsRows(value.data as Float32Array, part.constDims, part.transposed, part.rowSize);
-      data.set(rows.subarray(part.constRow * part.rowSize, (part.constRow + part.rows) * part.rowSize), part.paramRow * part.rowSize);
+      const block = rows.subarray(part.constRow * part.rowSize, (part.constRow + part.rows) * part.rowSize);
+      data.set(constantToParam(part, block), part.paramRow * part.rowSize);
     }
     this.weights.set(name, data);
     this.bindings.set(name, { shape, parts: parts.map((p) => p.part), implied });

@@ -4,11 +4,13 @@
 // torch.onnx emits for timm (LayerNormalization from opset 17, Gelu from 20), selectable per opset:
 //
 //   layerNorm 'fused'      LayerNormalization (opset ≥ 17)      | 'decomposed' ReduceMean…Sqrt…Div
-//   gelu      'op'         Gelu(approximate) (opset ≥ 20)       | 'erf' / 'tanh' formulas
+//   gelu      'op'         Gelu(approximate) (opset ≥ 20)       | 'formula' (Erf or Tanh, as torch < 2 wrote it)
 //   qkvSplit  'split'      Split + Squeeze (timm unbind)        | 'slice' Slice + Squeeze | 'gather' Gather
 //
 // Linear weights are stored transposed, [in, out], as MatMul reads them (what torch.onnx
-// writes too), under the timm name; the head is a Gemm with transB = 1 on [out, in].
+// writes too), under the timm name; the head is a Gemm with transB = 1 on [out, in]. The
+// patch embedding is a Conv, or — with a LayerNorm on each flattened patch
+// (patchInputNorm) — im2col by Reshape/Transpose, the LayerNorm and a MatMul.
 
 import { SpdfqError } from '../errors';
 import { completeVitConfig, prefixTokens, shapeSize, tokenCount, VitConfig, VitConfigInput, vitParamSpecs } from '../vit-config';
@@ -21,9 +23,9 @@ export interface BuildVitOptions {
   opset?: number;
   /** Default 'fused' from opset 17, else 'decomposed'. */
   layerNorm?: 'fused' | 'decomposed';
-  /** 'erf' / 'tanh': the formula torch exports (must match config.gelu); 'op': the
-   *  opset-20 Gelu op with the config's approximation. Default 'op' from opset 20. */
-  gelu?: 'erf' | 'tanh' | 'op';
+  /** For GELU activations: 'formula' (Erf or Tanh, what torch exports below opset 20) or
+   *  'op', the opset-20 Gelu op with the config's approximation. Default 'op' from opset 20. */
+  gelu?: 'formula' | 'op';
   /** How q, k, v are taken from the fused projection. Default 'split'. */
   qkvSplit?: 'split' | 'slice' | 'gather';
   /** 'dynamic' (default) or a fixed batch size. */
@@ -76,9 +78,11 @@ export function buildVitOnnx(configInput: VitConfigInput, weightsInput: Weights,
   if (!Number.isInteger(opset) || opset < MIN_BUILD_OPSET || opset > MAX_BUILD_OPSET) invalid(`opset must be an integer in [${MIN_BUILD_OPSET}, ${MAX_BUILD_OPSET}], received ${opset}`);
   const layerNorm = options.layerNorm ?? (opset >= 17 ? 'fused' : 'decomposed');
   if (layerNorm === 'fused' && opset < 17) invalid(`layerNorm 'fused' (LayerNormalization) needs opset ≥ 17, received ${opset}`);
-  const gelu = options.gelu ?? (opset >= 20 ? 'op' : c.gelu);
+  const isGelu = c.activation === 'gelu' || c.activation === 'gelu-tanh';
+  const gelu = options.gelu ?? (opset >= 20 && isGelu ? 'op' : 'formula');
+  if (gelu !== 'op' && gelu !== 'formula') invalid(`gelu must be 'formula' or 'op', received ${String(gelu)}`);
   if (gelu === 'op' && opset < 20) invalid(`gelu 'op' (the Gelu operator) needs opset ≥ 20, received ${opset}`);
-  if (gelu !== 'op' && gelu !== c.gelu) invalid(`gelu '${gelu}' contradicts the config's gelu '${c.gelu}'`);
+  if (gelu === 'op' && !isGelu) invalid(`gelu 'op' applies to GELU activations; the config's activation is '${c.activation}'`);
   const qkvSplit = options.qkvSplit ?? 'split';
   if (!['split', 'slice', 'gather'].includes(qkvSplit)) invalid(`qkvSplit must be 'split', 'slice' or 'gather', received ${String(qkvSplit)}`);
   const batchDim = options.batch ?? 'dynamic';
@@ -109,7 +113,7 @@ export function buildVitOnnx(configInput: VitConfigInput, weightsInput: Weights,
 interface Forms {
   opset: number;
   layerNorm: 'fused' | 'decomposed';
-  gelu: 'erf' | 'tanh' | 'op';
+  gelu: 'formula' | 'op';
   qkvSplit: 'split' | 'slice' | 'gather';
 }
 
@@ -141,13 +145,8 @@ class VitGraph {
     const { g, c } = this;
     const D = c.embedDim;
     g.setScope('/patch_embed');
-    const convWeight = this.weight('patch_embed.proj.weight', [D, c.channels, c.patchSize, c.patchSize], this.w.get('patch_embed.proj.weight') as Float32Array, 0);
-    const conv = g.op('Conv', [this.site('patch_in', undefined, input), convWeight, this.param('patch_embed.proj.bias', [D])], {
-      kernel_shape: { ints: [c.patchSize, c.patchSize] },
-      strides: { ints: [c.patchSize, c.patchSize] },
-    });
-    const flat = g.op('Reshape', [conv, g.int64Tensor('shape', [0, D, -1])]);
-    let x = g.op('Transpose', [flat], { perm: { ints: [0, 2, 1] } });
+    let x = c.patchInputNorm ? this.patchesByMatMul(input) : this.patchesByConv(input);
+    if (c.patchOutputNorm) x = this.layerNorm(x, 'patch_embed.norm');
     const prefix = prefixTokens(c);
     if (prefix > 0) {
       g.setScope('/tokens');
@@ -158,8 +157,40 @@ class VitGraph {
       x = g.op('Concat', [...tokens, x], { axis: { int: 1 } });
     }
     x = g.op('Add', [x, this.param('pos_embed', [1, tokenCount(c), D])]);
+    if (c.embedNorm) {
+      g.setScope('/norm_pre');
+      x = this.layerNorm(x, 'norm_pre');
+    }
     for (let i = 0; i < c.depth; i++) x = this.block(x, i);
     return this.head(x);
+  }
+
+  /** Conv(kernel = stride = P) → [B, patches, D] (timm's flatten(2).transpose(1, 2)). */
+  private patchesByConv(input: string): string {
+    const { g, c } = this;
+    const D = c.embedDim;
+    const convWeight = this.weight('patch_embed.proj.weight', [D, c.channels, c.patchSize, c.patchSize], this.w.get('patch_embed.proj.weight') as Float32Array, 0);
+    const conv = g.op('Conv', [this.site('patch_in', undefined, input), convWeight, this.param('patch_embed.proj.bias', [D])], {
+      kernel_shape: { ints: [c.patchSize, c.patchSize] },
+      strides: { ints: [c.patchSize, c.patchSize] },
+    });
+    const flat = g.op('Reshape', [conv, g.int64Tensor('shape', [0, D, -1])]);
+    return g.op('Transpose', [flat], { perm: { ints: [0, 2, 1] } });
+  }
+
+  /** im2col as [B, patches, C·P·P] in the Conv weight's (c, py, px) order, the
+   *  LayerNorm on each patch, then the projection as a MatMul. */
+  private patchesByMatMul(input: string): string {
+    const { g, c } = this;
+    const P = c.patchSize;
+    const gh = c.imageHeight / P;
+    const gw = c.imageWidth / P;
+    const L = c.channels * P * P;
+    const grid = g.op('Reshape', [input, g.int64Tensor('grid', [-1, c.channels, gh, P, gw, P])]);
+    const rows = g.op('Transpose', [grid], { perm: { ints: [0, 2, 4, 1, 3, 5] } });
+    const patches = g.op('Reshape', [rows, g.int64Tensor('patches', [-1, gh * gw, L])]);
+    const normed = this.layerNorm(patches, 'patch_embed.norm_in', L);
+    return this.linear(this.site('patch_in', undefined, normed), 'patch_embed.proj', L, c.embedDim);
   }
 
   private linear(x: string, name: string, inSize: number, outSize: number, bias = true): string {
@@ -171,9 +202,9 @@ class VitGraph {
     return bias ? this.g.op('Add', [mm, this.param(`${name}.bias`, [outSize])]) : mm;
   }
 
-  private layerNorm(x: string, name: string): string {
+  private layerNorm(x: string, name: string, size = this.c.embedDim): string {
     const { g, c } = this;
-    const D = c.embedDim;
+    const D = size;
     const gamma = this.param(`${name}.weight`, [D]);
     const beta = this.param(`${name}.bias`, [D]);
     if (this.f.layerNorm === 'fused') {
@@ -187,10 +218,15 @@ class VitGraph {
     return g.op('Add', [g.op('Mul', [g.op('Div', [centered, std]), gamma]), beta]);
   }
 
-  private gelu(x: string): string {
+  /** The MLP activation (config.activation). */
+  private activation(x: string): string {
     const g = this.g;
-    if (this.f.gelu === 'op') return g.op('Gelu', [x], { approximate: { string: this.c.gelu === 'tanh' ? 'tanh' : 'none' } });
-    if (this.f.gelu === 'erf') {
+    const kind = this.c.activation;
+    if (kind === 'relu') return g.op('Relu', [x]);
+    if (kind === 'silu') return g.op('Mul', [x, g.op('Sigmoid', [x])]);
+    if (kind === 'quick-gelu') return g.op('Mul', [x, g.op('Sigmoid', [g.op('Mul', [x, g.floatScalar('quick_gelu_slope', 1.702)])])]);
+    if (this.f.gelu === 'op') return g.op('Gelu', [x], { approximate: { string: kind === 'gelu-tanh' ? 'tanh' : 'none' } });
+    if (kind === 'gelu') {
       const e = g.op('Erf', [g.op('Div', [x, g.floatScalar('sqrt2', Math.SQRT2)])]);
       return g.op('Mul', [g.op('Mul', [x, g.op('Add', [e, g.floatScalar('one', 1)])]), g.floatScalar('half', 0.5)]);
     }
@@ -237,7 +273,7 @@ class VitGraph {
   private mlp(h: string, p: string, block: number): string {
     const { g, c } = this;
     g.setScope(`/${p}mlp`);
-    const hidden = this.gelu(this.linear(this.site('fc1_in', block, h), `${p}mlp.fc1`, c.embedDim, c.mlpDim));
+    const hidden = this.activation(this.linear(this.site('fc1_in', block, h), `${p}mlp.fc1`, c.embedDim, c.mlpDim));
     return this.linear(this.site('fc2_in', block, hidden), `${p}mlp.fc2`, c.mlpDim, c.embedDim);
   }
 
@@ -279,8 +315,8 @@ class VitGraph {
       return g.op('Div', [sum, g.floatScalar('two', 2)]);
     }
     let pooled: string;
-    if (c.pooling === 'mean') {
-      const prefix = prefixTokens(c);
+    if (c.pooling !== 'token') {
+      const prefix = c.pooling === 'mean' ? prefixTokens(c) : 0;
       const patches = prefix > 0 ? g.op('Slice', [x, g.int64Tensor('start', [prefix]), g.int64Tensor('end', [tokenCount(c)]), g.int64Tensor('axes', [1])]) : x;
       pooled =
         this.f.opset >= 18

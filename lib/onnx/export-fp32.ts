@@ -11,7 +11,7 @@ import * as path from 'path';
 import * as protobuf from 'protobufjs/minimal';
 import { SpdfqError } from '../errors';
 import { shapeSize, vitParamSpecs } from '../vit-config';
-import { constantAsRows, ParamBinding, ParamPart, rowsAsConstant } from './bindings';
+import { constantAsRows, ParamBinding, ParamPart, paramToConstant, rowsAsConstant } from './bindings';
 import { ImportedModel } from './import-onnx';
 import { onnx } from './proto';
 import { WeightSource } from './static-eval';
@@ -120,7 +120,7 @@ function sourceValues(
       for (const { param, part } of group) {
         const w = weights.get(param) as Float32Array;
         const from = part.paramRow * rowSize;
-        const block = w.subarray(from, from + part.rows * rowSize);
+        const block = paramToConstant(part, w.subarray(from, from + part.rows * rowSize), param);
         const at = part.constRow * rowSize;
         if (!check) rows.set(block, at);
         else if (block.some((v, i) => rows[at + i] !== v)) {

@@ -8,7 +8,7 @@ import { VitConfig } from '../vit-config';
 import { ParamBinding } from './bindings';
 import { OnnxGraph } from './graph';
 import { decodeModel, toNumber } from './proto';
-import { GraphForms, Recognition, recognizeVit, RecognizeOptions, VitFamily } from './recognize';
+import { ArchitectureVariant, GraphForms, Recognition, recognizeVit, RecognizeOptions, VitFamily } from './recognize';
 
 export type ImportOptions = RecognizeOptions;
 
@@ -21,6 +21,9 @@ export interface ImportedModel {
   sourceNames: Map<string, string[]>;
   family: VitFamily;
   forms: GraphForms;
+  /** The architecture variant recognized (activation, norm placement, patch embedding,
+   *  LayerScale, attention form). */
+  variant: ArchitectureVariant;
   opset: number;
   irVersion: number;
   producer: string;
@@ -71,6 +74,7 @@ export function importBytes(bytes: Uint8Array, filePath: string | null, options:
       sourceNames: r.sourceNames,
       family: r.family,
       forms: r.forms,
+      variant: r.variant,
       opset: graph.opset,
       irVersion: toNumber(model.irVersion),
       producer: [model.producerName, model.producerVersion].filter((s) => s).join(' '),

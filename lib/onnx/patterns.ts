@@ -2,14 +2,16 @@
 // or Gemm), a LayerNorm (the LayerNormalization op, or the decomposed form exporters emit
 // below opset 17), and the MLP activation. The activation is matched by what it computes,
 // not by its op sequence: the elementwise subgraph between fc1 and fc2 is evaluated on
-// sample points and compared with erf-GELU and tanh-GELU, which covers every ordering of
-// Div/Mul/Add/Erf and the opset-20 Gelu op alike.
+// sample points and compared with each activation the engine runs (GELU erf and tanh,
+// QuickGELU, ReLU, SiLU), which covers every ordering of Div/Mul/Add/Erf, Sigmoid forms
+// and the opset-20 Gelu op alike.
 
 import { OnnxNode } from './graph';
 import { ParamPart } from './bindings';
 import { attrFloat, attrInt, isElementwise, scalarOp, StaticEval } from './static-eval';
 import { TensorValue } from './tensor-data';
-import { geluErf, geluTanh } from './tensor-ops';
+import { MlpActivation, MLP_ACTIVATIONS } from '../vit-config';
+import { geluErf, MLP_ACTIVATION_FUNCTIONS } from './tensor-ops';
 import { unrecognized } from './unrecognized';
 
 export interface ParamPiece {
@@ -117,6 +119,23 @@ export function matchLinear(ev: StaticEval, tensor: string): LinearMatch | null 
   };
 }
 
+/** A residual branch scaled per channel before the residual Add: Mul(y, γ) with γ a
+ *  constant [D] vector or scalar (timm/CaiT LayerScale). Returns y and γ as D values, or
+ *  null when the branch ends otherwise. The import folds γ into the Linear producing y. */
+export function matchLayerScale(ev: StaticEval, branch: string, D: number): { input: string; gamma: Float32Array } | null {
+  let t = branch;
+  while (['Identity', 'Dropout'].includes(ev.graph.producer.get(t)?.opType ?? '')) t = (ev.graph.producer.get(t) as OnnxNode).inputs[0];
+  const n = ev.graph.producer.get(t);
+  if (!n || n.opType !== 'Mul') return null;
+  const [a, b] = n.inputs;
+  if (ev.isConstant(a) === ev.isConstant(b)) return null;
+  const [input, c] = ev.isConstant(b) ? [a, b] : [b, a];
+  const vector = lastAxisVector(ev, c, D);
+  const scalar = vector ? undefined : scalarConstant(ev, c);
+  if (!vector && (scalar === undefined || (ev.value(c)?.data.length ?? 0) !== 1)) return null;
+  return { input, gamma: vector ? Float32Array.from(vector.data as Float32Array) : new Float32Array(D).fill(scalar as number) };
+}
+
 export interface LayerNormMatch {
   input: string;
   output: string;
@@ -209,17 +228,18 @@ export function matchLayerNormFrom(ev: StaticEval, x: string, size: number): Lay
   return { input: x, output, eps, gamma, beta, nodes };
 }
 
-/** Points where erf-GELU and tanh-GELU differ by far more than float32 rounding. */
+/** Points where the activations differ by far more than float32 rounding (the closest
+ *  pair, erf-GELU and tanh-GELU, by up to 2.9e-4). */
 const ACTIVATION_PROBES = [-4, -2.7, -1.9, -1.3, -0.8, -0.35, 0, 0.2, 0.55, 1.05, 1.6, 2.4, 3.3];
-/** Allowed deviation from the exact GELU: float32 constants (√2 as 1.4142135) give ~1e-7;
- *  the two GELU forms differ by up to 2.9e-4 on the probes. */
+/** Allowed deviation from the exact function: float32 constants (√2 as 1.4142135, 1.702)
+ *  give ~1e-7. */
 const ACTIVATION_TOLERANCE = 2e-5;
 /** An activation is a handful of ops; a larger elementwise region is something else. */
 const MAX_ACTIVATION_NODES = 40;
 
 export interface ActivationMatch {
   input: string;
-  kind: 'erf' | 'tanh';
+  kind: MlpActivation;
   nodes: OnnxNode[];
 }
 
@@ -246,7 +266,7 @@ export function matchActivation(ev: StaticEval, y: string): ActivationMatch {
   }
   const producer = ev.graph.producer.get(y) ?? null;
   if (region.size === 0 || region.size > MAX_ACTIVATION_NODES || leaves.size !== 1) {
-    throw unrecognized('the MLP activation', 'an elementwise GELU between fc1 and fc2 (Erf/Tanh formula or the Gelu op)', producer);
+    throw unrecognized('the MLP activation', `an elementwise activation between fc1 and fc2 (${MLP_ACTIVATIONS.join(', ')})`, producer);
   }
   const input = [...leaves][0];
   const order = ev.graph.nodes.filter((n) => region.has(n));
@@ -260,11 +280,11 @@ export function matchActivation(ev: StaticEval, y: string): ActivationMatch {
   };
   const outputs = ACTIVATION_PROBES.map(evaluate);
   const maxError = (f: (x: number) => number) => Math.max(...ACTIVATION_PROBES.map((x, i) => Math.abs(outputs[i] - f(x))));
-  if (maxError(geluErf) <= ACTIVATION_TOLERANCE) return { input, kind: 'erf', nodes: order };
-  if (maxError(geluTanh) <= ACTIVATION_TOLERANCE) return { input, kind: 'tanh', nodes: order };
+  const kind = MLP_ACTIVATIONS.find((k) => maxError(MLP_ACTIVATION_FUNCTIONS[k]) <= ACTIVATION_TOLERANCE);
+  if (kind) return { input, kind, nodes: order };
   throw unrecognized(
     'the MLP activation',
-    `GELU (erf or tanh form); the subgraph computes f(-1.3) = ${outputs[3].toPrecision(6)}, f(1.05) = ${outputs[9].toPrecision(6)} (GELU: ${geluErf(-1.3).toPrecision(6)}, ${geluErf(1.05).toPrecision(6)})`,
+    `one of ${MLP_ACTIVATIONS.join(', ')}; the subgraph computes f(-1.3) = ${outputs[3].toPrecision(6)}, f(1.05) = ${outputs[9].toPrecision(6)} (GELU: ${geluErf(-1.3).toPrecision(6)}, ${geluErf(1.05).toPrecision(6)})`,
     producer,
   );
 }

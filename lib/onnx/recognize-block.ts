@@ -1,15 +1,19 @@
 // One transformer block, matched from the residual stream tensor that enters it:
 //
-//   pre-norm  (timm, HF, torchvision): x1 = x + attn(norm1(x));  x2 = x1 + mlp(norm2(x1))
-//   post-norm (timm ResPostBlock):     x1 = norm1(x + attn(x));  x2 = norm2(x1 + mlp(x1))
+//   pre-norm  (timm, HF, torchvision, nn.TransformerEncoderLayer(norm_first=True)):
+//             x1 = x + attn(norm1(x));  x2 = x1 + mlp(norm2(x1))
+//   post-norm (timm ResPostBlock, nn.TransformerEncoderLayer's default):
+//             x1 = norm1(x + attn(x));  x2 = norm2(x1 + mlp(x1))
 //
 // The residual Add is found among the stream tensor's readers; its other operand is the
-// branch, matched backward (recognize-attention.ts, matchMlp below).
+// branch, matched backward (recognize-attention.ts, matchMlp below). A branch may end in a
+// LayerScale (γ ⊙ branch), which is folded into the Linear before it.
 
 import { ParamCollector } from './bindings';
 import { OnnxNode } from './graph';
 import { describeLayout, Layout, linearLayout } from './layout';
-import { LayerNormMatch, LinearMatch, matchActivation, matchLayerNormFrom, matchLinear } from './patterns';
+import { MlpActivation } from '../vit-config';
+import { LayerNormMatch, LinearMatch, ParamPiece, matchActivation, matchLayerNormFrom, matchLayerScale, matchLinear } from './patterns';
 import { matchAttention, skipLayoutOps, AttentionMatch } from './recognize-attention';
 import { StaticEval } from './static-eval';
 import { isStreamLayout, isTokenwiseLayout, StreamShape, streamLayout } from './stream';
@@ -21,8 +25,10 @@ export interface BlockMatch {
   normPlacement: 'pre' | 'post';
   attention: AttentionMatch;
   mlpDim: number;
-  gelu: 'erf' | 'tanh';
+  activation: MlpActivation;
   layerNorms: LayerNormMatch[];
+  /** Which branches carried a LayerScale (folded into proj / fc2). */
+  layerScale: { attention: boolean; mlp: boolean };
   /** Graph forms, for reports. */
   geluAsOp: boolean;
 }
@@ -45,7 +51,8 @@ export function matchBlock(ev: StaticEval, x: string, stream: StreamShape, index
   const D = stream.embedDim;
   const ln1 = matchLayerNormFrom(ev, x, D);
   const pre = ln1 !== null;
-  const attention = matchAttention(ev, otherInput(add1, x), pre ? ln1.output : x, stream, `the attention of block ${index}`);
+  const attnScale = matchLayerScale(ev, otherInput(add1, x), D);
+  const attention = matchAttention(ev, attnScale?.input ?? otherInput(add1, x), pre ? ln1.output : x, stream, `the attention of block ${index}`);
   let x1 = add1.outputs[0];
   const norms: LayerNormMatch[] = [];
   if (pre) norms.push(ln1);
@@ -64,7 +71,8 @@ export function matchBlock(ev: StaticEval, x: string, stream: StreamShape, index
     norms.push(ln2);
     mlpInput = ln2.output;
   }
-  const mlp = matchMlp(ev, otherInput(add2, x1), mlpInput, stream, `the MLP of block ${index}`);
+  const mlpScale = matchLayerScale(ev, otherInput(add2, x1), D);
+  const mlp = matchMlp(ev, mlpScale?.input ?? otherInput(add2, x1), mlpInput, stream, `the MLP of block ${index}`);
   let output = add2.outputs[0];
   if (!pre) {
     const post2 = matchLayerNormFrom(ev, output, D);
@@ -77,24 +85,28 @@ export function matchBlock(ev: StaticEval, x: string, stream: StreamShape, index
   addLayerNorm(params, `${p}norm1`, norms[0], D);
   params.add(`${p}attn.qkv.weight`, [3 * D, D], attention.qkvWeight);
   if (attention.qkvBias.length > 0) params.add(`${p}attn.qkv.bias`, [3 * D], attention.qkvBias);
-  addLinear(params, `${p}attn.proj`, attention.proj);
+  addLinear(params, `${p}attn.proj`, attention.proj, attnScale?.gamma);
   addLayerNorm(params, `${p}norm2`, norms[1], D);
   addLinear(params, `${p}mlp.fc1`, mlp.fc1);
-  addLinear(params, `${p}mlp.fc2`, mlp.fc2);
+  addLinear(params, `${p}mlp.fc2`, mlp.fc2, mlpScale?.gamma);
   return {
     output,
     normPlacement: pre ? 'pre' : 'post',
     attention,
     mlpDim: mlp.fc1.outSize,
-    gelu: mlp.gelu,
+    activation: mlp.activation,
     layerNorms: norms,
+    layerScale: { attention: attnScale !== null, mlp: mlpScale !== null },
     geluAsOp: mlp.geluAsOp,
   };
 }
 
-export function addLinear(params: ParamCollector, name: string, m: LinearMatch): void {
-  params.add(`${name}.weight`, [m.outSize, m.inSize], [m.weight]);
-  params.add(`${name}.bias`, [m.outSize], m.bias ? [m.bias] : []);
+/** A Linear's weight and bias; `rowScale` multiplies each output channel (a LayerScale
+ *  folded in). */
+export function addLinear(params: ParamCollector, name: string, m: LinearMatch, rowScale?: Float32Array): void {
+  const scaled = (piece: ParamPiece): ParamPiece => (rowScale ? { ...piece, part: { ...piece.part, rowScale: rowScale.subarray(piece.part.paramRow, piece.part.paramRow + piece.part.rows) } } : piece);
+  params.add(`${name}.weight`, [m.outSize, m.inSize], [scaled(m.weight)]);
+  params.add(`${name}.bias`, [m.outSize], m.bias ? [scaled(m.bias)] : []);
 }
 
 export function addLayerNorm(params: ParamCollector, name: string, ln: LayerNormMatch, D: number): void {
@@ -105,11 +117,11 @@ export function addLayerNorm(params: ParamCollector, name: string, ln: LayerNorm
 interface MlpMatch {
   fc1: LinearMatch;
   fc2: LinearMatch;
-  gelu: 'erf' | 'tanh';
+  activation: MlpActivation;
   geluAsOp: boolean;
 }
 
-/** branch ← layout ops ← fc2 ← GELU ← fc1 ← layout ops ← input */
+/** branch ← layout ops ← fc2 ← activation ← fc1 ← layout ops ← input */
 function matchMlp(ev: StaticEval, branch: string, input: string, stream: StreamShape, stage: string): MlpMatch {
   const D = stream.embedDim;
   const fc2Out = skipLayoutOps(ev, branch);
@@ -137,5 +149,5 @@ function matchMlp(ev: StaticEval, branch: string, input: string, stream: StreamS
   if (out.scale !== 1 || !isStreamLayout(out.layout, stream)) {
     throw unrecognized(stage, `the MLP output laid out as the residual stream; found ${describeLayout(out.layout)}`, fc2.nodes[0]);
   }
-  return { fc1, fc2, gelu: act.kind, geluAsOp: act.nodes.some((n) => n.opType === 'Gelu') };
+  return { fc1, fc2, activation: act.kind, geluAsOp: act.nodes.some((n) => n.opType === 'Gelu') };
 }

@@ -4,7 +4,7 @@
 //   logits ← (head(x[:, 0]) + head_dist(x[:, 1])) / 2  DeiT distilled
 //
 // pool is a token selection (Gather / Slice + Squeeze of the class token) or a mean over
-// the patch tokens (ReduceMean after Slice); norm is a LayerNorm on every token (timm
+// the patch tokens (ReduceMean after Slice) or over all tokens (vit-pytorch); norm is a LayerNorm on every token (timm
 // `norm`) or on the pooled vector (timm `fc_norm`), or absent (post-norm models).
 
 import { ParamCollector } from './bindings';
@@ -18,7 +18,7 @@ import { LayoutTracer } from './trace';
 import { unrecognized } from './unrecognized';
 
 export interface HeadMatch {
-  pooling: 'token' | 'mean';
+  pooling: 'token' | 'mean' | 'mean-all';
   finalNorm: 'tokens' | 'pooled' | 'none';
   numClasses: number;
   distilled: boolean;
@@ -67,15 +67,15 @@ export function matchHead(ev: StaticEval, x: string, output: string, stream: Str
   });
 
   const describe = (l: Layout) => describeLayout(l) + (l.meanOver ? ` mean over tokens [${l.meanOver.start}, ${l.meanOver.start + l.meanOver.size})` : '');
-  const tokenOf = (p: (typeof pooled)[number]): number | 'mean' => {
+  const tokenOf = (p: (typeof pooled)[number]): number | 'mean' | 'mean-all' => {
     const l = p.layout;
     const ok = p.scale === 1 && l.axes.length === 2 && sameFactors(l.axes[0], full('b', stream.batch)) && l.axes[1].length === 1 && l.axes[1][0].size === D && l.axes[1][0].stride === 1;
     if (!ok) throw unrecognized(STAGE, `a pooled feature vector [batch, ${D}] read from the token stream; found ${describe(l)}`, p.head.nodes[0]);
     if (l.meanOver) {
-      if (l.meanOver.start !== prefix || l.meanOver.size !== stream.tokens - prefix) {
-        throw unrecognized(STAGE, `mean pooling over the patch tokens [${prefix}, ${stream.tokens}) only (the engine's convention); found tokens [${l.meanOver.start}, ${l.meanOver.start + l.meanOver.size})`, p.head.nodes[0]);
-      }
-      return 'mean';
+      const { start, size } = l.meanOver;
+      if (start === prefix && size === stream.tokens - prefix) return 'mean';
+      if (start === 0 && size === stream.tokens) return 'mean-all';
+      throw unrecognized(STAGE, `mean pooling over the patch tokens [${prefix}, ${stream.tokens}) or over all tokens [0, ${stream.tokens}); found tokens [${start}, ${start + size})`, p.head.nodes[0]);
     }
     return l.offsets.n ?? 0;
   };
@@ -97,7 +97,7 @@ export function matchHead(ev: StaticEval, x: string, output: string, stream: Str
     }
     distilled = true;
     order = picks[0] === 0 ? [0, 1] : [1, 0];
-  } else if (picks[0] !== 'mean' && (picks[0] !== 0 || prefix < 1)) {
+  } else if (typeof picks[0] === 'number' && (picks[0] !== 0 || prefix < 1)) {
     throw unrecognized(STAGE, `the head reading the class token (token 0) or a mean over the patch tokens; found token ${picks[0]} with ${prefix} prefix token(s)`, heads[0].nodes[0]);
   }
   if (prefix === 2 && !distilled) throw unrecognized(STAGE, 'a distillation head reading token 1 (the graph has a distillation token)', last);
@@ -114,7 +114,7 @@ export function matchHead(ev: StaticEval, x: string, output: string, stream: Str
     throw unrecognized(STAGE, `logits of shape [batch, ${numClasses}] (found [${outShape?.join(', ') ?? '?'}])`, last);
   }
   return {
-    pooling: picks[0] === 'mean' ? 'mean' : 'token',
+    pooling: typeof picks[0] === 'number' ? 'token' : picks[0],
     finalNorm: normedTokens[0] ? 'tokens' : normedPooled[0] ? 'pooled' : 'none',
     numClasses,
     distilled,

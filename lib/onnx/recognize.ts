@@ -4,15 +4,18 @@
 // stopped (unrecognized.ts).
 
 import { SpdfqError } from '../errors';
-import { completeVitConfig, VitConfig, vitParamSpecs, shapeSize } from '../vit-config';
+import { completeVitConfig, MlpActivation, VitConfig, vitParamSpecs, shapeSize } from '../vit-config';
 import { ParamBinding, ParamCollector } from './bindings';
 import { describeNodes, OnnxGraph, OnnxNode, ValueInfo } from './graph';
-import { BlockMatch, matchBlock } from './recognize-block';
-import { matchEmbedding } from './recognize-embed';
+import { describeLayout, Layout } from './layout';
+import { LayerNormMatch, matchLayerNormFrom } from './patterns';
+import { BlockMatch, matchBlock, residualAdd } from './recognize-block';
+import { dataConsumers, EmbedMatch, matchEmbedding } from './recognize-embed';
 import { toNumber } from './proto';
 import { matchHead } from './recognize-head';
 import { StaticEval } from './static-eval';
-import { StreamShape } from './stream';
+import { isStreamLayout, isTokenwiseLayout, StreamShape, streamLayout } from './stream';
+import { LayoutTracer } from './trace';
 import { DataType, dataTypeName } from './tensor-data';
 import { SUPPORTED_FAMILIES } from './unrecognized';
 
@@ -37,6 +40,16 @@ export interface GraphForms {
   projections: 'fused qkv' | 'separate q/k/v';
 }
 
+/** The architecture variant recognized, in the words of the code that builds it
+ *  (`inspect` prints it; LayerScale is folded into the Linear layers at import). */
+export interface ArchitectureVariant {
+  activation: MlpActivation;
+  normPlacement: 'pre' | 'post';
+  patchEmbedding: string;
+  layerScale: 'none' | 'attention' | 'MLP' | 'attention and MLP';
+  attention: 'fused qkv' | 'separate q/k/v' | 'nn.MultiheadAttention (batch first)' | 'nn.MultiheadAttention (sequence first)';
+}
+
 export interface Recognition {
   config: VitConfig;
   weights: Map<string, Float32Array>;
@@ -44,6 +57,7 @@ export interface Recognition {
   sourceNames: Map<string, string[]>;
   family: VitFamily;
   forms: GraphForms;
+  variant: ArchitectureVariant;
   inputName: string;
   outputName: string;
   /** The input's declared dims (numbers, symbolic names, or null when unknown). */
@@ -64,9 +78,10 @@ export function recognizeVit(graph: OnnxGraph, options: RecognizeOptions = {}): 
 
   const params = new ParamCollector();
   const embed = matchEmbedding(ev, input.name, batch, params);
-  const stream: StreamShape = { batch, tokens: embed.tokens, embedDim: embed.embedDim };
+  const entry = streamEntry(ev, embed.output, { batch, tokens: embed.tokens, embedDim: embed.embedDim }, params);
+  const stream = entry.stream;
   const blocks: BlockMatch[] = [];
-  let x = embed.output;
+  let x = entry.tensor;
   for (;;) {
     const block = matchBlock(ev, x, stream, blocks.length, params);
     if (!block) break;
@@ -80,12 +95,13 @@ export function recognizeVit(graph: OnnxGraph, options: RecognizeOptions = {}): 
   const head = matchHead(ev, x, output.name, stream, prefix, params);
 
   const first = blocks[0];
-  const mismatch = blocks.find((b) => b.normPlacement !== first.normPlacement || b.gelu !== first.gelu || b.mlpDim !== first.mlpDim || b.attention.numHeads !== first.attention.numHeads);
+  const mismatch = blocks.find((b) => b.normPlacement !== first.normPlacement || b.activation !== first.activation || b.mlpDim !== first.mlpDim || b.attention.numHeads !== first.attention.numHeads);
   if (mismatch) {
-    throw new SpdfqError('E_ONNX', `block ${blocks.indexOf(mismatch)} differs from block 0 (norm placement, GELU, MLP width or heads); the engine needs identical blocks`);
+    throw new SpdfqError('E_ONNX', `block ${blocks.indexOf(mismatch)} differs from block 0 (norm placement, activation, MLP width or heads); the engine needs identical blocks`);
   }
   const eps = first.layerNorms[0].eps;
-  const allNorms = blocks.flatMap((b) => b.layerNorms);
+  const embedNorms = [embed.inputNorm, embed.outputNorm, entry.norm].filter((n): n is LayerNormMatch => n !== null);
+  const allNorms = [...embedNorms, ...blocks.flatMap((b) => b.layerNorms)];
   if (allNorms.some((n) => Math.fround(n.eps) !== Math.fround(eps))) {
     throw new SpdfqError('E_ONNX', `LayerNorm epsilons differ between layers (${[...new Set(allNorms.map((n) => n.eps))].join(', ')}); the engine uses one epsilon`);
   }
@@ -107,7 +123,10 @@ export function recognizeVit(graph: OnnxGraph, options: RecognizeOptions = {}): 
       normPlacement: first.normPlacement,
       finalNorm: head.finalNorm,
       layerNormEps: shortestFloat32(eps),
-      gelu: first.gelu,
+      activation: first.activation,
+      patchInputNorm: embed.inputNorm !== null,
+      patchOutputNorm: embed.outputNorm !== null,
+      embedNorm: entry.norm !== null,
       numClasses: head.numClasses,
     });
   } catch (err) {
@@ -115,12 +134,20 @@ export function recognizeVit(graph: OnnxGraph, options: RecognizeOptions = {}): 
   }
   checkAllParams(config, params);
   const a = first.attention;
+  const family: VitFamily = a.projections === 'separate' ? 'huggingface' : a.mergedBatchHeads ? 'torchvision' : 'timm';
   return {
     config,
     weights: params.weights,
     bindings: params.bindings,
     sourceNames: params.sourceNames(),
-    family: a.projections === 'separate' ? 'huggingface' : a.mergedBatchHeads ? 'torchvision' : 'timm',
+    family,
+    variant: {
+      activation: first.activation,
+      normPlacement: first.normPlacement,
+      patchEmbedding: describePatchEmbedding(embed),
+      layerScale: describeLayerScale(blocks),
+      attention: a.mergedBatchHeads ? `nn.MultiheadAttention (${entry.sequenceFirst ? 'sequence' : 'batch'} first)` : a.projections === 'fused' ? 'fused qkv' : 'separate q/k/v',
+    },
     forms: {
       layerNorm: allNorms[0].nodes[0].opType === 'LayerNormalization' ? 'op' : 'decomposed',
       gelu: first.geluAsOp ? 'op' : 'decomposed',
@@ -131,6 +158,56 @@ export function recognizeVit(graph: OnnxGraph, options: RecognizeOptions = {}): 
     inputDims: dims,
     fixedBatch,
   };
+}
+
+/** From the embedded tokens to the residual stream block 0 reads: an optional LayerNorm
+ *  (timm norm_pre, CLIP ln_pre) and layout ops (nn.TransformerEncoder without batch_first
+ *  reads [tokens, batch, D]), in either order. The stream's memory order is what the
+ *  layout ops leave. */
+function streamEntry(ev: StaticEval, embedded: string, shape: StreamShape, params: ParamCollector): { tensor: string; stream: StreamShape; norm: LayerNormMatch | null; sequenceFirst: boolean } {
+  const D = shape.embedDim;
+  let t = embedded;
+  let norm: LayerNormMatch | null = null;
+  const anchors = new Map<string, Layout>([[embedded, streamLayout(shape, 'embed')]]);
+  for (let steps = 0; steps < 16 && !residualAdd(ev, t, 'block 0'); steps++) {
+    const ln: LayerNormMatch | null = norm ? null : matchLayerNormFrom(ev, t, D);
+    if (ln) {
+      // a LayerNorm over the channel keeps the layout: trace on from its output
+      const l = new LayoutTracer(ev, 'the embedding', anchors, { target: 'the embedded tokens' }).trace(t).layout;
+      anchors.set(ln.output, l);
+      norm = ln;
+      t = ln.output;
+      continue;
+    }
+    const users = dataConsumers(ev, t);
+    if (users.length !== 1 || !STREAM_LAYOUT_OPS.has(users[0].opType)) break;
+    t = users[0].outputs[0];
+  }
+  const layout = new LayoutTracer(ev, 'the embedding', anchors, { target: 'the embedded tokens' }).trace(t).layout;
+  const stream: StreamShape = { ...shape, lead: layout.axes.slice(0, -1) };
+  if (layout.axes.length !== 3 || !isStreamLayout(layout, stream) || !isTokenwiseLayout(layout, stream)) {
+    throw new SpdfqError('E_ONNX', `not a supported ViT graph: the residual stream entering block 0 is laid out as ${describeLayout(layout)}; expected [batch, tokens, ${D}] or [tokens, batch, ${D}]`);
+  }
+  if (norm) {
+    params.add('norm_pre.weight', [D], norm.gamma ? [norm.gamma] : [], 'ones');
+    params.add('norm_pre.bias', [D], norm.beta ? [norm.beta] : []);
+  }
+  const first = layout.axes[0][0];
+  return { tensor: t, stream, norm, sequenceFirst: first?.name === 'n' };
+}
+
+const STREAM_LAYOUT_OPS = new Set(['Transpose', 'Reshape', 'Identity', 'Dropout', 'Squeeze', 'Unsqueeze']);
+
+function describePatchEmbedding(e: EmbedMatch): string {
+  const parts = e.projection === 'conv' ? ['Conv'] : ['rearrange', ...(e.inputNorm ? ['LayerNorm'] : []), 'Linear'];
+  if (e.outputNorm) parts.push('LayerNorm');
+  return parts.length === 1 ? 'conv' : parts.join(' + ');
+}
+
+function describeLayerScale(blocks: BlockMatch[]): ArchitectureVariant['layerScale'] {
+  const attn = blocks.some((b) => b.layerScale.attention);
+  const mlp = blocks.some((b) => b.layerScale.mlp);
+  return attn && mlp ? 'attention and MLP' : attn ? 'attention' : mlp ? 'MLP' : 'none';
 }
 
 /** ORT-optimized files carry com.microsoft fused ops (SkipLayerNormalization, BiasGelu,

@@ -133,6 +133,9 @@ export class StaticEval {
       throw new SpdfqError('E_ONNX', `${op} needs at least ${arity} input${arity > 1 ? 's' : ''}, found ${node.inputs.filter((i) => i !== '').length}`);
     }
 
+    // Identity passes values and their source through: exporters deduplicate equal
+    // initializers (torchvision's zero biases, unit LayerNorm gains) behind Identity nodes.
+    if (op === 'Identity') return [this.passThrough(node, ins[0])];
     if (UNARY[op] || SAME_SHAPE.has(op)) {
       const s = shape(0);
       const outType = COMPARISONS.has(op) ? DataType.BOOL : dtype(0);

@@ -5,6 +5,7 @@
 // Float32Array so results round like ONNX Runtime's float32 kernels.
 
 import { SpdfqError } from '../errors';
+import { MlpActivation } from '../vit-config';
 import { DataType, isFloatType, numel, TensorValue } from './tensor-data';
 
 export function stridesOf(dims: readonly number[]): number[] {
@@ -259,3 +260,12 @@ export function geluErf(x: number): number {
 export function geluTanh(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 }
+
+/** The MLP activations the engine runs (VitConfig.activation), in double precision. */
+export const MLP_ACTIVATION_FUNCTIONS: Record<MlpActivation, (x: number) => number> = {
+  gelu: geluErf,
+  'gelu-tanh': geluTanh,
+  'quick-gelu': (x) => x / (1 + Math.exp(-1.702 * x)),
+  relu: (x) => Math.max(0, x),
+  silu: (x) => x / (1 + Math.exp(-x)),
+};

@@ -116,6 +116,8 @@ export interface QuantPlan {
   reconstruction: Required<ReconstructionOptions> | null;
   calibration: 'joint' | 'sequential';
   calibrationBatch: number;
+  /** Where the plan departs from its preset because of the architecture, in words. */
+  notes: string[];
 }
 
 const BLOCK_SITES: SiteName[] = ['qkv_in', 'q', 'k', 'v', 'probs', 'proj_in', 'fc1_in', 'fc2_in'];
@@ -161,7 +163,14 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   if (tensorrt && probs === 'log2') throw new SpdfqError('E_CONFIG', "probs: 'log2' has no TensorRT form; with tensorrt use 'uniform' or 'none'");
   if (!['log2', 'uniform', 'none'].includes(probs)) throw new SpdfqError('E_CONFIG', `probs: expected 'log2', 'uniform' or 'none', received '${String(probs)}'`);
   // Reparameterization folds asymmetric per-channel zero points: not for symmetric grids.
-  const reparameterize = (options.reparameterize ?? (repq && !tensorrt)) && config.normPlacement === 'pre';
+  const wantsReparam = options.reparameterize ?? (repq && !tensorrt);
+  const reparameterize = wantsReparam && config.normPlacement === 'pre';
+  const notes: string[] = [];
+  if (wantsReparam && !reparameterize) {
+    notes.push(
+      "post-norm blocks: the qkv and fc1 inputs are LayerNorm outputs that also carry the residual stream, so RepQ-ViT's reparameterization (per-channel scales folded into the LayerNorm) would change the residual; those sites use per-tensor quantizers",
+    );
+  }
   const overrides = new Map<string, number>(Object.entries(options.overrides ?? {}).map(([k, v]) => [k, checkBits(`overrides['${k}']`, v)]));
   if (options.firstLastBits !== undefined) {
     const b = checkBits('firstLastBits', options.firstLastBits);
@@ -240,7 +249,7 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   }
   const calibration = options.calibration ?? 'joint';
   if (calibration !== 'joint' && calibration !== 'sequential') throw new SpdfqError('E_CONFIG', `calibration: expected 'joint' or 'sequential', received '${String(calibration)}'`);
-  return { preset, inputRange, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibration, calibrationBatch };
+  return { preset, inputRange, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibration, calibrationBatch, notes };
 }
 
 /** The range of normalized pixels a model with this preprocessing can receive. */

@@ -317,6 +317,7 @@ async function quantizedModel(
     },
   });
   results.quantization_seconds = quant.report.seconds;
+  for (const note of quant.plan.notes) rep.warn(note);
   const state = serializeQuantized(quant);
   const files = [folder.write('state/quantized.json', state.json), folder.write('state/quantized-weights.bin', state.weights)];
   folder.markDone('quantize', key, files);

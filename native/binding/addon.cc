@@ -139,6 +139,12 @@ Napi::Value ElementwiseJs(const Napi::CallbackInfo& info) {
   else if (fn == "gelu_erf_grad") f = gelu_erf_grad;
   else if (fn == "gelu_tanh") f = gelu_tanh;
   else if (fn == "gelu_tanh_grad") f = gelu_tanh_grad;
+  else if (fn == "quick_gelu") f = quick_gelu;
+  else if (fn == "quick_gelu_grad") f = quick_gelu_grad;
+  else if (fn == "silu") f = silu;
+  else if (fn == "silu_grad") f = silu_grad;
+  else if (fn == "relu") f = relu;
+  else if (fn == "relu_grad") f = relu_grad;
   else throw Napi::RangeError::New(env, "fn: unknown element-wise function '" + fn + "'");
   for (size_t i = 0; i < x.ElementLength(); ++i) y[i] = f(x[i]);
   return y;

@@ -65,13 +65,22 @@ class JsObject {
   // One of the named values of an enum.
   template <class E>
   E choice(const char* key, std::initializer_list<std::pair<const char*, E>> options) const {
-    const std::string s = string(key);
+    return choose<E>(string(key), options, path(key), o_.Env());
+  }
+  // The same with a named table (an array of {name, value} pairs) shared with other readers.
+  template <class E, size_t N>
+  E choice(const char* key, const std::pair<const char*, E> (&options)[N]) const {
+    return choose<E>(string(key), options, path(key), o_.Env());
+  }
+  // `s` looked up in `options`; a RangeError naming `what` and every option otherwise.
+  template <class E, class Options>
+  static E choose(const std::string& s, const Options& options, const std::string& what, Napi::Env env) {
     std::string names;
     for (const auto& p : options) {
       if (s == p.first) return p.second;
       names += std::string(names.empty() ? "" : ", ") + "'" + p.first + "'";
     }
-    throw Napi::RangeError::New(o_.Env(), path(key) + ": expected one of " + names + ", received '" + s + "'");
+    throw Napi::RangeError::New(env, what + ": expected one of " + names + ", received '" + s + "'");
   }
   JsObject child(const char* key) const { return JsObject(o_.Get(key), path(key)); }
 

@@ -1,5 +1,5 @@
 // rowKernel(isa, op, ...): each instruction-set build of the row kernels (softmax, its
-// backward, LayerNorm forward/backward, GELU and its gradient; native/cpu/row_kernels.h)
+// backward, LayerNorm forward/backward, the MLP activations and their gradients; native/cpu/row_kernels.h)
 // callable from JavaScript, so the tests check every table this CPU can run — not only
 // the one the engine picks — against double-precision formulas of their own.
 #include <napi.h>
@@ -8,6 +8,8 @@
 
 #include "../cpu/cpu_features.h"
 #include "../cpu/row_kernels.h"
+#include "config_names.h"
+#include "js_object.h"
 #include "tensor_args.h"
 
 namespace spdfq::binding {
@@ -29,6 +31,11 @@ const cpu::RowKernels& table_for(Napi::Env env, const std::string& isa) {
   throw Napi::RangeError::New(env, "isa: expected 'generic', 'avx2', 'avx512' or 'auto', received '" + isa + "'");
 }
 
+Activation activation_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "kind: expected a string");
+  return JsObject::choose<Activation>(info[i].As<Napi::String>().Utf8Value(), kActivationNames, "kind", info.Env());
+}
+
 Napi::Float32Array copy_of(Napi::Env env, const Napi::Float32Array& a) {
   Napi::Float32Array out = Napi::Float32Array::New(env, a.ElementLength());
   for (size_t i = 0; i < a.ElementLength(); ++i) out[i] = a[i];
@@ -39,7 +46,8 @@ Napi::Float32Array copy_of(Napi::Env env, const Napi::Float32Array& a) {
 // rowKernel(isa, 'softmax_backward', d, p, rows, n) → p ⊙ (d − Σ p·d) per row
 // rowKernel(isa, 'layernorm', x, w, b, rows, D, eps) → { y, mean, rstd }
 // rowKernel(isa, 'layernorm_backward', g, x, w, mean, rstd, rows, D) → dx (from zero)
-// rowKernel(isa, 'gelu' | 'gelu_grad', x[, dout], exact) → gelu(x) | dout·gelu'(x)
+// rowKernel(isa, 'activation' | 'activation_grad', x[, dout], kind[, accumulate]) → f(x) | dout·f'(x),
+//   kind as VitConfig.activation ('gelu', 'gelu-tanh', 'quick-gelu', 'relu', 'silu')
 // Also returns the table's name as `isa` on the result object for 'name'.
 Napi::Value RowKernelJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -91,25 +99,26 @@ Napi::Value RowKernelJs(const Napi::CallbackInfo& info) {
     k.layernorm_backward_rows(dx.Data(), g.Data(), x.Data(), w.Data(), mean.Data(), rstd.Data(), rows, D);
     return dx;
   }
-  if (op == "gelu") {
+  if (op == "activation") {
     Napi::Float32Array x = float32_arg(info, 2, "x", -1);
     Napi::Float32Array y = Napi::Float32Array::New(env, x.ElementLength());
-    k.gelu(y.Data(), x.Data(), 0, int64_t(x.ElementLength()), bool_arg(info, 3, "exact"));
+    k.activation(y.Data(), x.Data(), 0, int64_t(x.ElementLength()), activation_arg(info, 3));
     return y;
   }
-  if (op == "gelu_grad") {
+  if (op == "activation_grad") {
     Napi::Float32Array x = float32_arg(info, 2, "x", -1);
     Napi::Float32Array dout = float32_arg(info, 3, "dout", int64_t(x.ElementLength()));
     Napi::Float32Array dx = Napi::Float32Array::New(env, x.ElementLength());
-    // Accumulating into zeros, or overwriting a buffer of garbage: both must give dout·gelu'(x).
+    // Accumulating into zeros, or overwriting a buffer of garbage: both must give dout·f'(x).
     const bool accumulate = info.Length() > 5 ? bool_arg(info, 5, "accumulate") : true;
     if (!accumulate)
       for (size_t i = 0; i < dx.ElementLength(); ++i) dx[i] = 1e30f;
-    k.gelu_grad(dx.Data(), dout.Data(), x.Data(), 0, int64_t(x.ElementLength()), bool_arg(info, 4, "exact"), accumulate);
+    k.activation_grad(dx.Data(), dout.Data(), x.Data(), 0, int64_t(x.ElementLength()), activation_arg(info, 4),
+                      accumulate);
     return dx;
   }
-  throw Napi::RangeError::New(env, "op: expected softmax, softmax_backward, layernorm, layernorm_backward, gelu, "
-                                   "gelu_grad or name, received '" + op + "'");
+  throw Napi::RangeError::New(env, "op: expected softmax, softmax_backward, layernorm, layernorm_backward, "
+                                   "activation, activation_grad or name, received '" + op + "'");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../core/errors.h"
+#include "config_names.h"
 #include "js_object.h"
 #include "tensor_args.h"
 
@@ -27,11 +28,14 @@ VitConfig parse_config(const Napi::Object& obj) {
   c.qkv_bias = o.boolean("qkvBias");
   c.class_token = o.boolean("classToken");
   c.dist_token = o.boolean("distToken");
-  c.pooling = o.choice<Pooling>("pooling", {{"token", Pooling::Token}, {"mean", Pooling::Mean}});
+  c.pooling = o.choice<Pooling>("pooling", {{"token", Pooling::Token}, {"mean", Pooling::Mean}, {"mean-all", Pooling::MeanAll}});
   c.norm = o.choice<NormPlacement>("normPlacement", {{"pre", NormPlacement::Pre}, {"post", NormPlacement::Post}});
   c.final_norm = o.choice<FinalNorm>("finalNorm", {{"tokens", FinalNorm::Tokens}, {"pooled", FinalNorm::Pooled}, {"none", FinalNorm::None}});
   c.ln_eps = float(o.number("layerNormEps"));
-  c.gelu = o.choice<GeluKind>("gelu", {{"erf", GeluKind::Erf}, {"tanh", GeluKind::Tanh}});
+  c.activation = o.choice("activation", kActivationNames);
+  c.patch_input_norm = o.boolean("patchInputNorm");
+  c.patch_output_norm = o.boolean("patchOutputNorm");
+  c.embed_norm = o.boolean("embedNorm");
   c.num_classes = o.integer("numClasses");
   return c;
 }

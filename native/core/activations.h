@@ -34,6 +34,18 @@ struct BlockActs {
 
 struct VitActs {
   float* patches;     // [B, P, L]  im2col of the images
+  // The optional embedding LayerNorms (VitConfig): their outputs, statistics and — for the
+  // output norm and the embedding norm — their inputs; nullptr when the config has none.
+  float* patch_ln;        // [B, P, L]  patch_input_norm(patches): what the projection reads
+  float* patch_ln_mean;   // [B·P]
+  float* patch_ln_rstd;   // [B·P]
+  float* patch_proj;      // [B, P, D]  the projection before patch_output_norm
+  float* patch_tok;       // [B, P, D]  patch_output_norm(patch_proj)
+  float* patch_tok_mean;  // [B·P]
+  float* patch_tok_rstd;  // [B·P]
+  float* x0_raw;          // [B, N, D]  tokens + position embedding before embed_norm
+  float* x0_mean;         // [B·N]
+  float* x0_rstd;         // [B·N]
   float* x0;          // [B, N, D]  embeddings: block 0's input
   std::vector<BlockActs> blocks;
   float* fnorm;       // [B, N, D] (FinalNorm::Tokens) or [B, hin, D] (Pooled); nullptr for None
@@ -55,6 +67,7 @@ struct VitGrads {
   float* dfeat;    // [B, hin, D]
   float* dpool;    // [B, hin, D]
   float* dpatches; // [B, P, L]
+  float* dpatches_raw;  // [B, P, L]  before patch_input_norm; nullptr without it
   // The attention backward's scratch, sized by the backend: the CPU's per-thread N×N
   // tiles, or the GPU's batched dP/dS [B, H, N, N].
   float* att_scratch;
@@ -81,6 +94,17 @@ void plan_model_activations(const VitConfig& c, int batch, bool quant, int64_t a
   const int64_t L = c.patch_len(), K = c.num_classes, R = B * N, hin = head_inputs(c);
   VitActs a;
   a.patches = take(B * P * L);
+  const bool pin = c.patch_input_norm, pout = c.patch_output_norm, pre_norm = c.embed_norm;
+  a.patch_ln = pin ? take(B * P * L) : nullptr;
+  a.patch_ln_mean = pin ? take(B * P) : nullptr;
+  a.patch_ln_rstd = pin ? take(B * P) : nullptr;
+  a.patch_proj = pout ? take(B * P * D) : nullptr;
+  a.patch_tok = pout ? take(B * P * D) : nullptr;
+  a.patch_tok_mean = pout ? take(B * P) : nullptr;
+  a.patch_tok_rstd = pout ? take(B * P) : nullptr;
+  a.x0_raw = pre_norm ? take(R * D) : nullptr;
+  a.x0_mean = pre_norm ? take(R) : nullptr;
+  a.x0_rstd = pre_norm ? take(R) : nullptr;
   a.x0 = take(R * D);
   a.blocks.resize(size_t(c.depth));
   const bool post_q = quant && c.norm == NormPlacement::Post;
@@ -121,6 +145,7 @@ void plan_model_activations(const VitConfig& c, int batch, bool quant, int64_t a
   g.dfeat = take(B * hin * D);
   g.dpool = take(B * hin * D);
   g.dpatches = take(B * P * L);
+  g.dpatches_raw = pin ? take(B * P * L) : nullptr;
   g.att_scratch = take(att_scratch_floats);
   if (out_acts) *out_acts = a;
   if (out_grads) *out_grads = g;

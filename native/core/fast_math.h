@@ -110,4 +110,25 @@ SPDFQ_HD float gelu_tanh_grad(float x) {
   return 0.5f * (1.0f + t) + 0.5f * x * sech2 * du;
 }
 
+// σ(x) = 1/(1 + e^{−x}); fast_exp clamps its argument, so the tails stay finite.
+SPDFQ_HD float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+constexpr float kQuickGeluSlope = 1.702f;  // CLIP's QuickGELU: x·σ(1.702x)
+
+SPDFQ_HD float quick_gelu(float x) { return x * sigmoid(kQuickGeluSlope * x); }
+SPDFQ_HD float quick_gelu_grad(float x) {
+  const float s = sigmoid(kQuickGeluSlope * x);
+  return s + kQuickGeluSlope * x * s * (1.0f - s);
+}
+
+SPDFQ_HD float silu(float x) { return x * sigmoid(x); }
+SPDFQ_HD float silu_grad(float x) {
+  const float s = sigmoid(x);
+  return s * (1.0f + x * (1.0f - s));
+}
+
+// PyTorch's convention: the derivative at 0 is 0.
+SPDFQ_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
+SPDFQ_HD float relu_grad(float x) { return x > 0.0f ? 1.0f : 0.0f; }
+
 }  // namespace spdfq

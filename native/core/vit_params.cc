@@ -11,11 +11,23 @@ namespace {
 void walk_params(const VitConfig& c, VitParams* p,
                  const std::function<void(const std::string&, std::vector<int64_t>, float**)>& visit) {
   const int64_t D = c.dim, M = c.mlp_dim, K = c.num_classes;
+  if (c.patch_input_norm) {
+    visit("patch_embed.norm_in.weight", {c.patch_len()}, &p->patch_norm_in_w);
+    visit("patch_embed.norm_in.bias", {c.patch_len()}, &p->patch_norm_in_b);
+  }
   visit("patch_embed.proj.weight", {D, c.channels, c.patch, c.patch}, &p->patch_w);
   visit("patch_embed.proj.bias", {D}, &p->patch_b);
+  if (c.patch_output_norm) {
+    visit("patch_embed.norm.weight", {D}, &p->patch_norm_w);
+    visit("patch_embed.norm.bias", {D}, &p->patch_norm_b);
+  }
   if (c.class_token) visit("cls_token", {1, 1, D}, &p->cls_token);
   if (c.dist_token) visit("dist_token", {1, 1, D}, &p->dist_token);
   visit("pos_embed", {1, c.tokens(), D}, &p->pos_embed);
+  if (c.embed_norm) {
+    visit("norm_pre.weight", {D}, &p->norm_pre_w);
+    visit("norm_pre.bias", {D}, &p->norm_pre_b);
+  }
   p->blocks.resize(c.depth);
   for (int i = 0; i < c.depth; ++i) {
     BlockParams& b = p->blocks[i];

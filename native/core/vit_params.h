@@ -27,11 +27,17 @@ struct BlockParams {
 };
 
 struct VitParams {
+  float* patch_norm_in_w;  // [C·P·P]  LayerNorm on each flattened patch (im2col order); nullptr unless
+  float* patch_norm_in_b;  //          patch_input_norm
   float* patch_w;    // [D, C, P, P]  the patch-embedding conv, used as a [D, C·P·P] matrix
   float* patch_b;    // [D]
+  float* patch_norm_w;  // [D]  LayerNorm on the patch projections; nullptr unless patch_output_norm
+  float* patch_norm_b;  // [D]
   float* cls_token;  // [D]  nullptr without a class token
   float* dist_token; // [D]  nullptr without a distillation token
   float* pos_embed;  // [N, D]  N = prefix + patches
+  float* norm_pre_w; // [D]  LayerNorm on the embedded tokens; nullptr unless embed_norm
+  float* norm_pre_b; // [D]
   std::vector<BlockParams> blocks;
   float* norm_w;     // [D]  final LayerNorm (`norm` or `fc_norm`); nullptr when FinalNorm::None
   float* norm_b;     // [D]

@@ -12,7 +12,7 @@
 //   layernorm_backward(dinp +=, dw +=, db +=, dout, inp, w, mean, rstd, rows, D)
 //   linear_forward(out, inp, w, b, rows, I, O, LinearRef)   (LinearRef: which layer, for integer kernels)
 //   linear_backward(dinp, dw +=, db +=, dout, inp, w, rows, I, O, accumulate_dinp)
-//   gelu_forward(out, inp, n)   gelu_backward(dinp, dout, inp, n, accumulate)
+//   activation_forward(out, inp, n)   activation_backward(dinp, dout, inp, n, accumulate)  (the MLP's)
 //   attention_forward(av, att, qkv, block)     (the block's softmax quantizer, if any, from the backend)
 //   attention_backward(dqkv +=, dav, datt_extra, att, att_pv, qkv, scratch)
 //   residual_forward(out, a, b, n)   copy(dst, src, n)   zero(p, n)
@@ -102,27 +102,47 @@ void block_forward(Be& be, int l, const float* x) {
     }
   }
   be.linear_forward(a.fc1, mlp_in, w.fc1_w, w.fc1_b, R, D, M, LinearRef{LinearLayer::Fc1, Site::Fc1In, l});
-  be.gelu_forward(a.act, a.fc1, R * M);
+  be.activation_forward(a.act, a.fc1, R * M);
   be.site(Site::Fc2In, l, a.act, R, M, M);
   be.linear_forward(a.sum2, a.act, w.fc2_w, w.fc2_b, R, M, D, LinearRef{LinearLayer::Fc2, Site::Fc2In, l});
   be.residual_forward(a.sum2, a.sum2, residual, R * D);
   if (!pre) be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.sum2, w.norm2_w, w.norm2_b, R, D);
 }
 
-// Patch embedding: im2col, the patch projection, then the token sequence (prefix tokens,
-// position embedding) in acts().x0.
+// Patch embedding: im2col, [LayerNorm,] the patch projection, [LayerNorm,] then the token
+// sequence (prefix tokens, position embedding) [and its LayerNorm] in acts().x0.
 template <class Be>
 void embed_forward(Be& be, const float* images) {
   const VitConfig& c = be.cfg();
   VitActs& a = be.acts();
+  const VitParams& w = be.wq();
   const int64_t rows = int64_t(be.batch()) * c.patches();
+  const int L = c.patch_len(), D = c.dim;
   be.patchify(a.patches, images);
-  be.site(quant::Site::PatchIn, -1, a.patches, rows, c.patch_len(), c.patch_len());
-  // The projections land in the backward scratch (unused during forward).
-  float* proj = be.grads().dtmp;
-  be.linear_forward(proj, a.patches, be.wq().patch_w, be.wq().patch_b, rows, c.patch_len(), c.dim,
+  float* patch_in = a.patches;
+  if (c.patch_input_norm) {
+    be.layernorm_forward(a.patch_ln, a.patch_ln_mean, a.patch_ln_rstd, a.patches, w.patch_norm_in_w,
+                         w.patch_norm_in_b, rows, L);
+    patch_in = a.patch_ln;
+  }
+  be.site(quant::Site::PatchIn, -1, patch_in, rows, L, L);
+  // Without an output norm the projections land in the backward scratch (unused during
+  // forward); with one, the norm's backward needs them kept.
+  float* proj = c.patch_output_norm ? a.patch_proj : be.grads().dtmp;
+  be.linear_forward(proj, patch_in, w.patch_w, w.patch_b, rows, L, D,
                     LinearRef{LinearLayer::PatchEmbed, quant::Site::PatchIn, -1});
-  be.embed_tokens(a.x0, proj);
+  if (c.patch_output_norm) {
+    be.layernorm_forward(a.patch_tok, a.patch_tok_mean, a.patch_tok_rstd, proj, w.patch_norm_w, w.patch_norm_b,
+                         rows, D);
+    proj = a.patch_tok;
+  }
+  if (!c.embed_norm) {
+    be.embed_tokens(a.x0, proj);
+    return;
+  }
+  be.embed_tokens(a.x0_raw, proj);
+  be.layernorm_forward(a.x0, a.x0_mean, a.x0_rstd, a.x0_raw, w.norm_pre_w, w.norm_pre_b,
+                       int64_t(be.batch()) * c.tokens(), D);
 }
 
 template <class Be>
@@ -209,7 +229,7 @@ void block_backward(Be& be, int l, const float* x, const float* tap_att, const f
   const float* mlp_in = pre ? a.ln2 : (a.fc1_in_q ? a.fc1_in_q : a.ln1);  // what fc1 consumed
   // Scratch gradients are written, not accumulated (accumulate = false: no clearing first).
   be.linear_backward(g.dhid, G(&BlockParams::fc2_w), G(&BlockParams::fc2_b), dsum2, a.act, w.fc2_w, R, M, D, false);
-  be.gelu_backward(g.dhid2, g.dhid, a.fc1, R * M, false);
+  be.activation_backward(g.dhid2, g.dhid, a.fc1, R * M, false);
 
   // dsum1: the gradient at sum1 (the attention residual sum).
   float* dsum1;
@@ -253,14 +273,40 @@ template <class Be>
 void embed_backward(Be& be, float* dimages, VitParams* gp) {
   const VitConfig& c = be.cfg();
   VitGrads& g = be.grads();
+  const VitActs& a = be.acts();
+  const VitParams& w = be.wq();
   const int64_t rows = int64_t(be.batch()) * c.patches();
+  const int L = c.patch_len(), D = c.dim;
+  auto G = [&](float* VitParams::*field) -> float* { return gp ? gp->*field : nullptr; };
+  const float* dx0 = g.dres;
+  if (c.embed_norm) {
+    const int64_t R = int64_t(be.batch()) * c.tokens();
+    be.zero(g.dtmp2, R * D);
+    be.layernorm_backward(g.dtmp2, G(&VitParams::norm_pre_w), G(&VitParams::norm_pre_b), g.dres, a.x0_raw,
+                          w.norm_pre_w, a.x0_mean, a.x0_rstd, R, D);
+    dx0 = g.dtmp2;
+  }
   float* dproj = g.dtmp;  // the patch tokens' gradients gathered into [B·P, D]
-  be.embed_tokens_backward(dproj, gp ? gp->pos_embed : nullptr, gp ? gp->cls_token : nullptr,
-                           gp ? gp->dist_token : nullptr, g.dres);
-  be.zero(g.dpatches, rows * c.patch_len());
-  be.linear_backward(g.dpatches, gp ? gp->patch_w : nullptr, gp ? gp->patch_b : nullptr, dproj, be.acts().patches,
-                     be.wq().patch_w, rows, c.patch_len(), c.dim, true);
-  be.unpatchify(dimages, g.dpatches);
+  be.embed_tokens_backward(dproj, G(&VitParams::pos_embed), G(&VitParams::cls_token), G(&VitParams::dist_token),
+                           dx0);
+  if (c.patch_output_norm) {  // dx0 has been consumed: dtmp2 is free again
+    be.zero(g.dtmp2, rows * D);
+    be.layernorm_backward(g.dtmp2, G(&VitParams::patch_norm_w), G(&VitParams::patch_norm_b), dproj, a.patch_proj,
+                          w.patch_norm_w, a.patch_tok_mean, a.patch_tok_rstd, rows, D);
+    dproj = g.dtmp2;
+  }
+  const float* patch_in = c.patch_input_norm ? a.patch_ln : a.patches;
+  be.zero(g.dpatches, rows * L);
+  be.linear_backward(g.dpatches, G(&VitParams::patch_w), G(&VitParams::patch_b), dproj, patch_in, w.patch_w, rows, L,
+                     D, true);
+  if (!c.patch_input_norm) {
+    be.unpatchify(dimages, g.dpatches);
+    return;
+  }
+  be.zero(g.dpatches_raw, rows * L);
+  be.layernorm_backward(g.dpatches_raw, G(&VitParams::patch_norm_in_w), G(&VitParams::patch_norm_in_b), g.dpatches,
+                        a.patches, w.patch_norm_in_w, a.patch_ln_mean, a.patch_ln_rstd, rows, L);
+  be.unpatchify(dimages, g.dpatches_raw);
 }
 
 // Head → blocks (reverse) → embeddings. `taps(l)` gives block l's injected gradients as

@@ -38,9 +38,11 @@ struct Ops {
                        int64_t rows, int I, int O, bool accumulate) const {
     cpu::linear_backward(dinp, dw, db, dout, inp, w, rows, I, O, ex, accumulate);
   }
-  void gelu_forward(float* out, const float* inp, int64_t n) const { cpu::gelu_forward(out, inp, n, cfg().gelu, ex); }
-  void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate) const {
-    cpu::gelu_backward(dinp, dout, inp, n, cfg().gelu, ex, accumulate);
+  void activation_forward(float* out, const float* inp, int64_t n) const {
+    cpu::activation_forward(out, inp, n, cfg().activation, ex);
+  }
+  void activation_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate) const {
+    cpu::activation_backward(dinp, dout, inp, n, cfg().activation, ex, accumulate);
   }
   void attention_forward(float* av, float* att, const float* qkv, int block) const {
     const VitConfig& c = cfg();

@@ -1,4 +1,4 @@
-// Element-wise layers: GELU (exact or tanh; the loops are the ISA-specific row kernels,
+// Element-wise layers: the MLP activation (the loops are the ISA-specific row kernels,
 // the math core/fast_math.h's, shared with CUDA) and the residual add.
 #include "ops.h"
 #include "row_kernels.h"
@@ -10,18 +10,18 @@ constexpr int64_t kChunk = 1 << 14;  // elements per parallel task: large enough
 
 }  // namespace
 
-void gelu_forward(float* out, const float* inp, int64_t n, GeluKind kind, const Exec& ex) {
+void activation_forward(float* out, const float* inp, int64_t n, Activation kind, const Exec& ex) {
   ex.parallel((n + kChunk - 1) / kChunk, [&](int64_t t, int) {
     const int64_t b = t * kChunk, e = b + kChunk < n ? b + kChunk : n;
-    row_kernels().gelu(out, inp, b, e, kind == GeluKind::Erf);
+    row_kernels().activation(out, inp, b, e, kind);
   });
 }
 
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Exec& ex,
-                   bool accumulate) {
+void activation_backward(float* dinp, const float* dout, const float* inp, int64_t n, Activation kind, const Exec& ex,
+                         bool accumulate) {
   ex.parallel((n + kChunk - 1) / kChunk, [&](int64_t t, int) {
     const int64_t b = t * kChunk, e = b + kChunk < n ? b + kChunk : n;
-    row_kernels().gelu_grad(dinp, dout, inp, b, e, kind == GeluKind::Erf, accumulate);
+    row_kernels().activation_grad(dinp, dout, inp, b, e, kind, accumulate);
   });
 }
 

@@ -1,5 +1,5 @@
 // Pooling, the classification head and the token sequence on the CPU: the class (and
-// distillation) token(s) or the mean of the patch tokens; logits = scale·Σ_h feat_h·W_hᵀ +
+// distillation) token(s) or the mean of the patch tokens (or of all tokens); logits = scale·Σ_h feat_h·W_hᵀ +
 // scale·Σ_h b_h with scale ½ for a distilled DeiT (its two heads averaged); the prefix
 // tokens and the position embedding in front of the patch projections.
 #include <cstring>
@@ -11,7 +11,7 @@
 namespace spdfq::cpu {
 
 void pool_forward(float* pooled, const float* tokens, int B, const VitConfig& c, const Exec& ex) {
-  const int N = c.tokens(), D = c.dim, hin = head_inputs(c), pre = c.prefix();
+  const int N = c.tokens(), D = c.dim, hin = head_inputs(c), pre = c.pool_start();
   for (int b = 0; b < B; ++b) {
     float* out = pooled + int64_t(b) * hin * D;
     const float* img = tokens + int64_t(b) * N * D;
@@ -28,7 +28,7 @@ void pool_forward(float* pooled, const float* tokens, int B, const VitConfig& c,
 }
 
 void pool_backward(float* dtokens, const float* dpool, int B, const VitConfig& c, const Exec& ex) {
-  const int N = c.tokens(), D = c.dim, hin = head_inputs(c), pre = c.prefix();
+  const int N = c.tokens(), D = c.dim, hin = head_inputs(c), pre = c.pool_start();
   std::memset(dtokens, 0, sizeof(float) * size_t(int64_t(B) * N * D));
   for (int b = 0; b < B; ++b) {
     const float* src = dpool + int64_t(b) * hin * D;

@@ -29,10 +29,10 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
                      int64_t rows, int I, int O, const Exec& ex, bool accumulate_dinp = true);
 
-// ---- GELU, element-wise over n values ------------------------------------------------
-void gelu_forward(float* out, const float* inp, int64_t n, GeluKind kind, const Exec& ex);
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Exec& ex,
-                   bool accumulate = true);
+// ---- The MLP activation, element-wise over n values ------------------------------------
+void activation_forward(float* out, const float* inp, int64_t n, Activation kind, const Exec& ex);
+void activation_backward(float* dinp, const float* dout, const float* inp, int64_t n, Activation kind, const Exec& ex,
+                         bool accumulate = true);
 
 // ---- Multi-head self-attention core -------------------------------------------------
 // qkv [B, N, 3D] (q, k, v blocks of D channels, head h at channels h·hd..), att [B, H, N, N]

@@ -1,11 +1,13 @@
 // Row-wise kernels whose loops are reductions (softmax, LayerNorm) or polynomial-heavy
-// (GELU): plain C++ written once in row_kernels_impl.h and compiled three times — for
+// (the MLP activations): plain C++ written once in row_kernels_impl.h and compiled three times — for
 // AVX-512, AVX2+FMA and baseline x86-64 — with the table for this CPU chosen at run time,
 // as for the GEMMs. (GCC's target_clones did not take effect on these internal-linkage
 // loops, and without `omp simd reduction` a float sum is never vectorized: IEEE order.)
 #pragma once
 
 #include <cstdint>
+
+#include "../core/vit_config.h"
 
 namespace spdfq::cpu {
 
@@ -21,10 +23,11 @@ struct RowKernels {
   /** dx += rstd·(dŷ − mean(dŷ) − x̂·mean(dŷ·x̂)), dŷ = g·w, per row. */
   void (*layernorm_backward_rows)(float* dx, const float* g, const float* x, const float* w, const float* mean,
                                   const float* rstd, int64_t rows, int D);
-  /** out[i] = gelu(inp[i]) on [b, e); exact (erf) or tanh form. */
-  void (*gelu)(float* out, const float* inp, int64_t b, int64_t e, bool exact);
-  /** dinp[i] += dout[i]·gelu'(inp[i]) on [b, e) (accumulate), or dinp[i] = … (overwrite). */
-  void (*gelu_grad)(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, bool exact, bool accumulate);
+  /** out[i] = f(inp[i]) on [b, e) for the MLP activation f (core/activation_math.h). */
+  void (*activation)(float* out, const float* inp, int64_t b, int64_t e, Activation kind);
+  /** dinp[i] += dout[i]·f'(inp[i]) on [b, e) (accumulate), or dinp[i] = … (overwrite). */
+  void (*activation_grad)(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, Activation kind,
+                          bool accumulate);
 };
 
 /** The best table this CPU runs (AVX-512, AVX2 or baseline), resolved once. */

@@ -2,7 +2,7 @@
 // rows_avx512.cc, rows_avx2.cc and rows_generic.cc inside their own namespace. The math is
 // core/fast_math.h's, shared with CUDA; `omp simd reduction` (-fopenmp-simd: pragmas only,
 // no OpenMP runtime) lets the compiler reorder the float sums into vector lanes.
-// The including file has already included <cmath>, ../core/fast_math.h and row_kernels.h
+// The including file has already included <cmath>, ../core/activation_math.h and row_kernels.h
 // (outside any namespace); this file holds only the bodies.
 
 namespace {
@@ -86,32 +86,33 @@ void layernorm_backward_rows(float* dinp, const float* dout, const float* inp, c
   }
 }
 
-void gelu(float* out, const float* inp, int64_t b, int64_t e, bool exact) {
-  if (exact) {
+template <::spdfq::Activation A>
+void activation_loop(float* out, const float* inp, int64_t b, int64_t e) {
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) out[i] = ::spdfq::gelu_erf(inp[i]);
+  for (int64_t i = b; i < e; ++i) out[i] = ::spdfq::activate<A>(inp[i]);
+}
+
+void activation(float* out, const float* inp, int64_t b, int64_t e, ::spdfq::Activation kind) {
+  ::spdfq::with_activation(kind, [&](auto tag) { activation_loop<decltype(tag)::value>(out, inp, b, e); });
+}
+
+template <::spdfq::Activation A>
+void activation_grad_loop(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, bool accumulate) {
+  // Two loops rather than a select inside one: each stays a plain vectorizable stream, and
+  // the overwrite form never reads dinp (it may be uninitialized scratch).
+  if (accumulate) {
+#pragma omp simd
+    for (int64_t i = b; i < e; ++i) dinp[i] += dout[i] * ::spdfq::activate_grad<A>(inp[i]);
   } else {
 #pragma omp simd
-    for (int64_t i = b; i < e; ++i) out[i] = ::spdfq::gelu_tanh(inp[i]);
+    for (int64_t i = b; i < e; ++i) dinp[i] = dout[i] * ::spdfq::activate_grad<A>(inp[i]);
   }
 }
 
-void gelu_grad(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, bool exact, bool accumulate) {
-  // Four loops rather than a select inside one: each stays a plain vectorizable stream, and
-  // the overwrite form never reads dinp (it may be uninitialized scratch).
-  if (exact && accumulate) {
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) dinp[i] += dout[i] * ::spdfq::gelu_erf_grad(inp[i]);
-  } else if (exact) {
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) dinp[i] = dout[i] * ::spdfq::gelu_erf_grad(inp[i]);
-  } else if (accumulate) {
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) dinp[i] += dout[i] * ::spdfq::gelu_tanh_grad(inp[i]);
-  } else {
-#pragma omp simd
-    for (int64_t i = b; i < e; ++i) dinp[i] = dout[i] * ::spdfq::gelu_tanh_grad(inp[i]);
-  }
+void activation_grad(float* dinp, const float* dout, const float* inp, int64_t b, int64_t e, ::spdfq::Activation kind,
+                     bool accumulate) {
+  ::spdfq::with_activation(
+      kind, [&](auto tag) { activation_grad_loop<decltype(tag)::value>(dinp, dout, inp, b, e, accumulate); });
 }
 
 }  // namespace

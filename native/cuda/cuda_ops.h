@@ -35,10 +35,12 @@ struct Ops {
     if (!accumulate) zero(dinp, rows * I);
     cuda::linear_backward(dinp, dw, db, dout, inp, w, rows, I, O, cx);
   }
-  void gelu_forward(float* out, const float* inp, int64_t n) const { cuda::gelu_forward(out, inp, n, cfg().gelu, cx); }
-  void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate) const {
+  void activation_forward(float* out, const float* inp, int64_t n) const {
+    cuda::activation_forward(out, inp, n, cfg().activation, cx);
+  }
+  void activation_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool accumulate) const {
     if (!accumulate) zero(dinp, n);
-    cuda::gelu_backward(dinp, dout, inp, n, cfg().gelu, cx);
+    cuda::activation_backward(dinp, dout, inp, n, cfg().activation, cx);
   }
   void attention_forward(float* av, float* att, const float* qkv, int block) const {
     const VitConfig& c = cfg();

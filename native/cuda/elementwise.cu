@@ -1,7 +1,8 @@
-// Element-wise layers: GELU (math shared with the CPU through core/fast_math.h), the
+// Element-wise layers: the MLP activation (math shared with the CPU through core/fast_math.h), the
 // residual add, fake quantization (core/quantizer.h), and the deterministic column sums
 // behind bias gradients.
 #include "fast_math_cuda.h"  // first: see there
+#include "../core/activation_math.h"
 #include "cuda_check.h"
 #include "launch.cuh"
 #include "ops.h"
@@ -10,16 +11,14 @@ namespace spdfq::cuda {
 
 namespace {
 
-template <GeluKind G>
-__global__ void k_gelu_forward(float* out, const float* inp, int64_t n) {
-  SPDFQ_GRID_STRIDE(i, n) { out[i] = G == GeluKind::Erf ? gelu_erf(inp[i]) : gelu_tanh(inp[i]); }
+template <Activation A>
+__global__ void k_activation_forward(float* out, const float* inp, int64_t n) {
+  SPDFQ_GRID_STRIDE(i, n) { out[i] = activate<A>(inp[i]); }
 }
 
-template <GeluKind G>
-__global__ void k_gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
-  SPDFQ_GRID_STRIDE(i, n) {
-    dinp[i] += dout[i] * (G == GeluKind::Erf ? gelu_erf_grad(inp[i]) : gelu_tanh_grad(inp[i]));
-  }
+template <Activation A>
+__global__ void k_activation_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
+  SPDFQ_GRID_STRIDE(i, n) { dinp[i] += dout[i] * activate_grad<A>(inp[i]); }
 }
 
 __global__ void k_residual(float* out, const float* a, const float* b, int64_t n) {
@@ -67,22 +66,20 @@ __global__ void k_colsum_finish(float* out, const float* partial, int slices, in
 
 }  // namespace
 
-void gelu_forward(float* out, const float* inp, int64_t n, GeluKind kind, const Ctx& ctx) {
+void activation_forward(float* out, const float* inp, int64_t n, Activation kind, const Ctx& ctx) {
   if (n <= 0) return;
-  if (kind == GeluKind::Erf)
-    k_gelu_forward<GeluKind::Erf><<<grid_for(n), kBlock, 0, ctx.stream>>>(out, inp, n);
-  else
-    k_gelu_forward<GeluKind::Tanh><<<grid_for(n), kBlock, 0, ctx.stream>>>(out, inp, n);
-  CUDA_CHECK_LAUNCH("k_gelu_forward");
+  with_activation(kind, [&](auto tag) {
+    k_activation_forward<decltype(tag)::value><<<grid_for(n), kBlock, 0, ctx.stream>>>(out, inp, n);
+  });
+  CUDA_CHECK_LAUNCH("k_activation_forward");
 }
 
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Ctx& ctx) {
+void activation_backward(float* dinp, const float* dout, const float* inp, int64_t n, Activation kind, const Ctx& ctx) {
   if (n <= 0 || !dinp) return;
-  if (kind == GeluKind::Erf)
-    k_gelu_backward<GeluKind::Erf><<<grid_for(n), kBlock, 0, ctx.stream>>>(dinp, dout, inp, n);
-  else
-    k_gelu_backward<GeluKind::Tanh><<<grid_for(n), kBlock, 0, ctx.stream>>>(dinp, dout, inp, n);
-  CUDA_CHECK_LAUNCH("k_gelu_backward");
+  with_activation(kind, [&](auto tag) {
+    k_activation_backward<decltype(tag)::value><<<grid_for(n), kBlock, 0, ctx.stream>>>(dinp, dout, inp, n);
+  });
+  CUDA_CHECK_LAUNCH("k_activation_backward");
 }
 
 void residual_forward(float* out, const float* a, const float* b, int64_t n, const Ctx& ctx) {

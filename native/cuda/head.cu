@@ -1,5 +1,5 @@
 // Pooling and classification head (CpuVit::head_forward / head_backward): the class (and
-// distillation) token(s) or the mean of the patch tokens, then logits = scale·Σ_h
+// distillation) token(s) or the mean of the patch tokens (or all tokens), then logits = scale·Σ_h
 // feat_h·W_hᵀ + scale·Σ_h b_h, with scale ½ for a distilled DeiT (the two heads averaged).
 #include "fast_math_cuda.h"  // first: see there
 #include "cuda_check.h"
@@ -11,7 +11,7 @@ namespace spdfq::cuda {
 
 namespace {
 
-__global__ void k_pool_forward(float* pooled, const float* tokens, int N, int D, int hin, int prefix, bool mean,
+__global__ void k_pool_forward(float* pooled, const float* tokens, int N, int D, int hin, int start, bool mean,
                                int64_t n) {
   SPDFQ_GRID_STRIDE(e, n) {
     const int64_t b = e / (int64_t(hin) * D);
@@ -21,13 +21,13 @@ __global__ void k_pool_forward(float* pooled, const float* tokens, int N, int D,
       pooled[e] = img[hi];
     } else {  // hin == 1 (a distilled model pools by token)
       float s = 0.0f;
-      for (int t = prefix; t < N; ++t) s += img[int64_t(t) * D + hi];
-      pooled[e] = s * (1.0f / float(N - prefix));
+      for (int t = start; t < N; ++t) s += img[int64_t(t) * D + hi];
+      pooled[e] = s * (1.0f / float(N - start));
     }
   }
 }
 
-__global__ void k_pool_backward(float* dtokens, const float* dpool, int N, int D, int hin, int prefix, bool mean,
+__global__ void k_pool_backward(float* dtokens, const float* dpool, int N, int D, int hin, int start, bool mean,
                                 int64_t n) {
   SPDFQ_GRID_STRIDE(e, n) {
     const int i = int(e % D);
@@ -37,8 +37,8 @@ __global__ void k_pool_backward(float* dtokens, const float* dpool, int N, int D
     float v = 0.0f;
     if (!mean) {
       if (tok < hin) v = dpool[(b * hin + tok) * D + i];
-    } else if (tok >= prefix) {
-      v = dpool[b * hin * D + i] * (1.0f / float(N - prefix));
+    } else if (tok >= start) {
+      v = dpool[b * hin * D + i] * (1.0f / float(N - start));
     }
     dtokens[e] = v;
   }
@@ -57,8 +57,8 @@ void pool_forward(float* pooled, const float* tokens, int B, const VitConfig& c,
   const int hin = head_inputs(c);
   const int64_t n = int64_t(B) * hin * c.dim;
   if (n <= 0) return;
-  k_pool_forward<<<grid_for(n), kBlock, 0, ctx.stream>>>(pooled, tokens, c.tokens(), c.dim, hin, c.prefix(),
-                                                         c.pooling == Pooling::Mean, n);
+  k_pool_forward<<<grid_for(n), kBlock, 0, ctx.stream>>>(pooled, tokens, c.tokens(), c.dim, hin, c.pool_start(),
+                                                         c.pooling != Pooling::Token, n);
   CUDA_CHECK_LAUNCH("k_pool_forward");
 }
 
@@ -66,7 +66,7 @@ void pool_backward(float* dtokens, const float* dpool, int B, const VitConfig& c
   const int64_t n = int64_t(B) * c.tokens() * c.dim;
   if (n <= 0) return;
   k_pool_backward<<<grid_for(n), kBlock, 0, ctx.stream>>>(dtokens, dpool, c.tokens(), c.dim, head_inputs(c),
-                                                          c.prefix(), c.pooling == Pooling::Mean, n);
+                                                          c.pool_start(), c.pooling != Pooling::Token, n);
   CUDA_CHECK_LAUNCH("k_pool_backward");
 }
 

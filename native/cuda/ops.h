@@ -43,8 +43,9 @@ void linear_backward(float* dinp, float* dw, float* db, const float* dout, const
                      int64_t rows, int I, int O, const Ctx& ctx);
 
 // ---- Element-wise --------------------------------------------------------------------
-void gelu_forward(float* out, const float* inp, int64_t n, GeluKind kind, const Ctx& ctx);
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, GeluKind kind, const Ctx& ctx);
+void activation_forward(float* out, const float* inp, int64_t n, Activation kind, const Ctx& ctx);
+// dinp += dout·f'(inp)
+void activation_backward(float* dinp, const float* dout, const float* inp, int64_t n, Activation kind, const Ctx& ctx);
 void residual_forward(float* out, const float* a, const float* b, int64_t n, const Ctx& ctx);  // out may alias a
 // out[c] += scale · Σ_r in[r, c] (rows × cols, row stride ld): bias gradients.
 void column_sum_accumulate(float* out, const float* in, int64_t rows, int cols, int64_t ld, float scale,

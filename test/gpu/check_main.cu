@@ -11,6 +11,7 @@
 #include <map>
 
 #include "check_util.h"
+#include "../../native/binding/config_names.h"
 #include "device.h"
 
 namespace spdfq::check {
@@ -54,12 +55,20 @@ Spec parse_spec(const std::string& text) {
   c.qkv_bias = flag("qkvBias");
   c.class_token = flag("classToken");
   c.dist_token = flag("distToken");
-  c.pooling = take("pooling") == "mean" ? Pooling::Mean : Pooling::Token;
+  const std::string pool = take("pooling");
+  c.pooling = pool == "mean" ? Pooling::Mean : pool == "mean-all" ? Pooling::MeanAll : Pooling::Token;
   c.norm = take("normPlacement") == "post" ? NormPlacement::Post : NormPlacement::Pre;
   const std::string fn = take("finalNorm");
   c.final_norm = fn == "pooled" ? FinalNorm::Pooled : fn == "none" ? FinalNorm::None : FinalNorm::Tokens;
   c.ln_eps = float(std::atof(take("layerNormEps").c_str()));
-  c.gelu = take("gelu") == "tanh" ? GeluKind::Tanh : GeluKind::Erf;
+  const std::string act = take("activation");
+  bool known = false;
+  for (const auto& [name, kind] : binding::kActivationNames)
+    if (act == name) c.activation = kind, known = true;
+  if (!known) fail("E_CONFIG", "spec activation '" + act + "' is not one the engine runs");
+  c.patch_input_norm = flag("patchInputNorm");
+  c.patch_output_norm = flag("patchOutputNorm");
+  c.embed_norm = flag("embedNorm");
   c.num_classes = num("numClasses");
   s.batch = num("batch");
   if (!kv.empty()) fail("E_CONFIG", "spec has unknown key '" + kv.begin()->first + "'");
@@ -83,6 +92,21 @@ std::vector<Spec> builtin_specs() {
   odd.c.num_classes = 13;
   odd.batch = 3;
   out.push_back(odd);
+  // The embedding variants of issue #14 on the GPU: LayerNorms around the patch projection
+  // and on the tokens, mean over all tokens, SiLU; post-norm with ReLU.
+  Spec variants = odd;
+  variants.name = "builtin_variants_silu";
+  variants.c.patch_input_norm = variants.c.patch_output_norm = variants.c.embed_norm = true;
+  variants.c.pooling = Pooling::MeanAll;
+  variants.c.final_norm = FinalNorm::Pooled;
+  variants.c.activation = Activation::Silu;
+  out.push_back(variants);
+  Spec relu = odd;
+  relu.name = "builtin_postnorm_relu";
+  relu.c.norm = NormPlacement::Post;
+  relu.c.final_norm = FinalNorm::None;
+  relu.c.activation = Activation::Relu;
+  out.push_back(relu);
   Spec tiny;  // DeiT-Tiny's block shapes at 224² (fewer blocks, to keep the CPU side quick)
   tiny.name = "builtin_deit_tiny_224_depth2";
   tiny.c.dim = 192;

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "check_util.h"
+#include "../../native/binding/config_names.h"
 #include "ops.h"
 #include "qgemm.h"
 #include "../../native/cpu/gemm.h"
@@ -148,16 +149,16 @@ void check_elementwise(const Spec& s, Report& r, Rng& rng, const cuda::Ctx& ctx)
   const int64_t n = int64_t(s.batch) * s.c.tokens() * s.c.mlp_dim;
   std::vector<float> x = randn(n, rng, 3.0f), g = randn(n, rng), acc = randn(n, rng);
   Dev<float> dx(x), dg(g), dout(n);
-  for (GeluKind k : {GeluKind::Erf, GeluKind::Tanh}) {
-    const std::string tag = k == GeluKind::Erf ? "gelu erf" : "gelu tanh";
+  for (const auto& [name, k] : binding::kActivationNames) {
+    const std::string tag = name;
     std::vector<float> out(static_cast<size_t>(n)), din = acc;
-    cpu::gelu_forward(out.data(), x.data(), n, k, ref_exec());
-    cpu::gelu_backward(din.data(), g.data(), x.data(), n, k, ref_exec());
+    cpu::activation_forward(out.data(), x.data(), n, k, ref_exec());
+    cpu::activation_backward(din.data(), g.data(), x.data(), n, k, ref_exec());
     dout.poison();
-    cuda::gelu_forward(dout.p(), dx.p(), n, k, ctx);
+    cuda::activation_forward(dout.p(), dx.p(), n, k, ctx);
     r.check(tag + " forward", rel_error(dout.get(), out), 1e-6);
     Dev<float> ddin(acc);
-    cuda::gelu_backward(ddin.p(), dg.p(), dx.p(), n, k, ctx);
+    cuda::activation_backward(ddin.p(), dg.p(), dx.p(), n, k, ctx);
     r.check(tag + " backward (+=)", rel_error(ddin.get(), din), 1e-6);
   }
   {

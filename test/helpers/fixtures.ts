@@ -24,7 +24,7 @@ export interface EngineFixture {
 const CONFIG_FIELDS: readonly (keyof VitConfig)[] = [
   'imageHeight', 'imageWidth', 'channels', 'patchSize', 'embedDim', 'depth', 'numHeads', 'mlpDim',
   'qkvBias', 'classToken', 'distToken', 'pooling', 'normPlacement', 'finalNorm', 'layerNormEps',
-  'gelu', 'numClasses',
+  'activation', 'patchInputNorm', 'patchOutputNorm', 'embedNorm', 'numClasses',
 ];
 
 function isRecord(v: unknown): v is Record<string, unknown> {

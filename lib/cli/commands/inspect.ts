@@ -16,15 +16,13 @@ interface InspectArgs {
   preprocess?: string;
 }
 
-export function familyLabel(m: Pick<ImportedModel, 'family' | 'config'>): string {
-  switch (m.family) {
-    case 'huggingface':
-      return 'HuggingFace ViTForImageClassification';
-    case 'torchvision':
-      return 'torchvision VisionTransformer';
-    default:
-      return m.config.distToken ? 'timm DeiT (distilled)' : 'timm ViT';
-  }
+export function familyLabel(m: Pick<ImportedModel, 'family' | 'config' | 'variant'>): string {
+  const c = m.config;
+  const library =
+    m.family === 'huggingface' ? 'HuggingFace ViTForImageClassification' : m.family === 'torchvision' ? 'torchvision VisionTransformer' : c.distToken ? 'timm DeiT (distilled)' : 'timm ViT';
+  // parts no library model of that family has: say the layout is only the closest one
+  const custom = c.patchInputNorm || c.embedNorm || c.pooling === 'mean-all' || !['gelu', 'gelu-tanh'].includes(c.activation) || m.variant.layerScale !== 'none';
+  return custom ? `custom ViT (closest library layout: ${library})` : library;
 }
 
 function si(x: number): string {
@@ -50,6 +48,7 @@ export function inspectReport(m: ImportedModel, cost: VitCost, pre: Preprocessin
     input: { name: m.inputName, dims: m.inputDims },
     output: m.outputName,
     graphForms: m.forms,
+    variant: m.variant,
     config: c,
     patches: grid.rows * grid.cols,
     prefixTokens: prefixTokens(c),
@@ -66,18 +65,20 @@ export function inspectText(m: ImportedModel, cost: VitCost, pre: Preprocessing)
   const c = m.config;
   const grid = patchGrid(c);
   const prefix = [c.classToken ? 'class token' : '', c.distToken ? 'distillation token' : ''].filter((s) => s).join(' + ');
-  const pooling = c.distToken ? 'class + distillation heads averaged' : c.pooling === 'mean' ? 'mean of the patch tokens' : 'class token';
+  const pooling = c.distToken ? 'class + distillation heads averaged' : { token: 'class token', mean: 'mean of the patch tokens', 'mean-all': 'mean of all tokens' }[c.pooling];
+  const v = m.variant;
   const finalNorm = { tokens: 'LayerNorm on all tokens', pooled: 'LayerNorm on the pooled vector (fc_norm)', none: 'no final LayerNorm' }[c.finalNorm];
   const rows: [string, string][] = [
     ['model', `${m.path ?? '(buffer)'}  (opset ${m.opset}, IR ${m.irVersion}${m.producer ? `, ${m.producer}` : ''})`],
-    ['family', `${familyLabel(m)}: ${m.forms.projections}, LayerNorm ${m.forms.layerNorm === 'op' ? 'as LayerNormalization' : m.forms.layerNorm}, GELU ${m.forms.gelu === 'op' ? 'as Gelu op' : 'decomposed'}`],
+    ['family', `${familyLabel(m)}: ${m.forms.projections}, LayerNorm ${m.forms.layerNorm === 'op' ? 'as LayerNormalization' : m.forms.layerNorm}${c.activation.startsWith('gelu') ? `, GELU ${m.forms.gelu === 'op' ? 'as Gelu op' : 'decomposed'}` : ''}`],
     ['input', `${m.inputName} ${dims(m.inputDims)} → ${m.outputName} [batch, ${c.numClasses}]`],
     ['image', `${c.imageHeight}×${c.imageWidth}, ${c.channels} channel${c.channels === 1 ? '' : 's'}, patch ${c.patchSize} → ${grid.rows}×${grid.cols} = ${grid.rows * grid.cols} patches`],
     ['tokens', `${tokenCount(c)}${prefix ? ` (${prefix} + ${grid.rows * grid.cols} patches)` : ' (patches only)'}`],
+    ['variant', `${v.normPlacement}-norm, ${v.activation}, patch embedding ${v.patchEmbedding}${c.embedNorm ? ' + LayerNorm on the tokens' : ''}, attention ${v.attention}, LayerScale ${v.layerScale === 'none' ? 'none' : `on ${v.layerScale} (folded into the Linear before it)`}`],
     ['depth', `${c.depth} blocks, ${c.normPlacement}-norm`],
     ['dim', `${c.embedDim}, ${c.numHeads} heads × ${c.embedDim / c.numHeads}, MLP ${c.mlpDim}, qkv bias ${c.qkvBias ? 'yes' : 'no'}`],
     ['head', `${pooling}, ${finalNorm}, ${c.numClasses} classes`],
-    ['numerics', `LayerNorm eps ${c.layerNormEps.toExponential()}, GELU ${c.gelu}`],
+    ['numerics', `LayerNorm eps ${c.layerNormEps.toExponential()}, activation ${c.activation}`],
     ['parameters', cost.parameters.toLocaleString('en-US')],
     ['compute', `${si(cost.flops)}FLOPs per image (${si(cost.multiplyAdds)} multiply-adds)`],
     [
