@@ -4,17 +4,17 @@
 
 import { SpdfqError } from '../errors';
 
-/** Flags that legitimately take several values. */
-const ARRAY_FLAGS = new Set(['synth-option', 'merge', 'sweep', 'mean', 'std']);
-
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** yargs middleware: a scalar flag given twice is an error naming it. */
-export function rejectRepeatedFlags(argv: Record<string, unknown>): void {
+/** yargs middleware: a scalar flag given twice is an error naming it. `arrayFlags`: the
+ *  flags the command declares `type: 'array'` (yargs' getOptions().array), which
+ *  legitimately take several values. */
+export function rejectRepeatedFlags(argv: Record<string, unknown>, arrayFlags: readonly string[]): void {
+  const arrays = new Set(arrayFlags.map(kebab));
   for (const [k, v] of Object.entries(argv)) {
     if (k === '_' || k === '$0' || !Array.isArray(v)) continue;
     const flag = kebab(k);
-    if (ARRAY_FLAGS.has(flag)) continue;
+    if (arrays.has(flag)) continue;
     throw new SpdfqError('E_CONFIG', `--${flag}: given more than once (${v.map((x) => JSON.stringify(x)).join(', ')}); expected one value`);
   }
 }

@@ -22,7 +22,8 @@ export async function main(argv: string[]): Promise<number> {
       .command(quantizeCommand)
       .command(compareCommand)
       .demandCommand(1, 'Name a command: run, inspect, synth, quantize, compare')
-      .middleware((argv) => rejectRepeatedFlags(argv as Record<string, unknown>), true)
+      // yargs passes itself to middleware (its typings omit it): the command's array flags
+      .middleware(((argv: Record<string, unknown>, y: { getOptions(): { array: string[] } }) => rejectRepeatedFlags(argv, y.getOptions().array)) as unknown as (a: object) => void, true)
       .strict()
       .fail((msg, err) => {
         throw err ?? new SpdfqError('E_CONFIG', msg);
