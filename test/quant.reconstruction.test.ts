@@ -135,3 +135,57 @@ describe('sequential calibration', () => {
     await model.dispose();
   });
 });
+
+describe('held-out stopping rule', () => {
+  const n = 16;
+  async function run(reconstruction: object) {
+    const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 2 });
+    const calib = randn(n * model.imageLength(), rng(5));
+    const q = await quantize(model, calib, n, { bits: 'w4a4', reconstruction: { iters: 40, ...reconstruction }, threads: 2 });
+    return { model, q, calib };
+  }
+  // Logit error against the fp model on images neither reconstruction trained on.
+  async function heldOutError(q: Awaited<ReturnType<typeof run>>['q'], model: Awaited<ReturnType<typeof run>>['model']) {
+    const x = randn(8 * model.imageLength(), rng(11));
+    const ref = (await model.forward(x, 8)).logits;
+    const out = await q.forward(x, 8);
+    let e = 0;
+    for (let i = 0; i < ref.length; i++) e += (out[i] - ref[i]) ** 2;
+    return e / ref.length;
+  }
+
+  test('off by default: every block keeps its last iteration', async () => {
+    const { model, q } = await run({});
+    for (const r of q.report.reconstruction) expect(r.itersKept).toBe(40);
+    await q.dispose();
+    await model.dispose();
+  });
+
+  test('a learning rate that wrecks the blocks is caught: the rule keeps an early check and the model stays close to the fp one', async () => {
+    // lr 0.05 on Adam moves every weight by ~0.05 a step: the training MSE explodes after a
+    // few steps, so the best held-out check must be an early one.
+    const wild = await run({ lr: 0.05, holdout: 0.25, checkEvery: 2 });
+    const unguarded = await run({ lr: 0.05 });
+    const kept = wild.q.report.reconstruction.map((r) => r.itersKept);
+    expect(kept.every((k) => k >= 0 && k <= 40 && k % 2 === 0)).toBe(true);
+    expect(Math.min(...kept)).toBeLessThan(40);
+    expect(await heldOutError(wild.q, wild.model)).toBeLessThan(0.5 * (await heldOutError(unguarded.q, unguarded.model)));
+    for (const m of [wild, unguarded]) {
+      await m.q.dispose();
+      await m.model.dispose();
+    }
+  });
+
+  test('deterministic for a seed; bad fractions refused by name', async () => {
+    const a = await run({ holdout: 0.25, checkEvery: 5, seed: 2 });
+    const b = await run({ holdout: 0.25, checkEvery: 5, seed: 2 });
+    expect(b.q.report.reconstruction.map((r) => r.itersKept)).toEqual(a.q.report.reconstruction.map((r) => r.itersKept));
+    expect(Array.from(b.q.getWeights().get('blocks.1.mlp.fc1.weight')!)).toEqual(Array.from(a.q.getWeights().get('blocks.1.mlp.fc1.weight')!));
+    await expect(quantize(a.model, a.calib, n, { reconstruction: { holdout: 1 } })).rejects.toThrow(/reconstruction.holdout: expected a number in \[0, 0.9\]/);
+    await expect(quantize(a.model, a.calib, n, { reconstruction: { checkEvery: 0 } })).rejects.toThrow(/reconstruction.checkEvery: expected a positive integer/);
+    for (const m of [a, b]) {
+      await m.q.dispose();
+      await m.model.dispose();
+    }
+  });
+});

@@ -52,9 +52,9 @@ export interface NativeVitModel {
   reconstruct(
     images: Float32Array,
     n: number,
-    config: { iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number; qdrop: number },
+    config: { iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number; qdrop: number; holdout: number; checkEvery: number },
     onProgress?: (p: ReconstructProgress) => void,
-  ): Promise<{ block: number; mseBefore: number; mseAfter: number }[]>;
+  ): Promise<{ block: number; mseBefore: number; mseAfter: number; itersKept: number }[]>;
 }
 
 /** One CUDA device as the driver reports it (cudaDevices()). */

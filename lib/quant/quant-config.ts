@@ -29,7 +29,10 @@ export const BITS_PRESETS: Record<BitsPreset, { weight: number; act: number }> =
 export type QuantPreset = 'repq' | 'psaq';
 
 export interface ReconstructionOptions {
-  /** Iterations per block. Default: 1000 at ≤4 bits, 200 above (I&S-ViT's W4A4/W6A6 settings). */
+  /** Iterations per block. Default 200 at every bit width: I&S-ViT's W6A6 setting, and our
+   *  measurement (docs/results.md, "The papers' budget"): with 32 calibration images its
+   *  W4A4 setting of 1,000 overfits them and costs every calibration source accuracy at
+   *  W3A3 (real −0.4, PSAQ-ViT −2.9, SPDFQ −4.7, noise −12.9 points against 200). */
   iters?: number;
   /** Adam learning rate, cosine-decayed to 0. Default 4e-5 (I&S-ViT). */
   lr?: number;
@@ -50,6 +53,13 @@ export interface ReconstructionOptions {
   /** QDrop: probability that an activation value stays in float during reconstruction.
    *  Default 0 (off; QDrop's paper uses 0.5). */
   qdrop?: number;
+  /** Guard against overfitting few images: this fraction of the calibration images is held
+   *  out of training, each block's held-out output MSE is measured every `checkEvery`
+   *  iterations (and before the first), and the block keeps the weights of its best check.
+   *  Default 0 (off). */
+  holdout?: number;
+  /** Iterations between held-out checks. Default: iters / 20 (at least 1). */
+  checkEvery?: number;
 }
 
 export interface QuantOptions {
@@ -228,7 +238,7 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   if (options.reconstruction !== false) {
     const r = options.reconstruction ?? {};
     reconstruction = {
-      iters: r.iters ?? (Math.min(wBits, aBits) <= 4 ? 1000 : 200),
+      iters: r.iters ?? 200,
       lr: r.lr ?? 4e-5,
       batch: r.batch ?? 32,
       seed: r.seed ?? 0,
@@ -237,13 +247,17 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
       roundReg: r.roundReg ?? 0.01,
       roundWarmup: r.roundWarmup ?? 0.2,
       qdrop: r.qdrop ?? 0,
+      holdout: r.holdout ?? 0,
+      checkEvery: 0,
     };
+    reconstruction.checkEvery = r.checkEvery ?? Math.max(1, Math.round(reconstruction.iters / 20));
     if (reconstruction.rounding !== 'ste' && reconstruction.rounding !== 'adaround') throw new SpdfqError('E_CONFIG', `reconstruction.rounding: expected 'ste' or 'adaround', received '${String(reconstruction.rounding)}'`);
-    for (const [k, lo, hi] of [['roundLr', 0, 1], ['roundReg', 0, 1e3], ['roundWarmup', 0, 1], ['qdrop', 0, 0.99]] as const) {
+    for (const [k, lo, hi] of [['roundLr', 0, 1], ['roundReg', 0, 1e3], ['roundWarmup', 0, 1], ['qdrop', 0, 0.99], ['holdout', 0, 0.9]] as const) {
       const v = reconstruction[k];
       if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected a number in [${lo}, ${hi}], received ${String(v)}`);
     }
     if (!Number.isInteger(reconstruction.iters) || reconstruction.iters < 0) throw new SpdfqError('E_CONFIG', `reconstruction.iters: expected an integer ≥ 0, received ${reconstruction.iters}`);
+    if (!Number.isInteger(reconstruction.checkEvery) || reconstruction.checkEvery < 1) throw new SpdfqError('E_CONFIG', `reconstruction.checkEvery: expected a positive integer, received ${reconstruction.checkEvery}`);
     if (!(reconstruction.lr >= 0)) throw new SpdfqError('E_CONFIG', `reconstruction.lr: expected a number ≥ 0, received ${reconstruction.lr}`);
     if (!Number.isInteger(reconstruction.batch) || reconstruction.batch < 1) throw new SpdfqError('E_CONFIG', `reconstruction.batch: expected a positive integer, received ${reconstruction.batch}`);
   }

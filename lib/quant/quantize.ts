@@ -27,8 +27,9 @@ export interface QuantizeCallOptions extends QuantOptions {
 
 export interface QuantizationReport {
   plan: QuantPlan;
-  /** Per block: MSE of the block output vs the fp model before and after reconstruction. */
-  reconstruction: { block: number; mseBefore: number; mseAfter: number }[];
+  /** Per block: MSE of the block output vs the fp model before and after reconstruction,
+   *  and the iteration whose weights it keeps (the last one unless `holdout` is on). */
+  reconstruction: { block: number; mseBefore: number; mseAfter: number; itersKept: number }[];
   seconds: number;
 }
 

@@ -323,6 +323,7 @@ class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::Reconstru
       o.Set("block", double(i));
       o.Set("mseBefore", reports_[i].mse_before);
       o.Set("mseAfter", reports_[i].mse_after);
+      o.Set("itersKept", reports_[i].iters_kept);
       out.Set(uint32_t(i), o);
     }
     deferred_.Resolve(out);
@@ -468,7 +469,7 @@ Napi::Value VitModelWrap::GetQuantParams(const Napi::CallbackInfo& info) {
   });
 }
 
-// reconstruct(images, n, { iters, lr, batch, seed }, onProgress?) → Promise<[{ block, mseBefore, mseAfter }]>
+// reconstruct(images, n, { iters, lr, batch, seed }, onProgress?) → Promise<[{ block, mseBefore, mseAfter, itersKept }]>
 Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_idle(env);
@@ -488,6 +489,8 @@ Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   cfg.round_reg = float(o.number("roundReg"));
   cfg.round_warmup = float(o.number("roundWarmup"));
   cfg.qdrop = float(o.number("qdrop"));
+  cfg.holdout = float(o.number("holdout"));
+  cfg.check_every = o.integer("checkEvery");
   Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
   cancel_ = false;
   auto* w = new ReconstructWorker(env, this, model, info.This().As<Napi::Object>(), images, n, cfg, cb);

@@ -94,6 +94,10 @@ class SoftRounding {
 
   static void h(float v, float* out, float* dout) { soft_rounding(v, out, dout); }
 
+  // The rounding variables, for the held-out stopping rule's snapshots.
+  const std::vector<float>& variables() const { return v_; }
+  void set_variables(const std::vector<float>& v) { v_ = v; }
+
   // Writes the (soft, or hard at the end) quantized weights into qparams, and with `hard`
   // also the grid values into params, so that plain fake quantization reproduces them.
   void write(float* params, float* qparams, bool hard) const {
@@ -170,12 +174,22 @@ std::vector<const ParamInfo*> trained_params(const std::vector<ParamInfo>& infos
   return out;
 }
 
-// Trains block l on inputs x_q [n, N, D] towards targets y_l for cfg.iters iterations.
-void train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector<ParamInfo>& infos, const float* x_q,
-                 const float* y_l, int n, double mse0, const ReconstructConfig& cfg, std::mt19937_64& rng,
-                 std::vector<int>& order, const std::function<void(const ReconstructProgress&)>& progress, const std::atomic<bool>* cancel) {
+// The held-out images of the stopping rule, gathered for one block: inputs and targets.
+struct HeldOut {
+  std::vector<float> x, y, out;
+  int n = 0;
+};
+
+// Trains block l on the images `order` lists (inputs x_q [*, N, D], targets y_l) for
+// cfg.iters iterations; with held-out images, keeps the weights of the best check.
+// Returns the iteration kept.
+int train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector<ParamInfo>& infos, const float* x_q,
+                const float* y_l, double mse0, const ReconstructConfig& cfg, std::mt19937_64& rng,
+                std::vector<int>& order, HeldOut* held, const std::function<void(const ReconstructProgress&)>& progress,
+                const std::atomic<bool>* cancel) {
   const VitConfig& c = m.config();
   const int64_t per_image = int64_t(c.tokens()) * c.dim;
+  const int n = int(order.size());
   const int b = std::min(cfg.batch, n);
   const bool ada = cfg.rounding == Rounding::AdaRound;
   const std::string prefix = "blocks." + std::to_string(l) + ".";
@@ -192,7 +206,31 @@ void train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector
 
   std::vector<float> xin(size_t(b) * per_image), target(size_t(b) * per_image), dout(size_t(b) * per_image);
   int cursor = n;  // `order` carries its shuffles over from the previous block
-  m.set_qdrop(cfg.qdrop, cfg.seed * 1000003ull + uint64_t(l));
+  const uint64_t qdrop_seed = cfg.seed * 1000003ull + uint64_t(l);
+  m.set_qdrop(cfg.qdrop, qdrop_seed);
+
+  // The held-out stopping rule: the trained tensors (and rounding variables) of the best check.
+  int kept = cfg.iters;
+  double best = 0.0;
+  std::vector<float> best_params, best_v;
+  auto snapshot = [&](int it) {
+    kept = it;
+    best_params.clear();
+    for (auto* p : trained) best_params.insert(best_params.end(), m.params() + p->offset, m.params() + p->offset + p->size);
+    if (soft) best_v = soft->variables();
+  };
+  auto held_out_mse = [&](int it) {
+    m.set_qdrop(0.0f, 0);  // the model as it will run
+    block_chunks(m, l, held->x.data(), held->out.data(), held->n, b, per_image);
+    m.set_qdrop(cfg.qdrop, qdrop_seed + uint64_t(it) * 7919ull);
+    return mse(held->out.data(), held->y.data(), int64_t(held->n) * per_image);
+  };
+  const int every = std::max(1, cfg.check_every);
+  if (held) {
+    if (soft) soft->write(m.params(), m.quant_params(), false);
+    best = held_out_mse(0);
+    snapshot(0);
+  }
   for (int it = 0; it < cfg.iters; ++it) {
     check_cancel(cancel);
     // Mini-batch: a fresh permutation each epoch (all images when batch ≥ n).
@@ -251,10 +289,32 @@ void train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector
     if (!soft)
       for (auto* w : block_wq) apply_weight_quant(*w, params, qp);
     if (progress) progress(ReconstructProgress{l, c.depth, it + 1, cfg.iters, loss});
+    if (held && ((it + 1) % every == 0 || it + 1 == cfg.iters)) {
+      if (soft) soft->write(m.params(), m.quant_params(), false);
+      const double e = held_out_mse(it + 1);
+      if (e < best) {
+        best = e;
+        snapshot(it + 1);
+      }
+    }
   }
   m.set_qdrop(0.0f, 0);
+  if (held && kept != cfg.iters) {  // back to the best check's tensors
+    float* params = m.params();
+    float* qp = m.quant_params();
+    size_t k = 0;
+    for (auto* p : trained) {
+      std::memcpy(params + p->offset, best_params.data() + k, sizeof(float) * size_t(p->size));
+      std::memcpy(qp + p->offset, params + p->offset, sizeof(float) * size_t(p->size));
+      k += size_t(p->size);
+    }
+    if (soft) soft->set_variables(best_v);
+    else
+      for (auto* w : block_wq) apply_weight_quant(*w, params, qp);
+  }
   // AdaRound ends with hard rounding, written as grid values into the fp weights too.
   if (soft) soft->write(m.params(), m.quant_params(), true);
+  return kept;
 }
 
 }  // namespace
@@ -265,8 +325,10 @@ std::vector<BlockReport> reconstruct_blocks(CpuVit& m, const ActQuantState* aq, 
                                             const std::atomic<bool>* cancel) {
   const VitConfig& c = m.config();
   if (n < 1) fail("E_CONFIG", "reconstruction needs at least one calibration image");
-  if (cfg.iters < 0 || cfg.batch < 1 || !(cfg.lr >= 0.0f) || !(cfg.qdrop >= 0.0f && cfg.qdrop < 1.0f))
-    fail("E_CONFIG", "reconstruction: iterations ≥ 0, batch ≥ 1, lr ≥ 0 and QDrop probability in [0, 1) expected");
+  if (cfg.iters < 0 || cfg.batch < 1 || !(cfg.lr >= 0.0f) || !(cfg.qdrop >= 0.0f && cfg.qdrop < 1.0f) ||
+      !(cfg.holdout >= 0.0f && cfg.holdout < 1.0f))
+    fail("E_CONFIG",
+         "reconstruction: iterations ≥ 0, batch ≥ 1, lr ≥ 0, QDrop probability and holdout fraction in [0, 1) expected");
   const int L = c.depth;
   const int64_t per_image = int64_t(c.tokens()) * c.dim;
   const int chunk = std::min(cfg.batch, n);
@@ -294,11 +356,33 @@ std::vector<BlockReport> reconstruct_blocks(CpuVit& m, const ActQuantState* aq, 
   std::mt19937_64 rng(cfg.seed);
   std::vector<int> order(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) order[size_t(i)] = i;
+  // Held-out images: a seeded choice of round(holdout·n) of them (at least 1, at most n − 1).
+  std::unique_ptr<HeldOut> held;
+  std::vector<int> held_ids;
+  if (cfg.holdout > 0.0f && n >= 2) {
+    std::mt19937_64 pick(cfg.seed ^ 0x5bd1e995ull);
+    std::shuffle(order.begin(), order.end(), pick);
+    const int k = std::min(n - 1, std::max(1, int(std::lround(cfg.holdout * float(n)))));
+    held_ids.assign(order.begin(), order.begin() + k);
+    order.erase(order.begin(), order.begin() + k);
+    std::sort(order.begin(), order.end());  // the training stream as without holdout, over fewer images
+    held = std::make_unique<HeldOut>();
+    held->n = k;
+    held->x.resize(size_t(k) * per_image);
+    held->y.resize(size_t(k) * per_image);
+    held->out.resize(size_t(k) * per_image);
+  }
   for (int l = 0; l < L; ++l) {
     const float* y_l = y_fp.data() + size_t(l) * n * per_image;
     block_chunks(m, l, x_q.data(), x_next.data(), n, chunk, per_image);
     reports[size_t(l)].mse_before = mse(x_next.data(), y_l, int64_t(n) * per_image);
-    train_block(m, l, wq, infos, x_q.data(), y_l, n, reports[size_t(l)].mse_before, cfg, rng, order, progress, cancel);
+    for (size_t i = 0; held && i < held_ids.size(); ++i) {
+      const int64_t at = int64_t(held_ids[i]) * per_image;
+      std::memcpy(held->x.data() + int64_t(i) * per_image, x_q.data() + at, sizeof(float) * size_t(per_image));
+      std::memcpy(held->y.data() + int64_t(i) * per_image, y_l + at, sizeof(float) * size_t(per_image));
+    }
+    reports[size_t(l)].iters_kept = train_block(m, l, wq, infos, x_q.data(), y_l, reports[size_t(l)].mse_before, cfg,
+                                                rng, order, held.get(), progress, cancel);
     block_chunks(m, l, x_q.data(), x_next.data(), n, chunk, per_image);
     reports[size_t(l)].mse_after = mse(x_next.data(), y_l, int64_t(n) * per_image);
     x_q.swap(x_next);

@@ -44,6 +44,11 @@ struct ReconstructConfig {
   float round_reg{};       // AdaRound: λ, against the block MSE divided by its value before training
   float round_warmup{};    // AdaRound: fraction of the iterations without the regularizer
   float qdrop{};           // QDrop: probability that an activation value stays in float
+  // Guard against overfitting few images: this fraction of the images is held out, each
+  // block's held-out MSE is measured every `check_every` iterations, and the block keeps
+  // the weights of its best check (0: off, every image trains and the last step is kept).
+  float holdout{};
+  int check_every{};
 };
 
 struct ReconstructProgress {
@@ -53,6 +58,7 @@ struct ReconstructProgress {
 
 struct BlockReport {
   double mse_before = 0.0, mse_after = 0.0;  // over all images, before and after training
+  int iters_kept = 0;  // the iteration whose weights the block keeps (cfg.iters without holdout)
 };
 
 // The model must have its activation quantizers set and weight quantization on (table
