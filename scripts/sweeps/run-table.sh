@@ -3,7 +3,8 @@
 # results.json exists is skipped, so an interrupted sweep continues where it stopped and a
 # finished cell can be committed at once. Usage:
 #   scripts/sweeps/run-table.sh SPEC OUT_ROOT [WORKER/WORKERS]
-# SPEC holds one cell per line, `<name> <compare options…>` (# comments); the cell writes
+# SPEC holds one cell per line, `<name> <compare options…>` (# comments; $VARIABLES in the
+# options are expanded, e.g. $CIFAR10_DIR, default /work/data/cifar10); the cell writes
 # OUT_ROOT/<name>/results.json. With WORKER/WORKERS (e.g. 0/2) this process takes every
 # WORKERS-th cell from WORKER on: run one per core, pinned with taskset. Every cell runs on
 # one thread, so its results are those anyone gets with `--threads 1`.
@@ -16,12 +17,14 @@ worker=${3:-0/1}
 w=${worker%/*}
 n=${worker#*/}
 cli=${SPDFQ_CLI:-"$(cd "$(dirname "$0")/../.." && pwd)/bin/spdfq-native.js"}
+export CIFAR10_DIR=${CIFAR10_DIR:-/work/data/cifar10}
 i=0
 while read -r name args; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   if (( i++ % n != w )); then continue; fi
   out="$root/$name"
   if [[ -f "$out/results.json" ]]; then echo "skip $name (done)"; continue; fi
+  args=$(eval "echo $args")
   echo "$(date -u +%H:%M:%S) start $name"
   tmp="$out.partial"
   rm -rf "$tmp"
