@@ -71,3 +71,20 @@ test('wrong values are named', () => {
   expect(() => readPreprocessing(model, config)).toThrow(/is not valid JSON/);
   expect(() => readPreprocessing(model, config, { sidecar: path.join(dir, 'missing.json') })).toThrow(/not found/);
 });
+
+test('class names from "classes" or id2label, one per output, else refused', () => {
+  const small = completeVitConfig({ imageSize: 32, patchSize: 4, embedDim: 32, depth: 1, numHeads: 2, numClasses: 3 });
+  const dir = tmpDir('pre-classes');
+  const model = modelIn(dir);
+  const sidecar = path.join(dir, 'vit.preprocess.json');
+  fs.writeFileSync(sidecar, JSON.stringify({ mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], classes: ['cat', 'dog', 'ship'] }));
+  expect(readPreprocessing(model, small).classes).toEqual(['cat', 'dog', 'ship']);
+  fs.writeFileSync(sidecar, JSON.stringify({ id2label: { 0: 'tench', 1: 'goldfish', 2: 'shark' } }));
+  expect(readPreprocessing(model, small).classes).toEqual(['tench', 'goldfish', 'shark']);
+  fs.writeFileSync(sidecar, JSON.stringify({ classes: ['cat', 'dog'] }));
+  expect(() => readPreprocessing(model, small)).toThrow(/class names \('classes' or 'id2label'\) must be 3 strings, one per model output, found \["cat","dog"\]/);
+  fs.writeFileSync(sidecar, JSON.stringify({ id2label: { 0: 'a', 2: 'c', 3: 'd' } }));
+  expect(() => readPreprocessing(model, small)).toThrow(/must be 3 strings/);
+  fs.writeFileSync(sidecar, JSON.stringify({}));
+  expect(readPreprocessing(model, small).classes).toBeUndefined();
+});

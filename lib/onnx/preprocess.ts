@@ -3,7 +3,9 @@
 // with ImageNet defaults. Accepted sidecar spellings:
 //   timm pretrained_cfg:   { "mean": [...], "std": [...], "crop_pct": 0.9, "interpolation": "bicubic", "input_size": [3, 224, 224] }
 //   HuggingFace preprocessor_config.json: { "image_mean": [...], "image_std": [...], "resample": 3, "size": {"height": 224, "width": 224}, "crop_pct": 0.875 }
-//   ours:                  { "mean", "std", "cropPct", "interpolation", "resizeShorter" }
+//   ours:                  { "mean", "std", "cropPct", "interpolation", "resizeShorter", "classes" }
+// Class names, when present ("classes": [...], or HuggingFace's "id2label": { "0": ... }),
+// label reports; they are optional.
 // Lookup order: options.sidecar, <model>.preprocess.json, preprocessor_config.json in the
 // model's folder, then the defaults below.
 
@@ -35,6 +37,8 @@ export interface Preprocessing {
   std: number[];
   /** Where these values came from: a file path, or 'defaults'. */
   source: string;
+  /** Class names by index, when the sidecar names them. */
+  classes?: string[];
 }
 
 export interface PreprocessOptions {
@@ -100,7 +104,22 @@ export function readPreprocessing(modelPath: string | null, config: VitConfig, o
   const shorter = Math.min(config.imageHeight, config.imageWidth);
   const resizeShorter = options.overrides?.resizeShorter ?? (typeof json.resizeShorter === 'number' ? json.resizeShorter : Math.round(shorter / cropPct));
   if (!Number.isInteger(resizeShorter) || resizeShorter < shorter) bad(source, `resizeShorter must be an integer ≥ ${shorter}, found ${resizeShorter}`);
-  return { height: config.imageHeight, width: config.imageWidth, resizeShorter, cropPct, interpolation, mean, std, source };
+  const classes = classNames(source, json, config.numClasses);
+  return { height: config.imageHeight, width: config.imageWidth, resizeShorter, cropPct, interpolation, mean, std, source, ...(classes ? { classes } : {}) };
+}
+
+/** `classes` (a list) or `id2label` (index → name), one name per output class. */
+function classNames(source: string, json: Record<string, unknown>, numClasses: number): string[] | undefined {
+  let names: unknown = json.classes;
+  if (names === undefined && json.id2label && typeof json.id2label === 'object') {
+    const map = json.id2label as Record<string, unknown>;
+    names = Array.from({ length: Object.keys(map).length }, (_, i) => map[String(i)]);
+  }
+  if (names === undefined) return undefined;
+  if (!Array.isArray(names) || names.length !== numClasses || names.some((n) => typeof n !== 'string')) {
+    bad(source, `class names ('classes' or 'id2label') must be ${numClasses} strings, one per model output, found ${JSON.stringify(names).slice(0, 200)}`);
+  }
+  return names as string[];
 }
 
 /** A sidecar that names a different input size than the graph is a mistake worth catching. */

@@ -211,7 +211,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
     stage('report');
 
     // 6. Report.
-    const html = await renderRunReport(fp, synth, quant, exported, imported, modelPath, results, t0);
+    const html = await renderRunReport(fp, synth, quant, exported, imported, modelPath, results, t0, pre.classes);
     outputs.push(folder.write('report.html', html), folder.file('results.json'));
     results.status = 'done';
     save();
@@ -396,6 +396,7 @@ async function attentionHeatmaps(fp: VitModel, synth: SynthesisResult): Promise<
 
 async function renderRunReport(
   fp: VitModel, synth: SynthesisResult, quant: QuantizedVit, exported: QuantExportResult, imported: ImportedModel, modelPath: string, results: RunResults, t0: number,
+  classes: string[] | undefined,
 ): Promise<string> {
   const { bits, method } = results;
   return renderReport({
@@ -411,7 +412,7 @@ async function renderRunReport(
       { label: 'total time', value: `${((Date.now() - t0) / 1000).toFixed(1)} s` },
     ],
     gridPng: imageGridPng(synth.images, synth.shape, synth.preprocess),
-    gridCaption: `Synthetic images with their target classes: ${Array.from(synth.targets).join(', ')}`,
+    gridCaption: `Synthetic images with their target classes: ${Array.from(synth.targets, (t) => classes?.[t] ?? String(t)).join(', ')}`,
     heatmaps: await attentionHeatmaps(fp, synth),
     losses: synth.losses.length
       ? [

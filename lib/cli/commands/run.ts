@@ -75,7 +75,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('seed', { type: 'number', describe: 'seed of every random draw (default 0)' })
       .option('out', { type: 'string', default: 'spdfq-out', describe: 'output folder' })
       .option('threads', { type: 'number', describe: 'CPU threads (default: all cores)' })
-      .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations per block (default 200: I&S-ViT's W6A6 setting; 1,000 overfits 32 images at ≤ 4 bits, docs/results.md)' })
+      .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations per block (default 200: I&S-ViT’s W6A6 setting; 1,000 overfits 32 images at ≤ 4 bits, docs/results.md)' })
       .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
       .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers), qdq-int4 (opset 21, 4-bit weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('alpha', { type: 'number', describe: "SPDFQ's APA weight α1 (default: automatic, α1·L_APA = L_SL at step 0; docs/results.md measures a smaller one on a 14×14 token grid)" })
