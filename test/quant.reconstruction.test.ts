@@ -189,3 +189,76 @@ describe('held-out stopping rule', () => {
     }
   });
 });
+
+describe('patch embedding and head reconstruction', () => {
+  const n = 16;
+  async function run(reconstruction: object) {
+    const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 2 });
+    const calib = randn(n * model.imageLength(), rng(5));
+    const q = await quantize(model, calib, n, { bits: 'w4a4', reconstruction: { iters: 40, ...reconstruction }, threads: 2 });
+    return { model, q };
+  }
+  const dispose = async (...runs: Awaited<ReturnType<typeof run>>[]) => {
+    for (const r of runs) {
+      await r.q.dispose();
+      await r.model.dispose();
+    }
+  };
+
+  test('the stages run in order and the two new ones lower their output errors', async () => {
+    // lr 1e-4: larger steps make the 4-bit patch weights' straight-through updates oscillate.
+    const r = await run({ embed: true, head: true, lr: 1e-4 });
+    const rep = r.q.report.reconstruction;
+    expect(rep.map((s) => s.stage)).toEqual(['patch_embed', 'blocks.0', 'blocks.1', 'head']);
+    expect(rep.map((s) => s.block)).toEqual([-1, 0, 1, -1]);
+    for (const s of [rep[0], rep[3]]) expect(s.mseBefore).toBeGreaterThan(0);
+    expect(rep[0].mseAfter).toBeLessThan(rep[0].mseBefore);
+    expect(rep[3].mseAfter).toBeLessThan(0.95 * rep[3].mseBefore);
+    await dispose(r);
+  });
+
+  test('only the stage\'s own tensors move; at learning rate 0 nothing does', async () => {
+    const base = await run({});
+    const both = await run({ embed: true, head: true, lr: 1e-3 });
+    const frozen = await run({ embed: true, head: true, lr: 0 });
+    const w0 = base.q.getWeights();
+    const w1 = both.q.getWeights();
+    const wf = frozen.q.getWeights();
+    for (const name of ['patch_embed.proj.weight', 'patch_embed.proj.bias', 'head.weight', 'head.bias']) {
+      expect(Array.from(w1.get(name)!)).not.toEqual(Array.from(w0.get(name)!));
+      expect(Array.from(wf.get(name)!)).toEqual(Array.from(w0.get(name)!));
+    }
+    // Untrained tensors of the embedding and the head stay as they were.
+    for (const name of ['pos_embed', 'cls_token', 'norm.weight']) expect(Array.from(w1.get(name)!)).toEqual(Array.from(w0.get(name)!));
+    await dispose(base, both, frozen);
+  });
+
+  test('with AdaRound the embedding and head weights end on their grids, and the export computes what the engine does', async () => {
+    const r = await run({ embed: true, head: true, rounding: 'adaround' });
+    const w = r.q.getWeights();
+    for (const wq of r.q.weightQuantizers.filter((x) => x.name === 'patch_embed.proj.weight' || x.name === 'head.weight')) {
+      const a = w.get(wq.name)!;
+      const cols = a.length / wq.scales.length;
+      for (let i = 0; i < a.length; i++) {
+        const s = wq.scales[Math.floor(i / cols)];
+        expect(Math.abs(a[i] / s - Math.round(a[i] / s))).toBeLessThan(1e-3);
+      }
+    }
+    const x = randn(16 * r.model.imageLength(), rng(9));
+    const ours = await r.q.forward(x, 16);
+    const s = await ort.InferenceSession.create(exportQuantizedOnnx(r.q).bytes, { intraOpNumThreads: 1 });
+    const theirs = (await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [16, 3, 16, 16]) }))[s.outputNames[0]].data as Float32Array;
+    await s.release();
+    let worst = 0;
+    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]));
+    expect(worst).toBeLessThan(0.05);
+    await dispose(r);
+  });
+
+  test('options are checked', async () => {
+    const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 1 });
+    const calib = randn(4 * model.imageLength(), rng(5));
+    await expect(quantize(model, calib, 4, { reconstruction: { embed: 'yes' as unknown as boolean } })).rejects.toThrow(/reconstruction.embed: expected true or false, received yes/);
+    await model.dispose();
+  });
+});

@@ -4,7 +4,7 @@
 
 import * as path from 'path';
 import { SpdfqError } from '../errors';
-import type { CalibrationRequest, ChannelQuantizer, ReconstructProgress, SearchSpec, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './quant-types';
+import type { CalibrationRequest, ChannelQuantizer, ReconstructProgress, SearchSpec, StageReport, SiteQuantizer, TensorQuantizer, WeightQuantizer } from './quant-types';
 import type { NativeStepLosses, NativeSynthConfig, NativeSynthKernels, NativeSynthPlan, NativeSynthProgress, NativeSynthResult } from './synth-types';
 
 export type * from './quant-types';
@@ -52,9 +52,9 @@ export interface NativeVitModel {
   reconstruct(
     images: Float32Array,
     n: number,
-    config: { iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number; qdrop: number; holdout: number; checkEvery: number },
+    config: { iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number; qdrop: number; holdout: number; checkEvery: number; embed: boolean; head: boolean },
     onProgress?: (p: ReconstructProgress) => void,
-  ): Promise<{ block: number; mseBefore: number; mseAfter: number; itersKept: number }[]>;
+  ): Promise<StageReport[]>;
 }
 
 /** One CUDA device as the driver reports it (cudaDevices()). */

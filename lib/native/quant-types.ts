@@ -52,9 +52,25 @@ export interface WeightQuantizer extends ChannelQuantizer {
 }
 
 export interface ReconstructProgress {
+  /** The stage's position among `blocks` stages (patch embedding, blocks, head). */
   block: number;
   blocks: number;
+  /** 'patch_embed', 'blocks.3' or 'head'. */
+  stage: string;
   iter: number;
   iters: number;
   loss: number;
+}
+
+/** One reconstruction stage's result: its output MSE against the fp model over all
+ *  calibration images before and after training, and the iteration whose weights it keeps
+ *  (the last one unless `holdout` is on). */
+export interface StageReport {
+  /** 'patch_embed', 'blocks.3' or 'head'. */
+  stage: string;
+  /** The block index of a block stage, −1 for the others. */
+  block: number;
+  mseBefore: number;
+  mseAfter: number;
+  itersKept: number;
 }

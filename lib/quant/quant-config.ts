@@ -60,6 +60,11 @@ export interface ReconstructionOptions {
   holdout?: number;
   /** Iterations between held-out checks. Default: iters / 20 (at least 1). */
   checkEvery?: number;
+  /** Also reconstruct the patch embedding (towards the fp embeddings, before the blocks)
+   *  and the head (towards the fp logits, after them), as BRECQ reconstructs the first and
+   *  last layers. Default false (ours, until measured). */
+  embed?: boolean;
+  head?: boolean;
 }
 
 export interface QuantOptions {
@@ -249,6 +254,8 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
       qdrop: r.qdrop ?? 0,
       holdout: r.holdout ?? 0,
       checkEvery: 0,
+      embed: r.embed ?? false,
+      head: r.head ?? false,
     };
     reconstruction.checkEvery = r.checkEvery ?? Math.max(1, Math.round(reconstruction.iters / 20));
     if (reconstruction.rounding !== 'ste' && reconstruction.rounding !== 'adaround') throw new SpdfqError('E_CONFIG', `reconstruction.rounding: expected 'ste' or 'adaround', received '${String(reconstruction.rounding)}'`);
@@ -257,6 +264,9 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
       if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected a number in [${lo}, ${hi}], received ${String(v)}`);
     }
     if (!Number.isInteger(reconstruction.iters) || reconstruction.iters < 0) throw new SpdfqError('E_CONFIG', `reconstruction.iters: expected an integer ≥ 0, received ${reconstruction.iters}`);
+    for (const k of ['embed', 'head'] as const) {
+      if (typeof reconstruction[k] !== 'boolean') throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected true or false, received ${String(reconstruction[k])}`);
+    }
     if (!Number.isInteger(reconstruction.checkEvery) || reconstruction.checkEvery < 1) throw new SpdfqError('E_CONFIG', `reconstruction.checkEvery: expected a positive integer, received ${reconstruction.checkEvery}`);
     if (!(reconstruction.lr >= 0)) throw new SpdfqError('E_CONFIG', `reconstruction.lr: expected a number ≥ 0, received ${reconstruction.lr}`);
     if (!Number.isInteger(reconstruction.batch) || reconstruction.batch < 1) throw new SpdfqError('E_CONFIG', `reconstruction.batch: expected a positive integer, received ${reconstruction.batch}`);

@@ -11,7 +11,7 @@ import { exportQuantizedOnnx, QuantExportOptions, QuantExportResult } from './ex
 import { roundHalfEven } from './rounding';
 import { createVit, isFloat32Array, VitModel } from '../vit';
 import { VitConfig } from '../vit-config';
-import { ChannelQuantizer, CalibrationRequest, ReconstructProgress, SiteQuantizer, TensorQuantizer, WeightQuantizer } from '../native';
+import { ChannelQuantizer, CalibrationRequest, ReconstructProgress, SiteQuantizer, StageReport, TensorQuantizer, WeightQuantizer } from '../native';
 import { planQuantization, QuantizeProgress, QuantOptions, QuantPlan } from './quant-config';
 export type { QuantizeProgress } from './quant-config';
 export { uniformFromRange } from './rounding';
@@ -27,9 +27,9 @@ export interface QuantizeCallOptions extends QuantOptions {
 
 export interface QuantizationReport {
   plan: QuantPlan;
-  /** Per block: MSE of the block output vs the fp model before and after reconstruction,
-   *  and the iteration whose weights it keeps (the last one unless `holdout` is on). */
-  reconstruction: { block: number; mseBefore: number; mseAfter: number; itersKept: number }[];
+  /** Per reconstruction stage (patch embedding, blocks, head): its output MSE vs the fp
+   *  model before and after reconstruction, and the iteration whose weights it keeps. */
+  reconstruction: StageReport[];
   seconds: number;
 }
 

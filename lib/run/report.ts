@@ -30,7 +30,7 @@ export interface ReportInput {
   gridCaption: string;
   heatmaps: HeatmapPair[];
   losses: LossSeries[];
-  blockErrors: { block: number; mseBefore: number; mseAfter: number }[];
+  blockErrors: { stage: string; mseBefore: number; mseAfter: number }[];
   notes: string[];
 }
 
@@ -94,8 +94,8 @@ export function renderReport(r: ReportInput): string {
     )
     .join('\n');
   const blocks = r.blockErrors.length
-    ? `<table><tr><th>block</th><th>output MSE before reconstruction</th><th>after</th><th>reduction</th></tr>${r.blockErrors
-        .map((b) => `<tr><td>${b.block}</td><td>${b.mseBefore.toExponential(3)}</td><td>${b.mseAfter.toExponential(3)}</td><td>${b.mseBefore > 0 ? ((1 - b.mseAfter / b.mseBefore) * 100).toFixed(1) : '0'}%</td></tr>`)
+    ? `<table><tr><th>stage</th><th>output MSE before reconstruction</th><th>after</th><th>reduction</th></tr>${r.blockErrors
+        .map((b) => `<tr><td>${escapeHtml(b.stage)}</td><td>${b.mseBefore.toExponential(3)}</td><td>${b.mseAfter.toExponential(3)}</td><td>${b.mseBefore > 0 ? ((1 - b.mseAfter / b.mseBefore) * 100).toFixed(1) : '0'}%</td></tr>`)
         .join('')}</table>`
     : '<p>Reconstruction was off: no per-block errors measured.</p>';
   return `<!doctype html>

@@ -312,7 +312,7 @@ async function quantizedModel(
     onProgress: (p) => {
       if (p.reconstruct) {
         const r = p.reconstruct;
-        rep.progress(Stage.Quantize, r.block * r.iters + r.iter, r.blocks * r.iters, `block ${r.block + 1}/${r.blocks}  mse ${r.loss.toExponential(3)}`);
+        rep.progress(Stage.Quantize, r.block * r.iters + r.iter, r.blocks * r.iters, `${r.stage} (${r.block + 1}/${r.blocks})  mse ${r.loss.toExponential(3)}`);
       }
     },
   });

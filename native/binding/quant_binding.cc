@@ -311,6 +311,7 @@ class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::Reconstru
       o.Set("iter", p[i].iter);
       o.Set("iters", p[i].iters);
       o.Set("loss", p[i].loss);
+      o.Set("stage", p[i].stage);
       progress_.Call({o});
     }
   }
@@ -320,7 +321,8 @@ class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::Reconstru
     Napi::Array out = Napi::Array::New(env, reports_.size());
     for (size_t i = 0; i < reports_.size(); ++i) {
       Napi::Object o = Napi::Object::New(env);
-      o.Set("block", double(i));
+      o.Set("stage", reports_[i].stage);
+      o.Set("block", reports_[i].block);
       o.Set("mseBefore", reports_[i].mse_before);
       o.Set("mseAfter", reports_[i].mse_after);
       o.Set("itersKept", reports_[i].iters_kept);
@@ -469,7 +471,7 @@ Napi::Value VitModelWrap::GetQuantParams(const Napi::CallbackInfo& info) {
   });
 }
 
-// reconstruct(images, n, { iters, lr, batch, seed }, onProgress?) → Promise<[{ block, mseBefore, mseAfter, itersKept }]>
+// reconstruct(images, n, { iters, lr, batch, seed, … }, onProgress?) → Promise<[{ stage, block, mseBefore, mseAfter, itersKept }]>
 Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_idle(env);
@@ -491,6 +493,8 @@ Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   cfg.qdrop = float(o.number("qdrop"));
   cfg.holdout = float(o.number("holdout"));
   cfg.check_every = o.integer("checkEvery");
+  cfg.embed = o.boolean("embed");
+  cfg.head = o.boolean("head");
   Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
   cancel_ = false;
   auto* w = new ReconstructWorker(env, this, model, info.This().As<Napi::Object>(), images, n, cfg, cb);

@@ -272,4 +272,38 @@ void CpuVit::backward_block(int l, const float* x_in, const float* dout, float* 
   if (dx_in) std::memcpy(dx_in, g_.dres, sizeof(float) * size_t(n));
 }
 
+// ------------------------------------------------------- embedding and head passes
+
+void CpuVit::forward_embed(const float* images) {
+  if (batch_ == 0) fail("E_STATE", "forward_embed needs prepare(batch) first");
+  Ops ops{*this, exec()};
+  core::embed_forward(ops, images);
+}
+
+void CpuVit::backward_embed(const float* dx0, float* dimages) {
+  if (batch_ == 0) fail("E_STATE", "backward_embed needs forward_embed first");
+  zero(grads(), param_count_);
+  VitParams gp = bind_params(config_, grads());
+  std::memcpy(g_.dres, dx0, sizeof(float) * size_t(int64_t(batch_) * config_.tokens() * config_.dim));
+  Ops ops{*this, exec()};
+  core::embed_backward(ops, dimages, &gp);
+}
+
+void CpuVit::forward_head(const float* tokens) {
+  if (batch_ == 0) fail("E_STATE", "forward_head needs prepare(batch) first");
+  Ops ops{*this, exec()};
+  // The head reads the last block's output: the given tokens take its place.
+  std::memcpy(const_cast<float*>(core::block_output(ops, config_.depth - 1)), tokens,
+              sizeof(float) * size_t(int64_t(batch_) * config_.tokens() * config_.dim));
+  core::head_forward(ops);
+}
+
+void CpuVit::backward_head(const float* dlogits) {
+  if (batch_ == 0) fail("E_STATE", "backward_head needs forward_head first");
+  zero(grads(), param_count_);
+  VitParams gp = bind_params(config_, grads());
+  Ops ops{*this, exec()};
+  core::head_backward(ops, dlogits, &gp);
+}
+
 }  // namespace spdfq::cpu

@@ -77,6 +77,17 @@ class CpuVit {
   const float* block_output(int l) const;
   // The embeddings (block 0's input) of the last forward, [batch, N, D].
   const float* embeddings() const { return acts_.x0; }
+  // The patch embedding alone on `images` (after prepare): embeddings() holds its output.
+  void forward_embed(const float* images);
+  // Its backward from dx0 [batch, N, D] (after forward_embed on the same images): writes
+  // dimages and overwrites grads() (the embedding's gradients; the others zero).
+  void backward_embed(const float* dx0, float* dimages);
+  // The head alone (final norm, pooling, classifier) on the token stream `tokens`
+  // [batch, N, D] (after prepare): logits() holds its output.
+  void forward_head(const float* tokens);
+  // Its backward from dlogits (after forward_head): overwrites grads() (the head's and the
+  // final norm's gradients; the others zero).
+  void backward_head(const float* dlogits);
 
   int threads() const { return pool_->threads(); }
   void set_threads(int threads);

@@ -1,7 +1,7 @@
 #include "reconstruct.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -19,6 +19,15 @@ void check_cancel(const std::atomic<bool>* cancel) {
   if (cancel && cancel->load(std::memory_order_relaxed)) fail("E_CANCELLED", "reconstruction cancelled");
 }
 
+double mse(const float* a, const float* b, int64_t n) {
+  double e = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = double(a[i]) - b[i];
+    e += d * d;
+  }
+  return e / double(n);
+}
+
 // Runs the whole model on `images` in chunks of `chunk`, calling visit(first image, count)
 // after each chunk's forward.
 void forward_chunks(CpuVit& m, const float* images, int n, int chunk, const std::function<void(int, int)>& visit) {
@@ -30,183 +39,133 @@ void forward_chunks(CpuVit& m, const float* images, int n, int chunk, const std:
   }
 }
 
-// Runs block l on every image's input (in chunks), writing outputs.
-void block_chunks(CpuVit& m, int l, const float* in, float* out, int n, int chunk, int64_t per_image) {
+// One piece of the model that reconstruction trains on its own: a transformer block, the
+// patch embedding or the head. It maps an input per image (in_len floats: the image, or the
+// token stream) to an output per image (out_len floats: tokens, or logits), and is trained
+// so that its output on the quantized model's input matches the full-precision model's.
+struct Stage {
+  std::string name;                       // "patch_embed", "blocks.3", "head"
+  std::vector<const ParamInfo*> trained;  // STE: weights and biases; AdaRound: biases only
+  std::vector<const WeightQuant*> wq;     // the stage's quantized weights
+  int64_t in_len = 0, out_len = 0;
+  // After m.prepare(batch): runs the stage on `in`, returning its output.
+  std::function<const float*(const float* in)> forward;
+  // After forward on the same input: writes the trained tensors' gradients into m.grads().
+  std::function<void(const float* in, const float* dout)> backward;
+};
+
+// Runs a stage on every image's input (in chunks), writing outputs.
+void stage_chunks(CpuVit& m, const Stage& st, const float* in, float* out, int n, int chunk) {
   for (int s = 0; s < n; s += chunk) {
     const int b = std::min(chunk, n - s);
     m.prepare(b);
-    m.forward_block(l, in + int64_t(s) * per_image);
-    std::memcpy(out + int64_t(s) * per_image, m.block_output(l), sizeof(float) * size_t(b * per_image));
+    const float* y = st.forward(in + int64_t(s) * st.in_len);
+    std::memcpy(out + int64_t(s) * st.out_len, y, sizeof(float) * size_t(b * st.out_len));
   }
 }
 
-}  // namespace
+bool is_bias(const std::string& name) { return name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0; }
 
-void soft_rounding(float v, float* h, float* dh) {
-  const float sig = 1.0f / (1.0f + std::exp(-v));
-  const float raw = sig * (kAdaZeta - kAdaGamma) + kAdaGamma;
-  *h = std::min(std::max(raw, 0.0f), 1.0f);
-  *dh = raw > 0.0f && raw < 1.0f ? (kAdaZeta - kAdaGamma) * sig * (1.0f - sig) : 0.0f;
-}
-
-float soft_rounded_weight(float v, float base, const TensorQuant& q, float* dw_dv) {
-  float h, dh;
-  soft_rounding(v, &h, &dh);
-  const float code = base + h + q.zero;
-  // The clamp to the grid passes no gradient.
-  *dw_dv = code >= q.qmin && code <= q.qmax ? q.scale * dh : 0.0f;
-  return (std::min(std::max(code, q.qmin), q.qmax) - q.zero) * q.scale;
-}
-
-double rounding_regularizer(float v, float beta, float* dreg_dv) {
-  float h, dh;
-  soft_rounding(v, &h, &dh);
-  const float u = 2.0f * h - 1.0f;
-  const float au = std::fabs(u);
-  *dreg_dv = au > 0.0f ? -beta * std::pow(au, beta - 1.0f) * (u > 0 ? 1.0f : -1.0f) * 2.0f * dh : 0.0f;
-  return 1.0 - std::pow(double(au), double(beta));
-}
-
-namespace {
-
-// AdaRound's soft rounding of one block's weight tensors (see reconstruct.h).
-class SoftRounding {
- public:
-  static constexpr float kZeta = kAdaZeta, kGamma = kAdaGamma;
-
-  SoftRounding(const std::vector<const WeightQuant*>& tensors, const float* params) : tensors_(tensors) {
-    for (const WeightQuant* w : tensors) {
-      for (int64_t r = 0; r < w->rows; ++r) {
-        const float sc = w->channels[size_t(r)].scale;
-        for (int64_t j = 0; j < w->cols; ++j) {
-          const float x = params[w->offset + r * w->cols + j] / sc;
-          const float down = std::floor(x);
-          // σ(V)·(ζ − γ) + γ = the fractional part: no change before training.
-          const float t = std::min(std::max(((x - down) - kGamma) / (kZeta - kGamma), 1e-4f), 1.0f - 1e-4f);
-          base_.push_back(down);
-          v_.push_back(std::log(t / (1.0f - t)));
-        }
-      }
-    }
-    m_.assign(v_.size(), 0.0f);
-    s_.assign(v_.size(), 0.0f);
-  }
-
-  static void h(float v, float* out, float* dout) { soft_rounding(v, out, dout); }
-
-  // The rounding variables, for the held-out stopping rule's snapshots.
-  const std::vector<float>& variables() const { return v_; }
-  void set_variables(const std::vector<float>& v) { v_ = v; }
-
-  // Writes the (soft, or hard at the end) quantized weights into qparams, and with `hard`
-  // also the grid values into params, so that plain fake quantization reproduces them.
-  void write(float* params, float* qparams, bool hard) const {
-    size_t k = 0;
-    for (const WeightQuant* w : tensors_)
-      for (int64_t r = 0; r < w->rows; ++r) {
-        const TensorQuant& q = w->channels[size_t(r)];
-        for (int64_t j = 0; j < w->cols; ++j, ++k) {
-          float dw;
-          const float value = hard ? (std::min(std::max(base_[k] + (v_[k] >= 0.0f ? 1.0f : 0.0f) + q.zero, q.qmin), q.qmax) - q.zero) * q.scale
-                                   : soft_rounded_weight(v_[k], base_[k], q, &dw);
-          qparams[w->offset + r * w->cols + j] = value;
-          if (hard) params[w->offset + r * w->cols + j] = value;
-        }
-      }
-  }
-
-  // One Adam step on V from d loss/d ŵ (grads at the weights' offsets), the MSE scaled by
-  // `rec_scale`, plus λ·mean(1 − |2h − 1|^β) when reg > 0. Returns the regularizer's value.
-  double step(const float* grads, float rec_scale, float reg, float beta_exp, float lr, int t, float b1, float b2,
-              float eps) {
-    const float bc1 = 1.0f - std::pow(b1, float(t)), bc2 = 1.0f - std::pow(b2, float(t));
-    const float inv_n = 1.0f / float(v_.size());
-    double reg_sum = 0.0;
-    size_t k = 0;
-    for (const WeightQuant* w : tensors_)
-      for (int64_t r = 0; r < w->rows; ++r) {
-        const TensorQuant& q = w->channels[size_t(r)];
-        for (int64_t j = 0; j < w->cols; ++j, ++k) {
-          float dw;
-          soft_rounded_weight(v_[k], base_[k], q, &dw);
-          float g = rec_scale * grads[w->offset + r * w->cols + j] * dw;
-          if (reg > 0.0f) {
-            float dr;
-            reg_sum += rounding_regularizer(v_[k], beta_exp, &dr);
-            g += reg * inv_n * dr;
-          }
-          m_[k] = b1 * m_[k] + (1.0f - b1) * g;
-          s_[k] = b2 * s_[k] + (1.0f - b2) * g * g;
-          v_[k] -= lr * (m_[k] / bc1) / (std::sqrt(s_[k] / bc2) + eps);
-        }
-      }
-    return reg > 0.0f ? reg * reg_sum * inv_n : 0.0;
-  }
-
- private:
-  std::vector<const WeightQuant*> tensors_;
-  std::vector<float> base_, v_, m_, s_;
-};
-
-double mse(const float* a, const float* b, int64_t n) {
-  double e = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = double(a[i]) - b[i];
-    e += d * d;
-  }
-  return e / double(n);
-}
-
-}  // namespace
-
-namespace {
-
-// The trained tensors of block l: its Linear weights and biases (STE), or only the
-// biases (AdaRound, whose weights move through their rounding variables).
-std::vector<const ParamInfo*> trained_params(const std::vector<ParamInfo>& infos, int l, bool weights) {
-  const std::string prefix = "blocks." + std::to_string(l) + ".";
-  std::vector<const ParamInfo*> out;
+// The stage's tensors: parameters for which `mine(name)` holds that are quantized weights
+// (with `weights`) or biases, and the quantized weights among them.
+void select_tensors(Stage& st, const std::vector<ParamInfo>& infos, const WeightQuantTable& wq, bool weights,
+                    const std::function<bool(const std::string&)>& mine) {
+  for (const auto& w : wq)
+    if (mine(w.name)) st.wq.push_back(&w);
   for (const auto& p : infos) {
-    const bool linear = p.name.rfind(prefix, 0) == 0 && (p.name.find(".attn.") != std::string::npos || p.name.find(".mlp.") != std::string::npos);
-    const bool bias = p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0;
-    if (linear && (weights || bias)) out.push_back(&p);
+    if (!mine(p.name)) continue;
+    const bool quantized = std::any_of(st.wq.begin(), st.wq.end(), [&](const WeightQuant* w) { return w->name == p.name; });
+    if (is_bias(p.name) || (weights && quantized)) st.trained.push_back(&p);
   }
-  return out;
 }
 
-// The held-out images of the stopping rule, gathered for one block: inputs and targets.
+Stage block_stage(CpuVit& m, int l, const std::vector<ParamInfo>& infos, const WeightQuantTable& wq, bool weights) {
+  const VitConfig& c = m.config();
+  Stage st;
+  st.name = "blocks." + std::to_string(l);
+  const std::string prefix = st.name + ".";
+  select_tensors(st, infos, wq, weights, [&](const std::string& n) {
+    return n.rfind(prefix, 0) == 0 && (n.find(".attn.") != std::string::npos || n.find(".mlp.") != std::string::npos);
+  });
+  st.in_len = st.out_len = int64_t(c.tokens()) * c.dim;
+  st.forward = [&m, l](const float* in) {
+    m.forward_block(l, in);
+    return m.block_output(l);
+  };
+  st.backward = [&m, l](const float* in, const float* dout) { m.backward_block(l, in, dout, nullptr, true); };
+  return st;
+}
+
+Stage embed_stage(CpuVit& m, const std::vector<ParamInfo>& infos, const WeightQuantTable& wq, bool weights,
+                  std::vector<float>& dimages) {
+  const VitConfig& c = m.config();
+  Stage st;
+  st.name = "patch_embed";
+  select_tensors(st, infos, wq, weights, [](const std::string& n) { return n.rfind("patch_embed.proj.", 0) == 0; });
+  st.in_len = c.image_len();
+  st.out_len = int64_t(c.tokens()) * c.dim;
+  st.forward = [&m](const float* in) {
+    m.forward_embed(in);
+    return m.embeddings();
+  };
+  st.backward = [&m, &dimages, &c](const float*, const float* dout) {
+    dimages.resize(size_t(m.batch()) * size_t(c.image_len()));
+    m.backward_embed(dout, dimages.data());
+  };
+  return st;
+}
+
+Stage head_stage(CpuVit& m, const std::vector<ParamInfo>& infos, const WeightQuantTable& wq, bool weights) {
+  const VitConfig& c = m.config();
+  Stage st;
+  st.name = "head";
+  select_tensors(st, infos, wq, weights,
+                 [](const std::string& n) { return n.rfind("head.", 0) == 0 || n.rfind("head_dist.", 0) == 0; });
+  st.in_len = int64_t(c.tokens()) * c.dim;
+  st.out_len = c.num_classes;
+  st.forward = [&m](const float* in) {
+    m.forward_head(in);
+    return m.logits();
+  };
+  st.backward = [&m](const float*, const float* dout) { m.backward_head(dout); };
+  return st;
+}
+
+// The held-out images of the stopping rule, gathered for one stage: inputs and targets.
 struct HeldOut {
+  std::vector<int> ids;
   std::vector<float> x, y, out;
-  int n = 0;
+  void gather(const Stage& st, const float* in, const float* target) {
+    const size_t k = ids.size();
+    x.resize(k * size_t(st.in_len));
+    y.resize(k * size_t(st.out_len));
+    out.resize(k * size_t(st.out_len));
+    for (size_t i = 0; i < k; ++i) {
+      std::memcpy(x.data() + i * st.in_len, in + int64_t(ids[i]) * st.in_len, sizeof(float) * size_t(st.in_len));
+      std::memcpy(y.data() + i * st.out_len, target + int64_t(ids[i]) * st.out_len, sizeof(float) * size_t(st.out_len));
+    }
+  }
 };
 
-// Trains block l on the images `order` lists (inputs x_q [*, N, D], targets y_l) for
-// cfg.iters iterations; with held-out images, keeps the weights of the best check.
-// Returns the iteration kept.
-int train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector<ParamInfo>& infos, const float* x_q,
-                const float* y_l, double mse0, const ReconstructConfig& cfg, std::mt19937_64& rng,
-                std::vector<int>& order, HeldOut* held, const std::function<void(const ReconstructProgress&)>& progress,
-                const std::atomic<bool>* cancel) {
-  const VitConfig& c = m.config();
-  const int64_t per_image = int64_t(c.tokens()) * c.dim;
+// Trains a stage on the images `order` lists (inputs x_q, targets y) for cfg.iters
+// iterations; with held-out images, keeps the weights of the best check. Returns the
+// iteration kept.
+int train_stage(CpuVit& m, const Stage& st, int position, int stages, const float* x_q, const float* y, double mse0,
+                const ReconstructConfig& cfg, std::mt19937_64& rng, std::vector<int>& order, HeldOut* held,
+                const std::function<void(const ReconstructProgress&)>& progress, const std::atomic<bool>* cancel) {
   const int n = int(order.size());
   const int b = std::min(cfg.batch, n);
-  const bool ada = cfg.rounding == Rounding::AdaRound;
-  const std::string prefix = "blocks." + std::to_string(l) + ".";
-  std::vector<const WeightQuant*> block_wq;
-  for (const auto& w : wq)
-    if (w.name.rfind(prefix, 0) == 0) block_wq.push_back(&w);
-  const auto trained = trained_params(infos, l, !ada);
   int64_t nparams = 0;
-  for (auto* p : trained) nparams += p->size;
+  for (auto* p : st.trained) nparams += p->size;
   std::vector<float> adam_m(size_t(nparams), 0.0f), adam_v(size_t(nparams), 0.0f);
-  std::unique_ptr<SoftRounding> soft = ada ? std::make_unique<SoftRounding>(block_wq, m.params()) : nullptr;
+  std::unique_ptr<SoftRounding> soft =
+      cfg.rounding == Rounding::AdaRound ? std::make_unique<SoftRounding>(st.wq, m.params()) : nullptr;
   const float rec_scale = mse0 > 0.0 ? float(1.0 / mse0) : 1.0f;
   const int warm = int(cfg.round_warmup * float(cfg.iters));
 
-  std::vector<float> xin(size_t(b) * per_image), target(size_t(b) * per_image), dout(size_t(b) * per_image);
-  int cursor = n;  // `order` carries its shuffles over from the previous block
-  const uint64_t qdrop_seed = cfg.seed * 1000003ull + uint64_t(l);
+  std::vector<float> xin(size_t(b) * st.in_len), target(size_t(b) * st.out_len), dout(size_t(b) * st.out_len);
+  int cursor = n;  // `order` carries its shuffles over from the previous stage
+  const uint64_t qdrop_seed = cfg.seed * 1000003ull + uint64_t(position);
   m.set_qdrop(cfg.qdrop, qdrop_seed);
 
   // The held-out stopping rule: the trained tensors (and rounding variables) of the best check.
@@ -216,14 +175,15 @@ int train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector<
   auto snapshot = [&](int it) {
     kept = it;
     best_params.clear();
-    for (auto* p : trained) best_params.insert(best_params.end(), m.params() + p->offset, m.params() + p->offset + p->size);
+    for (auto* p : st.trained) best_params.insert(best_params.end(), m.params() + p->offset, m.params() + p->offset + p->size);
     if (soft) best_v = soft->variables();
   };
   auto held_out_mse = [&](int it) {
     m.set_qdrop(0.0f, 0);  // the model as it will run
-    block_chunks(m, l, held->x.data(), held->out.data(), held->n, b, per_image);
+    const int k = int(held->ids.size());
+    stage_chunks(m, st, held->x.data(), held->out.data(), k, b);
     m.set_qdrop(cfg.qdrop, qdrop_seed + uint64_t(it) * 7919ull);
-    return mse(held->out.data(), held->y.data(), int64_t(held->n) * per_image);
+    return mse(held->out.data(), held->y.data(), int64_t(k) * st.out_len);
   };
   const int every = std::max(1, cfg.check_every);
   if (held) {
@@ -240,15 +200,14 @@ int train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector<
     }
     for (int i = 0; i < b; ++i) {
       const int idx = order[size_t(cursor + i)];
-      std::memcpy(xin.data() + int64_t(i) * per_image, x_q + int64_t(idx) * per_image, sizeof(float) * size_t(per_image));
-      std::memcpy(target.data() + int64_t(i) * per_image, y_l + int64_t(idx) * per_image, sizeof(float) * size_t(per_image));
+      std::memcpy(xin.data() + int64_t(i) * st.in_len, x_q + int64_t(idx) * st.in_len, sizeof(float) * size_t(st.in_len));
+      std::memcpy(target.data() + int64_t(i) * st.out_len, y + int64_t(idx) * st.out_len, sizeof(float) * size_t(st.out_len));
     }
     cursor += b;
     if (soft) soft->write(m.params(), m.quant_params(), false);
     m.prepare(b);
-    m.forward_block(l, xin.data());
-    const float* out = m.block_output(l);
-    const int64_t cnt = int64_t(b) * per_image;
+    const float* out = st.forward(xin.data());
+    const int64_t cnt = int64_t(b) * st.out_len;
     double loss = 0.0;
     for (int64_t i = 0; i < cnt; ++i) {
       const float d = out[i] - target[size_t(i)];
@@ -257,18 +216,18 @@ int train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector<
     }
     loss /= double(cnt);
     if (!std::isfinite(loss))
-      fail("E_NUMERIC", "reconstruction of block " + std::to_string(l) + ": loss became " + std::to_string(loss) +
-                            " at iteration " + std::to_string(it));
-    m.backward_block(l, xin.data(), dout.data(), nullptr, true);
+      fail("E_NUMERIC", "reconstruction of " + st.name + ": loss became " + std::to_string(loss) + " at iteration " +
+                            std::to_string(it));
+    st.backward(xin.data(), dout.data());
 
-    // Adam with cosine decay to 0 over the block's iterations.
+    // Adam with cosine decay to 0 over the stage's iterations.
     const float decay = 0.5f * (1.0f + std::cos(float(M_PI) * float(it) / float(cfg.iters)));
     const float lr = cfg.lr * decay;
     const float bc1 = 1.0f - std::pow(cfg.beta1, float(it + 1)), bc2 = 1.0f - std::pow(cfg.beta2, float(it + 1));
     float* params = m.params();
     const float* grads = m.grads();
     int64_t k = 0;
-    for (auto* p : trained)
+    for (auto* p : st.trained)
       for (int64_t i = 0; i < p->size; ++i, ++k) {
         const float g = grads[p->offset + i];
         adam_m[size_t(k)] = cfg.beta1 * adam_m[size_t(k)] + (1.0f - cfg.beta1) * g;
@@ -285,10 +244,10 @@ int train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector<
     }
     // Biases are not quantized: copy them; weights are re-fake-quantized.
     float* qp = m.quant_params();
-    for (auto* p : trained) std::memcpy(qp + p->offset, params + p->offset, sizeof(float) * size_t(p->size));
+    for (auto* p : st.trained) std::memcpy(qp + p->offset, params + p->offset, sizeof(float) * size_t(p->size));
     if (!soft)
-      for (auto* w : block_wq) apply_weight_quant(*w, params, qp);
-    if (progress) progress(ReconstructProgress{l, c.depth, it + 1, cfg.iters, loss});
+      for (auto* w : st.wq) apply_weight_quant(*w, params, qp);
+    if (progress) progress(ReconstructProgress{position, stages, it + 1, cfg.iters, loss, st.name});
     if (held && ((it + 1) % every == 0 || it + 1 == cfg.iters)) {
       if (soft) soft->write(m.params(), m.quant_params(), false);
       const double e = held_out_mse(it + 1);
@@ -303,18 +262,36 @@ int train_block(CpuVit& m, int l, const WeightQuantTable& wq, const std::vector<
     float* params = m.params();
     float* qp = m.quant_params();
     size_t k = 0;
-    for (auto* p : trained) {
+    for (auto* p : st.trained) {
       std::memcpy(params + p->offset, best_params.data() + k, sizeof(float) * size_t(p->size));
       std::memcpy(qp + p->offset, params + p->offset, sizeof(float) * size_t(p->size));
       k += size_t(p->size);
     }
     if (soft) soft->set_variables(best_v);
     else
-      for (auto* w : block_wq) apply_weight_quant(*w, params, qp);
+      for (auto* w : st.wq) apply_weight_quant(*w, params, qp);
   }
   // AdaRound ends with hard rounding, written as grid values into the fp weights too.
   if (soft) soft->write(m.params(), m.quant_params(), true);
   return kept;
+}
+
+// Trains one stage from input x_q to target y and reports its MSE before and after; the
+// stage's outputs with the trained weights are written to x_next (the next stage's input).
+BlockReport run_stage(CpuVit& m, const Stage& st, int position, int stages, const float* x_q, const float* y,
+                      float* x_next, int n, const ReconstructConfig& cfg, std::mt19937_64& rng,
+                      std::vector<int>& order, HeldOut* held,
+                      const std::function<void(const ReconstructProgress&)>& progress, const std::atomic<bool>* cancel) {
+  const int chunk = std::min(cfg.batch, n);
+  BlockReport r;
+  r.stage = st.name;
+  stage_chunks(m, st, x_q, x_next, n, chunk);
+  r.mse_before = mse(x_next, y, int64_t(n) * st.out_len);
+  if (held) held->gather(st, x_q, y);
+  r.iters_kept = train_stage(m, st, position, stages, x_q, y, r.mse_before, cfg, rng, order, held, progress, cancel);
+  stage_chunks(m, st, x_q, x_next, n, chunk);
+  r.mse_after = mse(x_next, y, int64_t(n) * st.out_len);
+  return r;
 }
 
 }  // namespace
@@ -332,60 +309,73 @@ std::vector<BlockReport> reconstruct_blocks(CpuVit& m, const ActQuantState* aq, 
   const int L = c.depth;
   const int64_t per_image = int64_t(c.tokens()) * c.dim;
   const int chunk = std::min(cfg.batch, n);
-  std::vector<BlockReport> reports(static_cast<size_t>(L));
+  const int stages = L + int(cfg.embed) + int(cfg.head);
+  std::vector<BlockReport> reports;
 
-  // 1. Full-precision targets: every block's output of the fp model.
-  std::vector<float> y_fp(size_t(L) * n * per_image);
+  // 1. Full-precision targets: every block's output of the fp model (and the embeddings
+  // and logits when those stages are trained).
+  std::vector<float> y_fp(size_t(L) * n * per_image), x0_fp(cfg.embed ? size_t(n) * per_image : 0),
+      logits_fp(cfg.head ? size_t(n) * c.num_classes : 0);
   m.set_act_quant(nullptr);
   m.set_weight_quant(false);
   forward_chunks(m, images, n, chunk, [&](int s, int b) {
     for (int l = 0; l < L; ++l)
       std::memcpy(y_fp.data() + (size_t(l) * n + s) * per_image, m.block_output(l), sizeof(float) * size_t(b * per_image));
+    if (cfg.embed) std::memcpy(x0_fp.data() + int64_t(s) * per_image, m.embeddings(), sizeof(float) * size_t(b * per_image));
+    if (cfg.head)
+      std::memcpy(logits_fp.data() + int64_t(s) * c.num_classes, m.logits(), sizeof(float) * size_t(b) * c.num_classes);
   });
   check_cancel(cancel);
 
-  // 2. The quantized model's block-0 input (quantized patches → embeddings).
-  m.set_act_quant(aq);
-  m.set_weight_quant(true);
-  std::vector<float> x_q(size_t(n) * per_image), x_next(size_t(n) * per_image);
-  forward_chunks(m, images, n, chunk, [&](int s, int b) {
-    std::memcpy(x_q.data() + int64_t(s) * per_image, m.embeddings(), sizeof(float) * size_t(b * per_image));
-  });
-
   const auto infos = plan_params(c);
+  const bool weights = cfg.rounding != Rounding::AdaRound;
   std::mt19937_64 rng(cfg.seed);
   std::vector<int> order(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) order[size_t(i)] = i;
   // Held-out images: a seeded choice of round(holdout·n) of them (at least 1, at most n − 1).
   std::unique_ptr<HeldOut> held;
-  std::vector<int> held_ids;
   if (cfg.holdout > 0.0f && n >= 2) {
     std::mt19937_64 pick(cfg.seed ^ 0x5bd1e995ull);
     std::shuffle(order.begin(), order.end(), pick);
     const int k = std::min(n - 1, std::max(1, int(std::lround(cfg.holdout * float(n)))));
-    held_ids.assign(order.begin(), order.begin() + k);
+    held = std::make_unique<HeldOut>();
+    held->ids.assign(order.begin(), order.begin() + k);
     order.erase(order.begin(), order.begin() + k);
     std::sort(order.begin(), order.end());  // the training stream as without holdout, over fewer images
-    held = std::make_unique<HeldOut>();
-    held->n = k;
-    held->x.resize(size_t(k) * per_image);
-    held->y.resize(size_t(k) * per_image);
-    held->out.resize(size_t(k) * per_image);
   }
+
+  // 2. The quantized model's block-0 input: the quantized embedding of the images, after
+  // training the patch embedding when asked.
+  m.set_act_quant(aq);
+  m.set_weight_quant(true);
+  std::vector<float> x_q(size_t(n) * per_image), x_next(size_t(n) * per_image);
+  int position = 0;
+  if (cfg.embed) {
+    std::vector<float> dimages;
+    const Stage st = embed_stage(m, infos, wq, weights, dimages);
+    reports.push_back(run_stage(m, st, position++, stages, images, x0_fp.data(), x_q.data(), n, cfg, rng, order,
+                                held.get(), progress, cancel));
+  } else {
+    forward_chunks(m, images, n, chunk, [&](int s, int b) {
+      std::memcpy(x_q.data() + int64_t(s) * per_image, m.embeddings(), sizeof(float) * size_t(b * per_image));
+    });
+  }
+
+  // 3. Block by block, each on the output of the reconstructed blocks before it.
   for (int l = 0; l < L; ++l) {
-    const float* y_l = y_fp.data() + size_t(l) * n * per_image;
-    block_chunks(m, l, x_q.data(), x_next.data(), n, chunk, per_image);
-    reports[size_t(l)].mse_before = mse(x_next.data(), y_l, int64_t(n) * per_image);
-    for (size_t i = 0; held && i < held_ids.size(); ++i) {
-      const int64_t at = int64_t(held_ids[i]) * per_image;
-      std::memcpy(held->x.data() + int64_t(i) * per_image, x_q.data() + at, sizeof(float) * size_t(per_image));
-      std::memcpy(held->y.data() + int64_t(i) * per_image, y_l + at, sizeof(float) * size_t(per_image));
-    }
-    reports[size_t(l)].iters_kept = train_block(m, l, wq, infos, x_q.data(), y_l, reports[size_t(l)].mse_before, cfg,
-                                                rng, order, held.get(), progress, cancel);
-    block_chunks(m, l, x_q.data(), x_next.data(), n, chunk, per_image);
-    reports[size_t(l)].mse_after = mse(x_next.data(), y_l, int64_t(n) * per_image);
+    const Stage st = block_stage(m, l, infos, wq, weights);
+    reports.push_back(run_stage(m, st, position++, stages, x_q.data(), y_fp.data() + size_t(l) * n * per_image,
+                                x_next.data(), n, cfg, rng, order, held.get(), progress, cancel));
+    reports.back().block = l;
     x_q.swap(x_next);
+  }
+
+  // 4. The head on the last block's quantized output, towards the fp logits.
+  if (cfg.head) {
+    const Stage st = head_stage(m, infos, wq, weights);
+    std::vector<float> logits(size_t(n) * c.num_classes);
+    reports.push_back(run_stage(m, st, position++, stages, x_q.data(), logits_fp.data(), logits.data(), n, cfg, rng,
+                                order, held.get(), progress, cancel));
   }
   m.set_act_quant(aq);
   m.set_weight_quant(true);

@@ -8,28 +8,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "../cpu/vit_cpu.h"
+#include "adaround.h"
 #include "weight_quant.h"
 
 namespace spdfq::quant {
-
-// How the block's weights are trained: the weights themselves through straight-through
-// rounding (I&S-ViT), or AdaRound's soft rounding variables with the weights frozen
-// (Nagel et al. 2020; BRECQ's block-wise form): h(V) = clip(σ(V)(ζ − γ) + γ, 0, 1) chooses
-// between rounding down and up, a regularizer λ·mean(1 − |2h − 1|^β) with β annealed from
-// 20 to 2 pushes h to 0 or 1, and the final rounding is h ≥ ½.
-enum class Rounding { Ste, AdaRound };
-
-// AdaRound's stretch of the sigmoid (ζ, γ), from its paper.
-constexpr float kAdaZeta = 1.1f, kAdaGamma = -0.1f;
-// h(V) = clip(σ(V)(ζ − γ) + γ, 0, 1) and dh/dV (0 where the clip is active).
-void soft_rounding(float v, float* h, float* dh);
-// The weight a rounding variable gives: ŵ = (clamp(⌊w/s⌋ + h(V) + z, qmin, qmax) − z)·s,
-// with dŵ/dV (0 where the clamp is active). `base` = ⌊w/s⌋.
-float soft_rounded_weight(float v, float base, const TensorQuant& q, float* dw_dv);
-// One element's rounding regularizer 1 − |2h(V) − 1|^β and its derivative in V.
-double rounding_regularizer(float v, float beta, float* dreg_dv);
 
 struct ReconstructConfig {
   // Set by the binding from lib/quant/quant-config.ts, where the defaults and their
@@ -49,14 +34,21 @@ struct ReconstructConfig {
   // the weights of its best check (0: off, every image trains and the last step is kept).
   float holdout{};
   int check_every{};
+  // Also reconstruct the patch embedding (before the blocks, towards the fp embeddings) and
+  // the head (after them, towards the fp logits), as BRECQ reconstructs first and last layers.
+  bool embed{};
+  bool head{};
 };
 
 struct ReconstructProgress {
-  int block = 0, blocks = 0, iter = 0, iters = 0;
+  int block = 0, blocks = 0, iter = 0, iters = 0;  // block: the stage's position among `blocks` stages
   double loss = 0.0;
+  std::string stage;  // "patch_embed", "blocks.3", "head"
 };
 
 struct BlockReport {
+  std::string stage;  // "patch_embed", "blocks.3", "head"
+  int block = -1;     // the block index of a block stage
   double mse_before = 0.0, mse_after = 0.0;  // over all images, before and after training
   int iters_kept = 0;  // the iteration whose weights the block keeps (cfg.iters without holdout)
 };

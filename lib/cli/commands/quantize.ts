@@ -95,7 +95,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           threads: a.threads,
           signal,
           onProgress: (p) => {
-            if (p.reconstruct && p.reconstruct.iter === p.reconstruct.iters) process.stderr.write(`reconstructed block ${p.reconstruct.block + 1}/${p.reconstruct.blocks} (mse ${p.reconstruct.loss.toExponential(3)})\n`);
+            if (p.reconstruct && p.reconstruct.iter === p.reconstruct.iters) process.stderr.write(`reconstructed ${p.reconstruct.stage} (${p.reconstruct.block + 1}/${p.reconstruct.blocks}, mse ${p.reconstruct.loss.toExponential(3)})\n`);
           },
         });
         try {
