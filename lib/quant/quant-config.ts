@@ -239,41 +239,43 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
     if (!known.has(k) && k !== 'head_dist.weight') throw new SpdfqError('E_CONFIG', `overrides: '${k}' names no quantized weight or activation site of this model (e.g. 'blocks.0.attn.qkv.weight', 'blocks.0.fc2_in', 'patch_in')`);
   }
 
-  let reconstruction: Required<ReconstructionOptions> | null = null;
-  if (options.reconstruction !== false) {
-    const r = options.reconstruction ?? {};
-    reconstruction = {
-      iters: r.iters ?? 200,
-      lr: r.lr ?? 4e-5,
-      batch: r.batch ?? 32,
-      seed: r.seed ?? 0,
-      rounding: r.rounding ?? 'ste',
-      roundLr: r.roundLr ?? 1e-3,
-      roundReg: r.roundReg ?? 0.01,
-      roundWarmup: r.roundWarmup ?? 0.2,
-      qdrop: r.qdrop ?? 0,
-      holdout: r.holdout ?? 0,
-      checkEvery: 0,
-      embed: r.embed ?? false,
-      head: r.head ?? false,
-    };
-    reconstruction.checkEvery = r.checkEvery ?? Math.max(1, Math.round(reconstruction.iters / 20));
-    if (reconstruction.rounding !== 'ste' && reconstruction.rounding !== 'adaround') throw new SpdfqError('E_CONFIG', `reconstruction.rounding: expected 'ste' or 'adaround', received '${String(reconstruction.rounding)}'`);
-    for (const [k, lo, hi] of [['roundLr', 0, 1], ['roundReg', 0, 1e3], ['roundWarmup', 0, 1], ['qdrop', 0, 0.99], ['holdout', 0, 0.9]] as const) {
-      const v = reconstruction[k];
-      if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected a number in [${lo}, ${hi}], received ${String(v)}`);
-    }
-    if (!Number.isInteger(reconstruction.iters) || reconstruction.iters < 0) throw new SpdfqError('E_CONFIG', `reconstruction.iters: expected an integer ≥ 0, received ${reconstruction.iters}`);
-    for (const k of ['embed', 'head'] as const) {
-      if (typeof reconstruction[k] !== 'boolean') throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected true or false, received ${String(reconstruction[k])}`);
-    }
-    if (!Number.isInteger(reconstruction.checkEvery) || reconstruction.checkEvery < 1) throw new SpdfqError('E_CONFIG', `reconstruction.checkEvery: expected a positive integer, received ${reconstruction.checkEvery}`);
-    if (!(reconstruction.lr >= 0)) throw new SpdfqError('E_CONFIG', `reconstruction.lr: expected a number ≥ 0, received ${reconstruction.lr}`);
-    if (!Number.isInteger(reconstruction.batch) || reconstruction.batch < 1) throw new SpdfqError('E_CONFIG', `reconstruction.batch: expected a positive integer, received ${reconstruction.batch}`);
-  }
+  const reconstruction = options.reconstruction === false ? null : resolveReconstruction(options.reconstruction ?? {});
   const calibration = options.calibration ?? 'joint';
   if (calibration !== 'joint' && calibration !== 'sequential') throw new SpdfqError('E_CONFIG', `calibration: expected 'joint' or 'sequential', received '${String(calibration)}'`);
   return { preset, inputRange, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibration, calibrationBatch, notes };
+}
+
+/** Reconstruction options with their defaults (sources on ReconstructionOptions), validated. */
+function resolveReconstruction(r: ReconstructionOptions): Required<ReconstructionOptions> {
+  const reconstruction: Required<ReconstructionOptions> = {
+    iters: r.iters ?? 200,
+    lr: r.lr ?? 4e-5,
+    batch: r.batch ?? 32,
+    seed: r.seed ?? 0,
+    rounding: r.rounding ?? 'ste',
+    roundLr: r.roundLr ?? 1e-3,
+    roundReg: r.roundReg ?? 0.01,
+    roundWarmup: r.roundWarmup ?? 0.2,
+    qdrop: r.qdrop ?? 0,
+    holdout: r.holdout ?? 0,
+    checkEvery: 0,
+    embed: r.embed ?? false,
+    head: r.head ?? false,
+  };
+  reconstruction.checkEvery = r.checkEvery ?? Math.max(1, Math.round(reconstruction.iters / 20));
+  if (reconstruction.rounding !== 'ste' && reconstruction.rounding !== 'adaround') throw new SpdfqError('E_CONFIG', `reconstruction.rounding: expected 'ste' or 'adaround', received '${String(reconstruction.rounding)}'`);
+  for (const [k, lo, hi] of [['roundLr', 0, 1], ['roundReg', 0, 1e3], ['roundWarmup', 0, 1], ['qdrop', 0, 0.99], ['holdout', 0, 0.9]] as const) {
+    const v = reconstruction[k];
+    if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected a number in [${lo}, ${hi}], received ${String(v)}`);
+  }
+  if (!Number.isInteger(reconstruction.iters) || reconstruction.iters < 0) throw new SpdfqError('E_CONFIG', `reconstruction.iters: expected an integer ≥ 0, received ${reconstruction.iters}`);
+  for (const k of ['embed', 'head'] as const) {
+    if (typeof reconstruction[k] !== 'boolean') throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected true or false, received ${String(reconstruction[k])}`);
+  }
+  if (!Number.isInteger(reconstruction.checkEvery) || reconstruction.checkEvery < 1) throw new SpdfqError('E_CONFIG', `reconstruction.checkEvery: expected a positive integer, received ${reconstruction.checkEvery}`);
+  if (!(reconstruction.lr >= 0)) throw new SpdfqError('E_CONFIG', `reconstruction.lr: expected a number ≥ 0, received ${reconstruction.lr}`);
+  if (!Number.isInteger(reconstruction.batch) || reconstruction.batch < 1) throw new SpdfqError('E_CONFIG', `reconstruction.batch: expected a positive integer, received ${reconstruction.batch}`);
+  return reconstruction;
 }
 
 /** The range of normalized pixels a model with this preprocessing can receive. */

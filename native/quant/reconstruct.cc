@@ -147,6 +147,63 @@ struct HeldOut {
   }
 };
 
+// The trained tensors' fake-quantized copies after their fp values changed: biases are not
+// quantized (copied); weights are re-quantized, unless AdaRound's soft rounding (`soft`)
+// writes them.
+void refresh_quantized(CpuVit& m, const Stage& st, bool soft) {
+  float* qp = m.quant_params();
+  for (auto* p : st.trained) std::memcpy(qp + p->offset, m.params() + p->offset, sizeof(float) * size_t(p->size));
+  if (!soft)
+    for (auto* w : st.wq) apply_weight_quant(*w, m.params(), qp);
+}
+
+// One Adam step (bias-corrected, step t ≥ 1) on the trained tensors from their gradients.
+void adam_step(float* params, const float* grads, const std::vector<const ParamInfo*>& trained, std::vector<float>& adam_m,
+               std::vector<float>& adam_v, float lr, int t, const ReconstructConfig& cfg) {
+  const float bc1 = 1.0f - std::pow(cfg.beta1, float(t)), bc2 = 1.0f - std::pow(cfg.beta2, float(t));
+  int64_t k = 0;
+  for (auto* p : trained)
+    for (int64_t i = 0; i < p->size; ++i, ++k) {
+      const float g = grads[p->offset + i];
+      adam_m[size_t(k)] = cfg.beta1 * adam_m[size_t(k)] + (1.0f - cfg.beta1) * g;
+      adam_v[size_t(k)] = cfg.beta2 * adam_v[size_t(k)] + (1.0f - cfg.beta2) * g * g;
+      params[p->offset + i] -= lr * (adam_m[size_t(k)] / bc1) / (std::sqrt(adam_v[size_t(k)] / bc2) + cfg.eps);
+    }
+}
+
+// The held-out stopping rule for one stage: the stage's trained tensors (and AdaRound's
+// rounding variables) at its best held-out check, put back at the end.
+class BestCheck {
+ public:
+  BestCheck(CpuVit& m, const Stage& st, SoftRounding* soft) : m_(m), st_(st), soft_(soft) {}
+  void offer(int it, double held_out_mse) {
+    if (it != 0 && !(held_out_mse < best_)) return;
+    best_ = held_out_mse;
+    kept_ = it;
+    params_.clear();
+    for (auto* p : st_.trained) params_.insert(params_.end(), m_.params() + p->offset, m_.params() + p->offset + p->size);
+    if (soft_) v_ = soft_->variables();
+  }
+  int kept() const { return kept_; }
+  void restore() {
+    size_t k = 0;
+    for (auto* p : st_.trained) {
+      std::memcpy(m_.params() + p->offset, params_.data() + k, sizeof(float) * size_t(p->size));
+      k += size_t(p->size);
+    }
+    if (soft_) soft_->set_variables(v_);
+    refresh_quantized(m_, st_, soft_ != nullptr);
+  }
+
+ private:
+  CpuVit& m_;
+  const Stage& st_;
+  SoftRounding* soft_;
+  double best_ = 0.0;
+  int kept_ = 0;
+  std::vector<float> params_, v_;
+};
+
 // Trains a stage on the images `order` lists (inputs x_q, targets y) for cfg.iters
 // iterations; with held-out images, keeps the weights of the best check. Returns the
 // iteration kept.
@@ -168,16 +225,7 @@ int train_stage(CpuVit& m, const Stage& st, int position, int stages, const floa
   const uint64_t qdrop_seed = cfg.seed * 1000003ull + uint64_t(position);
   m.set_qdrop(cfg.qdrop, qdrop_seed);
 
-  // The held-out stopping rule: the trained tensors (and rounding variables) of the best check.
-  int kept = cfg.iters;
-  double best = 0.0;
-  std::vector<float> best_params, best_v;
-  auto snapshot = [&](int it) {
-    kept = it;
-    best_params.clear();
-    for (auto* p : st.trained) best_params.insert(best_params.end(), m.params() + p->offset, m.params() + p->offset + p->size);
-    if (soft) best_v = soft->variables();
-  };
+  BestCheck check(m, st, soft.get());
   auto held_out_mse = [&](int it) {
     m.set_qdrop(0.0f, 0);  // the model as it will run
     const int k = int(held->ids.size());
@@ -188,8 +236,7 @@ int train_stage(CpuVit& m, const Stage& st, int position, int stages, const floa
   const int every = std::max(1, cfg.check_every);
   if (held) {
     if (soft) soft->write(m.params(), m.quant_params(), false);
-    best = held_out_mse(0);
-    snapshot(0);
+    check.offer(0, held_out_mse(0));
   }
   for (int it = 0; it < cfg.iters; ++it) {
     check_cancel(cancel);
@@ -223,17 +270,8 @@ int train_stage(CpuVit& m, const Stage& st, int position, int stages, const floa
     // Adam with cosine decay to 0 over the stage's iterations.
     const float decay = 0.5f * (1.0f + std::cos(float(M_PI) * float(it) / float(cfg.iters)));
     const float lr = cfg.lr * decay;
-    const float bc1 = 1.0f - std::pow(cfg.beta1, float(it + 1)), bc2 = 1.0f - std::pow(cfg.beta2, float(it + 1));
-    float* params = m.params();
     const float* grads = m.grads();
-    int64_t k = 0;
-    for (auto* p : st.trained)
-      for (int64_t i = 0; i < p->size; ++i, ++k) {
-        const float g = grads[p->offset + i];
-        adam_m[size_t(k)] = cfg.beta1 * adam_m[size_t(k)] + (1.0f - cfg.beta1) * g;
-        adam_v[size_t(k)] = cfg.beta2 * adam_v[size_t(k)] + (1.0f - cfg.beta2) * g * g;
-        params[p->offset + i] -= lr * (adam_m[size_t(k)] / bc1) / (std::sqrt(adam_v[size_t(k)] / bc2) + cfg.eps);
-      }
+    adam_step(m.params(), grads, st.trained, adam_m, adam_v, lr, it + 1, cfg);
     if (soft) {
       // β from 20 to 2 over the iterations after the warm-up (AdaRound's annealing).
       const bool regularize = it >= warm;
@@ -242,38 +280,18 @@ int train_stage(CpuVit& m, const Stage& st, int position, int stages, const floa
       loss = loss * rec_scale + soft->step(grads, rec_scale, regularize ? cfg.round_reg : 0.0f, beta_exp,
                                            cfg.round_lr * decay, it + 1, cfg.beta1, cfg.beta2, cfg.eps);
     }
-    // Biases are not quantized: copy them; weights are re-fake-quantized.
-    float* qp = m.quant_params();
-    for (auto* p : st.trained) std::memcpy(qp + p->offset, params + p->offset, sizeof(float) * size_t(p->size));
-    if (!soft)
-      for (auto* w : st.wq) apply_weight_quant(*w, params, qp);
+    refresh_quantized(m, st, soft != nullptr);
     if (progress) progress(ReconstructProgress{position, stages, it + 1, cfg.iters, loss, st.name});
     if (held && ((it + 1) % every == 0 || it + 1 == cfg.iters)) {
       if (soft) soft->write(m.params(), m.quant_params(), false);
-      const double e = held_out_mse(it + 1);
-      if (e < best) {
-        best = e;
-        snapshot(it + 1);
-      }
+      check.offer(it + 1, held_out_mse(it + 1));
     }
   }
   m.set_qdrop(0.0f, 0);
-  if (held && kept != cfg.iters) {  // back to the best check's tensors
-    float* params = m.params();
-    float* qp = m.quant_params();
-    size_t k = 0;
-    for (auto* p : st.trained) {
-      std::memcpy(params + p->offset, best_params.data() + k, sizeof(float) * size_t(p->size));
-      std::memcpy(qp + p->offset, params + p->offset, sizeof(float) * size_t(p->size));
-      k += size_t(p->size);
-    }
-    if (soft) soft->set_variables(best_v);
-    else
-      for (auto* w : st.wq) apply_weight_quant(*w, params, qp);
-  }
+  if (held) check.restore();
   // AdaRound ends with hard rounding, written as grid values into the fp weights too.
   if (soft) soft->write(m.params(), m.quant_params(), true);
-  return kept;
+  return held ? check.kept() : cfg.iters;
 }
 
 // Trains one stage from input x_q to target y and reports its MSE before and after; the
