@@ -98,6 +98,10 @@ describe('reruns, resume and interruption', () => {
     // Other options invalidate the quantized model but not the images.
     const rebits = await run({ ...SMALL, bits: 'w8a8', model: f.model, eval: f.evalDir, out, resume: true });
     expect(rebits.resumed).toEqual(['synthesize']);
+    // So do quantization options, which reach the quantizer (the head becomes a stage).
+    const requant = await run({ ...SMALL, quant: { reconstruction: { head: true } }, model: f.model, eval: f.evalDir, out, resume: true });
+    expect(requant.resumed).toEqual(['synthesize']);
+    expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('<td>head</td>');
     fs.writeFileSync(path.join(out, 'notes.txt'), 'mine');
     fs.writeFileSync(path.join(out, 'synthetic', 'stale.png'), 'old');
     const forced = await run({ ...SMALL, model: f.model, eval: f.evalDir, out, force: true });

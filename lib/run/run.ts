@@ -17,7 +17,7 @@ import { imageGridPng, readSynthesisResult, writeSynthesisOutputs } from '../syn
 import { SynthesisStoppedError } from '../synth/errors';
 import { classAttentionMaps } from '../synth/attention-maps';
 import { quantize, QuantizedVit, simulateExported } from '../quant/quantize';
-import { BitsPreset, BITS_PRESETS, normalizedPixelRange, ReconstructionOptions } from '../quant/quant-config';
+import { BitsPreset, BITS_PRESETS, normalizedPixelRange, QuantOptions, ReconstructionOptions } from '../quant/quant-config';
 import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat, QuantExportResult } from '../quant/export-onnx';
 import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
@@ -54,6 +54,9 @@ export interface RunOptions {
   threads?: number;
   /** Block reconstruction (iterations etc.); false to skip. */
   reconstruction?: ReconstructionOptions | false;
+  /** Further quantization options (calibration order, the reconstruction's rounding,
+   *  QDrop, stages, …); `reconstruction` above takes precedence where both set a field. */
+  quant?: Omit<QuantOptions, 'bits' | 'reconstruction' | 'threads' | 'signal' | 'onProgress'> & { reconstruction?: ReconstructionOptions };
   exportFormat?: QuantExportFormat;
   /** The post-softmax quantizer: RepQ-ViT's 'log2' (default; exported as its exact
    *  formula in float ops) or 'uniform' (a pure QDQ graph). docs/quantization.md measures both. */
@@ -125,7 +128,7 @@ function checkRunOptions(options: RunOptions): { bits: BitsPreset; method: Synth
 function stageKeys(modelFileKey: string, options: RunOptions, method: SynthMethod, bits: BitsPreset, device: string) {
   const { signal: _s, onProgress: _p, ...synthesis } = options.synthesis ?? {};
   const synth = keyOf({ model: modelFileKey, method, images: options.images ?? null, iters: options.iters ?? null, seed: options.seed ?? null, calib: options.calib ?? null, synthesis, device, threads: options.threads ?? null });
-  const quant = keyOf({ synth, bits, reconstruction: options.reconstruction ?? null, softmax: options.softmaxQuantizer ?? null, threads: options.threads ?? null });
+  const quant = keyOf({ synth, bits, reconstruction: options.reconstruction ?? null, quant: options.quant ?? null, softmax: options.softmaxQuantizer ?? null, threads: options.threads ?? null });
   return { synth, quant };
 }
 
@@ -303,10 +306,11 @@ async function quantizedModel(
   folder.invalidate('quantize');
   rep.start(Stage.Quantize, `${bits}, RepQ-ViT quantizers`);
   const quant = await quantize(fp, synth.images, synth.shape[0], {
+    ...options.quant,
     bits,
     inputRange: normalizedPixelRange(pre),
     threads: options.threads,
-    reconstruction: options.reconstruction,
+    reconstruction: options.reconstruction === false ? false : options.quant?.reconstruction || options.reconstruction ? { ...options.quant?.reconstruction, ...options.reconstruction } : undefined,
     probs: options.softmaxQuantizer,
     signal: options.signal,
     onProgress: (p) => {

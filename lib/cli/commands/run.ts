@@ -2,14 +2,14 @@
 // bundled Fashion-MNIST ViT at W4A4 with SPDFQ and writes ./spdfq-out.
 
 import type { Argv, CommandModule } from 'yargs';
-import { run, RunResults } from '../../run/run';
+import { run, RunOptions, RunResults } from '../../run/run';
 import { displayPath } from '../../run/stages';
 import { consoleReporter } from '../console-reporter';
 import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { overridesForMethod, SYNTH_METHODS, SynthMethod } from '../../synth/options';
 import { checkExportFormat, QuantExportFormat } from '../../quant/export-onnx';
 import { SpdfqError } from '../../errors';
-import { apaAlphaFlag, mergeSynthesis, synthOptionFlags } from '../synthesis-flags';
+import { apaAlphaFlag, mergeSynthesis, pathOptions, synthOptionFlags } from '../synthesis-flags';
 import { withStopSignals } from '../signals';
 import { intFlag } from '../flags';
 
@@ -32,6 +32,7 @@ interface RunArgs {
   json: boolean;
   alpha?: number;
   'synth-option'?: string[];
+  'quant-option'?: string[];
   softmax: string;
   force: boolean;
   resume: boolean;
@@ -83,6 +84,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('resume', { type: 'boolean', default: false, describe: 'into an --out folder holding an earlier run of this job: reuse its completed stages (synthetic images, quantized model) whose inputs and options are unchanged' })
       .option('softmax', { type: 'string', default: 'log2', describe: "post-softmax quantizer: log2 (RepQ-ViT; exported as its exact formula in float ops) or uniform (a pure QDQ graph); docs/quantization.md measures both" })
       .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path (repeatable): e.g. apa.loss=kl, tv.weight=0.5, msr=false (docs/synthesis.md lists them)' })
+      .option('quant-option', { type: 'array', string: true, describe: 'any quantization option by its API path (repeatable): e.g. calibration=sequential, reconstruction.rounding=adaround, reconstruction.head=true (docs/quantization.md lists them)' })
       .option('json', { type: 'boolean', default: false, describe: 'print results.json to stdout instead of the summary' }) as unknown as Argv<RunArgs>,
   handler: async (a) => {
     intFlag('images', a.images, 1);
@@ -115,6 +117,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
         exportFormat: a.format as QuantExportFormat,
         softmaxQuantizer: a.softmax as 'log2' | 'uniform',
+        quant: pathOptions('--quant-option', a['quant-option']) as RunOptions['quant'],
         synthesis,
         reporter: consoleReporter(),
         signal,
