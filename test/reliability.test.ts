@@ -30,7 +30,7 @@ function fixture(): { dir: string; model: string; evalDir: string } {
   for (const [k, v] of w) if (!/norm\d?\.weight$/.test(k)) v.forEach((x, i) => (v[i] = x * 20));
   const model = path.join(dir, 'tiny.onnx');
   fs.writeFileSync(model, buildVitOnnx(config, w, { opset: 17 }));
-  fs.writeFileSync(path.join(dir, 'tiny.preprocess.json'), JSON.stringify({ mean: [0.5], std: [0.25], cropPct: 1 }));
+  fs.writeFileSync(path.join(dir, 'tiny.preprocess.json'), JSON.stringify({ mean: [0.5], std: [0.25], cropPct: 1, classes: ['ant', 'bee', 'cat', 'dog'] }));
   const r = rng(1);
   const count = 24;
   const images = new Float32Array(count * 256).map(() => (r() - 0.5) / 0.25);
@@ -101,7 +101,10 @@ describe('reruns, resume and interruption', () => {
     // So do quantization options, which reach the quantizer (the head becomes a stage).
     const requant = await run({ ...SMALL, quant: { reconstruction: { head: true } }, model: f.model, eval: f.evalDir, out, resume: true });
     expect(requant.resumed).toEqual(['synthesize']);
-    expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('<td>head</td>');
+    const report = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(report).toContain('<td>head</td>');
+    // The sidecar's class names label the synthetic images.
+    expect(report).toMatch(/target classes: (ant|bee|cat|dog), (ant|bee|cat|dog)/);
     fs.writeFileSync(path.join(out, 'notes.txt'), 'mine');
     fs.writeFileSync(path.join(out, 'synthetic', 'stale.png'), 'old');
     const forced = await run({ ...SMALL, model: f.model, eval: f.evalDir, out, force: true });

@@ -374,9 +374,14 @@ async function exportAndMeasure(
   return exported;
 }
 
+/** A class by name where the model's sidecar names its classes, else by index. */
+function className(index: number, classes: string[] | undefined): string {
+  return classes?.[index] ?? `class ${index}`;
+}
+
 /** Class-token attention against its prior, averaged over heads, for the first images at
  *  the last aligned block (SPDFQ's APA); none for methods without priors. */
-async function attentionHeatmaps(fp: VitModel, synth: SynthesisResult): Promise<HeatmapPair[]> {
+async function attentionHeatmaps(fp: VitModel, synth: SynthesisResult, classes: string[] | undefined): Promise<HeatmapPair[]> {
   const heatmaps: HeatmapPair[] = [];
   if (!synth.priors) return heatmaps;
   const [, sets, heads, gh, gw] = synth.priors.shape;
@@ -393,7 +398,7 @@ async function attentionHeatmaps(fp: VitModel, synth: SynthesisResult): Promise<
         prior[i] += synth.priors.maps[(((b * sets + (sets - 1)) * heads + h) * gh * gw) + i] / heads;
       }
     }
-    heatmaps.push({ caption: `image ${b} (class ${synth.targets[b]}), block ${lastBlock}`, attention: att, prior, gridH: gh, gridW: gw });
+    heatmaps.push({ caption: `image ${b} (${className(synth.targets[b], classes)}), block ${lastBlock}`, attention: att, prior, gridH: gh, gridW: gw });
   }
   return heatmaps;
 }
@@ -416,8 +421,8 @@ async function renderRunReport(
       { label: 'total time', value: `${((Date.now() - t0) / 1000).toFixed(1)} s` },
     ],
     gridPng: imageGridPng(synth.images, synth.shape, synth.preprocess),
-    gridCaption: `Synthetic images with their target classes: ${Array.from(synth.targets, (t) => classes?.[t] ?? String(t)).join(', ')}`,
-    heatmaps: await attentionHeatmaps(fp, synth),
+    gridCaption: `Synthetic images with their target classes: ${Array.from(synth.targets, (t) => className(t, classes)).join(', ')}`,
+    heatmaps: await attentionHeatmaps(fp, synth, classes),
     losses: synth.losses.length
       ? [
           { name: 'total', values: synth.losses.map((l) => l.total) },
