@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   if (typeof ort === 'number') results.ort_deit_tiny_b8_forward_s = ort;
   else results.ort_unavailable = ort.reason;
 
-  Object.assign(results, await ortExportSpeedups(config, weights, images, batch, args.threads, args.repeats));
+  Object.assign(results, await ortExportSpeedups(config, weights, images, batch, args.threads, args.repeats * 4));
   results.gemm_768_gflops = gemmGflops(768, args.repeats);
   results.int8_gemm_768_gops = nativeAddon().qgemmBench('int8', 768, args.repeats * 4);
   results.int4w_gemm_768_gops = nativeAddon().qgemmBench('int4w', 768, args.repeats * 4);

@@ -9,7 +9,6 @@ import { quantize } from '../lib/quant/quantize';
 import { exportQuantizedOnnx, QuantExportFormat } from '../lib/quant/export-onnx';
 import { QuantOptions } from '../lib/quant/quant-config';
 import { buildVitOnnx } from '../lib/onnx/build-vit';
-import { timeMedian } from './timing';
 
 const EXPORTS: { key: string; quant: QuantOptions; format: QuantExportFormat }[] = [
   { key: 'qdq_w8a8', quant: { bits: 'w8a8' }, format: 'qdq' },
@@ -32,31 +31,45 @@ export async function ortExportSpeedups(
   } catch (err) {
     return { ort_exports_unavailable: `onnxruntime-node is not installed (${(err as Error).message.split('\n')[0]})` };
   }
-  const time = async (bytes: Uint8Array): Promise<number> => {
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', images, [batch, config.channels, config.imageHeight, config.imageWidth]) };
-    const s = await timeMedian(repeats, () => session.run(feeds));
-    await session.release();
-    return s;
-  };
+  type Session = Awaited<ReturnType<typeof ort.InferenceSession.create>>;
+  const open = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const feeds = (s: Session) => ({ [s.inputNames[0]]: new ort.Tensor('float32', images, [batch, config.channels, config.imageHeight, config.imageWidth]) });
   const out: Record<string, number | string> = {};
   const model = await createVit(config, weights, { threads });
+  const sessions: { key: string; session: Session }[] = [];
   try {
-    const fp = await time(buildVitOnnx(config, weights, { opset: 17 }));
-    out.ort_fp32_b8_s = fp;
+    sessions.push({ key: 'fp32', session: await open(buildVitOnnx(config, weights, { opset: 17 })) });
     // Calibration on a few of the timed images: speed does not depend on the ranges.
     const calib = images.subarray(0, 4 * model.imageLength());
     for (const e of EXPORTS) {
       const q = await quantize(model, calib, 4, { ...e.quant, reconstruction: false, threads });
       try {
-        const s = await time(exportQuantizedOnnx(q, { format: e.format }).bytes);
-        out[`ort_${e.key}_b8_s`] = s;
-        out[`ort_speedup_${e.key}`] = Math.round((fp / s) * 1000) / 1000;
+        sessions.push({ key: e.key, session: await open(exportQuantizedOnnx(q, { format: e.format }).bytes) });
       } finally {
         await q.dispose();
       }
     }
+    // Round-robin over the models, one run each per round, so that a shared machine's load
+    // changes hit every model alike; medians over the rounds after a warm-up run each.
+    const times = sessions.map(() => [] as number[]);
+    for (let r = 0; r <= repeats; r++) {
+      for (const [i, { session }] of sessions.entries()) {
+        const t0 = process.hrtime.bigint();
+        await session.run(feeds(session));
+        if (r > 0) times[i].push(Number(process.hrtime.bigint() - t0) / 1e9);
+      }
+    }
+    const median = (t: number[]) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)];
+    const fp = median(times[0]);
+    out.ort_fp32_b8_s = fp;
+    for (const [i, { key }] of sessions.entries()) {
+      if (i === 0) continue;
+      const s = median(times[i]);
+      out[`ort_${key}_b8_s`] = s;
+      out[`ort_speedup_${key}`] = Math.round((fp / s) * 1000) / 1000;
+    }
   } finally {
+    for (const { session } of sessions) await session.release();
     await model.dispose();
   }
   return out;
