@@ -50,3 +50,22 @@ test('the native config written by TypeScript has exactly the fields the native 
     expect(written).toEqual([...nativeAddon().synthConfigKeys()].sort());
   }
 });
+
+test('every command that synthesizes or quantizes takes the option flags, repeatable', async () => {
+  const { main } = await import('../lib/cli/main');
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    // A bad value reaches validation (the flag was accepted and parsed), for each command.
+    expect(await main(['synth', '--model', 'none.onnx', '--out', '/tmp/spdfq-x', '--synth-option', 'apa.loss=kl', '--synth-option', 'tv.form=l2'])).not.toBe(0);
+    const said = spy.mock.calls.map((c) => String(c[0])).join('');
+    expect(said).not.toMatch(/given more than once|Unknown argument/);
+    expect(said).toMatch(/none\.onnx/); // parsing passed: it went on to open the model
+    spy.mockClear();
+    expect(await main(['quantize', '--model', 'none.onnx', '--calib', 'noise', '--quant-option', 'calibration=sequential', '--quant-option', 'reconstruction.head=true'])).not.toBe(0);
+    const quantSaid = spy.mock.calls.map((c) => String(c[0])).join('');
+    expect(quantSaid).not.toMatch(/given more than once|Unknown argument/);
+    expect(quantSaid).toMatch(/none\.onnx/);
+  } finally {
+    spy.mockRestore();
+  }
+});

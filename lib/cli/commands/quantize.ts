@@ -9,7 +9,7 @@ import { createVit } from '../../vit';
 import { synthesize } from '../../synth/synthesize';
 import { decodeNpy } from '../../image/npy';
 import { quantize } from '../../quant/quantize';
-import { BITS_PRESETS, BitsPreset, normalizedPixelRange } from '../../quant/quant-config';
+import { BITS_PRESETS, BitsPreset, normalizedPixelRange, QuantOptions } from '../../quant/quant-config';
 import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat } from '../../quant/export-onnx';
 import { loadEvalSet } from '../../data/eval-set';
 import { evaluate } from '../../eval/evaluate';
@@ -18,6 +18,7 @@ import { checkOutput } from '../../io/output-path';
 import { writeFileAtomic } from '../../io/atomic';
 import { intFlag } from '../flags';
 import { withStopSignals } from '../signals';
+import { pathOptions } from '../synthesis-flags';
 
 interface QuantizeArgs {
   model: string;
@@ -32,6 +33,7 @@ interface QuantizeArgs {
   'weight-mode'?: string;
   tensorrt: boolean;
   threads?: number;
+  'quant-option'?: string[];
 }
 
 export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
@@ -50,7 +52,8 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('tensorrt', { type: 'boolean', default: false, describe: "TensorRT's explicit-quantization rules: symmetric weights and activations (zero points 0), uniform softmax grid, no reparameterization" })
       .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations (0 = off)' })
       .option('eval', { type: 'string', describe: 'labelled images to report full-precision and quantized top-1' })
-      .option('threads', { type: 'number' }) as unknown as Argv<QuantizeArgs>,
+      .option('threads', { type: 'number' })
+      .option('quant-option', { type: 'array', string: true, describe: 'any quantization option by its API path (repeatable): e.g. calibration=sequential, reconstruction.rounding=adaround, reconstruction.head=true (docs/quantization.md lists them)' }) as unknown as Argv<QuantizeArgs>,
   handler: async (a) => {
     intFlag('images', a.images, 1);
     intFlag('threads', a.threads, 1);
@@ -85,13 +88,16 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           const r = await synthesize(fp, { signal, method, images: n, preprocess: { mean: pre.mean, std: pre.std }, real: method === 'real' ? { path: a.calib } : undefined });
           images = r.images;
         }
+        const extra = pathOptions('--quant-option', a['quant-option']) as Partial<QuantOptions>;
+        const recon = a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { ...extra.reconstruction, iters: a['recon-iters'] } : extra.reconstruction;
         const q = await quantize(fp, images, n, {
+          ...extra,
           bits: a.bits as BitsPreset,
           inputRange: normalizedPixelRange(pre),
           preset: a.preset as 'repq' | 'psaq',
           weightMode: a['weight-mode'] as 'asymmetric' | 'symmetric' | undefined,
           tensorrt: a.tensorrt,
-          reconstruction: a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
+          reconstruction: recon,
           threads: a.threads,
           signal,
           onProgress: (p) => {

@@ -18,6 +18,7 @@ import { writeSynthesisOutputs } from '../../synth/writers';
 import { checkOutput } from '../../io/output-path';
 import { keyOf, RunFolder } from '../../io/run-folder';
 import { intFlag } from '../flags';
+import { mergeSynthesis, synthOptionFlags } from '../synthesis-flags';
 
 export interface SynthArgs {
   model: string;
@@ -40,6 +41,7 @@ export interface SynthArgs {
   pngs: boolean;
   progress: boolean;
   force?: boolean;
+  'synth-option'?: string[];
 }
 
 /** What synth writes into --out (and all that --force removes). */
@@ -85,7 +87,8 @@ export function synthOptionsFromArgs(a: SynthArgs, preprocess: Preprocess | unde
     o.real = { path: a.real, ...(a['real-labels'] ? { labels: a['real-labels'] } : {}) };
   }
   if (a['memory-budget-mb'] !== undefined) o.memoryBudgetBytes = a['memory-budget-mb'] * 2 ** 20;
-  return o;
+  // --synth-option paths last: they refine what the flags above set (apa.loss beside --alpha).
+  return mergeSynthesis(o, synthOptionFlags(a['synth-option'])) as SynthesisOptions;
 }
 
 /** The command's work, with its dependencies injectable (tests pass a tiny model). */
@@ -188,7 +191,8 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
       .option('memory-budget-mb', { type: 'number', describe: 'working memory bound in MiB [4096]' })
       .option('pngs', { type: 'boolean', default: true, describe: 'write one PNG per image (--no-pngs: only the grid)' })
       .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr' })
-      .option('force', { type: 'boolean', default: false, describe: 'into an --out folder holding earlier images: replace them (removes only what synth writes)' }) as unknown as Argv<SynthArgs>,
+      .option('force', { type: 'boolean', default: false, describe: 'into an --out folder holding earlier images: replace them (removes only what synth writes)' })
+      .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path (repeatable): e.g. apa.loss=kl, apa.alpha=0.01, tv.form=l2 (docs/synthesis.md lists them)' }) as unknown as Argv<SynthArgs>,
   handler: async (argv) => {
     await runSynthCommand(argv);
   },
