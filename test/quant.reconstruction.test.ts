@@ -262,3 +262,84 @@ describe('patch embedding and head reconstruction', () => {
     await model.dispose();
   });
 });
+
+describe('learned step sizes (LSQ)', () => {
+  // Reference (Esser et al. 2020): ŷ = (clamp(round(x/s) + z, qmin, qmax) − z)·s with the
+  // rounding passed straight through: ∂ŷ/∂s = round(x/s) − x/s inside the grid, qmin − z
+  // below and qmax − z above; ∂ŷ/∂x = 1 inside, 0 outside.
+  test('the step gradient and the clipped inputs follow the definition (half-even rounding as the forward)', () => {
+    const q = { kind: 'uniform' as const, bits: 4, scale: 0.1, zero: 3, qmin: 0, qmax: 15 };
+    const r = rng(4);
+    const n = 500;
+    const x = Float32Array.from({ length: n }, () => (r() - 0.4) * 3);
+    const grad = Float32Array.from({ length: n }, () => r() - 0.5);
+    const out = addon.lsqStepGradient(x, grad, q);
+    const roundHalfEven = (v: number) => {
+      const f = Math.floor(v);
+      const d = v - f;
+      return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+    };
+    let step = 0;
+    let clipped = 0;
+    for (let i = 0; i < n; i++) {
+      const v = Math.fround(x[i] / q.scale);
+      const code = roundHalfEven(v) + q.zero;
+      const inside = code >= q.qmin && code <= q.qmax;
+      step += grad[i] * (code < q.qmin ? q.qmin - q.zero : code > q.qmax ? q.qmax - q.zero : roundHalfEven(v) - v);
+      expect(out.grad[i]).toBe(inside ? grad[i] : 0);
+      if (!inside) clipped++;
+    }
+    expect(clipped).toBeGreaterThan(20); // both clips are exercised
+    expect(out.step).toBeCloseTo(step, 4);
+  });
+
+  async function withSteps(reconstruction: object) {
+    const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 2 });
+    const n = 16;
+    const q = await quantize(model, randn(n * model.imageLength(), rng(5)), n, { bits: 'w4a4', reconstruction: { iters: 40, ...reconstruction }, threads: 2 });
+    return { model, q };
+  }
+
+  test('learning the steps alone (weights frozen) lowers every block\'s error; the steps move, are reported and exported', async () => {
+    const frozen = await withSteps({ lr: 0 });
+    const learned = await withSteps({ lr: 0, learnSteps: true, stepLr: 0.01 });
+    const a = frozen.q.report.reconstruction;
+    const b = learned.q.report.reconstruction;
+    for (let l = 0; l < a.length; l++) {
+      expect(a[l].steps).toEqual([]);
+      expect(b[l].steps.map((s) => s.site)).toEqual(['qkv_in', 'proj_in', 'fc1_in', 'fc2_in']);
+      // With frozen weights only the steps change a block's error: unchanged without them,
+      // lower with them (the first block sees the same input either way).
+      expect(a[l].mseAfter).toBeCloseTo(a[l].mseBefore, 12);
+      if (l === 0) expect(b[l].mseBefore).toBeCloseTo(a[l].mseBefore, 12);
+      expect(b[l].mseAfter).toBeLessThan(0.98 * b[l].mseBefore);
+      for (const s of b[l].steps) {
+        const calibrated = frozen.q.sites.find((x) => x.site === s.site && x.block === l)!;
+        const exported = learned.q.sites.find((x) => x.site === s.site && x.block === l)!;
+        expect(s.scale).not.toBe(calibrated.scale);
+        expect(exported.scale).toBe(s.scale);
+      }
+    }
+    // The export uses the learned steps: onnxruntime agrees with the engine.
+    const x = randn(16 * learned.model.imageLength(), rng(9));
+    const ours = await learned.q.forward(x, 16);
+    const s = await ort.InferenceSession.create(exportQuantizedOnnx(learned.q).bytes, { intraOpNumThreads: 1 });
+    const theirs = (await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [16, 3, 16, 16]) }))[s.outputNames[0]].data as Float32Array;
+    await s.release();
+    let worst = 0;
+    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]));
+    expect(worst).toBeLessThan(0.05);
+    for (const m of [frozen, learned]) {
+      await m.q.dispose();
+      await m.model.dispose();
+    }
+  });
+
+  test('not combined with QDrop; the learning rate is checked', async () => {
+    const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 1 });
+    const calib = randn(4 * model.imageLength(), rng(5));
+    await expect(quantize(model, calib, 4, { reconstruction: { learnSteps: true, qdrop: 0.5 } })).rejects.toThrow(/reconstruction.learnSteps with reconstruction.qdrop 0.5: not supported together/);
+    await expect(quantize(model, calib, 4, { reconstruction: { stepLr: -1 } })).rejects.toThrow(/reconstruction.stepLr: expected a number in \[0, 1\], received -1/);
+    await model.dispose();
+  });
+});

@@ -52,7 +52,7 @@ export interface NativeVitModel {
   reconstruct(
     images: Float32Array,
     n: number,
-    config: { iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number; qdrop: number; holdout: number; checkEvery: number; embed: boolean; head: boolean },
+    config: { iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number; qdrop: number; holdout: number; checkEvery: number; embed: boolean; head: boolean; learnSteps: boolean; stepLr: number },
     onProgress?: (p: ReconstructProgress) => void,
   ): Promise<StageReport[]>;
 }
@@ -143,6 +143,8 @@ export interface NativeAddon {
   fakeQuant(values: Float32Array, quantizer: TensorQuantizer): Float32Array;
   /** AdaRound's soft rounding per element (native/quant/reconstruct.h), for tests. */
   softRounding(v: Float32Array, base: Float32Array, quantizer: TensorQuantizer, beta: number): { weight: Float32Array; dWeight: Float32Array; reg: Float64Array; dReg: Float32Array };
+  /** LSQ's d loss/d step (and d loss/d x) at a uniform quantizer, for tests (core/quantizer.h). */
+  lsqStepGradient(x: Float32Array, grad: Float32Array, quantizer: TensorQuantizer): { step: number; grad: Float32Array };
   qgemmBench(kind: 'int8' | 'int4w', size: number, repeats: number): number;
 }
 

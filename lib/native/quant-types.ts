@@ -73,4 +73,6 @@ export interface StageReport {
   mseBefore: number;
   mseAfter: number;
   itersKept: number;
+  /** With `learnSteps`: the block's Linear-input sites and their learned steps. */
+  steps: { site: SiteName; scale: number }[];
 }

@@ -65,6 +65,12 @@ export interface ReconstructionOptions {
    *  last layers. Default false (ours, until measured). */
   embed?: boolean;
   head?: boolean;
+  /** LSQ (Esser et al., ICLR 2020): also learn the step sizes of each pre-norm block's
+   *  Linear-input activation quantizers (qkv, proj, fc1, fc2 inputs; uniform grids), by Adam
+   *  on log(step). Default false (ours, until measured). Not combined with `qdrop`. */
+  learnSteps?: boolean;
+  /** LSQ: Adam learning rate of log(step), cosine-decayed. Default 1e-3 (ours: ≤ 0.1 % a step). */
+  stepLr?: number;
 }
 
 export interface QuantOptions {
@@ -261,6 +267,8 @@ function resolveReconstruction(r: ReconstructionOptions): Required<Reconstructio
     checkEvery: 0,
     embed: r.embed ?? false,
     head: r.head ?? false,
+    learnSteps: r.learnSteps ?? false,
+    stepLr: r.stepLr ?? 1e-3,
   };
   reconstruction.checkEvery = r.checkEvery ?? Math.max(1, Math.round(reconstruction.iters / 20));
   if (reconstruction.rounding !== 'ste' && reconstruction.rounding !== 'adaround') throw new SpdfqError('E_CONFIG', `reconstruction.rounding: expected 'ste' or 'adaround', received '${String(reconstruction.rounding)}'`);
@@ -269,7 +277,9 @@ function resolveReconstruction(r: ReconstructionOptions): Required<Reconstructio
     if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected a number in [${lo}, ${hi}], received ${String(v)}`);
   }
   if (!Number.isInteger(reconstruction.iters) || reconstruction.iters < 0) throw new SpdfqError('E_CONFIG', `reconstruction.iters: expected an integer ≥ 0, received ${reconstruction.iters}`);
-  for (const k of ['embed', 'head'] as const) {
+  if (!(reconstruction.stepLr >= 0 && reconstruction.stepLr <= 1)) throw new SpdfqError('E_CONFIG', `reconstruction.stepLr: expected a number in [0, 1], received ${String(reconstruction.stepLr)}`);
+  if (reconstruction.learnSteps === true && reconstruction.qdrop > 0) throw new SpdfqError('E_CONFIG', `reconstruction.learnSteps with reconstruction.qdrop ${reconstruction.qdrop}: not supported together (the step gradient would count values QDrop left in float); set one of them`);
+  for (const k of ['embed', 'head', 'learnSteps'] as const) {
     if (typeof reconstruction[k] !== 'boolean') throw new SpdfqError('E_CONFIG', `reconstruction.${k}: expected true or false, received ${String(reconstruction[k])}`);
   }
   if (!Number.isInteger(reconstruction.checkEvery) || reconstruction.checkEvery < 1) throw new SpdfqError('E_CONFIG', `reconstruction.checkEvery: expected a positive integer, received ${reconstruction.checkEvery}`);

@@ -160,7 +160,10 @@ export async function quantize(
       );
     }
     progress({ stage: 'done' });
-    return new QuantizedVit(model, plan, sites, weightQuantizers, { plan, reconstruction: recon, seconds: (Date.now() - t0) / 1000 });
+    // Learned steps (LSQ) are already in the engine's quantizers; the exported ones follow.
+    const learned = recon.flatMap((r) => r.steps.map((st) => ({ ...st, block: r.block })));
+    const finalSites = learned.length === 0 ? sites : sites.map((s) => ({ ...s, scale: learned.find((l) => l.site === s.site && l.block === s.block)?.scale ?? s.scale }));
+    return new QuantizedVit(model, plan, finalSites, weightQuantizers, { plan, reconstruction: recon, seconds: (Date.now() - t0) / 1000 });
   } catch (err) {
     await model.dispose();
     const e = err as Error & { code?: string };

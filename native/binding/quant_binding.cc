@@ -121,6 +121,23 @@ Napi::Value FakeQuant(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// lsqStepGradient(x, grad, quantizer) → { step, grad }: LSQ's d loss/d step for float inputs
+// x and d loss/d ŷ `grad`, and grad with the clipped entries zeroed (core/quantizer.h), for
+// the tests against the definition.
+Napi::Value LsqStepGradientJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Float32Array x = float32_arg(info, 0, "x", -1);
+  Napi::Float32Array grad = float32_arg(info, 1, "grad", int64_t(x.ElementLength()));
+  const TensorQuant q = parse_quantizer(JsObject(info[2], "quantizer"));
+  Napi::Float32Array g = Napi::Float32Array::New(env, grad.ElementLength());
+  std::memcpy(g.Data(), grad.Data(), sizeof(float) * grad.ElementLength());
+  const double step = quant::lsq_step_gradient(x.Data(), g.Data(), int64_t(x.ElementLength()), q);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("step", step);
+  o.Set("grad", g);
+  return o;
+}
+
 // softRounding(v, base, quantizer, beta) → { weight, dWeight, reg, dReg }: AdaRound's soft
 // rounding of each element (reconstruct.h), for the finite-difference tests.
 Napi::Value SoftRoundingJs(const Napi::CallbackInfo& info) {
@@ -326,6 +343,14 @@ class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::Reconstru
       o.Set("mseBefore", reports_[i].mse_before);
       o.Set("mseAfter", reports_[i].mse_after);
       o.Set("itersKept", reports_[i].iters_kept);
+      Napi::Array steps = Napi::Array::New(env, reports_[i].steps.size());
+      for (size_t k = 0; k < reports_[i].steps.size(); ++k) {
+        Napi::Object st = Napi::Object::New(env);
+        st.Set("site", quant::site_name(reports_[i].steps[k].first));
+        st.Set("scale", reports_[i].steps[k].second);
+        steps.Set(uint32_t(k), st);
+      }
+      o.Set("steps", steps);
       out.Set(uint32_t(i), o);
     }
     deferred_.Resolve(out);
@@ -495,6 +520,8 @@ Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
   cfg.check_every = o.integer("checkEvery");
   cfg.embed = o.boolean("embed");
   cfg.head = o.boolean("head");
+  cfg.learn_steps = o.boolean("learnSteps");
+  cfg.step_lr = float(o.number("stepLr"));
   Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
   cancel_ = false;
   auto* w = new ReconstructWorker(env, this, model, info.This().As<Napi::Object>(), images, n, cfg, cb);
@@ -547,6 +574,7 @@ void register_quant(Napi::Env env, Napi::Object exports) {
   exports.Set("quantSearch", Napi::Function::New(env, QuantSearch));
   exports.Set("fakeQuant", Napi::Function::New(env, FakeQuant));
   exports.Set("softRounding", Napi::Function::New(env, SoftRoundingJs));
+  exports.Set("lsqStepGradient", Napi::Function::New(env, LsqStepGradientJs));
 }
 
 }  // namespace spdfq::binding

@@ -13,6 +13,26 @@ void fake_quant_tensor(float* x, int64_t n, const TensorQuant& q) {
   }
 }
 
+double lsq_step_gradient(const float* x, float* grad, int64_t n, const TensorQuant& q) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    // The forward's own arithmetic (fake_quant_uniform): divide, round half to even.
+    const float v = x[i] / q.scale;
+    const float r = round_half_even(v);
+    const float code = r + q.zero;
+    if (code < q.qmin) {
+      sum += double(grad[i]) * (q.qmin - q.zero);
+      grad[i] = 0.0f;
+    } else if (code > q.qmax) {
+      sum += double(grad[i]) * (q.qmax - q.zero);
+      grad[i] = 0.0f;
+    } else {
+      sum += double(grad[i]) * (r - v);
+    }
+  }
+  return sum;
+}
+
 TensorQuant uniform_from_range(float lo, float hi, int bits, bool is_signed_grid) {
   TensorQuant q;
   q.kind = QuantKind::Uniform;

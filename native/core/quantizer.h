@@ -56,6 +56,14 @@ SPDFQ_HD float fake_quant_log2(float x, float scale, float levels) {
 // In place over n values (a contiguous run; strided sites call it per row).
 void fake_quant_tensor(float* x, int64_t n, const TensorQuant& q);
 
+// Learned step sizes (LSQ, Esser et al., ICLR 2020) for a uniform quantizer: with the
+// rounding passed straight through, ∂ŷ/∂s is round(x/s) − x/s inside the grid, qmin − z
+// below it and qmax − z above it, and ∂ŷ/∂x is 1 inside and 0 outside. Returns
+// Σ_i grad_i·∂ŷ_i/∂s over n float inputs x, with grad = d loss/d ŷ, and zeroes grad_i where
+// x_i is clipped (making it d loss/d x). Summed in order, in double: the result does not
+// depend on the thread count.
+double lsq_step_gradient(const float* x, float* grad, int64_t n, const TensorQuant& q);
+
 // Uniform quantizer from a range [lo, hi] with b bits (RepQ-ViT / ONNX asymmetric form):
 // scale = (hi − lo)/(2^b − 1), zero = round(−lo/scale) clamped to the grid.
 TensorQuant uniform_from_range(float lo, float hi, int bits, bool is_signed_grid = false);

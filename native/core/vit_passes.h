@@ -21,6 +21,8 @@
 //   pool_forward(pooled, tokens)   pool_backward(dtokens, dpool)         (dtokens written)
 //   head_forward(logits, feat)   head_backward(dfeat, VitParams* gp, dlogits, feat)  (dfeat written)
 //   site(Site, block, data, rows, cols, ld): observe, then fake-quantize in place
+//   site_grad(Site, block, grad, rows, cols): a Linear-input site's d loss/d output, for
+//     learned step sizes (may zero the clipped entries); a no-op where steps are not learned
 //   observe(Site, block, data, rows, cols, ld): observe only
 //   probs_quantized(block): whether P·v reads a quantized copy (att_q)
 #pragma once
@@ -208,6 +210,7 @@ void head_backward(Be& be, const float* dlogits, VitParams* gp) {
 // From grads().dres = d loss / d block output to grads().dres = d loss / d x (the input).
 template <class Be>
 void block_backward(Be& be, int l, const float* x, const float* tap_att, const float* tap_av, VitParams* gp) {
+  using quant::Site;
   const VitConfig& c = be.cfg();
   VitGrads& g = be.grads();
   const int64_t R = int64_t(be.batch()) * c.tokens();
@@ -229,6 +232,7 @@ void block_backward(Be& be, int l, const float* x, const float* tap_att, const f
   const float* mlp_in = pre ? a.ln2 : (a.fc1_in_q ? a.fc1_in_q : a.ln1);  // what fc1 consumed
   // Scratch gradients are written, not accumulated (accumulate = false: no clearing first).
   be.linear_backward(g.dhid, G(&BlockParams::fc2_w), G(&BlockParams::fc2_b), dsum2, a.act, w.fc2_w, R, M, D, false);
+  be.site_grad(Site::Fc2In, l, g.dhid, R, M);
   be.activation_backward(g.dhid2, g.dhid, a.fc1, R * M, false);
 
   // dsum1: the gradient at sum1 (the attention residual sum).
@@ -236,6 +240,7 @@ void block_backward(Be& be, int l, const float* x, const float* tap_att, const f
   if (pre) {
     be.linear_backward(g.dtmp, G(&BlockParams::fc1_w), G(&BlockParams::fc1_b), g.dhid2, mlp_in, w.fc1_w, R, D, M,
                        false);
+    be.site_grad(Site::Fc1In, l, g.dtmp, R, D);
     be.layernorm_backward(g.dres, G(&BlockParams::norm2_w), G(&BlockParams::norm2_b), g.dtmp, a.sum1, w.norm2_w,
                           a.ln2_mean, a.ln2_rstd, R, D);
     dsum1 = g.dres;  // residual path plus the norm2 path
@@ -254,12 +259,14 @@ void block_backward(Be& be, int l, const float* x, const float* tap_att, const f
   if (tap_av) be.copy(g.dtmp2, tap_av, R * D);
   be.linear_backward(g.dtmp2, G(&BlockParams::proj_w), G(&BlockParams::proj_b), dsum1, a.av, w.proj_w, R, D, D,
                      tap_av != nullptr);
+  be.site_grad(Site::ProjIn, l, g.dtmp2, R, D);
   be.zero(g.dqkv, R * 3 * D);
   be.attention_backward(g.dqkv, g.dtmp2, tap_att, a.att, a.att_q && be.probs_quantized(l) ? a.att_q : a.att, a.qkv,
                         g.att_scratch);
   if (pre) {
     be.linear_backward(g.dtmp, G(&BlockParams::qkv_w), G(&BlockParams::qkv_b), g.dqkv, a.ln1, w.qkv_w, R, D, 3 * D,
                        false);
+    be.site_grad(Site::QkvIn, l, g.dtmp, R, D);
     be.layernorm_backward(g.dres, G(&BlockParams::norm1_w), G(&BlockParams::norm1_b), g.dtmp, x, w.norm1_w,
                           a.ln1_mean, a.ln1_rstd, R, D);
   } else {

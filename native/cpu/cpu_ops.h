@@ -93,6 +93,9 @@ struct Ops {
   void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) const {
     m.site(s, block, data, rows, cols, ld);
   }
+  void site_grad(quant::Site s, int block, float* grad, int64_t rows, int64_t cols) const {
+    m.site_grad(s, block, grad, rows, cols);
+  }
   void observe(quant::Site s, int block, const float* data, int64_t rows, int64_t cols, int64_t ld) const {
     if (m.observer_) m.observer_(quant::SiteView{s, block, data, rows, cols, ld});
   }

@@ -121,11 +121,29 @@ const quant::TensorQuant* CpuVit::probs_quant(int block) const {
   return q.kind == quant::QuantKind::None ? nullptr : &q;
 }
 
+namespace {
+// The slot of a Linear-input site in a block's LSQ state (−1: not learned).
+int lsq_slot(quant::Site s) {
+  switch (s) {
+    case quant::Site::QkvIn: return 0;
+    case quant::Site::ProjIn: return 1;
+    case quant::Site::Fc1In: return 2;
+    case quant::Site::Fc2In: return 3;
+    default: return -1;
+  }
+}
+}  // namespace
+
 void CpuVit::site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) {
   if (observer_) observer_(quant::SiteView{s, block, data, rows, cols, ld});
   if (!act_quant_) return;
   const quant::TensorQuant& q = act_quant_->at(s, block);
   if (q.kind == quant::QuantKind::None) return;
+  const int slot = block == lsq_block_ ? lsq_slot(s) : -1;
+  if (slot >= 0 && q.kind == quant::QuantKind::Uniform) {  // Linear inputs are contiguous (ld = cols)
+    lsq_inputs_[size_t(slot)].assign(data, data + rows * cols);
+    lsq_grads_[size_t(slot)] = 0.0;
+  }
   if (qdrop_prob_ > 0.0f) {
     qdrop_site(q, data, rows, cols, ld);
     return;
@@ -137,6 +155,15 @@ void CpuVit::site(quant::Site s, int block, float* data, int64_t rows, int64_t c
       for (int64_t r = r0; r < r1; ++r) quant::fake_quant_tensor(data + r * ld, cols, q);
     }
   });
+}
+
+void CpuVit::site_grad(quant::Site s, int block, float* grad, int64_t rows, int64_t cols) {
+  const int slot = block == lsq_block_ && act_quant_ ? lsq_slot(s) : -1;
+  if (slot < 0) return;
+  const quant::TensorQuant& q = act_quant_->at(s, block);
+  const auto& x = lsq_inputs_[size_t(slot)];
+  if (q.kind != quant::QuantKind::Uniform || int64_t(x.size()) != rows * cols) return;
+  lsq_grads_[size_t(slot)] = quant::lsq_step_gradient(x.data(), grad, rows * cols, q);
 }
 
 // QDrop (Wei et al., ICLR 2022): each value is quantized with probability 1 − p and left

@@ -52,6 +52,17 @@ class CpuVit {
   void set_observer(quant::ActObserver observer) { observer_ = std::move(observer); }
   // QDrop during block reconstruction: each activation value stays in float with
   // probability p (0: off, the default) at the sites this model fake-quantizes.
+  // LSQ during block reconstruction: while set to block l (−1: off), the forward keeps the
+  // float inputs of block l's Linear-input sites (qkv, proj, fc1, fc2 inputs) and the
+  // backward accumulates d loss/d step of each (lsq_grads(), in that order, reset by
+  // each forward), with the clipped inputs' gradients zeroed (quant::lsq_step_gradient).
+  void set_lsq(int block) {
+    lsq_block_ = block;
+    lsq_grads_.fill(0.0);
+  }
+  const std::array<double, 4>& lsq_grads() const { return lsq_grads_; }
+  // The backward's hook at a site (after d loss/d site output is complete in `grad`).
+  void site_grad(quant::Site s, int block, float* grad, int64_t rows, int64_t cols);
   void set_qdrop(float p, uint64_t seed) {
     qdrop_prob_ = p;
     qdrop_seed_ = seed;
@@ -137,6 +148,9 @@ class CpuVit {
   VitParams pq_{};
   bool weight_quant_ = false;
   const quant::ActQuantState* act_quant_ = nullptr;
+  int lsq_block_ = -1;
+  std::array<std::vector<float>, 4> lsq_inputs_;
+  std::array<double, 4> lsq_grads_{};
   float qdrop_prob_ = 0.0f;
   uint64_t qdrop_seed_ = 0, qdrop_counter_ = 0;
   quant::ActObserver observer_;

@@ -86,6 +86,8 @@ struct Ops {
   void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) const {
     m.site(s, block, data, rows, cols, ld);
   }
+  // Learned step sizes are trained on the CPU engine (block reconstruction): nothing here.
+  void site_grad(quant::Site, int, float*, int64_t, int64_t) const {}
   void observe(quant::Site s, int block, const float* data, int64_t rows, int64_t cols, int64_t ld) const {
     m.observe(s, block, data, rows, cols, ld);
   }

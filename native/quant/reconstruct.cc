@@ -1,6 +1,7 @@
 #include "reconstruct.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -47,6 +48,7 @@ struct Stage {
   std::string name;                       // "patch_embed", "blocks.3", "head"
   std::vector<const ParamInfo*> trained;  // STE: weights and biases; AdaRound: biases only
   std::vector<const WeightQuant*> wq;     // the stage's quantized weights
+  int block = -1;                         // a block stage's index (learned steps)
   int64_t in_len = 0, out_len = 0;
   // After m.prepare(batch): runs the stage on `in`, returning its output.
   std::function<const float*(const float* in)> forward;
@@ -87,6 +89,7 @@ Stage block_stage(CpuVit& m, int l, const std::vector<ParamInfo>& infos, const W
   select_tensors(st, infos, wq, weights, [&](const std::string& n) {
     return n.rfind(prefix, 0) == 0 && (n.find(".attn.") != std::string::npos || n.find(".mlp.") != std::string::npos);
   });
+  st.block = l;
   st.in_len = st.out_len = int64_t(c.tokens()) * c.dim;
   st.forward = [&m, l](const float* in) {
     m.forward_block(l, in);
@@ -171,11 +174,61 @@ void adam_step(float* params, const float* grads, const std::vector<const ParamI
     }
 }
 
+// LSQ for one block stage: log(step) of the block's Linear-input quantizers, trained by Adam
+// from the gradients the engine accumulates (CpuVit::set_lsq), written back into the model's
+// quantizer state so the next forward uses them.
+class LearnedSteps {
+ public:
+  static constexpr Site kSites[4] = {Site::QkvIn, Site::ProjIn, Site::Fc1In, Site::Fc2In};  // CpuVit's LSQ order
+
+  LearnedSteps(CpuVit& m, ActQuantState* aq, int block) : m_(m), aq_(aq), block_(block) {
+    for (int i = 0; i < 4; ++i) on_[i] = aq && aq->at(kSites[i], block).kind == QuantKind::Uniform;
+    m_.set_lsq(block);
+  }
+  ~LearnedSteps() { m_.set_lsq(-1); }
+  // One Adam step on log(step) from d loss/d step (∂/∂log s = s·∂/∂s).
+  void step(float lr, int t, const ReconstructConfig& cfg) {
+    const auto& g = m_.lsq_grads();
+    const float bc1 = 1.0f - std::pow(cfg.beta1, float(t)), bc2 = 1.0f - std::pow(cfg.beta2, float(t));
+    for (int i = 0; i < 4; ++i) {
+      if (!on_[i]) continue;
+      TensorQuant& q = aq_->at(kSites[i], block_);
+      const float gl = float(g[size_t(i)]) * q.scale;
+      m1_[i] = cfg.beta1 * m1_[i] + (1.0f - cfg.beta1) * gl;
+      m2_[i] = cfg.beta2 * m2_[i] + (1.0f - cfg.beta2) * gl * gl;
+      q.scale *= std::exp(-lr * (m1_[i] / bc1) / (std::sqrt(m2_[i] / bc2) + cfg.eps));
+    }
+  }
+  std::array<float, 4> scales() const {
+    std::array<float, 4> s{};
+    for (int i = 0; i < 4; ++i) s[size_t(i)] = aq_ ? aq_->at(kSites[i], block_).scale : 0.0f;
+    return s;
+  }
+  void set_scales(const std::array<float, 4>& s) {
+    for (int i = 0; i < 4; ++i)
+      if (on_[i]) aq_->at(kSites[i], block_).scale = s[size_t(i)];
+  }
+  std::vector<std::pair<Site, float>> learned() const {
+    std::vector<std::pair<Site, float>> out;
+    for (int i = 0; i < 4; ++i)
+      if (on_[i]) out.emplace_back(kSites[i], aq_->at(kSites[i], block_).scale);
+    return out;
+  }
+
+ private:
+  CpuVit& m_;
+  ActQuantState* aq_;
+  int block_;
+  bool on_[4]{};
+  float m1_[4]{}, m2_[4]{};
+};
+
 // The held-out stopping rule for one stage: the stage's trained tensors (and AdaRound's
 // rounding variables) at its best held-out check, put back at the end.
 class BestCheck {
  public:
-  BestCheck(CpuVit& m, const Stage& st, SoftRounding* soft) : m_(m), st_(st), soft_(soft) {}
+  BestCheck(CpuVit& m, const Stage& st, SoftRounding* soft, LearnedSteps* steps)
+      : m_(m), st_(st), soft_(soft), steps_(steps) {}
   void offer(int it, double held_out_mse) {
     if (it != 0 && !(held_out_mse < best_)) return;
     best_ = held_out_mse;
@@ -183,6 +236,7 @@ class BestCheck {
     params_.clear();
     for (auto* p : st_.trained) params_.insert(params_.end(), m_.params() + p->offset, m_.params() + p->offset + p->size);
     if (soft_) v_ = soft_->variables();
+    if (steps_) scales_ = steps_->scales();
   }
   int kept() const { return kept_; }
   void restore() {
@@ -192,6 +246,7 @@ class BestCheck {
       k += size_t(p->size);
     }
     if (soft_) soft_->set_variables(v_);
+    if (steps_) steps_->set_scales(scales_);
     refresh_quantized(m_, st_, soft_ != nullptr);
   }
 
@@ -199,6 +254,8 @@ class BestCheck {
   CpuVit& m_;
   const Stage& st_;
   SoftRounding* soft_;
+  LearnedSteps* steps_;
+  std::array<float, 4> scales_{};
   double best_ = 0.0;
   int kept_ = 0;
   std::vector<float> params_, v_;
@@ -209,6 +266,7 @@ class BestCheck {
 // iteration kept.
 int train_stage(CpuVit& m, const Stage& st, int position, int stages, const float* x_q, const float* y, double mse0,
                 const ReconstructConfig& cfg, std::mt19937_64& rng, std::vector<int>& order, HeldOut* held,
+                ActQuantState* aq, std::vector<std::pair<Site, float>>* learned,
                 const std::function<void(const ReconstructProgress&)>& progress, const std::atomic<bool>* cancel) {
   const int n = int(order.size());
   const int b = std::min(cfg.batch, n);
@@ -225,7 +283,9 @@ int train_stage(CpuVit& m, const Stage& st, int position, int stages, const floa
   const uint64_t qdrop_seed = cfg.seed * 1000003ull + uint64_t(position);
   m.set_qdrop(cfg.qdrop, qdrop_seed);
 
-  BestCheck check(m, st, soft.get());
+  std::unique_ptr<LearnedSteps> steps =
+      cfg.learn_steps && st.block >= 0 ? std::make_unique<LearnedSteps>(m, aq, st.block) : nullptr;
+  BestCheck check(m, st, soft.get(), steps.get());
   auto held_out_mse = [&](int it) {
     m.set_qdrop(0.0f, 0);  // the model as it will run
     const int k = int(held->ids.size());
@@ -272,6 +332,7 @@ int train_stage(CpuVit& m, const Stage& st, int position, int stages, const floa
     const float lr = cfg.lr * decay;
     const float* grads = m.grads();
     adam_step(m.params(), grads, st.trained, adam_m, adam_v, lr, it + 1, cfg);
+    if (steps) steps->step(cfg.step_lr * decay, it + 1, cfg);
     if (soft) {
       // β from 20 to 2 over the iterations after the warm-up (AdaRound's annealing).
       const bool regularize = it >= warm;
@@ -291,6 +352,7 @@ int train_stage(CpuVit& m, const Stage& st, int position, int stages, const floa
   if (held) check.restore();
   // AdaRound ends with hard rounding, written as grid values into the fp weights too.
   if (soft) soft->write(m.params(), m.quant_params(), true);
+  if (steps) *learned = steps->learned();
   return held ? check.kept() : cfg.iters;
 }
 
@@ -298,7 +360,7 @@ int train_stage(CpuVit& m, const Stage& st, int position, int stages, const floa
 // stage's outputs with the trained weights are written to x_next (the next stage's input).
 BlockReport run_stage(CpuVit& m, const Stage& st, int position, int stages, const float* x_q, const float* y,
                       float* x_next, int n, const ReconstructConfig& cfg, std::mt19937_64& rng,
-                      std::vector<int>& order, HeldOut* held,
+                      std::vector<int>& order, HeldOut* held, ActQuantState* aq,
                       const std::function<void(const ReconstructProgress&)>& progress, const std::atomic<bool>* cancel) {
   const int chunk = std::min(cfg.batch, n);
   BlockReport r;
@@ -306,7 +368,8 @@ BlockReport run_stage(CpuVit& m, const Stage& st, int position, int stages, cons
   stage_chunks(m, st, x_q, x_next, n, chunk);
   r.mse_before = mse(x_next, y, int64_t(n) * st.out_len);
   if (held) held->gather(st, x_q, y);
-  r.iters_kept = train_stage(m, st, position, stages, x_q, y, r.mse_before, cfg, rng, order, held, progress, cancel);
+  r.iters_kept =
+      train_stage(m, st, position, stages, x_q, y, r.mse_before, cfg, rng, order, held, aq, &r.steps, progress, cancel);
   stage_chunks(m, st, x_q, x_next, n, chunk);
   r.mse_after = mse(x_next, y, int64_t(n) * st.out_len);
   return r;
@@ -314,7 +377,7 @@ BlockReport run_stage(CpuVit& m, const Stage& st, int position, int stages, cons
 
 }  // namespace
 
-std::vector<BlockReport> reconstruct_blocks(CpuVit& m, const ActQuantState* aq, const WeightQuantTable& wq,
+std::vector<BlockReport> reconstruct_blocks(CpuVit& m, ActQuantState* aq, const WeightQuantTable& wq,
                                             const float* images, int n, const ReconstructConfig& cfg,
                                             const std::function<void(const ReconstructProgress&)>& progress,
                                             const std::atomic<bool>* cancel) {
@@ -372,7 +435,7 @@ std::vector<BlockReport> reconstruct_blocks(CpuVit& m, const ActQuantState* aq, 
     std::vector<float> dimages;
     const Stage st = embed_stage(m, infos, wq, weights, dimages);
     reports.push_back(run_stage(m, st, position++, stages, images, x0_fp.data(), x_q.data(), n, cfg, rng, order,
-                                held.get(), progress, cancel));
+                                held.get(), aq, progress, cancel));
   } else {
     forward_chunks(m, images, n, chunk, [&](int s, int b) {
       std::memcpy(x_q.data() + int64_t(s) * per_image, m.embeddings(), sizeof(float) * size_t(b * per_image));
@@ -383,7 +446,7 @@ std::vector<BlockReport> reconstruct_blocks(CpuVit& m, const ActQuantState* aq, 
   for (int l = 0; l < L; ++l) {
     const Stage st = block_stage(m, l, infos, wq, weights);
     reports.push_back(run_stage(m, st, position++, stages, x_q.data(), y_fp.data() + size_t(l) * n * per_image,
-                                x_next.data(), n, cfg, rng, order, held.get(), progress, cancel));
+                                x_next.data(), n, cfg, rng, order, held.get(), aq, progress, cancel));
     reports.back().block = l;
     x_q.swap(x_next);
   }
@@ -393,7 +456,7 @@ std::vector<BlockReport> reconstruct_blocks(CpuVit& m, const ActQuantState* aq, 
     const Stage st = head_stage(m, infos, wq, weights);
     std::vector<float> logits(size_t(n) * c.num_classes);
     reports.push_back(run_stage(m, st, position++, stages, x_q.data(), logits_fp.data(), logits.data(), n, cfg, rng,
-                                order, held.get(), progress, cancel));
+                                order, held.get(), aq, progress, cancel));
   }
   m.set_act_quant(aq);
   m.set_weight_quant(true);

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../cpu/vit_cpu.h"
 #include "adaround.h"
@@ -38,6 +40,12 @@ struct ReconstructConfig {
   // the head (after them, towards the fp logits), as BRECQ reconstructs first and last layers.
   bool embed{};
   bool head{};
+  // LSQ: also learn the step sizes of each block's Linear-input activation quantizers
+  // (qkv, proj, fc1, fc2 inputs; uniform grids, pre-norm blocks), Adam on log(step) at
+  // `step_lr`, cosine-decayed like the weights (Esser et al. 2020; the log keeps steps
+  // positive and makes the update relative).
+  bool learn_steps{};
+  float step_lr{};
 };
 
 struct ReconstructProgress {
@@ -51,11 +59,14 @@ struct BlockReport {
   int block = -1;     // the block index of a block stage
   double mse_before = 0.0, mse_after = 0.0;  // over all images, before and after training
   int iters_kept = 0;  // the iteration whose weights the block keeps (cfg.iters without holdout)
+  // Learned step sizes (learn_steps): the block's Linear-input sites and their new steps.
+  std::vector<std::pair<Site, float>> steps;
 };
 
 // The model must have its activation quantizers set and weight quantization on (table
 // `wq` describes it). Updates the model's fp weights and its fake-quantized copy.
-std::vector<BlockReport> reconstruct_blocks(cpu::CpuVit& model, const ActQuantState* aq, const WeightQuantTable& wq,
+// With learn_steps, `aq` (the model's activation quantizers) receives the learned steps.
+std::vector<BlockReport> reconstruct_blocks(cpu::CpuVit& model, ActQuantState* aq, const WeightQuantTable& wq,
                                             const float* images, int n, const ReconstructConfig& cfg,
                                             const std::function<void(const ReconstructProgress&)>& progress,
                                             const std::atomic<bool>* cancel);

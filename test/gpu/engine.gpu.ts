@@ -217,7 +217,7 @@ describe('quantization hooks on CUDA against the CPU engine', () => {
     expect(() => q.setIntegerMode(false)).not.toThrow(); // never on, so always off
     let err: unknown;
     try {
-      await q.reconstruct(tensor(fx, 'input'), fx.batch, { iters: 1, lr: 1e-5, batch: 1, seed: 0, rounding: 'ste', roundLr: 1e-3, roundReg: 0.01, roundWarmup: 0.2, qdrop: 0, holdout: 0, checkEvery: 1, embed: false, head: false });
+      await q.reconstruct(tensor(fx, 'input'), fx.batch, { iters: 1, lr: 1e-5, batch: 1, seed: 0, rounding: 'ste', roundLr: 1e-3, roundReg: 0.01, roundWarmup: 0.2, qdrop: 0, holdout: 0, checkEvery: 1, embed: false, head: false, learnSteps: false, stepLr: 0 });
     } catch (e) {
       err = e;
     }
