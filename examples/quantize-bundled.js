@@ -1,9 +1,10 @@
-// Example: the programmatic API on the bundled Fashion-MNIST ViT.
+// Example: the programmatic API on the bundled default model.
 //   node examples/quantize-bundled.js
 // Synthesizes 32 calibration images with SPDFQ, quantizes to W4A4, evaluates on the
 // bundled test subset, and writes the quantized ONNX next to this script's working folder.
 'use strict';
 const fs = require('fs');
+const path = require('path');
 const { importOnnx, readPreprocessing, createVit, synthesize, quantize, evaluate, loadEvalSet, exportQuantizedOnnx, DEFAULT_MODEL } = require('..');
 
 async function main() {
@@ -16,7 +17,7 @@ async function main() {
   const fp = await evaluate(async (x, b) => (await model.forward(x, b)).logits, testSet, imported.config.numClasses);
   const w4a4 = await evaluate((x, b) => q.forward(x, b), testSet, imported.config.numClasses);
   console.log(`full precision ${(fp.top1 * 100).toFixed(2)}%, W4A4 ${(w4a4.top1 * 100).toFixed(2)}% on ${testSet.count} images`);
-  fs.writeFileSync('fashion-mnist-vit-w4a4.onnx', exportQuantizedOnnx(q).bytes);
+  fs.writeFileSync(`${path.basename(DEFAULT_MODEL, '.onnx')}-w4a4.onnx`, exportQuantizedOnnx(q).bytes);
   await q.dispose();
   await model.dispose();
 }

@@ -37,13 +37,13 @@ test('examples/quantize-bundled.js runs and reports what onnxruntime measures', 
   // Engine and onnxruntime differ by float rounding only; allow one flipped prediction.
   expect(Math.abs(fpPct / 100 - fpRef.top1)).toBeLessThanOrEqual(1 / testSet.count + 1e-9);
 
-  // The quantized file it wrote is a model onnxruntime runs. Its accuracy differs from the
-  // printed simulation by design (log√2 softmax quantizers export as uniform ones), so both
-  // are checked against the full-precision model: a working W4A4 model keeps most of its
-  // accuracy, a broken one (wrong scales or packing) falls towards chance (10 %).
-  const q = await ortForward(fs.readFileSync(path.join(cwd, 'fashion-mnist-vit-w4a4.onnx')), imported.config);
+  // The quantized file it wrote is the model it evaluated (log√2 softmax exported as its
+  // exact formula): onnxruntime's accuracy equals the printed simulation up to a few
+  // predictions flipped by float rounding, and a working W4A4 model keeps most of the
+  // full-precision accuracy (a broken one falls towards chance).
+  const q = await ortForward(fs.readFileSync(path.join(cwd, `${path.basename(DEFAULT_MODEL, '.onnx')}-w4a4.onnx`)), imported.config);
   const qRef = await evaluate(q.forward, testSet, imported.config.numClasses);
   await q.release();
-  expect(qRef.top1).toBeGreaterThan(fpRef.top1 - 0.1);
+  expect(Math.abs(qRef.top1 - w4a4Pct / 100)).toBeLessThanOrEqual(5 / testSet.count + 1e-9);
   expect(w4a4Pct / 100).toBeGreaterThan(fpRef.top1 - 0.1);
 }, 600_000);
