@@ -1,4 +1,4 @@
-// `npm run train:default` / `npm run train:mnist` / `npm run train:cifar10`: trains the
+// `npm run train:cifar10` (= train:default) / `npm run train:fashion-mnist` / `npm run train:mnist`: trains the
 // bundled models with our own engine on real data and writes them to models/ as ONNX, with
 // a preprocessing sidecar, a model card and a labelled test subset. Usage:
 //   node dist/scripts/train-model.js --dataset fashion-mnist|mnist|cifar10 [--epochs N] [--out models]
@@ -235,7 +235,7 @@ async function main(): Promise<void> {
   const minutes = res.epochs.reduce((s, e) => s + e.seconds, 0) / 60;
   const params = model.paramSpecs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
   const imagesPerSecond = (train.count - (train.count % TRAIN_DEFAULTS.batch)) / (res.epochs.reduce((s, e) => s + e.seconds, 0) / res.epochs.length);
-  const script = { 'fashion-mnist': 'train:default', mnist: 'train:mnist', cifar10: 'train:cifar10' }[args.dataset];
+  const script = { 'fashion-mnist': 'train:fashion-mnist', mnist: 'train:mnist', cifar10: 'train:cifar10' }[args.dataset];
   const card = `# ${id}\n\nA DeiT-style vision transformer trained by spdfq-native's own engine (\`npm run ${script}\`) on ${ds.name}.\n\n` +
     `| | |\n|---|---|\n| architecture | ViT, class token, pre-norm, ${config.depth} blocks, dim ${config.embedDim}, ${config.numHeads} heads, MLP ${config.mlpDim}, patch ${config.patchSize} on ${config.imageHeight}×${config.imageWidth}×${config.channels} (${config.imageHeight / config.patchSize}×${config.imageWidth / config.patchSize} tokens + class token), exact GELU, LayerNorm eps ${config.layerNormEps} |\n` +
     `| parameters | ${params} |\n` +

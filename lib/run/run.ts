@@ -29,11 +29,12 @@ import { fileKey, keyOf, RunFolder } from '../io/run-folder';
 import { loadQuantized, serializeQuantized } from '../quant/quantized-state';
 import { displayPath, Stage, StageReporter, silentReporter } from './stages';
 
-/** The bundled default model (trained by `npm run train:default`). */
-export const DEFAULT_MODEL = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..', 'models', 'fashion-mnist-vit.onnx');
+/** The bundled default model: the CIFAR-10 ViT (`npm run train:cifar10`), natural RGB images
+ *  where calibration data matters (docs/results.md, "CIFAR-10 model"). */
+export const DEFAULT_MODEL = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../../..' : '../..', 'models', 'cifar10-vit.onnx');
 
 export interface RunOptions {
-  /** ONNX model. Default: the bundled Fashion-MNIST ViT. */
+  /** ONNX model. Default: the bundled CIFAR-10 ViT. */
   model?: string;
   bits?: BitsPreset;
   method?: SynthMethod;

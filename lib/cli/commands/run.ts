@@ -64,7 +64,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   describe: 'Synthesize calibration images from the model, quantize, evaluate and export (default: the bundled Fashion-MNIST ViT at W4A4 with SPDFQ)',
   builder: (y: Argv) =>
     y
-      .option('model', { type: 'string', describe: 'ONNX model (default: models/fashion-mnist-vit.onnx, bundled)' })
+      .option('model', { type: 'string', describe: 'ONNX model (default: models/cifar10-vit.onnx, bundled)' })
       .option('bits', { type: 'string', default: 'w4a4', describe: `weight/activation bits: ${Object.keys(BITS_PRESETS).join(', ')}` })
       .option('method', { type: 'string', default: 'spdfq', describe: `calibration images: ${SYNTH_METHODS.join(', ')}` })
       .option('images', { type: 'number', describe: 'calibration images (default 32, SPDFQ paper)' })
