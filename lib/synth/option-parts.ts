@@ -80,7 +80,7 @@ export function resolveTargets(model: VitConfig, images: number, targets: ArrayL
 }
 
 export function resolveApa(model: VitConfig, v: unknown, defaultOn: boolean): ResolvedSynthesisOptions['apa'] {
-  const a = part<ApaOptions>('apa', v, defaultOn);
+  const a = part<ApaOptions>('apa', v, defaultOn && D.apa.enabled);
   known('apa', a.o, ['enabled', 'alpha', 'components', 'stdMin', 'stdMaxFraction', 'blocks', 'depthWeight', 'query', 'priorPerBlock', 'loss']);
   const alphaIn = a.o.alpha ?? D.apa.alpha;
   const query = oneOf('apa.query', a.o.query ?? D.apa.query, ['auto', 'class', 'mean'] as const);
@@ -137,7 +137,7 @@ export function resolveTv(method: SynthMethod, v: SynthesisOptions['tv']): Resol
   if (targetIn !== null && (!Array.isArray(targetIn) || targetIn.length !== 2)) bad('tv.target', 'null or a range [lo, hi]', targetIn);
   const tv = {
     form: oneOf('tv.form', tvIn.form ?? D.tv.form(targetIn), ['l2', 'l1', 'none'] as const),
-    weight: real('tv.weight', tvIn.weight ?? D.tv.weight, 0, 1e6),
+    weight: real('tv.weight', tvIn.weight ?? D.tv.weight(method), 0, 1e6),
     target: targetIn === null ? null : ([real('tv.target[0]', targetIn[0], 0, 1e12), real('tv.target[1]', targetIn[1], 0, 1e12)] as [number, number]),
   };
   if (tv.target && tv.target[0] > tv.target[1]) bad('tv.target', 'lo ≤ hi', tv.target);

@@ -126,7 +126,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('ablation-bits', { type: 'string', default: 'w4a4', describe: 'bit width of the ablation (default: the paper’s table, W4A4)' })
       .option('ablation-variants', { type: 'string', describe: `ablation variants to run, comma-separated, of ${ABLATION_NAMES.join(', ')} (default: all); split a table over processes and join it with --merge` })
       .option('out', { type: 'string', default: 'compare-out', describe: 'output folder (results.md, results.json)' })
-      .option('tv-weight', { type: 'number', describe: 'TV prior weight for every synthesized row (default: each method’s own, 0.05)' })
+      .option('tv-weight', { type: 'number', describe: 'TV prior weight for every synthesized row (default: each method’s own: SPDFQ 0.5, PSAQ-ViT and inversion 0.05)' })
       .option('tv-form', { type: 'string', describe: "TV prior form for every synthesized row: l1, l2 or none (default: each method’s own)" })
       .option('alpha', { type: 'number', describe: 'SPDFQ APA weight α1 for every SPDFQ row and ablation variant (default: automatic, α1·L_APA = L_SL at step 0)' })
       .option('lr', { type: 'number', describe: 'Adam learning rate on pixels for every synthesized row (default: each method’s own)' })
