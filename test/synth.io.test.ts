@@ -225,7 +225,8 @@ describe('outputs and the synth command', () => {
     const out = tmp();
     const m = await createVit(cfg, sizableWeights(cfg, 2), { threads: 1 });
     const { s, lines } = sink();
-    const r = await runSynthCommand(args(out), { loadModel: async () => ({ config: cfg, model: m }), stderr: s });
+    // --apa: the priors are written only when APA runs (off by default).
+    const r = await runSynthCommand(args(out, { apa: true }), { loadModel: async () => ({ config: cfg, model: m }), stderr: s });
     for (const f of ['images.npy', 'images/000.png', 'images/003.png', 'grid.png', 'targets.json', 'losses.csv', 'losses.json', 'priors.npy', 'synthesis.json']) {
       expect(fs.existsSync(path.join(out, f))).toBe(true);
     }
