@@ -111,7 +111,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
   describe: 'Compare calibration methods (noise, CE+TV inversion, PSAQ-ViT, SPDFQ, real images) across bit widths and seeds, with image-quality statistics and the SPDFQ ablation',
   builder: (y: Argv) =>
     y
-      .option('model', { type: 'string', describe: 'ONNX model (default: the bundled Fashion-MNIST ViT)' })
+      .option('model', { type: 'string', describe: 'ONNX model (default: the bundled CIFAR-10 ViT)' })
       .option('eval', { type: 'string', describe: "labelled evaluation images (IDX or image folder); default for a bundled model: its dataset's full test set where installed, else its bundled test subset" })
       .option('eval-limit', { type: 'number', default: 2000, describe: 'evaluation images used' })
       .option('real', { type: 'string', describe: "real calibration images (a different set from --eval); default for a bundled model: its dataset's training set where installed (Debian's dataset-fashion-mnist; CIFAR-10 at $SPDFQ_CIFAR10_DIR)" })

@@ -1,5 +1,5 @@
 // `spdfq-native run`: the whole job (see lib/run/run.ts). With no arguments it runs on the
-// bundled Fashion-MNIST ViT at W4A4 with SPDFQ and writes ./spdfq-out.
+// bundled CIFAR-10 ViT at W4A4 with SPDFQ and writes ./spdfq-out.
 
 import type { Argv, CommandModule } from 'yargs';
 import { run, RunOptions, RunResults } from '../../run/run';
@@ -61,7 +61,7 @@ export function summary(r: RunResults): string {
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run',
-  describe: 'Synthesize calibration images from the model, quantize, evaluate and export (default: the bundled Fashion-MNIST ViT at W4A4 with SPDFQ)',
+  describe: 'Synthesize calibration images from the model, quantize, evaluate and export (default: the bundled CIFAR-10 ViT at W4A4 with SPDFQ)',
   builder: (y: Argv) =>
     y
       .option('model', { type: 'string', describe: 'ONNX model (default: models/cifar10-vit.onnx, bundled)' })
