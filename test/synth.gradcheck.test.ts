@@ -69,9 +69,9 @@ describe('objective gradient vs finite differences', () => {
     await m.dispose();
   });
 
-  // APA's KL form (the form used when APA is on) with SPDFQ's default TV weight. α1 = 1 keeps
-  // the KL term, whose log makes it far more curved than the MSE, where the central
-  // difference is accurate; α1 = 20 on this form is outside it.
+  // APA's KL form (the form used when APA is on) with SPDFQ's default TV weight. The KL's log
+  // makes it far more curved than the MSE: at α1 = 20 the central difference with this step
+  // is itself inaccurate, so the check uses α1 = 1.
   test('SPDFQ on a mean-pooled model, APA as KL, prior per block, default L1 TV weight', async () => {
     const m = await tinyModel(TINY_MEAN);
     await checkGradient(m, {
