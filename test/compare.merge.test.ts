@@ -80,6 +80,9 @@ test('ablation variants split over runs merge into the paper\'s table order with
   expect(md).toContain('| none | 75.00 ± 7.07 |');
   expect(md).toContain('| MSR | 82.00 (n=1) |');
   expect(md.indexOf('| none |')).toBeLessThan(md.indexOf('| APA+MSR+SL |'));
+  // No method was run: no empty method table, the full precision stated once.
+  expect(md).not.toContain('| method |');
+  expect(md).toContain('Full precision: 90.00 % top-1; seeds 0, 1.');
 });
 
 test('runs that quantized a bit width with other quantizer forms are refused; records without forms are the legacy ones', () => {

@@ -242,23 +242,28 @@ const METHOD_LABEL: Record<string, string> = {
 export function compareMarkdown(r: CompareResult, o: Pick<CompareOptions, 'seeds' | 'bits' | 'methods' | 'ablationBits'>): string {
   const lines: string[] = [];
   const n = o.seeds.length;
-  lines.push(`Top-1 (%), mean ± sample std over seeds ${o.seeds.join(', ')}.`);
-  lines.push('');
-  lines.push(`| method | ${o.bits.map((b) => b.toUpperCase()).join(' | ')} |`);
-  lines.push(`|---|${o.bits.map(() => '---').join('|')}|`);
-  lines.push(`| full precision | ${o.bits.map(() => (r.fpTop1 * 100).toFixed(2)).join(' | ')} |`);
-  for (const m of o.methods) lines.push(`| ${METHOD_LABEL[m] ?? m} | ${o.bits.map((b) => meanStd(r.cells[m]?.[b] ?? [], n)).join(' | ')} |`);
-  lines.push('');
-  lines.push(`Image quality (mean over seeds; the "real images" reference: cosine ${r.realQualityReference.featureCosine.toFixed(3)}, class-token attention entropy ${r.realQualityReference.clsAttentionEntropy.toFixed(3)} nats):`);
-  lines.push('');
-  lines.push('| method | feature cosine to real (same class) | Fréchet distance to real features | class-token attention entropy (nats) | activation-range error vs real calibration |');
-  lines.push('|---|---|---|---|---|');
-  for (const m of o.methods) {
-    const q = r.quality[m] ?? [];
-    if (q.length === 0) continue;
-    lines.push(
-      `| ${METHOD_LABEL[m] ?? m} | ${statCell(q.map((x) => x.featureCosine), 3)} | ${statCell(q.map((x) => x.frechet), 2)} | ${statCell(q.map((x) => x.clsAttentionEntropy), 3)} | ${statCell(q.map((x) => x.rangeError), 3)} |`,
-    );
+  // An ablation-only run (`--methods=`) has no method rows: its tables start at the ablation.
+  if (o.methods.length > 0 && o.bits.length > 0) {
+    lines.push(`Top-1 (%), mean ± sample std over seeds ${o.seeds.join(', ')}.`);
+    lines.push('');
+    lines.push(`| method | ${o.bits.map((b) => b.toUpperCase()).join(' | ')} |`);
+    lines.push(`|---|${o.bits.map(() => '---').join('|')}|`);
+    lines.push(`| full precision | ${o.bits.map(() => (r.fpTop1 * 100).toFixed(2)).join(' | ')} |`);
+    for (const m of o.methods) lines.push(`| ${METHOD_LABEL[m] ?? m} | ${o.bits.map((b) => meanStd(r.cells[m]?.[b] ?? [], n)).join(' | ')} |`);
+    lines.push('');
+    lines.push(`Image quality (mean over seeds; the "real images" reference: cosine ${r.realQualityReference.featureCosine.toFixed(3)}, class-token attention entropy ${r.realQualityReference.clsAttentionEntropy.toFixed(3)} nats):`);
+    lines.push('');
+    lines.push('| method | feature cosine to real (same class) | Fréchet distance to real features | class-token attention entropy (nats) | activation-range error vs real calibration |');
+    lines.push('|---|---|---|---|---|');
+    for (const m of o.methods) {
+      const q = r.quality[m] ?? [];
+      if (q.length === 0) continue;
+      lines.push(
+        `| ${METHOD_LABEL[m] ?? m} | ${statCell(q.map((x) => x.featureCosine), 3)} | ${statCell(q.map((x) => x.frechet), 2)} | ${statCell(q.map((x) => x.clsAttentionEntropy), 3)} | ${statCell(q.map((x) => x.rangeError), 3)} |`,
+      );
+    }
+  } else {
+    lines.push(`Full precision: ${(r.fpTop1 * 100).toFixed(2)} % top-1; seeds ${o.seeds.join(', ')}.`);
   }
   if (Object.keys(r.ablation).length > 0) {
     lines.push('');
