@@ -1,8 +1,9 @@
 // The native Swin forward (stage 1, docs/swin.md) against torchvision's SwinTransformer:
 // fixtures from scripts/fixtures/swin_fixture.py hold torchvision's float64 outputs of the
 // patch embedding, every block, every patch merging, the pooled features and the logits,
-// for a 32×32 model with shifted windows and for a padded one (a window that does not tile
-// the grid, an odd grid at a merge, a last stage smaller than its window). Every tensor is
+// for a 32×32 model with shifted windows, a padded one (a window that does not tile the
+// grid, an odd grid at a merge, a last stage smaller than its window) and a non-square one
+// (the shift switched off along one axis only). Every tensor is
 // compared, for the fast kernels and for the scalar reference kernels; then the errors a
 // user can make (bad configs, wrong weights, bad inputs) must be clear errors.
 
@@ -21,7 +22,7 @@ const TOL = 1e-4;
 const fixtures = listSwinFixtures();
 
 test('the fixtures the issue asks for are present, with the ONNX export', () => {
-  expect(fixtures).toEqual(expect.arrayContaining(['swin_small', 'swin_pad']));
+  expect(fixtures).toEqual(expect.arrayContaining(['swin_small', 'swin_pad', 'swin_rect']));
   const fx = loadSwinFixture('swin_small');
   expect(fx.onnx?.opset).toBe(17);
   expect(fs.existsSync(path.join(SWIN_FIXTURE_DIR, fx.onnx!.file))).toBe(true);
