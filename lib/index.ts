@@ -3,6 +3,8 @@ export { createVit, randomVitWeights, packWeights, VitModel } from './vit';
 export type { VitOptions, ForwardOptions, ForwardResult, BackwardOptions, BackwardResult, WeightMap } from './vit';
 export { completeVitConfig, vitParamSpecs, tokenCount, patchGrid, prefixTokens } from './vit-config';
 export type { VitConfig, VitConfigInput, ParamSpec } from './vit-config';
+export { createSwin, completeSwinConfig, swinParamSpecs, SwinModel } from './swin';
+export type { SwinConfig, SwinConfigInput, SwinOptions, SwinTensor } from './swin';
 export { SpdfqError } from './errors';
 export type { SpdfqErrorCode } from './errors';
 export { nativeAddon } from './native';

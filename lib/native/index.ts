@@ -57,6 +57,17 @@ export interface NativeVitModel {
   ): Promise<StageReport[]>;
 }
 
+/** The Swin Transformer's CPU model (native/binding/swin_model_wrap.cc); config as lib/swin.ts completes it. */
+export interface NativeSwinModel {
+  forward(images: Float32Array, batch: number): Promise<Float32Array>;
+  output(name: string): { shape: number[]; data: Float32Array };
+  activationBytes(batch: number): number;
+  setThreads(threads: number): void;
+  setReference(reference: boolean): void;
+  cancel(): void;
+  dispose(): void;
+}
+
 /** One CUDA device as the driver reports it (cudaDevices()). */
 export interface CudaDeviceInfo {
   index: number;
@@ -84,6 +95,9 @@ export type GemmVariantName = 'ref' | 'avx2' | 'avx512' | 'auto';
 export interface NativeAddon {
   /** `device`: 'cpu' (default) or 'cuda:N'; a CUDA model ignores `threads`. */
   VitModel: new (config: object, params: Float32Array, threads: number, device?: string) => NativeVitModel;
+  SwinModel: new (config: object, params: Float32Array, threads: number) => NativeSwinModel;
+  /** The Swin parameter layout of a (completed) config, torchvision state_dict order. */
+  swinParamInfo(config: object): NativeParamInfo[];
   cpuFeatures(): { avx2: boolean; avx512: boolean; avx512vnni: boolean; avxvnni: boolean; gemm: string };
   /** The engines compiled into this addon: ['cpu'] or ['cpu', 'cuda']. */
   backends(): string[];

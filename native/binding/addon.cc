@@ -1,4 +1,4 @@
-// Module entry of spdfq_native.node: the VitModel class plus the kernel-level functions
+// Module entry of spdfq_native.node: the VitModel and SwinModel classes plus the kernel-level functions
 // the tests and the benchmark call directly (GEMM variants, cross-entropy, element-wise
 // math), so every kernel is testable against its reference from JavaScript.
 #include <napi.h>
@@ -12,6 +12,7 @@
 #include "../cpu/gemm.h"
 #include "../cpu/ops.h"
 #include "tensor_args.h"
+#include "swin_model_wrap.h"
 #include "vit_model_wrap.h"
 #include "synth_worker.h"
 
@@ -158,6 +159,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, GemmJs));
   exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropyJs));
   exports.Set("elementwise", Napi::Function::New(env, ElementwiseJs));
+  register_swin(env, exports);
   register_backends(env, exports);
   register_quant(env, exports);
   register_row_kernels(env, exports);

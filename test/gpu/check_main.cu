@@ -1,6 +1,6 @@
 // The CUDA op checker: every CUDA op and the CUDA model against the CPU engine.
 //
-//   cuda_ops_check [--spec SPEC]... [--no-builtin] [--only ops|model|errors] [--bench [--batch N]]
+//   cuda_ops_check [--spec SPEC]... [--no-builtin] [--only ops|model|swin|errors] [--bench [--batch N]]
 //
 // SPEC is "name=deit_cls,imageHeight=32,...,batch=2" (scripts/test-gpu.js builds one per
 // engine fixture); without --no-builtin, built-in shapes are checked too (small odd ones
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     } else if (a == "--batch" && i + 1 < argc) {
       bench_batch = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--spec SPEC]... [--no-builtin] [--only ops|model|errors] [--bench [--batch N]]\n",
+      std::fprintf(stderr, "usage: %s [--spec SPEC]... [--no-builtin] [--only ops|model|swin|errors] [--bench [--batch N]]\n",
                    argv[0]);
       return 3;
     }
@@ -171,6 +171,13 @@ int main(int argc, char** argv) {
       r.prefix = s.name + ": ";
       if (only.empty() || only == "ops") run_op_checks(s, r);
       if (only.empty() || only == "model") run_model_checks(s, r);
+      total.passed += r.passed;
+      total.failed += r.failed;
+    }
+    if (only.empty() || only == "swin") {
+      std::printf("\n== swin (CUDA forward against CpuSwin)\n");
+      Report r;
+      run_swin_checks(r);
       total.passed += r.passed;
       total.failed += r.failed;
     }

@@ -1,0 +1,232 @@
+// The Swin Transformer (torchvision V1) on the native engine — stage 1 of the Swin work
+// (docs/swin.md): a CPU forward from a config and named weights, with every intermediate
+// readable for comparison with PyTorch. The config is validated and completed here
+// (sharp's "validate in JS"); the native side re-checks it and trusts plain data.
+
+import * as os from 'os';
+import { SpdfqError, SpdfqErrorCode } from './errors';
+import { nativeAddon, NativeParamInfo, NativeSwinModel } from './native';
+import { MLP_ACTIVATIONS, MlpActivation, shapeSize } from './vit-config';
+import { isFloat32Array, WeightMap } from './vit';
+
+export interface SwinConfig {
+  imageHeight: number;
+  imageWidth: number;
+  channels: number;
+  patchSize: number;
+  embedDim: number;
+  /** Blocks per stage (torchvision `depths`). */
+  depths: number[];
+  /** Attention heads per stage. */
+  numHeads: number[];
+  /** [height, width]. A grid that the window does not tile is padded, as torchvision does. */
+  windowSize: [number, number];
+  mlpRatio: number;
+  qkvBias: boolean;
+  layerNormEps: number;
+  numClasses: number;
+  activation: MlpActivation;
+}
+
+export type SwinConfigInput = Partial<Omit<SwinConfig, 'windowSize'>> & {
+  imageSize?: number;
+  windowSize?: number | [number, number];
+};
+
+/** torchvision's SwinTransformer defaults where it has them. */
+export const SWIN_DEFAULTS = {
+  channels: 3,
+  mlpRatio: 4.0,
+  qkvBias: true,
+  layerNormEps: 1e-5,
+  activation: 'gelu' as MlpActivation,
+};
+
+function fail(field: string, expected: string, received: unknown): never {
+  throw new SpdfqError('E_CONFIG', `Swin config field '${field}': expected ${expected}, received ${JSON.stringify(received)}`);
+}
+
+function positiveInt(field: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) fail(field, 'a positive integer', v);
+  return v;
+}
+
+function positiveInts(field: string, v: unknown): number[] {
+  if (!Array.isArray(v) || v.length === 0) fail(field, 'a non-empty array of positive integers', v);
+  return v.map((x, i) => positiveInt(`${field}[${i}]`, x));
+}
+
+/** Fill defaults and validate; throws SpdfqError('E_CONFIG') naming the field, what was
+ *  expected and what was received. */
+export function completeSwinConfig(input: SwinConfigInput): SwinConfig {
+  if (input === null || typeof input !== 'object') fail('(config)', 'an object', input);
+  const imageHeight = positiveInt('imageHeight', input.imageHeight ?? input.imageSize);
+  const imageWidth = positiveInt('imageWidth', input.imageWidth ?? input.imageSize);
+  const patchSize = positiveInt('patchSize', input.patchSize);
+  if (imageHeight % patchSize !== 0 || imageWidth % patchSize !== 0) {
+    fail('patchSize', `a divisor of the image size ${imageHeight}x${imageWidth} (torchvision's Conv2d would drop the remainder; this engine refuses)`, patchSize);
+  }
+  const embedDim = positiveInt('embedDim', input.embedDim);
+  const depths = positiveInts('depths', input.depths);
+  if (depths.length > 8) fail('depths', 'at most 8 stages', depths);
+  const numHeads = positiveInts('numHeads', input.numHeads);
+  if (numHeads.length !== depths.length) fail('numHeads', `one entry per stage (${depths.length})`, numHeads);
+  numHeads.forEach((h, s) => {
+    const dim = embedDim * 2 ** s;
+    if (dim % h !== 0) fail(`numHeads[${s}]`, `a divisor of stage ${s}'s width ${dim} (embedDim × 2^${s})`, h);
+  });
+  const w = input.windowSize;
+  const windowSize: [number, number] =
+    typeof w === 'number' ? [positiveInt('windowSize', w), w]
+      : Array.isArray(w) && w.length === 2 ? [positiveInt('windowSize[0]', w[0]), positiveInt('windowSize[1]', w[1])]
+        : fail('windowSize', 'a positive integer or [height, width]', w);
+  const mlpRatio = input.mlpRatio ?? SWIN_DEFAULTS.mlpRatio;
+  if (typeof mlpRatio !== 'number' || !(mlpRatio > 0) || !Number.isFinite(mlpRatio)) fail('mlpRatio', 'a positive finite number', mlpRatio);
+  if (Math.trunc(embedDim * mlpRatio) < 1) fail('mlpRatio', `at least 1/${embedDim} (the MLP would be empty)`, mlpRatio);
+  const qkvBias = input.qkvBias ?? SWIN_DEFAULTS.qkvBias;
+  if (typeof qkvBias !== 'boolean') fail('qkvBias', 'true or false', qkvBias);
+  const layerNormEps = input.layerNormEps ?? SWIN_DEFAULTS.layerNormEps;
+  if (typeof layerNormEps !== 'number' || !(layerNormEps > 0) || !Number.isFinite(layerNormEps)) fail('layerNormEps', 'a positive finite number', layerNormEps);
+  const activation = input.activation ?? SWIN_DEFAULTS.activation;
+  if (!MLP_ACTIVATIONS.includes(activation)) fail('activation', `one of ${MLP_ACTIVATIONS.map((a) => `'${a}'`).join(', ')}`, activation);
+  return {
+    imageHeight, imageWidth, channels: positiveInt('channels', input.channels ?? SWIN_DEFAULTS.channels), patchSize,
+    embedDim, depths, numHeads, windowSize, mlpRatio, qkvBias, layerNormEps,
+    numClasses: positiveInt('numClasses', input.numClasses), activation,
+  };
+}
+
+/** Every parameter of a config (torchvision state_dict names and shapes, in its order),
+ *  as the native engine lays them out. */
+export function swinParamSpecs(config: SwinConfig): NativeParamInfo[] {
+  return nativeAddon().swinParamInfo(config);
+}
+
+function rethrow(err: unknown, callerStack: Error): never {
+  const e = err as Error & { code?: string };
+  const code = (e.code && e.code.startsWith('E_') ? e.code : 'E_NATIVE') as SpdfqErrorCode;
+  const out = new SpdfqError(code, e.message, { cause: err });
+  out.stack = `SpdfqError: ${e.message}\n${(callerStack.stack ?? '').split('\n').slice(1).join('\n')}`;
+  throw out;
+}
+
+/** Packs named weights into the engine's order; a missing, extra or wrongly sized weight
+ *  is an E_TENSOR error naming it with its expected shape. */
+export function packSwinWeights(specs: NativeParamInfo[], weights: WeightMap): Float32Array {
+  const map = weights instanceof Map ? weights : new Map(Object.entries(weights));
+  const out = new Float32Array(specs.reduce((s, p) => s + p.size, 0));
+  const missing: string[] = [];
+  for (const spec of specs) {
+    const w = map.get(spec.name);
+    if (w === undefined) {
+      missing.push(spec.name);
+      continue;
+    }
+    const what = `weight '${spec.name}' [${spec.shape.join(', ')}]`;
+    if (!isFloat32Array(w)) throw new SpdfqError('E_TENSOR', `${what}: expected a Float32Array, received ${typeof w}`);
+    if (w.length !== shapeSize(spec.shape)) {
+      throw new SpdfqError('E_TENSOR', `${what}: expected ${shapeSize(spec.shape)} floats, received ${w.length}`);
+    }
+    out.set(w, spec.offset);
+  }
+  if (missing.length > 0) {
+    throw new SpdfqError('E_TENSOR', `missing weights for this Swin config: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` and ${missing.length - 8} more` : ''}`);
+  }
+  const known = new Set(specs.map((s) => s.name));
+  const extra = [...map.keys()].filter((k) => !known.has(k) && !k.endsWith('relative_position_index'));
+  if (extra.length > 0) {
+    throw new SpdfqError('E_TENSOR', `weights not used by this Swin config (check the config): ${extra.slice(0, 8).join(', ')}`);
+  }
+  return out;
+}
+
+export interface SwinOptions {
+  /** Worker threads (default: the machine's available parallelism). */
+  threads?: number;
+  /** The scalar reference kernels (gemm_ref, double-precision window attention, one thread). */
+  reference?: boolean;
+}
+
+export interface SwinTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export class SwinModel {
+  readonly config: SwinConfig;
+  readonly paramSpecs: NativeParamInfo[];
+  private native: NativeSwinModel | null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Use createSwin(); this constructor trusts its arguments. */
+  constructor(config: SwinConfig, specs: NativeParamInfo[], native: NativeSwinModel) {
+    this.config = config;
+    this.paramSpecs = specs;
+    this.native = native;
+  }
+
+  private get handle(): NativeSwinModel {
+    if (!this.native) throw new SpdfqError('E_STATE', 'this model was disposed');
+    return this.native;
+  }
+
+  /** Logits [batch, numClasses] of NCHW float images; the intermediates stay readable
+   *  with output() until the next forward. Calls on one model run one after another. */
+  forward(images: Float32Array, batch: number): Promise<Float32Array> {
+    const stack = new Error();
+    const c = this.config;
+    if (typeof batch !== 'number' || !Number.isInteger(batch) || batch < 1 || batch > 2 ** 20) {
+      throw new SpdfqError('E_CONFIG', `batch: expected an integer in [1, ${2 ** 20}], received ${String(batch)}`);
+    }
+    const n = batch * c.channels * c.imageHeight * c.imageWidth;
+    if (!isFloat32Array(images) || images.length !== n) {
+      throw new SpdfqError('E_TENSOR', `images: expected a Float32Array of ${n} floats ([${batch}, ${c.channels}, ${c.imageHeight}, ${c.imageWidth}]), received ${isFloat32Array(images) ? `${images.length} floats` : typeof images}`);
+    }
+    const run = this.queue.then(() => this.handle.forward(images, batch)).catch((e) => rethrow(e, stack));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** An intermediate of the last forward, channels-last as torchvision: 'patch_embed',
+   *  'block.<stage>.<index>', 'merge.<stage>' ([B, H, W, C]), 'pooled' ([B, C]), 'logits'. */
+  async output(name: string): Promise<SwinTensor> {
+    const stack = new Error();
+    await this.queue;
+    try {
+      return this.handle.output(name);
+    } catch (e) {
+      rethrow(e, stack);
+    }
+  }
+
+  /** Host bytes of the activations a forward on `batch` images keeps. */
+  activationBytes(batch: number): number {
+    return this.handle.activationBytes(batch);
+  }
+
+  async dispose(): Promise<void> {
+    await this.queue;
+    this.native?.dispose();
+    this.native = null;
+  }
+}
+
+/** Builds a CPU Swin from a config and named weights (torchvision state_dict names; the
+ *  relative_position_index buffers may be included and are ignored: the engine derives them). */
+export function createSwin(input: SwinConfigInput, weights: WeightMap, options: SwinOptions = {}): SwinModel {
+  const stack = new Error();
+  const config = completeSwinConfig(input);
+  const threads = options.threads ?? (typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+    throw new SpdfqError('E_CONFIG', `threads: expected an integer in [1, 1024], received ${String(threads)}`);
+  }
+  try {
+    const specs = swinParamSpecs(config);
+    const native = new (nativeAddon().SwinModel)(config, packSwinWeights(specs, weights), threads);
+    if (options.reference) native.setReference(true);
+    return new SwinModel(config, specs, native);
+  } catch (e) {
+    if (e instanceof SpdfqError) throw e;
+    rethrow(e, stack);
+  }
+}

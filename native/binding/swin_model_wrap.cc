@@ -1,0 +1,252 @@
+#include "swin_model_wrap.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../core/errors.h"
+#include "config_names.h"
+#include "js_object.h"
+#include "tensor_args.h"
+
+namespace spdfq::binding {
+
+namespace {
+
+// The plain config object lib/swin.ts completes and validates (every field present).
+SwinConfig parse_swin_config(const Napi::Value& v) {
+  const JsObject o(v, "config");
+  SwinConfig c;
+  c.image_h = o.integer("imageHeight");
+  c.image_w = o.integer("imageWidth");
+  c.channels = o.integer("channels");
+  c.patch = o.integer("patchSize");
+  c.embed_dim = o.integer("embedDim");
+  c.depths = o.numbers<int>("depths");
+  c.heads = o.numbers<int>("numHeads");
+  const std::vector<int> window = o.numbers<int>("windowSize");
+  if (window.size() != 2)
+    throw Napi::RangeError::New(v.Env(), "config.windowSize: expected [height, width], received " +
+                                             std::to_string(window.size()) + " numbers");
+  c.window_h = window[0];
+  c.window_w = window[1];
+  c.mlp_ratio = float(o.number("mlpRatio"));
+  c.qkv_bias = o.boolean("qkvBias");
+  c.ln_eps = float(o.number("layerNormEps"));
+  c.num_classes = o.integer("numClasses");
+  c.activation = o.choice("activation", kActivationNames);
+  return c;
+}
+
+Napi::Error coded_from_current(Napi::Env env) {
+  try {
+    throw;
+  } catch (const spdfq::Error& e) {
+    return coded_error(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    return coded_error(env, "E_MEMORY", "out of host memory");
+  } catch (const std::exception& e) {
+    return coded_error(env, "E_NATIVE", e.what());
+  }
+}
+
+Napi::Array shape_array(Napi::Env env, const std::vector<int64_t>& shape) {
+  Napi::Array a = Napi::Array::New(env, shape.size());
+  for (size_t d = 0; d < shape.size(); ++d) a.Set(uint32_t(d), double(shape[d]));
+  return a;
+}
+
+// swinParamInfo(config) → [{ name, shape, offset, size }] in torchvision's state_dict order.
+Napi::Value SwinParamInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (info.Length() < 1) throw Napi::TypeError::New(env, "config: expected an object");
+    SwinConfig c = parse_swin_config(info[0]);
+    c.validate();
+    const auto infos = plan_swin_params(c);
+    Napi::Array out = Napi::Array::New(env, infos.size());
+    for (size_t i = 0; i < infos.size(); ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", infos[i].name);
+      o.Set("shape", shape_array(env, infos[i].shape));
+      o.Set("offset", double(infos[i].offset));
+      o.Set("size", double(infos[i].size));
+      out.Set(uint32_t(i), o);
+    }
+    return out;
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw coded_from_current(env);
+  }
+}
+
+// The forward off the event loop: no N-API calls in Execute; the model's busy flag is
+// released on both paths.
+class SwinForwardWorker : public Napi::AsyncWorker {
+ public:
+  SwinForwardWorker(Napi::Env env, SwinModelWrap* wrap, Napi::Object self, Napi::Float32Array images, int batch,
+                    std::atomic<bool>* cancel)
+      : Napi::AsyncWorker(env, "spdfq:swin-forward"),
+        wrap_(wrap),
+        images_(images.Data()),
+        batch_(batch),
+        cancel_(cancel),
+        deferred_(Napi::Promise::Deferred::New(env)) {
+    self_ = Napi::Persistent(self);
+    keep_ = Napi::Persistent(static_cast<Napi::Object>(images));
+    wrap_->set_busy(true);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ private:
+  void Execute() override {
+    try {
+      cpu::CpuSwin& m = wrap_->model();
+      m.forward(images_, batch_, cancel_);
+      logits_.assign(m.logits(), m.logits() + int64_t(batch_) * m.config().num_classes);
+    } catch (const spdfq::Error& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = "E_MEMORY";
+      SetError("out of memory during the Swin forward");
+    } catch (const std::exception& e) {
+      code_ = "E_NATIVE";
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    wrap_->set_busy(false);
+    Napi::Float32Array out = Napi::Float32Array::New(Env(), logits_.size());
+    std::memcpy(out.Data(), logits_.data(), logits_.size() * sizeof(float));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override {
+    wrap_->set_busy(false);
+    deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
+  }
+
+  SwinModelWrap* wrap_;
+  const float* images_;
+  int batch_;
+  std::atomic<bool>* cancel_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference self_, keep_;
+  std::vector<float> logits_;
+  std::string code_ = "E_NATIVE";
+};
+
+}  // namespace
+
+template <Napi::Value (SwinModelWrap::*Method)(const Napi::CallbackInfo&)>
+Napi::Value SwinModelWrap::Guarded(const Napi::CallbackInfo& info) {
+  try {
+    return (this->*Method)(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw coded_from_current(info.Env());
+  }
+}
+
+Napi::Function SwinModelWrap::Define(Napi::Env env) {
+  using W = SwinModelWrap;
+  return DefineClass(env, "SwinModel",
+                     {
+                         InstanceMethod("forward", &W::Guarded<&W::Forward>),
+                         InstanceMethod("output", &W::Guarded<&W::Output>),
+                         InstanceMethod("activationBytes", &W::Guarded<&W::ActivationBytes>),
+                         InstanceMethod("setThreads", &W::Guarded<&W::SetThreads>),
+                         InstanceMethod("setReference", &W::Guarded<&W::SetReference>),
+                         InstanceMethod("cancel", &W::Guarded<&W::Cancel>),
+                         InstanceMethod("dispose", &W::Guarded<&W::Dispose>),
+                     });
+}
+
+// new SwinModel(config, params: Float32Array (swinParamInfo order), threads)
+SwinModelWrap::SwinModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SwinModelWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throw Napi::TypeError::New(env, "config: expected an object");
+  const SwinConfig c = parse_swin_config(info[0]);
+  const int threads = int(int_arg(info, 2, "threads", 1, 1024));
+  try {
+    model_ = std::make_unique<cpu::CpuSwin>(c, threads);
+    Napi::Float32Array p = float32_arg(info, 1, "params", model_->param_count());
+    std::memcpy(model_->params(), p.Data(), size_t(model_->param_count()) * sizeof(float));
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw coded_from_current(env);
+  }
+}
+
+void SwinModelWrap::require_idle(Napi::Env env) {
+  if (!model_) throw coded_error(env, "E_STATE", "this model was disposed");
+  if (busy_) throw coded_error(env, "E_STATE", "this model is running another pass; await it first");
+}
+
+// forward(images: Float32Array [B, C, H, W], batch) → Promise<Float32Array logits [B, K]>
+Napi::Value SwinModelWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  const int batch = int(int_arg(info, 1, "batch", 1, 1 << 20));
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(batch) * model_->config().image_len());
+  cancel_ = false;
+  auto* w = new SwinForwardWorker(env, this, info.This().As<Napi::Object>(), images, batch, &cancel_);
+  w->Queue();
+  return w->Promise();
+}
+
+// output(name) → { shape: number[], data: Float32Array }: an intermediate of the last forward (a copy).
+Napi::Value SwinModelWrap::Output(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "name: expected a string");
+  const cpu::CpuSwin::Tensor t = model_->output(info[0].As<Napi::String>().Utf8Value());
+  int64_t n = 1;
+  for (int64_t d : t.shape) n *= d;
+  Napi::Float32Array data = Napi::Float32Array::New(env, size_t(n));
+  std::memcpy(data.Data(), t.data, size_t(n) * sizeof(float));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("shape", shape_array(env, t.shape));
+  o.Set("data", data);
+  return o;
+}
+
+Napi::Value SwinModelWrap::ActivationBytes(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  const int batch = int(int_arg(info, 0, "batch", 1, 1 << 20));
+  return Napi::Number::New(info.Env(), double(cpu::CpuSwin::activation_bytes(model_->config(), batch)));
+}
+
+Napi::Value SwinModelWrap::SetThreads(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  model_->set_threads(int(int_arg(info, 0, "threads", 1, 1024)));
+  return info.Env().Undefined();
+}
+
+// The scalar reference kernels (gemm_ref, the double-precision window attention, one thread).
+Napi::Value SwinModelWrap::SetReference(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  model_->set_reference(bool_arg(info, 0, "reference"));
+  return info.Env().Undefined();
+}
+
+Napi::Value SwinModelWrap::Cancel(const Napi::CallbackInfo& info) {
+  cancel_ = true;
+  return info.Env().Undefined();
+}
+
+Napi::Value SwinModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  model_.reset();
+  return info.Env().Undefined();
+}
+
+void register_swin(Napi::Env env, Napi::Object exports) {
+  exports.Set("SwinModel", SwinModelWrap::Define(env));
+  exports.Set("swinParamInfo", Napi::Function::New(env, SwinParamInfo));
+}
+
+}  // namespace spdfq::binding

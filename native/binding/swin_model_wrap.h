@@ -1,0 +1,47 @@
+// The JavaScript class `SwinModel` over a spdfq::cpu::CpuSwin (stage 1 of the Swin work,
+// docs/swin.md: forward only, CPU only), and `swinParamInfo(config)`, the parameter
+// layout lib/swin.ts checks named weights against. forward() is an AsyncWorker returning
+// a Promise, with the images referenced, not copied, until the work ends; one pass at a
+// time per model. Every method runs inside Guarded, so a C++ exception reaches JavaScript
+// as a coded Error and never terminates the process.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+#include "../cpu/swin_cpu.h"
+
+namespace spdfq::binding {
+
+class SwinModelWrap : public Napi::ObjectWrap<SwinModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit SwinModelWrap(const Napi::CallbackInfo& info);
+
+  cpu::CpuSwin& model() { return *model_; }
+  void set_busy(bool b) { busy_ = b; }
+
+ private:
+  template <Napi::Value (SwinModelWrap::*Method)(const Napi::CallbackInfo&)>
+  Napi::Value Guarded(const Napi::CallbackInfo& info);
+  void require_idle(Napi::Env env);
+
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Output(const Napi::CallbackInfo& info);
+  Napi::Value ActivationBytes(const Napi::CallbackInfo& info);
+  Napi::Value SetThreads(const Napi::CallbackInfo& info);
+  Napi::Value SetReference(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::unique_ptr<cpu::CpuSwin> model_;
+  bool busy_ = false;
+  std::atomic<bool> cancel_{false};
+};
+
+// Adds SwinModel and swinParamInfo to the addon's exports.
+void register_swin(Napi::Env env, Napi::Object exports);
+
+}  // namespace spdfq::binding

@@ -1,0 +1,103 @@
+// The CPU Swin model: its memory (weights, index tables, the activation arena) and the
+// forward, which runs core/swin_passes.h's sequence on the CPU op table.
+#include "swin_cpu.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "../core/errors.h"
+#include "swin_cpu_ops.h"
+
+namespace spdfq::cpu {
+
+CpuSwin::CpuSwin(const SwinConfig& config, int threads) : config_(config) {
+  config_.validate();
+  patch_geom_.image_h = config_.image_h;
+  patch_geom_.image_w = config_.image_w;
+  patch_geom_.channels = config_.channels;
+  patch_geom_.patch = config_.patch;
+  param_count_ = swin_param_count(config_);
+  params_ = alloc_floats(param_count_, "parameters");
+  std::memset(params_.get(), 0, sizeof(float) * size_t(param_count_));
+  p_ = bind_swin_params(config_, params_.get());
+  indices_ = make_swin_indices(config_);
+  index_ = indices_.bind(indices_.data.data());
+  pool_ = std::make_unique<ThreadPool>(threads);
+}
+
+void CpuSwin::set_threads(int threads) {
+  if (threads != pool_->threads()) pool_ = std::make_unique<ThreadPool>(threads);
+}
+
+Exec CpuSwin::exec() const {
+  Exec ex;
+  ex.pool = pool_.get();
+  ex.reference = reference_;
+  ex.gemm = reference_ ? GemmVariant::Ref : GemmVariant::Auto;
+  return ex;
+}
+
+int64_t CpuSwin::activation_bytes(const SwinConfig& c, int batch) {
+  return plan_swin_activations(c, batch, nullptr, nullptr) * int64_t(sizeof(float));
+}
+
+void CpuSwin::ensure_arena(int batch) {
+  if (arena_ && batch <= arena_batch_) {
+    plan_swin_activations(config_, batch, arena_.get(), &acts_);
+    return;
+  }
+  const int64_t bytes = activation_bytes(config_, batch);
+  if (bytes > activation_budget_) {
+    int fit = 0;
+    for (int b = batch - 1; b >= 1; --b)
+      if (activation_bytes(config_, b) <= activation_budget_) {
+        fit = b;
+        break;
+      }
+    fail("E_MEMORY", "batch " + std::to_string(batch) + " needs " + std::to_string(bytes >> 20) +
+                         " MiB of activations, over the budget of " + std::to_string(activation_budget_ >> 20) +
+                         " MiB; the largest batch that fits is " + std::to_string(fit));
+  }
+  arena_.reset();
+  arena_batch_ = 0;
+  arena_ = alloc_floats(bytes / int64_t(sizeof(float)), "activations");
+  arena_batch_ = batch;
+  plan_swin_activations(config_, batch, arena_.get(), &acts_);
+}
+
+void CpuSwin::forward(const float* images, int batch, const std::atomic<bool>* cancel) {
+  if (batch < 1) fail("E_TENSOR", "batch must be at least 1, received " + std::to_string(batch));
+  batch_ = 0;  // invalid until this pass completes
+  ensure_arena(batch);
+  batch_ = batch;
+  SwinOps ops{*this, exec()};
+  try {
+    core::swin_model_forward(ops, images, [&] {
+      if (cancel && cancel->load(std::memory_order_relaxed)) fail("E_CANCELLED", "cancelled");
+    });
+  } catch (...) {
+    batch_ = 0;
+    throw;
+  }
+}
+
+CpuSwin::Tensor CpuSwin::output(const std::string& name) const {
+  if (batch_ == 0) fail("E_STATE", "no completed forward pass on this model yet");
+  const SwinConfig& c = config_;
+  const int64_t B = batch_;
+  auto grid = [&](int s, int64_t C) { return std::vector<int64_t>{B, c.grid_h(s), c.grid_w(s), C}; };
+  if (name == "patch_embed") return {acts_.x0, grid(0, c.dim(0))};
+  if (name == "pooled") return {acts_.pooled, {B, c.features()}};
+  if (name == "logits") return {acts_.logits, {B, c.num_classes}};
+  int s = -1, i = -1, used = 0;
+  if (std::sscanf(name.c_str(), "block.%d.%d%n", &s, &i, &used) == 2 && used == int(name.size()) && s >= 0 &&
+      s < c.stages() && i >= 0 && i < c.depths[size_t(s)])
+    return {acts_.blocks[size_t(swin_block_index(c, s, i))].out, grid(s, c.dim(s))};
+  if (std::sscanf(name.c_str(), "merge.%d%n", &s, &used) == 1 && used == int(name.size()) && s >= 0 &&
+      s + 1 < c.stages())
+    return {acts_.merges[size_t(s)].out, grid(s + 1, c.dim(s + 1))};
+  fail("E_CONFIG", "unknown Swin output '" + name + "': expected patch_embed, block.<stage>.<index>, merge.<stage>, "
+                   "pooled or logits (this model has " + std::to_string(c.stages()) + " stages)");
+}
+
+}  // namespace spdfq::cpu

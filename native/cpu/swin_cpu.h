@@ -1,0 +1,75 @@
+// The Swin Transformer on the CPU: owns the parameters, the index tables of the window
+// ops, the activation arena and a thread pool; runs core/swin_passes.h's forward on the
+// CPU op table (swin_cpu_ops.h). Forward only (stage 1, docs/swin.md). One model runs one
+// pass at a time (the binding serializes calls per model).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/swin_config.h"
+#include "../core/swin_params.h"
+#include "../core/vit_config.h"
+#include "exec.h"
+#include "vit_cpu.h"  // FloatBuffer, alloc_floats
+
+namespace spdfq::cpu {
+
+struct SwinOps;
+
+class CpuSwin {
+ public:
+  CpuSwin(const SwinConfig& config, int threads);
+
+  const SwinConfig& config() const { return config_; }
+  int64_t param_count() const { return param_count_; }
+  float* params() { return params_.get(); }
+
+  int threads() const { return pool_->threads(); }
+  void set_threads(int threads);
+  void set_reference(bool reference) { reference_ = reference; }
+  void set_activation_budget(int64_t bytes) { activation_budget_ = bytes; }
+  static int64_t activation_bytes(const SwinConfig& c, int batch);
+
+  // Forward on `batch` NCHW images; keeps every intermediate (see SwinActs). `cancel`
+  // (optional) is polled between blocks: when set, throws E_CANCELLED.
+  void forward(const float* images, int batch, const std::atomic<bool>* cancel = nullptr);
+
+  int batch() const { return batch_; }
+  const float* logits() const { return acts_.logits; }
+
+  // An intermediate of the last forward by its fixture name — "patch_embed", "block.<s>.<i>",
+  // "merge.<s>", "pooled", "logits" — with its channels-last shape ([B, H, W, C], [B, C]);
+  // throws E_CONFIG for an unknown name, E_STATE before a forward.
+  struct Tensor {
+    const float* data;
+    std::vector<int64_t> shape;
+  };
+  Tensor output(const std::string& name) const;
+
+ private:
+  friend struct SwinOps;  // the op table the shared passes run on (swin_cpu_ops.h)
+  Exec exec() const;
+  void ensure_arena(int batch);
+
+  SwinConfig config_;
+  VitConfig patch_geom_;  // image size, channels and patch for the shared patchify
+  int64_t param_count_;
+  FloatBuffer params_;
+  SwinParams p_;
+  SwinIndices indices_;
+  SwinIndexView index_;
+  std::unique_ptr<ThreadPool> pool_;
+  bool reference_ = false;
+  int64_t activation_budget_ = int64_t(8) << 30;
+
+  FloatBuffer arena_;
+  int arena_batch_ = 0;
+  int batch_ = 0;
+  SwinActs acts_;
+};
+
+}  // namespace spdfq::cpu

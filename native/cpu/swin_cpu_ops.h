@@ -1,0 +1,53 @@
+// The CPU's op table for the Swin passes (core/swin_passes.h): the ViT's CPU kernels
+// (ops.h) where they fit, Swin's own (swin_ops.h) for windows, merging and pooling, run on
+// the model's thread pool over its own weights, arena and index tables.
+#pragma once
+
+#include "../core/swin_passes.h"
+#include "ops.h"
+#include "swin_cpu.h"
+#include "swin_ops.h"
+
+namespace spdfq::cpu {
+
+struct SwinOps {
+  CpuSwin& m;
+  Exec ex;
+
+  const SwinConfig& cfg() const { return m.config_; }
+  int batch() const { return m.batch_; }
+  const SwinParams& w() const { return m.p_; }
+  SwinActs& acts() const { return m.acts_; }
+  const SwinIndexView& index() const { return m.index_; }
+
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                         int64_t rows, int D) const {
+    cpu::layernorm_forward(out, mean, rstd, inp, w, b, rows, D, cfg().ln_eps, ex);
+  }
+  void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t rows, int I, int O) const {
+    cpu::linear_forward(out, inp, w, b, rows, I, O, ex);
+  }
+  void activation_forward(float* out, const float* inp, int64_t n) const {
+    cpu::activation_forward(out, inp, n, cfg().activation, ex);
+  }
+  void residual_forward(float* out, const float* a, const float* b, int64_t n) const {
+    cpu::residual_forward(out, a, b, n, ex);
+  }
+  void patchify(float* patches, const float* images) const { cpu::patchify(patches, images, batch(), m.patch_geom_, ex); }
+  void window_partition(float* win, const float* x, const int32_t* src, int T, int NW, int D) const {
+    cpu::window_gather(win, x, src, batch(), NW, T, D, ex);
+  }
+  void window_reverse(float* x, const float* win, const int32_t* dst, int T, int NW, int D) const {
+    cpu::window_gather(x, win, dst, batch(), T, NW, D, ex);
+  }
+  void window_attention_forward(float* av, float* att, const float* qkv, const float* table, const int32_t* rel_index,
+                                const int32_t* region, int nW, int N, int H, int hd) const {
+    cpu::window_attention_forward(av, att, qkv, table, rel_index, region, batch(), nW, N, H, hd, ex);
+  }
+  void patch_merge(float* cat, const float* x, int Hs, int Ws, int C) const {
+    cpu::patch_merge(cat, x, batch(), Hs, Ws, C, ex);
+  }
+  void mean_pool(float* pooled, const float* x, int T, int C) const { cpu::mean_pool(pooled, x, batch(), T, C, ex); }
+};
+
+}  // namespace spdfq::cpu

@@ -1,0 +1,27 @@
+// The Swin Transformer's own layer ops on the GPU: the CUDA twins of native/cpu/swin_ops.h
+// (same arguments, same layouts, same conventions as ops.h). All pointers are device
+// pointers, index tables included; every call only enqueues work on ctx.stream. Forward
+// only (stage 1, docs/swin.md); compiled and checked against the CPU by the op checker
+// (test/gpu/check_swin.cu) where a GPU exists.
+#pragma once
+
+#include <cstdint>
+
+#include "ops.h"
+
+namespace spdfq::cuda {
+
+// out[b·rows_out + r] = index[r] ≥ 0 ? inp[b·rows_in + index[r]] : 0 (rows of C floats).
+void window_gather(float* out, const float* inp, const int32_t* index, int B, int rows_out, int rows_in, int C,
+                   const Ctx& ctx);
+// P = softmax(q·kᵀ/√hd + table[rel_index] + mask), av = P·v, per (window, head); see
+// cpu::window_attention_forward for the layouts. region == nullptr: no mask.
+void window_attention_forward(float* av, float* att, const float* qkv, const float* bias_table,
+                              const int32_t* rel_index, const int32_t* region, int B, int nW, int N, int H, int hd,
+                              const Ctx& ctx);
+// PatchMerging's 2×2 gather (x0, x1, x2, x3; zeros past an odd edge).
+void patch_merge(float* cat, const float* x, int B, int Hs, int Ws, int C, const Ctx& ctx);
+// pooled [B, C] = mean over the T tokens of x [B, T, C].
+void mean_pool(float* pooled, const float* x, int B, int T, int C, const Ctx& ctx);
+
+}  // namespace spdfq::cuda
