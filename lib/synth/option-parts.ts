@@ -118,7 +118,7 @@ export function resolveMsr(model: VitConfig, v: unknown, defaultOn: boolean): Re
 }
 
 export function resolveSl(v: unknown, defaultOn: boolean): ResolvedSynthesisOptions['sl'] {
-  const s = part<SlOptions>('sl', v, defaultOn);
+  const s = part<SlOptions>('sl', v, defaultOn && D.sl.enabled);
   known('sl', s.o, ['enabled', 'logitMin', 'logitMax']);
   const sl = {
     enabled: s.on,

@@ -128,7 +128,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('out', { type: 'string', default: 'compare-out', describe: 'output folder (results.md, results.json)' })
       .option('tv-weight', { type: 'number', describe: 'TV prior weight for every synthesized row (default: each method’s own: SPDFQ 0.5, PSAQ-ViT and inversion 0.05)' })
       .option('tv-form', { type: 'string', describe: "TV prior form for every synthesized row: l1, l2 or none (default: each method’s own)" })
-      .option('alpha', { type: 'number', describe: 'SPDFQ APA weight α1 for every SPDFQ row and ablation variant; switches APA on in the SPDFQ rows (default: off; when on, KL form at α1 0.01)' })
+      .option('alpha', { type: 'number', describe: 'SPDFQ APA weight α1 for every SPDFQ row and APA ablation variant (default 0.01 with the KL form)' })
       .option('lr', { type: 'number', describe: 'Adam learning rate on pixels for every synthesized row (default: each method’s own)' })
       .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path, for every synthesized row where the method uses that part (repeatable): e.g. apa.loss=kl, apa.alpha=1, tv.form=l2' })
       .option('quant-option', { type: 'array', string: true, describe: 'any quantization option by its API path, for every cell (repeatable): e.g. calibration=sequential, reconstruction.rounding=adaround, reconstruction.qdrop=0.5' })
