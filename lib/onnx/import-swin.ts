@@ -106,3 +106,27 @@ export async function loadSwinOnnx(source: string | Uint8Array, options: SwinImp
   const model = createSwin(imported.config, imported.weights, { threads: options.threads, reference: options.reference });
   return { imported, model };
 }
+
+/** One line naming a recognized Swin's architecture, for messages and `inspect`. */
+export function describeSwin(m: Pick<ImportedSwin, 'config'>): string {
+  const c = m.config;
+  return `torchvision Swin Transformer V1: ${c.imageHeight}×${c.imageWidth}×${c.channels}, patch ${c.patchSize}, embed ${c.embedDim}, depths [${c.depths.join(', ')}], heads [${c.numHeads.join(', ')}], window ${c.windowSize.join('×')}, MLP ratio ${c.mlpRatio}, ${c.numClasses} classes`;
+}
+
+/** The error the ViT pipeline (importOnnx: run, quantize, synth, compare) gives for a graph
+ *  that looks like a Swin: what it was recognized as and what is missing, or the Swin
+ *  recognizer's own error when the graph is not a Swin it runs either. */
+export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqError {
+  let m: ImportedSwin;
+  try {
+    m = importSwinGraph(graph, filePath);
+  } catch (err) {
+    return err instanceof SpdfqError ? err : new SpdfqError('E_ONNX', `internal error while reading the graph as a Swin: ${(err as Error).message}`, { cause: err });
+  }
+  return new SpdfqError(
+    'E_ONNX',
+    `${filePath ? `'${filePath}'` : 'the ONNX buffer'} was recognized as a ${describeSwin(m)}. ` +
+      'Synthesis, quantization and the quantized export do not support Swin yet (stages 3-5 of docs/swin.md: backward, CUDA, synthesis, quantization); ' +
+      'only its fp32 forward runs, through the API (importSwinOnnx / loadSwinOnnx), and `spdfq-native inspect` describes it.',
+  );
+}
