@@ -37,7 +37,7 @@ export async function inspectSwin(file: string, json: boolean): Promise<string |
   const c = m.config;
   const params = [...m.weights.values()].reduce((s, w) => s + w.length, 0);
   if (json) {
-    return `${JSON.stringify({ path: m.path, family: 'torchvision-swin', description: describeSwin(m), opset: m.opset, irVersion: m.irVersion, producer: m.producer, input: { name: m.inputName, dims: m.inputDims }, output: m.outputName, graphForms: m.forms, config: c, parameters: params, supported: 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md stages 3-5)', sourceNames: Object.fromEntries(m.sourceNames) }, null, 2)}\n`;
+    return `${JSON.stringify({ path: m.path, family: 'torchvision-swin', description: describeSwin(m), opset: m.opset, irVersion: m.irVersion, producer: m.producer, input: { name: m.inputName, dims: m.inputDims }, output: m.outputName, graphForms: m.forms, config: c, parameters: params, supported: 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md, \"Stages that remain\")', sourceNames: Object.fromEntries(m.sourceNames) }, null, 2)}\n`;
   }
   const rows: [string, string][] = [
     ['model', `${m.path}  (opset ${m.opset}, IR ${m.irVersion}${m.producer ? `, ${m.producer}` : ''})`],
@@ -48,7 +48,7 @@ export async function inspectSwin(file: string, json: boolean): Promise<string |
     ['window', `${c.windowSize.join('×')}, shifted by half a window in odd blocks, MLP ratio ${c.mlpRatio}, qkv bias ${c.qkvBias ? 'yes' : 'no'}`],
     ['numerics', `LayerNorm eps ${c.layerNormEps.toExponential()}, activation ${c.activation}`],
     ['parameters', params.toLocaleString('en-US')],
-    ['supported', 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md stages 3-5)'],
+    ['supported', 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md, \"Stages that remain\")'],
   ];
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   return rows.map(([k, v]) => `${k.padEnd(width)}${v}`).join('\n') + '\n';
