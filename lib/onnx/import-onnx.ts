@@ -8,6 +8,8 @@ import { VitConfig } from '../vit-config';
 import { ParamBinding } from './bindings';
 import { OnnxGraph } from './graph';
 import { decodeModel, toNumber } from './proto';
+import { swinRefusal } from './import-swin';
+import { looksLikeSwin } from './recognize-swin';
 import { ArchitectureVariant, GraphForms, Recognition, recognizeVit, RecognizeOptions, VitFamily } from './recognize';
 
 export type ImportOptions = RecognizeOptions;
@@ -67,6 +69,9 @@ export function importBytes(bytes: Uint8Array, filePath: string | null, options:
   try {
     const model = decodeModel(bytes, what);
     const graph = new OnnxGraph(model, { baseDir: baseDir ?? undefined });
+    // The ViT pipeline cannot run a Swin; say what the graph is instead of where the ViT
+    // matcher stopped.
+    if (looksLikeSwin(graph)) throw swinRefusal(graph, filePath);
     const r: Recognition = recognizeVit(graph, options);
     return {
       config: r.config,

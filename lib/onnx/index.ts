@@ -14,3 +14,5 @@ export type { Preprocessing, PreprocessOptions } from './preprocess';
 export { vitCost } from './vit-cost';
 export type { VitFamily, GraphForms } from './recognize';
 export { SUPPORTED_FAMILIES } from './unrecognized';
+export { importSwinOnnx, importSwinBytes, loadSwinOnnx, describeSwin, SUPPORTED_SWIN } from './import-swin';
+export type { ImportedSwin, SwinImportOptions } from './import-swin';

@@ -10,7 +10,7 @@
 
 import { SpdfqError } from '../errors';
 import { describeNode, OnnxGraph, OnnxNode } from './graph';
-import { BINARY, COMPARISONS, constantNode, convShape, matmulShape, MIN_INPUTS, REDUCE, SAME_SHAPE, UNARY, validShape, attrInt, attrInts } from './op-tables';
+import { BINARY, COMPARISONS, constantNode, convShape, matmulShape, MIN_INPUTS, REDUCE, SAME_SHAPE, UNARY, validShape, attrInt, attrInts, attrString } from './op-tables';
 import { Known, WeightSource } from './static-eval-types';
 import { checkedDims, DataType, isFloatType, MAX_TENSOR_ELEMENTS, numel, readTensor, TensorValue } from './tensor-data';
 import {
@@ -49,14 +49,23 @@ interface NodeCtx {
 /** Larger computed tensors are not folded (weights behind layout ops always are). */
 const FOLD_LIMIT = 1 << 16;
 
+export interface StaticEvalOptions {
+  /** Fold computed tensors up to this many elements (default FOLD_LIMIT). Swin's shifted-
+   *  window masks [windows, N, N] are computed from shapes by ScatterND chains and reach
+   *  64·49·49 = 153,664 elements in Swin-T; the Swin importer raises the limit to read them. */
+  foldLimit?: number;
+}
+
 const LAYOUT_OPS_FOLDED_ALWAYS = new Set(['Identity', 'Dropout', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Cast']);
 
 export class StaticEval {
   readonly graph: OnnxGraph;
   private readonly known = new Map<string, Known>();
+  private readonly foldLimit: number;
 
-  constructor(graph: OnnxGraph, inputShapes: Map<string, number[]>) {
+  constructor(graph: OnnxGraph, inputShapes: Map<string, number[]>, options: StaticEvalOptions = {}) {
     this.graph = graph;
+    this.foldLimit = options.foldLimit ?? FOLD_LIMIT;
     for (const input of graph.inputs) {
       this.known.set(input.name, { shape: inputShapes.get(input.name) ?? null, dataType: input.elemType });
     }
@@ -122,7 +131,7 @@ export class StaticEval {
     const val = (i: number) => (node.inputs[i] ? this.value(node.inputs[i]) : undefined);
     const allConst = node.inputs.every((i) => i === '' || this.isConstant(i));
     const fold = (outShape: number[] | null) =>
-      allConst && outShape !== null && validShape(outShape) && (LAYOUT_OPS_FOLDED_ALWAYS.has(node.opType) || numel(outShape) <= FOLD_LIMIT);
+      allConst && outShape !== null && validShape(outShape) && (LAYOUT_OPS_FOLDED_ALWAYS.has(node.opType) || numel(outShape) <= this.foldLimit);
     const op = node.opType;
     const what = op;
     const c: NodeCtx = { node, ins, shape, dtype, val, fold, what };
@@ -270,7 +279,7 @@ export class StaticEval {
         if (!s || !is) return [{ shape: null, dataType: dtype(0) }];
         const axis = normalizeAxis(attrInt(node, 'axis', 0), s.length, what);
         const outShape = [...s.slice(0, axis), ...is, ...s.slice(axis + 1)];
-        if (fold(outShape) && numel(outShape) <= FOLD_LIMIT) {
+        if (fold(outShape)) {
           const v = gatherValue(val(0) as TensorValue, val(1) as TensorValue, axis);
           return [{ shape: outShape, dataType: dtype(0), value: v }];
         }
@@ -322,13 +331,34 @@ export class StaticEval {
         const out = Array.from(target.data);
         checkedDims(out, describeNode(node));
         const n = numel(out);
-        return [{ shape: out, dataType: fill.dataType, value: n <= FOLD_LIMIT ? makeValue(fill.dataType, out, new Array(n).fill(fill.data[0] ?? 0)) : undefined }];
+        return [{ shape: out, dataType: fill.dataType, value: n <= this.foldLimit ? makeValue(fill.dataType, out, new Array(n).fill(fill.data[0] ?? 0)) : undefined }];
+      }
+      case 'Pad': {
+        // opset ≥ 11: pads (and the constant value) are inputs; before, attributes
+        const s = shape(0);
+        const padsValue = attrInts(node, 'pads') ?? (val(1) ? Array.from((val(1) as TensorValue).data) : undefined);
+        if (!s || !padsValue) return [{ shape: null, dataType: dtype(0) }];
+        const axesValue = node.inputs[3] ? val(3) : undefined;
+        if (node.inputs[3] && !axesValue) return [{ shape: null, dataType: dtype(0) }];
+        const axes = axesValue ? Array.from(axesValue.data).map((a) => normalizeAxis(a, s.length, what)) : s.map((_, i) => i);
+        if (padsValue.length !== 2 * axes.length) throw new SpdfqError('E_ONNX', `Pad needs ${2 * axes.length} pads for axes [${axes.join(', ')}], found ${padsValue.length}`);
+        const out = [...s];
+        axes.forEach((a, k) => (out[a] = s[a] + padsValue[k] + padsValue[k + axes.length]));
+        checkedDims(out, describeNode(node));
+        return [{ shape: out, dataType: dtype(0) }];
+      }
+      case 'ScatterND': {
+        const s = shape(0);
+        if (!s) return [{ shape: null, dataType: dtype(0) }];
+        const [data, indices, updates] = [val(0), val(1), val(2)];
+        if (!fold(s) || !data || !indices || !updates || attrString(node, 'reduction', 'none') !== 'none') return [{ shape: s, dataType: dtype(0) }];
+        return [{ shape: s, dataType: dtype(0), value: scatterND(data, indices, updates, what) }];
       }
       case 'Range': {
         const [a, b, c] = [val(0), val(1), val(2)];
         if (!a || !b || !c) return [{ shape: null, dataType: dtype(0) }];
         const n = Math.max(Math.ceil((b.data[0] - a.data[0]) / c.data[0]), 0);
-        if (n > FOLD_LIMIT) return [{ shape: [n], dataType: dtype(0) }];
+        if (n > this.foldLimit) return [{ shape: [n], dataType: dtype(0) }];
         return [{ shape: [n], dataType: dtype(0), value: makeValue(dtype(0), [n], Array.from({ length: n }, (_, i) => a.data[0] + i * c.data[0])) }];
       }
     }
@@ -361,6 +391,11 @@ export class StaticEval {
       }
       case 'Conv':
         return [{ shape: convShape(node, shape(0), shape(1)), dataType: dtype(0) }];
+      case 'GlobalAveragePool':
+      case 'GlobalMaxPool': {
+        const s = shape(0);
+        return [{ shape: s ? s.map((d, i) => (i < 2 ? d : 1)) : null, dataType: dtype(0) }];
+      }
     }
     return undefined;
   }
@@ -421,7 +456,7 @@ export class StaticEval {
     const picks = this.slicePicks(node);
     if (!picks) return { shape: null, dataType };
     const out = picks.map((p) => p.length);
-    const v = node.inputs.every((i) => i === '' || this.isConstant(i)) && numel(out) <= FOLD_LIMIT ? val(0) : undefined;
+    const v = node.inputs.every((i) => i === '' || this.isConstant(i)) && numel(out) <= this.foldLimit ? val(0) : undefined;
     return { shape: out, dataType, value: v ? selectValue(v, picks) : undefined };
   }
 
@@ -487,7 +522,7 @@ export class StaticEval {
       out[axis] = size;
       const picks = s.map((d, i) => (i === axis ? Array.from({ length: size }, (_, j) => offset + j) : Array.from({ length: d }, (_, j) => j)));
       offset += size;
-      return { shape: out, dataType, value: v && numel(out) <= FOLD_LIMIT ? selectValue(v, picks) : undefined };
+      return { shape: out, dataType, value: v && numel(out) <= this.foldLimit ? selectValue(v, picks) : undefined };
     });
   }
 
@@ -506,7 +541,7 @@ export class StaticEval {
     const norm = axes.map((a) => normalizeAxis(a, s.length, node.opType));
     const keep = attrInt(node, 'keepdims', 1) === 1;
     const out = keep ? s.map((d, i) => (norm.includes(i) ? 1 : d)) : s.filter((_, i) => !norm.includes(i));
-    const v = this.isConstant(node.inputs[0]) && numel(s) <= FOLD_LIMIT ? val(0) : undefined;
+    const v = this.isConstant(node.inputs[0]) && numel(s) <= this.foldLimit ? val(0) : undefined;
     return { shape: out, dataType, value: v ? reduceValue(v, norm, keep, REDUCE[node.opType]) : undefined };
   }
 
@@ -525,3 +560,28 @@ export class StaticEval {
 
 /** Non-negative integer dims with a plausible element count (values computed from a
  *  corrupt constant can be anything). */
+
+/** ScatterND without reduction: a copy of `data` with the slices `indices` names replaced
+ *  by `updates` (torch exports slice assignment, `img_mask[:, h, w, :] = cnt`, this way). */
+function scatterND(data: TensorValue, indices: TensorValue, updates: TensorValue, what: string): TensorValue {
+  const r = data.dims.length;
+  const q = indices.dims.length;
+  const k = indices.dims[q - 1];
+  if (q < 1 || !(k >= 1 && k <= r)) throw new SpdfqError('E_ONNX', `${what}: indices [${indices.dims.join(', ')}] do not index a rank-${r} tensor`);
+  const sliceSize = numel(data.dims.slice(k));
+  const count = numel(indices.dims.slice(0, -1));
+  if (updates.data.length !== count * sliceSize) throw new SpdfqError('E_ONNX', `${what}: updates [${updates.dims.join(', ')}] do not fit ${count} slices of ${sliceSize}`);
+  const strides = data.dims.map((_, i) => numel(data.dims.slice(i + 1)));
+  const out = makeValue(data.dataType, data.dims, data.data);
+  for (let n = 0; n < count; n++) {
+    let offset = 0;
+    for (let j = 0; j < k; j++) {
+      let ix = indices.data[n * k + j];
+      if (ix < 0) ix += data.dims[j];
+      if (!(ix >= 0 && ix < data.dims[j])) throw new SpdfqError('E_ONNX', `${what}: index ${indices.data[n * k + j]} out of range for axis ${j} of size ${data.dims[j]}`);
+      offset += ix * strides[j];
+    }
+    for (let e = 0; e < sliceSize; e++) out.data[offset + e] = updates.data[n * sliceSize + e];
+  }
+  return out;
+}

@@ -18,8 +18,14 @@ export interface SwinFixture {
   onnx?: { file: string; opset: number };
 }
 
+/** Fixtures are the <name>.json files with a <name>.bin (onnx_exports.json is the ONNX
+ *  exports' manifest, not a fixture). */
 export function listSwinFixtures(): string[] {
-  return fs.readdirSync(SWIN_FIXTURE_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  return fs
+    .readdirSync(SWIN_FIXTURE_DIR)
+    .filter((f) => f.endsWith('.json') && fs.existsSync(path.join(SWIN_FIXTURE_DIR, `${f.slice(0, -5)}.bin`)))
+    .map((f) => f.slice(0, -5))
+    .sort();
 }
 
 export function loadSwinFixture(name: string): SwinFixture {

@@ -7,6 +7,52 @@ import { patchGrid, prefixTokens, tokenCount } from '../../vit-config';
 import { ImportedModel, importOnnx } from '../../onnx/import-onnx';
 import { Preprocessing, readPreprocessing } from '../../onnx/preprocess';
 import { vitCost, VitCost } from '../../onnx/vit-cost';
+import { describeSwin, importSwinGraph } from '../../onnx/import-swin';
+import { OnnxGraph } from '../../onnx/graph';
+import { decodeModel } from '../../onnx/proto';
+import { looksLikeSwin } from '../../onnx/recognize-swin';
+import * as fs from 'fs';
+import * as path from 'path';
+import { SpdfqError } from '../../errors';
+
+/** The report for a Swin graph, or null when the file does not look like one (the ViT
+ *  path then reads it and reports its own errors). */
+export async function inspectSwin(file: string, json: boolean): Promise<string | null> {
+  const filePath = path.resolve(file);
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.promises.readFile(filePath);
+  } catch {
+    return null; // importOnnx reports the unreadable file
+  }
+  let graph: OnnxGraph;
+  try {
+    graph = new OnnxGraph(decodeModel(bytes, `'${filePath}'`), { baseDir: path.dirname(filePath) });
+  } catch (err) {
+    if (err instanceof SpdfqError) return null;
+    throw err;
+  }
+  if (!looksLikeSwin(graph)) return null;
+  const m = importSwinGraph(graph, filePath);
+  const c = m.config;
+  const params = [...m.weights.values()].reduce((s, w) => s + w.length, 0);
+  if (json) {
+    return `${JSON.stringify({ path: m.path, family: 'torchvision-swin', description: describeSwin(m), opset: m.opset, irVersion: m.irVersion, producer: m.producer, input: { name: m.inputName, dims: m.inputDims }, output: m.outputName, graphForms: m.forms, config: c, parameters: params, supported: 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md, \"Stages that remain\")', sourceNames: Object.fromEntries(m.sourceNames) }, null, 2)}\n`;
+  }
+  const rows: [string, string][] = [
+    ['model', `${m.path}  (opset ${m.opset}, IR ${m.irVersion}${m.producer ? `, ${m.producer}` : ''})`],
+    ['family', `torchvision Swin Transformer V1, LayerNorm ${m.forms.layerNorm === 'op' ? 'as LayerNormalization' : 'decomposed'}, GELU ${m.forms.gelu === 'op' ? 'as Gelu op' : 'decomposed'}, pooling ${m.forms.pooling}`],
+    ['input', `${m.inputName} [${m.inputDims.map((d) => d ?? '?').join(', ')}] → ${m.outputName} [batch, ${c.numClasses}]`],
+    ['image', `${c.imageHeight}×${c.imageWidth}, ${c.channels} channels, patch ${c.patchSize} → ${c.imageHeight / c.patchSize}×${c.imageWidth / c.patchSize} tokens`],
+    ['stages', c.depths.map((d, s) => `${d} blocks × dim ${c.embedDim * 2 ** s}, ${c.numHeads[s]} heads`).join('; ')],
+    ['window', `${c.windowSize.join('×')}, shifted by half a window in odd blocks, MLP ratio ${c.mlpRatio}, qkv bias ${c.qkvBias ? 'yes' : 'no'}`],
+    ['numerics', `LayerNorm eps ${c.layerNormEps.toExponential()}, activation ${c.activation}`],
+    ['parameters', params.toLocaleString('en-US')],
+    ['supported', 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md, \"Stages that remain\")'],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${k.padEnd(width)}${v}`).join('\n') + '\n';
+}
 
 interface InspectArgs {
   model: string;
@@ -92,7 +138,7 @@ export function inspectText(m: ImportedModel, cost: VitCost, pre: Preprocessing)
 
 export const inspectCommand: CommandModule<object, InspectArgs> = {
   command: 'inspect <model>',
-  describe: 'Print the ViT architecture recognized in an ONNX file (or why it is not recognized)',
+  describe: 'Print the ViT or Swin architecture recognized in an ONNX file (or why it is not recognized)',
   builder: (y: Argv<object>) =>
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'path to the .onnx file' })
@@ -101,6 +147,11 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
       .option('output-name', { type: 'string', describe: 'the logits output, when the graph has several' })
       .option('preprocess', { type: 'string', describe: 'preprocessing sidecar JSON (default: <model>.preprocess.json or preprocessor_config.json)' }) as unknown as Argv<InspectArgs>,
   handler: async (argv) => {
+    const swin = await inspectSwin(argv.model, argv.json);
+    if (swin !== null) {
+      process.stdout.write(swin);
+      return;
+    }
     const model = await importOnnx(argv.model, { imageSize: argv['image-size'], outputName: argv['output-name'] });
     const cost = vitCost(model.config);
     const pre = readPreprocessing(model.path, model.config, { sidecar: argv.preprocess });

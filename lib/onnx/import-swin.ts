@@ -1,0 +1,132 @@
+// Import of a torchvision Swin V1 ONNX export (stage 2 of docs/swin.md): file or bytes →
+// the SwinConfig and torchvision-named weights lib/swin.ts runs, and a convenience that
+// builds the native SwinModel from them. No native code is needed for the import itself.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { SpdfqError } from '../errors';
+import { createSwin, SwinConfig, SwinModel, SwinOptions } from '../swin';
+import { ParamBinding } from './bindings';
+import { OnnxGraph } from './graph';
+import { decodeModel, toNumber } from './proto';
+import { recognizeSwin, SwinRecognition } from './recognize-swin';
+
+export const SUPPORTED_SWIN =
+  "torchvision's Swin V1 (SwinTransformer with PatchMerging: swin_t/s/b and custom depths, heads, windows, MLP ratios), square patches, " +
+  'exported by torch.onnx (opsets 14-17 tested; LayerNorm as LayerNormalization or decomposed; roll as Slice + Concat), dynamic or fixed batch, fixed image size';
+
+export interface ImportedSwin {
+  kind: 'swin';
+  config: SwinConfig;
+  /** Weights under torchvision state_dict names (relative_position_index excluded). */
+  weights: Map<string, Float32Array>;
+  sourceNames: Map<string, string[]>;
+  bindings: Map<string, ParamBinding>;
+  forms: SwinRecognition['forms'];
+  opset: number;
+  irVersion: number;
+  producer: string;
+  inputName: string;
+  outputName: string;
+  inputDims: (number | string | null)[];
+  fixedBatch: number | null;
+  path: string | null;
+}
+
+export interface SwinImportOptions {
+  /** Which graph output holds the logits, when there are several. */
+  outputName?: string;
+}
+
+async function readSource(source: string | Uint8Array, fn: string): Promise<{ bytes: Uint8Array; filePath: string | null }> {
+  if (typeof source === 'string') {
+    const filePath = path.resolve(source);
+    try {
+      return { bytes: await fs.promises.readFile(filePath), filePath };
+    } catch (err) {
+      throw new SpdfqError('E_IO', `cannot read ONNX model '${source}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  }
+  if (source instanceof Uint8Array) return { bytes: source, filePath: null };
+  throw new SpdfqError('E_CONFIG', `${fn}: expected a file path or a Uint8Array, received ${typeof source}`);
+}
+
+/** Recognizes a decoded graph as a Swin (importer internals; see importSwinOnnx). */
+export function importSwinGraph(graph: OnnxGraph, filePath: string | null, options: SwinImportOptions = {}): ImportedSwin {
+  let r: SwinRecognition;
+  try {
+    r = recognizeSwin(graph, options);
+  } catch (err) {
+    // the shared matchers (LayerNorm, activation) word their errors for ViTs
+    if (err instanceof SpdfqError && err.message.startsWith('not a supported ViT graph')) {
+      throw new SpdfqError(err.code, `${err.message.replace(/^not a supported ViT graph/, 'not a supported Swin graph').replace(/ Supported: [\s\S]*$/, '')} Supported Swin: ${SUPPORTED_SWIN}.`, { cause: err });
+    }
+    throw err;
+  }
+  const m = graph.model;
+  return {
+    kind: 'swin',
+    config: r.config,
+    weights: r.weights,
+    sourceNames: r.sourceNames,
+    bindings: r.bindings,
+    forms: r.forms,
+    opset: graph.opset,
+    irVersion: toNumber(m.irVersion),
+    producer: [m.producerName, m.producerVersion].filter((s) => s).join(' '),
+    inputName: r.inputName,
+    outputName: r.outputName,
+    inputDims: r.inputDims,
+    fixedBatch: r.fixedBatch,
+    path: filePath,
+  };
+}
+
+export function importSwinBytes(bytes: Uint8Array, filePath: string | null, options: SwinImportOptions = {}): ImportedSwin {
+  const what = filePath ? `'${filePath}'` : 'the ONNX buffer';
+  try {
+    const model = decodeModel(bytes, what);
+    return importSwinGraph(new OnnxGraph(model, { baseDir: filePath ? path.dirname(filePath) : undefined }), filePath, options);
+  } catch (err) {
+    if (err instanceof SpdfqError) throw err;
+    throw new SpdfqError('E_ONNX', `internal error while reading ${what} as a Swin (the file may be corrupt): ${(err as Error).message ?? String(err)}`, { cause: err });
+  }
+}
+
+/** Reads a torchvision Swin V1 export. E_IO when the file cannot be read; E_ONNX naming
+ *  the node where recognition stopped when it is not one. */
+export async function importSwinOnnx(source: string | Uint8Array, options: SwinImportOptions = {}): Promise<ImportedSwin> {
+  const { bytes, filePath } = await readSource(source, 'importSwinOnnx');
+  return importSwinBytes(bytes, filePath, options);
+}
+
+/** importSwinOnnx, then createSwin: a CPU SwinModel ready for forward(). */
+export async function loadSwinOnnx(source: string | Uint8Array, options: SwinImportOptions & SwinOptions = {}): Promise<{ imported: ImportedSwin; model: SwinModel }> {
+  const imported = await importSwinOnnx(source, options);
+  const model = createSwin(imported.config, imported.weights, { threads: options.threads, reference: options.reference });
+  return { imported, model };
+}
+
+/** One line naming a recognized Swin's architecture, for messages and `inspect`. */
+export function describeSwin(m: Pick<ImportedSwin, 'config'>): string {
+  const c = m.config;
+  return `torchvision Swin Transformer V1: ${c.imageHeight}×${c.imageWidth}×${c.channels}, patch ${c.patchSize}, embed ${c.embedDim}, depths [${c.depths.join(', ')}], heads [${c.numHeads.join(', ')}], window ${c.windowSize.join('×')}, MLP ratio ${c.mlpRatio}, ${c.numClasses} classes`;
+}
+
+/** The error the ViT pipeline (importOnnx: run, quantize, synth, compare) gives for a graph
+ *  that looks like a Swin: what it was recognized as and what is missing, or the Swin
+ *  recognizer's own error when the graph is not a Swin it runs either. */
+export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqError {
+  let m: ImportedSwin;
+  try {
+    m = importSwinGraph(graph, filePath);
+  } catch (err) {
+    return err instanceof SpdfqError ? err : new SpdfqError('E_ONNX', `internal error while reading the graph as a Swin: ${(err as Error).message}`, { cause: err });
+  }
+  return new SpdfqError(
+    'E_ONNX',
+    `${filePath ? `'${filePath}'` : 'the ONNX buffer'} was recognized as a ${describeSwin(m)}. ` +
+      'Synthesis, quantization and the quantized export do not support Swin yet (docs/swin.md, "Stages that remain": the backward, synthesis and quantization for Swin); ' +
+      'only its fp32 forward runs, through the API (importSwinOnnx / loadSwinOnnx), and `spdfq-native inspect` describes it.',
+  );
+}
