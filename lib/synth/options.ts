@@ -17,7 +17,8 @@ const TOP_KEYS = [
   'signal', 'onProgress',
 ] as const;
 
-/** The components each method runs with by default: SPDFQ's three, PSAQ-ViT's entropy. */
+/** The components each method has: SPDFQ's three, PSAQ-ViT's entropy. Which of them run by
+ *  default is SYNTH_DEFAULTS' choice (SPDFQ's soft labels are off unless asked for). */
 export function methodComponents(method: SynthMethod): { apa: boolean; msr: boolean; sl: boolean; pse: boolean } {
   return { apa: method === 'spdfq', msr: method === 'spdfq', sl: method === 'spdfq', pse: method === 'psaq' };
 }
