@@ -2,7 +2,7 @@
 # The package as a user gets it: `npm pack`, install the tarball into a fresh project,
 # run the main job there, and check that it writes everything, including the exported
 # model's accuracy in onnxruntime (which must equal the reported quantized accuracy
-# within 0.3 points). Then without onnxruntime-node (an optional dependency that an
+# within 0.5 points, the bound of test/example.test.ts). Then without onnxruntime-node (an optional dependency that an
 # offline install drops): the run must still exit 0, write its outputs and say why the
 # export was not measured. CI (.ci/run) calls it; it installs only from the npm registry.
 #
@@ -33,7 +33,10 @@ const fs = require('fs');
 const need = ['quantized.onnx', 'report.html', 'results.json', 'synthetic/images.npy', 'synthetic/grid.png'];
 for (const f of need) if (!fs.existsSync('with-ort/' + f)) throw new Error('missing output ' + f);
 if (r.exported_top1 === null) throw new Error('the exported model was not evaluated: ' + r.export_warnings.join('; '));
-if (Math.abs(r.exported_top1 - r.quant_top1) > 0.003) throw new Error('exported ' + r.exported_top1 + ' vs reported ' + r.quant_top1);
+// The bound test/example.test.ts holds the default run to: a W4A4 model's exported file and its
+// simulation differ only by float rounding (GEMM order, log2 in the log√2 softmax), which can move
+// an activation across a 4-bit step and flip a near-tie prediction; measured agreement 99.5–99.7 %.
+if (Math.abs(r.exported_top1 - r.quant_top1) > 0.005) throw new Error('exported ' + r.exported_top1 + ' vs reported ' + r.quant_top1 + ' (agreement ' + r.exported_agreement + ')');
 console.log('check-package: installed run: quant top-1 ' + r.quant_top1 + ', exported (onnxruntime) ' + r.exported_top1);
 "
 
