@@ -1,13 +1,13 @@
 // Import without the engine: file → decoded model → recognized config and timm-named
 // weights. `inspect` and fp32 export use this directly; load-model.ts adds the forward.
 
-import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
 import { VitConfig } from '../vit-config';
 import { ParamBinding } from './bindings';
 import { OnnxGraph } from './graph';
 import { decodeModel, toNumber } from './proto';
+import { readOnnxSource } from './read-source';
 import { swinRefusal } from './import-swin';
 import { looksLikeSwin } from './recognize-swin';
 import { ArchitectureVariant, GraphForms, Recognition, recognizeVit, RecognizeOptions, VitFamily } from './recognize';
@@ -46,20 +46,7 @@ export interface ImportedModel {
 /** Reads and recognizes a model. Every failure is a SpdfqError: E_IO when the file cannot
  *  be read, E_ONNX when it is not a supported ViT (the message says where and why). */
 export async function importOnnx(source: string | Uint8Array, options: ImportOptions = {}): Promise<ImportedModel> {
-  let bytes: Uint8Array;
-  let filePath: string | null = null;
-  if (typeof source === 'string') {
-    filePath = path.resolve(source);
-    try {
-      bytes = await fs.promises.readFile(filePath);
-    } catch (err) {
-      throw new SpdfqError('E_IO', `cannot read ONNX model '${source}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
-  } else if (source instanceof Uint8Array) {
-    bytes = source;
-  } else {
-    throw new SpdfqError('E_CONFIG', `importOnnx: expected a file path or a Uint8Array, received ${typeof source}`);
-  }
+  const { bytes, filePath } = await readOnnxSource(source, 'importOnnx');
   return importBytes(bytes, filePath, options);
 }
 

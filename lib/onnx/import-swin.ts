@@ -2,13 +2,13 @@
 // the SwinConfig and torchvision-named weights lib/swin.ts runs, and a convenience that
 // builds the native SwinModel from them. No native code is needed for the import itself.
 
-import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
 import { createSwin, SwinConfig, SwinModel, SwinOptions } from '../swin';
 import { ParamBinding } from './bindings';
 import { OnnxGraph } from './graph';
 import { decodeModel, toNumber } from './proto';
+import { readOnnxSource } from './read-source';
 import { recognizeSwin, SwinRecognition } from './recognize-swin';
 
 export const SUPPORTED_SWIN =
@@ -36,19 +36,6 @@ export interface ImportedSwin {
 export interface SwinImportOptions {
   /** Which graph output holds the logits, when there are several. */
   outputName?: string;
-}
-
-async function readSource(source: string | Uint8Array, fn: string): Promise<{ bytes: Uint8Array; filePath: string | null }> {
-  if (typeof source === 'string') {
-    const filePath = path.resolve(source);
-    try {
-      return { bytes: await fs.promises.readFile(filePath), filePath };
-    } catch (err) {
-      throw new SpdfqError('E_IO', `cannot read ONNX model '${source}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
-  }
-  if (source instanceof Uint8Array) return { bytes: source, filePath: null };
-  throw new SpdfqError('E_CONFIG', `${fn}: expected a file path or a Uint8Array, received ${typeof source}`);
 }
 
 /** Recognizes a decoded graph as a Swin (importer internals; see importSwinOnnx). */
@@ -96,7 +83,7 @@ export function importSwinBytes(bytes: Uint8Array, filePath: string | null, opti
 /** Reads a torchvision Swin V1 export. E_IO when the file cannot be read; E_ONNX naming
  *  the node where recognition stopped when it is not one. */
 export async function importSwinOnnx(source: string | Uint8Array, options: SwinImportOptions = {}): Promise<ImportedSwin> {
-  const { bytes, filePath } = await readSource(source, 'importSwinOnnx');
+  const { bytes, filePath } = await readOnnxSource(source, 'importSwinOnnx');
   return importSwinBytes(bytes, filePath, options);
 }
 

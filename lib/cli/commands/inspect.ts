@@ -4,27 +4,22 @@
 
 import type { Argv, CommandModule } from 'yargs';
 import { patchGrid, prefixTokens, tokenCount } from '../../vit-config';
-import { ImportedModel, importOnnx } from '../../onnx/import-onnx';
+import { ImportedModel, importBytes } from '../../onnx/import-onnx';
+import { readOnnxSource } from '../../onnx/read-source';
 import { Preprocessing, readPreprocessing } from '../../onnx/preprocess';
 import { vitCost, VitCost } from '../../onnx/vit-cost';
 import { describeSwin, importSwinGraph } from '../../onnx/import-swin';
 import { OnnxGraph } from '../../onnx/graph';
 import { decodeModel } from '../../onnx/proto';
 import { looksLikeSwin } from '../../onnx/recognize-swin';
-import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../../errors';
 
-/** The report for a Swin graph, or null when the file does not look like one (the ViT
- *  path then reads it and reports its own errors). */
-export async function inspectSwin(file: string, json: boolean): Promise<string | null> {
-  const filePath = path.resolve(file);
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.promises.readFile(filePath);
-  } catch {
-    return null; // importOnnx reports the unreadable file
-  }
+const SWIN_SUPPORT = 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md, "Stages that remain")';
+
+/** The report for a Swin graph, or null when the bytes do not decode as one (the ViT path
+ *  then reads them and reports its own errors). */
+export function inspectSwin(bytes: Uint8Array, filePath: string, json: boolean): string | null {
   let graph: OnnxGraph;
   try {
     graph = new OnnxGraph(decodeModel(bytes, `'${filePath}'`), { baseDir: path.dirname(filePath) });
@@ -37,7 +32,7 @@ export async function inspectSwin(file: string, json: boolean): Promise<string |
   const c = m.config;
   const params = [...m.weights.values()].reduce((s, w) => s + w.length, 0);
   if (json) {
-    return `${JSON.stringify({ path: m.path, family: 'torchvision-swin', description: describeSwin(m), opset: m.opset, irVersion: m.irVersion, producer: m.producer, input: { name: m.inputName, dims: m.inputDims }, output: m.outputName, graphForms: m.forms, config: c, parameters: params, supported: 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md, \"Stages that remain\")', sourceNames: Object.fromEntries(m.sourceNames) }, null, 2)}\n`;
+    return `${JSON.stringify({ path: m.path, family: 'torchvision-swin', description: describeSwin(m), opset: m.opset, irVersion: m.irVersion, producer: m.producer, input: { name: m.inputName, dims: m.inputDims }, output: m.outputName, graphForms: m.forms, config: c, parameters: params, supported: SWIN_SUPPORT, sourceNames: Object.fromEntries(m.sourceNames) }, null, 2)}\n`;
   }
   const rows: [string, string][] = [
     ['model', `${m.path}  (opset ${m.opset}, IR ${m.irVersion}${m.producer ? `, ${m.producer}` : ''})`],
@@ -48,7 +43,7 @@ export async function inspectSwin(file: string, json: boolean): Promise<string |
     ['window', `${c.windowSize.join('×')}, shifted by half a window in odd blocks, MLP ratio ${c.mlpRatio}, qkv bias ${c.qkvBias ? 'yes' : 'no'}`],
     ['numerics', `LayerNorm eps ${c.layerNormEps.toExponential()}, activation ${c.activation}`],
     ['parameters', params.toLocaleString('en-US')],
-    ['supported', 'fp32 forward through the API (importSwinOnnx / loadSwinOnnx); synthesis and quantization not yet (docs/swin.md, \"Stages that remain\")'],
+    ['supported', SWIN_SUPPORT],
   ];
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   return rows.map(([k, v]) => `${k.padEnd(width)}${v}`).join('\n') + '\n';
@@ -147,12 +142,14 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
       .option('output-name', { type: 'string', describe: 'the logits output, when the graph has several' })
       .option('preprocess', { type: 'string', describe: 'preprocessing sidecar JSON (default: <model>.preprocess.json or preprocessor_config.json)' }) as unknown as Argv<InspectArgs>,
   handler: async (argv) => {
-    const swin = await inspectSwin(argv.model, argv.json);
+    // One read of the file for both families.
+    const { bytes, filePath } = await readOnnxSource(argv.model, 'inspect');
+    const swin = inspectSwin(bytes, filePath!, argv.json);
     if (swin !== null) {
       process.stdout.write(swin);
       return;
     }
-    const model = await importOnnx(argv.model, { imageSize: argv['image-size'], outputName: argv['output-name'] });
+    const model = importBytes(bytes, filePath, { imageSize: argv['image-size'], outputName: argv['output-name'] });
     const cost = vitCost(model.config);
     const pre = readPreprocessing(model.path, model.config, { sidecar: argv.preprocess });
     process.stdout.write(argv.json ? `${JSON.stringify(inspectReport(model, cost, pre), null, 2)}\n` : inspectText(model, cost, pre));
