@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../core/fast_math.h"
+#include "head_gemms.h"
 #include "ops.h"
 #include "row_kernels.h"
 
@@ -102,19 +103,7 @@ void attention_forward(float* av, float* att, const float* qkv, int B, int N, in
     const int64_t b = t / H, h = t % H;
     const float* base = qkv + b * N * 3 * D + h * hd;
     float* P = att + t * N * N;
-    GemmArgs s;  // S = scale · Q·Kᵀ
-    s.transB = true;
-    s.M = N;
-    s.N = N;
-    s.K = hd;
-    s.alpha = scale;
-    s.A = base;
-    s.lda = 3 * D;
-    s.B = base + D;
-    s.ldb = 3 * D;
-    s.C = P;
-    s.ldc = N;
-    gemm(s, ex.gemm);
+    head_scores(P, base, N, hd, D, scale, ex.gemm);
     row_kernels().softmax_rows(P, N, N);
     const float* Ppv = P;
     if (probs_q) {
@@ -123,17 +112,7 @@ void attention_forward(float* av, float* att, const float* qkv, int B, int N, in
       quant::fake_quant_tensor(Q, int64_t(N) * N, *probs_q);
       Ppv = Q;
     }
-    GemmArgs o;  // O = P·V, written straight into the merged-heads layout
-    o.M = N;
-    o.N = hd;
-    o.K = N;
-    o.A = Ppv;
-    o.lda = N;
-    o.B = base + 2 * D;
-    o.ldb = 3 * D;
-    o.C = av + b * N * D + h * hd;
-    o.ldc = D;
-    gemm(o, ex.gemm);
+    head_values(av + b * N * D + h * hd, Ppv, base, N, hd, D, ex.gemm);
   });
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../core/swin_params.h"
+#include "head_gemms.h"
 #include "row_kernels.h"
 #include "swin_ops.h"
 
@@ -88,33 +89,11 @@ void window_attention_forward(float* av, float* att, const float* qkv, const flo
     const int h = int(t % H), w = int(win % nW);
     const float* base = qkv + win * N * 3 * D + h * hd;
     float* P = att + t * N * N;
-    GemmArgs s;  // S = scale · Q·Kᵀ
-    s.transB = true;
-    s.M = N;
-    s.N = N;
-    s.K = hd;
-    s.alpha = scale;
-    s.A = base;
-    s.lda = 3 * D;
-    s.B = base + D;
-    s.ldb = 3 * D;
-    s.C = P;
-    s.ldc = N;
-    gemm(s, ex.gemm);
+    head_scores(P, base, N, hd, D, scale, ex.gemm);
     for (int i = 0; i < N; ++i)
       for (int j = 0; j < N; ++j) P[i * N + j] += logit_offset(table, rel_index, region, w, N, H, h, i, j);
     row_kernels().softmax_rows(P, N, N);
-    GemmArgs o;  // O = P·V, written straight into the merged-heads layout
-    o.M = N;
-    o.N = hd;
-    o.K = N;
-    o.A = P;
-    o.lda = N;
-    o.B = base + 2 * D;
-    o.ldb = 3 * D;
-    o.C = av + win * N * D + h * hd;
-    o.ldc = D;
-    gemm(o, ex.gemm);
+    head_values(av + win * N * D + h * hd, P, base, N, hd, D, ex.gemm);
   });
 }
 
