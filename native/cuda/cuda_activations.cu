@@ -15,9 +15,12 @@ int64_t plan_device_activations(const VitConfig& c, int batch, bool quant, char*
                          out_grads);
 
   DeviceScratch s;
-  int64_t widest = 3 * D;  // column reductions: qkv bias (3D), LayerNorm (2 × D), fc1 (M), head (K), patch (D)
+  // Column reductions: qkv bias (3D), LayerNorm (2 × D), fc1 (M), head (K), patch (D), and the LayerNorm over
+  // the raw patch vector (patch_len) of a model with patch_input_norm (vit-pytorch), the widest when D is small.
+  int64_t widest = 3 * D;
   if (M > widest) widest = M;
   if (K > widest) widest = K;
+  if (c.patch_input_norm && c.patch_len() > widest) widest = c.patch_len();
   s.reduce_floats = reduce_scratch_floats(widest);
   s.reduce = bump.floats(s.reduce_floats);
 

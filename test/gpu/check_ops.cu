@@ -309,7 +309,8 @@ void check_embed_and_head(const Spec& s, Report& r, Rng& rng, GemmMath math, con
     if (c.class_token) r.check("embed tokens backward dcls (+=)", rel_error(dgcls.get(), gcls), 1e-6);
     if (c.dist_token) r.check("embed tokens backward ddist (+=)", rel_error(dgdist.get(), gdist), 1e-6);
 
-    // Pooling.
+    // Pooling. Mean pooling starts after the prefix tokens, or at token 0 for MeanAll (pool_start).
+    const int ps = c.pool_start();
     std::vector<float> tok = randn(int64_t(B) * N * D, rng), pooled(size_t(B) * hin * D, 0.0f);
     for (int b = 0; b < B; ++b)
       for (int i = 0; i < hin * D; ++i) {
@@ -317,8 +318,8 @@ void check_embed_and_head(const Spec& s, Report& r, Rng& rng, GemmMath math, con
           pooled[size_t(b) * hin * D + size_t(i)] = tok[size_t(b) * N * D + size_t(i)];
         } else if (i < D) {
           float t = 0.0f;
-          for (int n = pre; n < N; ++n) t += tok[(size_t(b) * N + size_t(n)) * D + size_t(i)];
-          pooled[size_t(b) * hin * D + size_t(i)] = t * (1.0f / float(N - pre));
+          for (int n = ps; n < N; ++n) t += tok[(size_t(b) * N + size_t(n)) * D + size_t(i)];
+          pooled[size_t(b) * hin * D + size_t(i)] = t * (1.0f / float(N - ps));
         }
       }
     Dev<float> dtok(tok), dpool(int64_t(B) * hin * D);
@@ -332,8 +333,8 @@ void check_embed_and_head(const Spec& s, Report& r, Rng& rng, GemmMath math, con
           float v = 0.0f;
           if (c.pooling == Pooling::Token) {
             if (n < hin) v = gp[(size_t(b) * hin + size_t(n)) * D + size_t(i)];
-          } else if (n >= pre) {
-            v = gp[size_t(b) * hin * D + size_t(i)] * (1.0f / float(N - pre));
+          } else if (n >= ps) {
+            v = gp[size_t(b) * hin * D + size_t(i)] * (1.0f / float(N - ps));
           }
           gt[(size_t(b) * N + size_t(n)) * D + size_t(i)] = v;
         }
