@@ -11,6 +11,7 @@ import type { Known, WeightSource } from './static-eval-types';
 
 export const UNARY: Record<string, (x: number, node: OnnxNode) => number> = {
   Sqrt: Math.sqrt,
+  IsNaN: (x) => (Number.isNaN(x) ? 1 : 0), // the NaN guard torch writes after an exported SDPA's Softmax
   Reciprocal: (x) => 1 / x,
   Neg: (x) => -x,
   Abs: Math.abs,
@@ -46,7 +47,7 @@ export const BINARY: Record<string, (a: number, b: number, intMath: boolean) => 
   Or: (a, b) => (a || b ? 1 : 0),
   Xor: (a, b) => (!a !== !b ? 1 : 0),
 };
-export const COMPARISONS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not']);
+export const COMPARISONS = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not', 'IsNaN']);
 export const SAME_SHAPE = new Set(['Softmax', 'LogSoftmax', 'Identity', 'Clip', 'LeakyRelu', 'HardSigmoid']);
 /** Inputs an op cannot do without (the rest default to 1 for unary, 2 for binary ops). */
 export const MIN_INPUTS: Record<string, number> = {

@@ -185,7 +185,12 @@ function headView(l: Layout, stream: StreamShape, transposed: boolean): HeadView
  *  Dropout and Cast in between are skipped). */
 function softmaxOfProbabilities(ev: StaticEval, probs: string, stage: string): OnnxNode {
   const producerOf = (t: string): OnnxNode | null => ev.graph.producer.get(t) ?? null;
-  while (['Identity', 'Dropout', 'Cast'].includes(producerOf(probs)?.opType ?? '')) probs = (producerOf(probs) as OnnxNode).inputs[0];
+  for (;;) {
+    const n = producerOf(probs);
+    if (n && ['Identity', 'Dropout', 'Cast'].includes(n.opType)) probs = n.inputs[0];
+    else if (n && isNanGuard(ev, n)) probs = n.inputs[2];
+    else break;
+  }
   const softmax = producerOf(probs);
   if (!softmax || softmax.opType !== 'Softmax') throw unrecognized(stage, 'Softmax producing the attention probabilities', softmax);
   const rank = ev.shape(softmax.inputs[0])?.length ?? 0;
@@ -195,6 +200,24 @@ function softmaxOfProbabilities(ev: StaticEval, probs: string, stage: string): O
     throw unrecognized(stage, `Softmax over the last axis (the keys), found axis ${axis} of rank ${rank}`, softmax);
   }
   return softmax;
+}
+
+/** `Where(IsNaN(p), 0, p)`: torch's export of scaled_dot_product_attention (TorchScript
+ *  and dynamo) zeroes the NaN rows a fully masked query would give. The probabilities of
+ *  a Softmax over finite scores are never NaN, so the guard is the identity here. */
+function isNanGuard(ev: StaticEval, n: OnnxNode): boolean {
+  if (n.opType !== 'Where' || n.inputs.length !== 3) return false;
+  const cond = ev.graph.producer.get(n.inputs[0]);
+  return cond?.opType === 'IsNaN' && cond.inputs[0] === n.inputs[2] && scalarConstant(ev, n.inputs[1]) === 0;
+}
+
+/** An additive attention mask that masks nothing: a tensor that evaluates (for the
+ *  evaluation's batch) to zeros everywhere. HuggingFace transformers ≥ 5 passes an
+ *  all-true mask to scaled_dot_product_attention for ViTs, exported as
+ *  Add(scores, Where(mask, 0, −inf)). */
+function isZeroMask(ev: StaticEval, t: string): boolean {
+  const v = ev.value(t);
+  return v !== undefined && v.data.every((x) => x === 0);
 }
 
 /** scores = scale · Q·Kᵀ before the Softmax: the MatMul and the constant scale factors
@@ -208,6 +231,12 @@ function scaledScores(ev: StaticEval, softmax: OnnxNode, stage: string): { qk: O
     if (!n) break;
     if (n.opType === 'Identity' || n.opType === 'Cast') {
       scores = n.inputs[0];
+      continue;
+    }
+    if (n.opType === 'Add') {
+      const masked = isZeroMask(ev, n.inputs[1]) ? 0 : isZeroMask(ev, n.inputs[0]) ? 1 : -1;
+      if (masked < 0) throw unrecognized(stage, 'attention scores without a mask (an added mask must be all zeros: masked attention is not supported)', n);
+      scores = n.inputs[masked];
       continue;
     }
     if (n.opType !== 'Mul' && n.opType !== 'Div') break;
