@@ -13,7 +13,7 @@ import { recognizeSwin, SwinRecognition } from './recognize-swin';
 
 export const SUPPORTED_SWIN =
   "torchvision's Swin V1 (SwinTransformer with PatchMerging: swin_t/s/b and custom depths, heads, windows, MLP ratios), square patches, " +
-  'exported by torch.onnx (opsets 14-17 tested; LayerNorm as LayerNormalization or decomposed; roll as Slice + Concat), dynamic or fixed batch, fixed image size';
+  'exported by torch.onnx, TorchScript or dynamo (opsets 14-21 tested; LayerNorm as LayerNormalization or decomposed; roll as Slice + Concat), dynamic or fixed batch, fixed image size';
 
 export interface ImportedSwin {
   kind: 'swin';

@@ -228,6 +228,11 @@ function matchPatchMerging(ev: StaticEval, x: string, s: SwinStageShape, layer: 
   return { output: lin.output, norm, shape: { batch: s.batch, height: H2, width: W2, channels: 2 * C } };
 }
 
+/** Ops between the pool and the head: the flatten, as torch.onnx writes it (Flatten, Reshape,
+ *  Squeeze) or as the dynamo exporter does (as_strided: a Reshape to 1-D, then a Gather of
+ *  computed indices). */
+const POOL_TO_HEAD = new Set(['Flatten', 'Reshape', 'Squeeze', 'Identity', 'Gather']);
+
 /** norm → permute → AdaptiveAvgPool2d(1) (GlobalAveragePool, or ReduceMean over the grid)
  *  → flatten → head Linear. */
 function matchSwinHead(ev: StaticEval, x: string, s: SwinStageShape, output: string, lastLayer: number, params: ParamCollector): { norm: LayerNormMatch; numClasses: number; pooling: string } {
@@ -238,9 +243,9 @@ function matchSwinHead(ev: StaticEval, x: string, s: SwinStageShape, output: str
   while (ev.graph.producer.get(t)?.opType === 'Identity') t = (ev.graph.producer.get(t) as OnnxNode).inputs[0];
   const head = matchLinear(ev, t);
   if (!head || head.inSize !== C) throw unrecognized(stage, `the classifier Linear (Gemm, or MatMul + Add) on ${C} pooled features producing '${output}'`, ev.graph.producer.get(t) ?? null);
-  // pooled → head input: only layout ops; the pool itself averages the whole grid
+  // pooled → head input: data movement only (checked below); the pool itself averages the whole grid
   let p = head.input;
-  while (['Flatten', 'Reshape', 'Squeeze', 'Identity'].includes(ev.graph.producer.get(p)?.opType ?? '')) p = (ev.graph.producer.get(p) as OnnxNode).inputs[0];
+  while (POOL_TO_HEAD.has(ev.graph.producer.get(p)?.opType ?? '')) p = (ev.graph.producer.get(p) as OnnxNode).inputs[0];
   const pool = ev.graph.producer.get(p);
   if (!pool || !['GlobalAveragePool', 'ReduceMean'].includes(pool.opType)) throw unrecognized(stage, 'the average pool over the grid (GlobalAveragePool or ReduceMean) before the head', pool ?? head.nodes[0]);
   const ids = new MovementTracer(ev, stage, norm.output, 'the final LayerNorm').trace(pool.inputs[0]);
@@ -273,8 +278,12 @@ function matchSwinHead(ev: StaticEval, x: string, s: SwinStageShape, output: str
     order.push(b * C + c);
   }
   if (order.some((v, i) => v !== i)) throw unrecognized(stage, `pooled features in [batch, ${C}] order`, pool);
-  const hs = ev.shape(head.input);
-  if (!hs || hs.join() !== [s.batch, C].join()) throw unrecognized(stage, `the head reading [batch, ${C}]`, head.nodes[0]);
+  // the head must read the pooled features as [batch, C] in order, whatever ops flatten them
+  const read = new MovementTracer(ev, stage, pool.outputs[0], 'the pooled features').trace(head.input);
+  const inOrder = Float64Array.from({ length: s.batch * C }, (_, k) => k + 1);
+  if (read.dims.join() !== [s.batch, C].join() || firstDifference(read.data, inOrder) !== null) {
+    throw unrecognized(stage, `the head reading the pooled features as [batch, ${C}] in order`, head.nodes[0]);
+  }
   addLayerNorm(params, 'norm', norm, C);
   addLinear(params, 'head', head);
   void lastLayer;
