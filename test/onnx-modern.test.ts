@@ -26,7 +26,7 @@ const npy = (file: string): Float32Array => decodeNpy(fs.readFileSync(path.join(
 test('the fixtures cover HuggingFace, timm and torchvision, both exporters, opsets 17-21', () => {
   expect(names.filter((n) => n.startsWith('hf_')).length).toBeGreaterThanOrEqual(2);
   expect(names.filter((n) => n.endsWith('_dynamo')).length).toBeGreaterThanOrEqual(3);
-  for (const family of ['hf_vit', 'timm_vit', 'tv_vit', 'tv_swin']) expect(names.some((n) => n.startsWith(family))).toBe(true);
+  for (const family of ['hf_vit', 'timm_vit', 'tv_vit', 'tv_swin', 'timm_swin']) expect(names.some((n) => n.startsWith(family))).toBe(true);
 });
 
 describe.each(names)('%s', (name) => {

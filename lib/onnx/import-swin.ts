@@ -1,4 +1,4 @@
-// Import of a torchvision Swin V1 ONNX export (stage 2 of docs/swin.md): file or bytes →
+// Import of a Swin V1 ONNX export (torchvision or timm) (stage 2 of docs/swin.md): file or bytes →
 // the SwinConfig and torchvision-named weights lib/swin.ts runs, and a convenience that
 // builds the native SwinModel from them. No native code is needed for the import itself.
 
@@ -12,7 +12,7 @@ import { readOnnxSource } from './read-source';
 import { recognizeSwin, SwinRecognition } from './recognize-swin';
 
 export const SUPPORTED_SWIN =
-  "torchvision's Swin V1 (SwinTransformer with PatchMerging: swin_t/s/b and custom depths, heads, windows, MLP ratios), square patches, " +
+  "Swin V1 from torchvision or timm (SwinTransformer with PatchMerging: swin_t/s/b, swin_{tiny,small,base}_patch4_window7_224 and custom depths, heads, windows, MLP ratios), square patches, " +
   'exported by torch.onnx, TorchScript or dynamo (opsets 14-21 tested; LayerNorm as LayerNormalization or decomposed; roll as Slice + Concat), dynamic or fixed batch, fixed image size';
 
 export interface ImportedSwin {
@@ -80,7 +80,7 @@ export function importSwinBytes(bytes: Uint8Array, filePath: string | null, opti
   }
 }
 
-/** Reads a torchvision Swin V1 export. E_IO when the file cannot be read; E_ONNX naming
+/** Reads a Swin V1 export (torchvision or timm). E_IO when the file cannot be read; E_ONNX naming
  *  the node where recognition stopped when it is not one. */
 export async function importSwinOnnx(source: string | Uint8Array, options: SwinImportOptions = {}): Promise<ImportedSwin> {
   const { bytes, filePath } = await readOnnxSource(source, 'importSwinOnnx');

@@ -61,6 +61,18 @@ function linearBehind(ev: StaticEval, t: string, limit = 64): LinearMatch | null
   return null;
 }
 
+/** `t` itself, or the Reshape that is its only reader when that keeps the channels as the
+ *  last axis: timm's Swin block adds the attention residual on [B, H, W, C], views it as
+ *  [B, H·W, C] for norm2, the MLP and their residual, and views the sum back. A Reshape keeps
+ *  the row-major element order, and LayerNorm, Linear and Add act on each row of C alone, so
+ *  the view computes what torchvision's block computes on [B, H, W, C]. */
+function tokenView(ev: StaticEval, t: string, C: number): string {
+  const readers = ev.graph.consumersOf(t);
+  if (readers.length !== 1 || readers[0].opType !== 'Reshape' || readers[0].inputs[0] !== t) return t;
+  const shape = ev.shape(readers[0].outputs[0]);
+  return shape && shape[shape.length - 1] === C ? readers[0].outputs[0] : t;
+}
+
 /** The nearest node of `op` behind `t` through data-movement ops. */
 function nodeBehind(ev: StaticEval, t: string, accept: (n: OnnxNode) => boolean): OnnxNode | null {
   let x = t;
@@ -173,8 +185,8 @@ export function matchSwinBlock(ev: StaticEval, x: string, s: SwinStageShape, sta
     }
   }
 
-  // MLP
-  const x1 = add1.outputs[0];
+  // MLP (timm runs it on the tokens viewed as [B, H·W, C]: the same rows, see tokenView)
+  const x1 = tokenView(ev, add1.outputs[0], C);
   const add2 = residualAdd(ev, x1, stage);
   if (!add2) throw unrecognized(stage, 'the MLP residual Add after the attention residual', ev.graph.consumersOf(x1)[0] ?? add1);
   const ln2 = matchLayerNormFrom(ev, x1, C);
@@ -203,7 +215,9 @@ export function matchSwinBlock(ev: StaticEval, x: string, s: SwinStageShape, sta
   addLayerNorm(params, `${p}norm2`, ln2, C);
   addLinear(params, `${p}mlp.0`, fc1);
   addLinear(params, `${p}mlp.3`, fc2);
-  return { output: add2.outputs[0], heads, window: [wh, ww], mlpDim: fc1.outSize, activation: act.kind, qkvBias: qkv.bias !== null, norms: [ln1, ln2], geluAsOp: act.nodes.some((n) => n.opType === 'Gelu') };
+  const out = add2.outputs[0];
+  const grid = tokenView(ev, out, C);
+  return { output: grid !== out && ev.shape(grid)?.join() === [B, H, W, C].join() ? grid : out, heads, window: [wh, ww], mlpDim: fc1.outSize, activation: act.kind, qkvBias: qkv.bias !== null, norms: [ln1, ln2], geluAsOp: act.nodes.some((n) => n.opType === 'Gelu') };
 }
 
 /** Ids of norm1's output [B, H, W, C] as the windows [B·nW, N, C] hold them. */

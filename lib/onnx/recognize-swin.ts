@@ -54,7 +54,7 @@ export function looksLikeSwin(graph: OnnxGraph): boolean {
 export function recognizeSwin(graph: OnnxGraph, options: { outputName?: string } = {}): SwinRecognition {
   const v2 = [...graph.initializers.keys(), ...graph.nodes.map((n) => n.name)].find((n) => /logit_scale|cpb_mlp/.test(n));
   if (v2) {
-    throw new SpdfqError('E_ONNX', `'${v2}' belongs to a Swin Transformer V2 (cosine attention with a logit scale, continuous position bias MLP); the engine runs torchvision's Swin V1 only (docs/swin.md)`);
+    throw new SpdfqError('E_ONNX', `'${v2}' belongs to a Swin Transformer V2 (cosine attention with a logit scale, continuous position bias MLP); the engine runs Swin V1 only (docs/swin.md)`);
   }
   if (graph.inputs.length !== 1) throw new SpdfqError('E_ONNX', `expected one image input, found ${graph.inputs.length}`);
   const input = graph.inputs[0];
