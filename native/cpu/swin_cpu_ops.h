@@ -66,8 +66,8 @@ struct SwinOps {
   void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra,
                                  const float* att, const float* qkv, const int32_t* rel_index, int nW, int N, int H,
                                  int hd, float* scratch) const {
-    cpu::window_attention_backward(dqkv, dtable, dav, datt_extra, att, qkv, rel_index, batch(), nW, N, H, hd, scratch,
-                                   ex);
+    cpu::window_attention_backward(dqkv, dtable, dav, datt_extra, att, qkv, rel_index, cfg().bias_table_rows(),
+                                   batch(), nW, N, H, hd, scratch, ex);
   }
   void patch_merge(float* cat, const float* x, int Hs, int Ws, int C) const {
     cpu::patch_merge(cat, x, batch(), Hs, Ws, C, ex);

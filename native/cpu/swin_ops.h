@@ -40,11 +40,11 @@ void window_attention_forward(float* av, float* att, const float* qkv, const flo
 // (attention_backward, whose scratch this is: attention_scratch_floats) and accumulates
 // into dqkv. dtable (nullptr: skipped) accumulates the logit gradients
 // dS = P ⊙ (dP − Σ_j P·dP), dP = dav·vᵀ + datt_extra, summed over the windows and the pairs
-// (i, j) that share a row rel_index[i·N + j], per head. datt_extra [B·nW, H, N, N]: a
+// (i, j) that share a row rel_index[i·N + j] (of table_rows), per head. datt_extra [B·nW, H, N, N]: a
 // gradient injected at the probabilities (the attention tap; nullptr: none).
 void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra, const float* att,
-                               const float* qkv, const int32_t* rel_index, int B, int nW, int N, int H, int hd,
-                               float* scratch, const Exec& ex);
+                               const float* qkv, const int32_t* rel_index, int table_rows, int B, int nW, int N, int H,
+                               int hd, float* scratch, const Exec& ex);
 
 // PatchMerging's gather: cat [B, ⌈Hs/2⌉, ⌈Ws/2⌉, 4C] from x [B, Hs, Ws, C]; the four C-blocks
 // of an output token are x[2y, 2x], x[2y+1, 2x], x[2y, 2x+1], x[2y+1, 2x+1] (torchvision's

@@ -5,7 +5,6 @@
 // the row softmax, O = P·V into the merged-heads layout — and its reference is the
 // textbook loop in double. The backward is ViT attention's over the windows (the bias and
 // mask are constants) plus the bias table's gradient, a scalar loop in double.
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -101,14 +100,13 @@ void window_attention_forward(float* av, float* att, const float* qkv, const flo
 }
 
 void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra, const float* att,
-                               const float* qkv, const int32_t* rel_index, int B, int nW, int N, int H, int hd,
-                               float* scratch, const Exec& ex) {
+                               const float* qkv, const int32_t* rel_index, int table_rows, int B, int nW, int N, int H,
+                               int hd, float* scratch, const Exec& ex) {
   attention_backward(dqkv, dav, datt_extra, att, att, qkv, B * nW, N, H, hd, scratch, ex);
   if (!dtable) return;
   // One task per head: head h only writes column h of the table, so tasks never collide.
   // dS is recomputed from P, dav and v (weight gradients are for training, not synthesis).
-  // The table's rows: the largest index (the pair at opposite window corners) + 1.
-  const int D = H * hd, R = int(*std::max_element(rel_index, rel_index + int64_t(N) * N)) + 1;
+  const int D = H * hd, R = table_rows;
   auto head = [&](int64_t h, int) {
     std::vector<double> acc(static_cast<size_t>(R), 0.0), dp(static_cast<size_t>(N));
     for (int64_t win = 0; win < int64_t(B) * nW; ++win) {
