@@ -1,13 +1,14 @@
-// The Swin Transformer (torchvision V1) on the native engine — stage 1 of the Swin work
-// (docs/swin.md): a CPU forward from a config and named weights, with every intermediate
-// readable for comparison with PyTorch. The config is validated and completed here
+// The Swin Transformer (torchvision V1) on the native engine (docs/swin.md): a CPU
+// forward from a config and named weights, with every intermediate readable for
+// comparison with PyTorch, and its backward (input and weight gradients, attention taps). The config is validated and completed here
 // (sharp's "validate in JS"); the native side re-checks it and trusts plain data.
 
 import * as os from 'os';
 import { SpdfqError, SpdfqErrorCode } from './errors';
 import { nativeAddon, NativeParamInfo, NativeSwinModel } from './native';
 import { MLP_ACTIVATIONS, MlpActivation, shapeSize } from './vit-config';
-import { isFloat32Array, WeightMap } from './vit';
+import { checkFinite, checkFloat32, isFloat32Array, WeightMap } from './vit';
+import { windowGeometry } from './onnx/swin-geometry';
 
 export interface SwinConfig {
   imageHeight: number;
@@ -147,6 +148,31 @@ export interface SwinOptions {
   reference?: boolean;
 }
 
+export interface SwinBackwardOptions {
+  /** Extra gradients at the attention probabilities, one entry per block, stage-major
+   *  (null: none): block i of stage s takes [batch, windows, heads, N, N] as
+   *  output('attention.<s>.<i>') returns them (per window; N = window tokens). */
+  tapAttention?: (Float32Array | null | undefined)[];
+  /** Also compute every weight's gradient. Default false (synthesis freezes the weights). */
+  weightGrads?: boolean;
+}
+
+export interface SwinBackwardResult {
+  /** d loss / d images, [B, C, H, W]. */
+  inputGrad: Float32Array;
+  /** Weight gradients by torchvision name, when asked for. */
+  weightGrads?: Map<string, Float32Array>;
+}
+
+/** The shape of stage s's attention probabilities (the tap): [batch, windows, heads, N, N]. */
+export function swinAttentionShape(c: SwinConfig, stage: number, batch: number): number[] {
+  let h = c.imageHeight / c.patchSize;
+  let w = c.imageWidth / c.patchSize;
+  for (let s = 0; s < stage; s++) [h, w] = [Math.ceil(h / 2), Math.ceil(w / 2)];
+  const g = windowGeometry(h, w, c.windowSize, false);
+  return [batch, g.windowsY * g.windowsX, c.numHeads[stage], g.tokens, g.tokens];
+}
+
 export interface SwinTensor {
   shape: number[];
   data: Float32Array;
@@ -157,6 +183,7 @@ export class SwinModel {
   readonly paramSpecs: NativeParamInfo[];
   private native: NativeSwinModel | null;
   private queue: Promise<unknown> = Promise.resolve();
+  private lastBatch = 0;  // the batch of the last completed forward (0: none)
 
   /** Use createSwin(); this constructor trusts its arguments. */
   constructor(config: SwinConfig, specs: NativeParamInfo[], native: NativeSwinModel) {
@@ -182,13 +209,61 @@ export class SwinModel {
     if (!isFloat32Array(images) || images.length !== n) {
       throw new SpdfqError('E_TENSOR', `images: expected a Float32Array of ${n} floats ([${batch}, ${c.channels}, ${c.imageHeight}, ${c.imageWidth}]), received ${isFloat32Array(images) ? `${images.length} floats` : typeof images}`);
     }
-    const run = this.queue.then(() => this.handle.forward(images, batch)).catch((e) => rethrow(e, stack));
+    const run = this.queue
+      .then(async () => {
+        this.lastBatch = 0;
+        const logits = await this.handle.forward(images, batch);
+        this.lastBatch = batch;
+        return logits;
+      })
+      .catch((e) => rethrow(e, stack));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Backward of the last forward from d loss/d logits [batch, numClasses]: the input
+   *  gradient, optionally every weight's gradient, with optional gradients injected at the
+   *  attention probabilities. Calls on one model run one after another. */
+  backward(dlogits: Float32Array, options: SwinBackwardOptions = {}): Promise<SwinBackwardResult> {
+    const stack = new Error();
+    const run = this.queue
+      .then(async () => {
+        const c = this.config;
+        const B = this.lastBatch;
+        if (B === 0) throw new SpdfqError('E_STATE', 'backward needs a completed forward pass on this model first');
+        const what = `dlogits [${B}, ${c.numClasses}]`;
+        checkFinite(what, checkFloat32(what, dlogits, B * c.numClasses));
+        let taps: (Float32Array | null)[] | null = null;
+        if (options.tapAttention !== undefined) {
+          const blocks = c.depths.reduce((a, d) => a + d, 0);
+          const list = options.tapAttention;
+          if (!Array.isArray(list) || list.length !== blocks) {
+            throw new SpdfqError('E_TENSOR', `tapAttention: expected an array of ${blocks} entries (one per block, stage-major), received ${Array.isArray(list) ? list.length : typeof list}`);
+          }
+          const stageOf = c.depths.flatMap((d, s) => Array<number>(d).fill(s));
+          taps = list.map((t, l) => {
+            if (t == null) return null;
+            const shape = swinAttentionShape(c, stageOf[l], B);
+            return checkFloat32(`tapAttention[${l}] [${shape.join(', ')}]`, t, shapeSize(shape));
+          });
+        }
+        const h = this.handle;
+        const inputGrad = await h.backward(dlogits, taps, options.weightGrads === true);
+        const out: SwinBackwardResult = { inputGrad };
+        if (options.weightGrads) {
+          const flat = h.getGrads();
+          out.weightGrads = new Map(this.paramSpecs.map((p) => [p.name, flat.slice(p.offset, p.offset + p.size)]));
+        }
+        return out;
+      })
+      .catch((e) => rethrow(e, stack));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
   /** An intermediate of the last forward, channels-last as torchvision: 'patch_embed',
-   *  'block.<stage>.<index>', 'merge.<stage>' ([B, H, W, C]), 'pooled' ([B, C]), 'logits'. */
+   *  'block.<stage>.<index>', 'merge.<stage>' ([B, H, W, C]), 'pooled' ([B, C]), 'logits',
+   *  or a block's attention probabilities 'attention.<stage>.<index>' ([B, windows, heads, N, N]). */
   async output(name: string): Promise<SwinTensor> {
     const stack = new Error();
     await this.queue;

@@ -144,7 +144,7 @@ export function isFloat32Array(v: unknown): v is Float32Array {
   return ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === '[object Float32Array]';
 }
 
-function checkFloat32(name: string, v: unknown, length: number): Float32Array {
+export function checkFloat32(name: string, v: unknown, length: number): Float32Array {
   if (!isFloat32Array(v)) {
     throw new SpdfqError('E_TENSOR', `${name}: expected a Float32Array, received ${describe(v)}`);
   }
@@ -155,7 +155,7 @@ function checkFloat32(name: string, v: unknown, length: number): Float32Array {
 }
 
 /** An input that must be finite: a NaN or Inf would propagate silently to every output. */
-function checkFinite(name: string, v: Float32Array): void {
+export function checkFinite(name: string, v: Float32Array): void {
   for (let i = 0; i < v.length; i++) {
     if (!Number.isFinite(v[i])) throw new SpdfqError('E_TENSOR', `${name}: value ${i} is ${v[i]}; expected finite numbers`);
   }

@@ -60,6 +60,9 @@ export interface NativeVitModel {
 /** The Swin Transformer's CPU model (native/binding/swin_model_wrap.cc); config as lib/swin.ts completes it. */
 export interface NativeSwinModel {
   forward(images: Float32Array, batch: number): Promise<Float32Array>;
+  /** tapAttention: one entry per block (stage-major), [B, nW, H, N, N], or null. */
+  backward(dlogits: Float32Array, tapAttention: (Float32Array | null)[] | null, weightGrads: boolean): Promise<Float32Array>;
+  getGrads(): Float32Array;
   output(name: string): { shape: number[]; data: Float32Array };
   activationBytes(batch: number): number;
   setThreads(threads: number): void;

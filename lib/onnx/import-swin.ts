@@ -113,7 +113,7 @@ export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqErr
   return new SpdfqError(
     'E_ONNX',
     `${filePath ? `'${filePath}'` : 'the ONNX buffer'} was recognized as a ${describeSwin(m)}. ` +
-      'Synthesis, quantization and the quantized export do not support Swin yet (docs/swin.md, "Stages that remain": the backward, synthesis and quantization for Swin); ' +
+      'Synthesis, quantization and the quantized export do not support Swin yet (docs/swin.md, "Stages that remain": synthesis and quantization for Swin); ' +
       'only its fp32 forward runs, through the API (importSwinOnnx / loadSwinOnnx), and `spdfq-native inspect` describes it.',
   );
 }

@@ -81,36 +81,34 @@ Napi::Value SwinParamInfo(const Napi::CallbackInfo& info) {
   }
 }
 
-// The forward off the event loop: no N-API calls in Execute; the model's busy flag is
-// released on both paths.
-class SwinForwardWorker : public Napi::AsyncWorker {
+// A pass off the event loop: Work() runs on a libuv thread and makes no N-API calls;
+// spdfq::Error becomes a coded JS error; the model's busy flag is released on both paths;
+// the input arrays stay referenced until the work ends.
+class SwinWorker : public Napi::AsyncWorker {
  public:
-  SwinForwardWorker(Napi::Env env, SwinModelWrap* wrap, Napi::Object self, Napi::Float32Array images, int batch,
-                    std::atomic<bool>* cancel)
-      : Napi::AsyncWorker(env, "spdfq:swin-forward"),
-        wrap_(wrap),
-        images_(images.Data()),
-        batch_(batch),
-        cancel_(cancel),
-        deferred_(Napi::Promise::Deferred::New(env)) {
+  SwinWorker(Napi::Env env, SwinModelWrap* wrap, Napi::Object self)
+      : Napi::AsyncWorker(env, "spdfq:swin"), wrap_(wrap), deferred_(Napi::Promise::Deferred::New(env)) {
     self_ = Napi::Persistent(self);
-    keep_ = Napi::Persistent(static_cast<Napi::Object>(images));
     wrap_->set_busy(true);
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
+  void Keep(Napi::Value v) { keep_.push_back(Napi::Persistent(v.As<Napi::Object>())); }
+
+ protected:
+  virtual void Work() = 0;
+  virtual Napi::Value Result() = 0;
+  SwinModelWrap* wrap_;
 
  private:
   void Execute() override {
     try {
-      cpu::CpuSwin& m = wrap_->model();
-      m.forward(images_, batch_, cancel_);
-      logits_.assign(m.logits(), m.logits() + int64_t(batch_) * m.config().num_classes);
+      Work();
     } catch (const spdfq::Error& e) {
       code_ = e.code();
       SetError(e.what());
     } catch (const std::bad_alloc&) {
       code_ = "E_MEMORY";
-      SetError("out of memory during the Swin forward");
+      SetError("out of memory during the Swin pass");
     } catch (const std::exception& e) {
       code_ = "E_NATIVE";
       SetError(e.what());
@@ -118,23 +116,69 @@ class SwinForwardWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     wrap_->set_busy(false);
-    Napi::Float32Array out = Napi::Float32Array::New(Env(), logits_.size());
-    std::memcpy(out.Data(), logits_.data(), logits_.size() * sizeof(float));
-    deferred_.Resolve(out);
+    deferred_.Resolve(Result());
   }
   void OnError(const Napi::Error& e) override {
     wrap_->set_busy(false);
     deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
   }
 
-  SwinModelWrap* wrap_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference self_;
+  std::vector<Napi::ObjectReference> keep_;
+  std::string code_ = "E_NATIVE";
+};
+
+Napi::Float32Array copy_out(Napi::Env env, const float* src, size_t n) {
+  Napi::Float32Array out = Napi::Float32Array::New(env, n);
+  std::memcpy(out.Data(), src, n * sizeof(float));
+  return out;
+}
+
+class SwinForwardWorker : public SwinWorker {
+ public:
+  SwinForwardWorker(Napi::Env env, SwinModelWrap* wrap, Napi::Object self, const float* images, int batch,
+                    std::atomic<bool>* cancel)
+      : SwinWorker(env, wrap, self), images_(images), batch_(batch), cancel_(cancel) {}
+
+ private:
+  void Work() override {
+    cpu::CpuSwin& m = wrap_->model();
+    m.forward(images_, batch_, cancel_);
+    logits_.assign(m.logits(), m.logits() + int64_t(batch_) * m.config().num_classes);
+  }
+  Napi::Value Result() override { return copy_out(Env(), logits_.data(), logits_.size()); }
+
   const float* images_;
   int batch_;
   std::atomic<bool>* cancel_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference self_, keep_;
   std::vector<float> logits_;
-  std::string code_ = "E_NATIVE";
+};
+
+class SwinBackwardWorker : public SwinWorker {
+ public:
+  SwinBackwardWorker(Napi::Env env, SwinModelWrap* wrap, Napi::Object self, const float* dlogits,
+                     std::vector<const float*> tap_att, Napi::Float32Array dimages, bool weight_grads,
+                     std::atomic<bool>* cancel)
+      : SwinWorker(env, wrap, self),
+        dlogits_(dlogits),
+        tap_att_(std::move(tap_att)),
+        dimages_(dimages.Data()),
+        weight_grads_(weight_grads),
+        cancel_(cancel) {
+    out_ = Napi::Persistent(static_cast<Napi::Object>(dimages));
+  }
+
+ private:
+  void Work() override { wrap_->model().backward(dlogits_, tap_att_, dimages_, weight_grads_, cancel_); }
+  Napi::Value Result() override { return out_.Value(); }
+
+  const float* dlogits_;
+  std::vector<const float*> tap_att_;  // one per block (nullptr: none), or empty
+  float* dimages_;
+  bool weight_grads_;
+  std::atomic<bool>* cancel_;
+  Napi::ObjectReference out_;
 };
 
 }  // namespace
@@ -155,6 +199,8 @@ Napi::Function SwinModelWrap::Define(Napi::Env env) {
   return DefineClass(env, "SwinModel",
                      {
                          InstanceMethod("forward", &W::Guarded<&W::Forward>),
+                         InstanceMethod("backward", &W::Guarded<&W::Backward>),
+                         InstanceMethod("getGrads", &W::Guarded<&W::GetGrads>),
                          InstanceMethod("output", &W::Guarded<&W::Output>),
                          InstanceMethod("activationBytes", &W::Guarded<&W::ActivationBytes>),
                          InstanceMethod("setThreads", &W::Guarded<&W::SetThreads>),
@@ -193,9 +239,66 @@ Napi::Value SwinModelWrap::Forward(const Napi::CallbackInfo& info) {
   const int batch = int(int_arg(info, 1, "batch", 1, 1 << 20));
   Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(batch) * model_->config().image_len());
   cancel_ = false;
-  auto* w = new SwinForwardWorker(env, this, info.This().As<Napi::Object>(), images, batch, &cancel_);
+  auto* w = new SwinForwardWorker(env, this, info.This().As<Napi::Object>(), images.Data(), batch, &cancel_);
+  w->Keep(images);
   w->Queue();
   return w->Promise();
+}
+
+// backward(dlogits: Float32Array [B, K], tapAttention: (Float32Array | null)[] | null,
+//          weightGrads: boolean) → Promise<Float32Array dimages [B, C, H, W]>
+// tapAttention: one entry per block (stage-major), [B, nW, H, N, N] of that block's stage.
+Napi::Value SwinModelWrap::Backward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  const SwinConfig& c = model_->config();
+  const int64_t B = model_->batch();
+  if (B == 0) throw coded_error(env, "E_STATE", "backward needs a completed forward pass on this model first");
+  Napi::Float32Array dlogits = float32_arg(info, 0, "dlogits", B * c.num_classes);
+  std::vector<const float*> taps;
+  std::vector<Napi::Value> keep;
+  if (info.Length() > 1 && !info[1].IsNull() && !info[1].IsUndefined()) {
+    if (!info[1].IsArray()) throw Napi::TypeError::New(env, "tapAttention: expected an array or null");
+    Napi::Array arr = info[1].As<Napi::Array>();
+    if (arr.Length() != uint32_t(c.blocks()))
+      throw Napi::RangeError::New(env, "tapAttention: expected one entry per block (" + std::to_string(c.blocks()) +
+                                           "), received " + std::to_string(arr.Length()));
+    taps.assign(size_t(c.blocks()), nullptr);
+    for (int s = 0; s < c.stages(); ++s)
+      for (int i = 0; i < c.depths[size_t(s)]; ++i) {
+        const int l = swin_block_index(c, s, i);
+        Napi::Value v = arr.Get(uint32_t(l));
+        if (v.IsNull() || v.IsUndefined()) continue;
+        const std::string label = "tapAttention[" + std::to_string(l) + "]";
+        if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+          throw Napi::TypeError::New(env, label + ": expected a Float32Array or null");
+        Napi::Float32Array a = v.As<Napi::Float32Array>();
+        const int64_t N = c.window_tokens(), len = B * c.windows(s) * c.heads[size_t(s)] * N * N;
+        if (int64_t(a.ElementLength()) != len)
+          throw Napi::RangeError::New(env, label + ": expected " + std::to_string(len) + " floats, received " +
+                                               std::to_string(a.ElementLength()));
+        taps[size_t(l)] = a.Data();
+        keep.push_back(a);
+      }
+  }
+  const bool weight_grads = bool_arg(info, 2, "weightGrads");
+  Napi::Float32Array dimages = Napi::Float32Array::New(env, size_t(B * c.image_len()));
+  cancel_ = false;
+  auto* w = new SwinBackwardWorker(env, this, info.This().As<Napi::Object>(), dlogits.Data(), std::move(taps),
+                                   dimages, weight_grads, &cancel_);
+  w->Keep(dlogits);
+  for (auto& v : keep) w->Keep(v);
+  w->Queue();
+  return w->Promise();
+}
+
+// getGrads() → Float32Array: the weight gradients of the last backward with weightGrads
+// (swinParamInfo order; a copy).
+Napi::Value SwinModelWrap::GetGrads(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  if (!model_->weight_grads())
+    throw coded_error(info.Env(), "E_STATE", "no weight gradients yet: run backward with weightGrads first");
+  return copy_out(info.Env(), model_->weight_grads(), size_t(model_->param_count()));
 }
 
 // output(name) → { shape: number[], data: Float32Array }: an intermediate of the last forward (a copy).

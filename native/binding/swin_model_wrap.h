@@ -1,8 +1,7 @@
-// The JavaScript class `SwinModel` over a spdfq::cpu::CpuSwin (stage 1 of the Swin work,
-// docs/swin.md: forward only, CPU only), and `swinParamInfo(config)`, the parameter
-// layout lib/swin.ts checks named weights against. forward() is an AsyncWorker returning
-// a Promise, with the images referenced, not copied, until the work ends; one pass at a
-// time per model. Every method runs inside Guarded, so a C++ exception reaches JavaScript
+// The JavaScript class `SwinModel` over a spdfq::cpu::CpuSwin (CPU only, docs/swin.md),
+// and `swinParamInfo(config)`, the parameter layout lib/swin.ts checks named weights
+// against. forward() and backward() are AsyncWorkers returning Promises, with their input
+// arrays referenced, not copied, until the work ends; one pass at a time per model. Every method runs inside Guarded, so a C++ exception reaches JavaScript
 // as a coded Error and never terminates the process.
 #pragma once
 
@@ -29,6 +28,8 @@ class SwinModelWrap : public Napi::ObjectWrap<SwinModelWrap> {
   void require_idle(Napi::Env env);
 
   Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Backward(const Napi::CallbackInfo& info);
+  Napi::Value GetGrads(const Napi::CallbackInfo& info);
   Napi::Value Output(const Napi::CallbackInfo& info);
   Napi::Value ActivationBytes(const Napi::CallbackInfo& info);
   Napi::Value SetThreads(const Napi::CallbackInfo& info);

@@ -1,5 +1,6 @@
 #include "swin_params.h"
 
+#include <algorithm>
 #include <climits>
 #include <functional>
 
@@ -152,6 +153,38 @@ int64_t plan_swin_activations(const SwinConfig& c, int batch, float* arena, Swin
   x.fnorm_rstd = take(RL);
   x.pooled = take(B * F);
   x.logits = take(B * c.num_classes);
+  return used;
+}
+
+int64_t plan_swin_grads(const SwinConfig& c, int batch, int64_t att_scratch_floats, float* arena, SwinGrads* g) {
+  const int64_t B = batch, N = c.window_tokens(), F = c.features();
+  int64_t tok = 0, cat = 0, win = 0, hid = 0;  // the widest use of each kind over the stages
+  for (int s = 0; s < c.stages(); ++s) {
+    const int64_t R = B * c.tokens(s), D = c.dim(s);
+    tok = std::max(tok, R * D);
+    win = std::max(win, B * c.windows(s) * N * D);
+    hid = std::max(hid, R * c.mlp_dim(s));
+    if (s + 1 < c.stages()) cat = std::max(cat, B * c.tokens(s + 1) * 4 * D);
+  }
+  int64_t used = 0;
+  auto take = [&](int64_t n) {
+    float* p = arena ? arena + used : nullptr;
+    used += (n + 15) / 16 * 16;
+    return p;
+  };
+  SwinGrads tmp;
+  SwinGrads& x = g ? *g : tmp;
+  x.dres = take(tok);
+  x.dtmp = take(std::max(tok, cat));
+  x.dcat = take(cat);
+  x.dwin = take(win);
+  x.dav = take(win);
+  x.dqkv = take(3 * win);
+  x.dhid = take(hid);
+  x.dhid2 = take(hid);
+  x.dpool = take(B * F);
+  x.dpatches = take(B * c.tokens(0) * c.patch_len());
+  x.att_scratch = take(att_scratch_floats);
   return used;
 }
 

@@ -65,8 +65,7 @@ int64_t swin_param_count(const SwinConfig& c);
 SwinParams bind_swin_params(const SwinConfig& c, float* arena);
 
 // ---- Activations of the forward -------------------------------------------------------
-// Everything a backward will need is kept (stage 1 has no backward yet): the LayerNorm
-// statistics, the windowed inputs of qkv, q/k/v, the attention probabilities, the
+// Everything the backward needs is kept: the LayerNorm statistics, the windowed inputs of qkv, q/k/v, the attention probabilities, the
 // pre-GELU MLP values, the merge inputs.
 struct SwinBlockActs {
   float* ln1;       // [B·T, D]  norm1 output
@@ -112,6 +111,26 @@ struct SwinActs {
 // Plans the activations of a batch over `arena` (nullptr: only counts); returns the floats
 // needed. Every tensor starts on a 64-byte boundary.
 int64_t plan_swin_activations(const SwinConfig& c, int batch, float* arena, SwinActs* acts);
+
+// ---- Backward scratch ------------------------------------------------------------------
+// Gradients flow block by block, so one set, sized for the widest stage, serves the whole
+// backward (as VitGrads for the ViT). Rows: R = B·T of a stage, Rw = B·nW·N its windowed
+// rows, R' = B·tokens(s+1) after a merge.
+struct SwinGrads {
+  float* dres;   // [max R·D]  gradient of the residual stream at the current point
+  float* dtmp;   // [max R·D, R'·4C, B·T_last·F]  a LayerNorm's output gradient, the merge's d ln
+  float* dcat;   // [max R'·4C]  d of the merge's 2×2 concatenation
+  float* dwin;   // [max Rw·D]  windowed gradients: d proj output, then d of qkv's input
+  float* dav;    // [max Rw·D]  d of probs·v (heads merged)
+  float* dqkv;   // [max Rw·3D]
+  float* dhid;   // [max R·M]
+  float* dhid2;  // [max R·M]
+  float* dpool;  // [B, F]
+  float* dpatches;  // [B·T0, L]
+  float* att_scratch;  // the attention backward's scratch, `att_scratch_floats` as the backend sizes it
+};
+// Plans the scratch of a batch over `arena` (nullptr: only counts); returns the floats needed.
+int64_t plan_swin_grads(const SwinConfig& c, int batch, int64_t att_scratch_floats, float* arena, SwinGrads* g);
 
 // ---- Index tables of the window ops -----------------------------------------------------
 // Per stage and per variant v (0: plain windows, 1: the odd blocks' shifted windows; both

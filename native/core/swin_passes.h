@@ -23,9 +23,20 @@
 //   window_attention_forward(av, att, qkv, bias_table, rel_index, region, nW, N, H, hd)
 //   patch_merge(cat, x, Hs, Ws, C)          [B, ⌈Hs/2⌉·⌈Ws/2⌉, 4C] from [B, Hs·Ws, C]
 //   mean_pool(pooled, x, T, C)              [B, C] = mean over the T tokens
-//
-// No backward yet (stage 1); SwinActs keeps everything one will need (LayerNorm
-// statistics, windowed inputs, q/k/v, probabilities, pre-activation MLP values).
+// and for the backward (stage 3; conventions of cpu/ops.h: a backward ACCUMULATES into its
+// gradient outputs unless it says "written", and a nullptr gradient output skips its work):
+//   grads() (SwinGrads, the backward's scratch)   zero(p, n)
+//   layernorm_backward(dinp +=, dw +=, db +=, dout, inp, w, mean, rstd, rows, D)
+//   linear_backward(dinp, dw +=, db +=, dout, inp, w, rows, I, O, accumulate_dinp)
+//   activation_backward(dinp, dout, inp, n, accumulate)
+//   window_attention_backward(dqkv +=, dtable +=, dav, datt_extra, att, qkv, rel_index, nW, N, H, hd, scratch)
+//   patch_merge_backward(dx, dcat, Hs, Ws, C)   dx written (every token sits in exactly one slot)
+//   mean_pool_backward(dx, dpooled, T, C)       dx written: dpooled / T on every token
+//   unpatchify(dimages, dpatches)               dimages written
+// The window gathers need no backward ops of their own: on the real tokens src and dst are
+// inverse permutations (src[dst[t]] = t) and every other window row is padding, so the
+// transpose of the partition is the reverse gather and vice versa. A padding row's
+// gradient is dropped, as F.pad's backward drops it.
 #pragma once
 
 #include <cstdint>
@@ -126,6 +137,126 @@ void swin_model_forward(Be& be, const float* images, F&& between_blocks) {
     }
   }
   swin_head_forward(be, x);
+}
+
+// ---------------------------------------------------------------------------- backward
+// Gradients flow in grads().dres; weight gradients (gp non-null) accumulate into gp, whose
+// pointers mirror SwinParams (a second parameter arena).
+
+// From d logits to grads().dres = d loss / d (the last stage's output).
+template <class Be>
+void swin_head_backward(Be& be, const float* dlogits, const float* x, SwinParams* gp) {
+  const SwinConfig& c = be.cfg();
+  const SwinActs& a = be.acts();
+  SwinGrads& g = be.grads();
+  const SwinParams& w = be.w();
+  const int last = c.stages() - 1, F = c.features(), T = c.tokens(last);
+  const int64_t R = int64_t(be.batch()) * T;
+  be.linear_backward(g.dpool, gp ? gp->head_w : nullptr, gp ? gp->head_b : nullptr, dlogits, a.pooled, w.head_w,
+                     be.batch(), F, c.num_classes, false);
+  be.mean_pool_backward(g.dtmp, g.dpool, T, F);
+  be.zero(g.dres, R * F);
+  be.layernorm_backward(g.dres, gp ? gp->norm_w : nullptr, gp ? gp->norm_b : nullptr, g.dtmp, x, w.norm_w,
+                        a.fnorm_mean, a.fnorm_rstd, R, F);
+}
+
+// From grads().dres = d loss / d (block output) to d loss / d x (the block input).
+// tap_att: a gradient injected at the block's attention probabilities [B·nW, H, N, N]
+// (nullptr: none), added to what flows back from the logits.
+template <class Be>
+void swin_block_backward(Be& be, int s, int i, const float* x, const float* tap_att, SwinParams* gp) {
+  const SwinConfig& c = be.cfg();
+  const int l = swin_block_index(c, s, i);
+  const SwinBlockParams& w = be.w().blocks[size_t(l)];
+  SwinBlockParams* gw = gp ? &gp->blocks[size_t(l)] : nullptr;
+  const SwinBlockActs& a = be.acts().blocks[size_t(l)];
+  SwinGrads& g = be.grads();
+  const SwinStageIndex& ix = be.index().stages[size_t(s)];
+  const int v = c.block_shifted(s, i) ? 1 : 0;
+  const int D = c.dim(s), M = c.mlp_dim(s), H = c.heads[size_t(s)], N = c.window_tokens();
+  const int T = c.tokens(s), nW = c.windows(s), NW = nW * N;
+  const int64_t R = int64_t(be.batch()) * T, Rw = int64_t(be.batch()) * NW;
+  auto G = [&](float* SwinBlockParams::*field) -> float* { return gw ? gw->*field : nullptr; };
+
+  // MLP branch: out = sum1 + fc2(act(fc1(norm2(sum1)))); scratch is written, not accumulated.
+  be.linear_backward(g.dhid, G(&SwinBlockParams::fc2_w), G(&SwinBlockParams::fc2_b), g.dres, a.act, w.fc2_w, R, M,
+                     D, false);
+  be.activation_backward(g.dhid2, g.dhid, a.fc1, R * M, false);
+  be.linear_backward(g.dtmp, G(&SwinBlockParams::fc1_w), G(&SwinBlockParams::fc1_b), g.dhid2, a.ln2, w.fc1_w, R, D,
+                     M, false);
+  be.layernorm_backward(g.dres, G(&SwinBlockParams::norm2_w), G(&SwinBlockParams::norm2_b), g.dtmp, a.sum1,
+                        w.norm2_w, a.ln2_mean, a.ln2_rstd, R, D);  // dres = d sum1
+
+  // Attention branch: sum1 = x + reverse(proj(WA(qkv(partition(norm1(x)))))).
+  be.window_partition(g.dwin, g.dres, ix.src[v], T, NW, D);  // reverse's transpose
+  be.linear_backward(g.dav, G(&SwinBlockParams::proj_w), G(&SwinBlockParams::proj_b), g.dwin, a.av, w.proj_w, Rw, D,
+                     D, false);
+  be.zero(g.dqkv, Rw * 3 * D);
+  be.window_attention_backward(g.dqkv, G(&SwinBlockParams::rel_bias), g.dav, tap_att, a.att, a.qkv,
+                               be.index().rel_index, nW, N, H, c.head_dim(s), g.att_scratch);
+  be.linear_backward(g.dwin, G(&SwinBlockParams::qkv_w), G(&SwinBlockParams::qkv_b), g.dqkv, a.win, w.qkv_w, Rw, D,
+                     3 * D, false);
+  be.window_reverse(g.dtmp, g.dwin, ix.dst[v], T, NW, D);  // partition's transpose
+  be.layernorm_backward(g.dres, G(&SwinBlockParams::norm1_w), G(&SwinBlockParams::norm1_b), g.dtmp, x, w.norm1_w,
+                        a.ln1_mean, a.ln1_rstd, R, D);  // dres = d x: the residual path plus norm1's
+}
+
+// From grads().dres = d loss / d merges[s].out to d loss / d (stage s's last block output).
+template <class Be>
+void swin_merge_backward(Be& be, int s, SwinParams* gp) {
+  const SwinConfig& c = be.cfg();
+  const SwinMergeParams& w = be.w().merges[size_t(s)];
+  SwinMergeParams* gm = gp ? &gp->merges[size_t(s)] : nullptr;
+  const SwinMergeActs& a = be.acts().merges[size_t(s)];
+  SwinGrads& g = be.grads();
+  const int C = c.dim(s);
+  const int64_t R2 = int64_t(be.batch()) * c.tokens(s + 1);
+  be.linear_backward(g.dtmp, gm ? gm->reduction_w : nullptr, nullptr, g.dres, a.ln, w.reduction_w, R2, 4 * C, 2 * C,
+                     false);
+  be.zero(g.dcat, R2 * 4 * C);
+  be.layernorm_backward(g.dcat, gm ? gm->norm_w : nullptr, gm ? gm->norm_b : nullptr, g.dtmp, a.cat, w.norm_w, a.mean,
+                        a.rstd, R2, 4 * C);
+  be.patch_merge_backward(g.dres, g.dcat, c.grid_h(s), c.grid_w(s), C);
+}
+
+// From grads().dres = d loss / d x0 to dimages (written; nullptr: not needed) and the
+// patch embedding's weight gradients.
+template <class Be>
+void swin_embed_backward(Be& be, float* dimages, SwinParams* gp) {
+  const SwinConfig& c = be.cfg();
+  const SwinActs& a = be.acts();
+  SwinGrads& g = be.grads();
+  const SwinParams& w = be.w();
+  const int64_t rows = int64_t(be.batch()) * c.tokens(0);
+  const int D0 = c.dim(0);
+  be.zero(g.dtmp, rows * D0);
+  be.layernorm_backward(g.dtmp, gp ? gp->patch_norm_w : nullptr, gp ? gp->patch_norm_b : nullptr, g.dres,
+                        a.patch_proj, w.patch_norm_w, a.x0_mean, a.x0_rstd, rows, D0);
+  be.linear_backward(dimages ? g.dpatches : nullptr, gp ? gp->patch_w : nullptr, gp ? gp->patch_b : nullptr, g.dtmp,
+                     a.patches, w.patch_w, rows, c.patch_len(), D0, false);
+  if (dimages) be.unpatchify(dimages, g.dpatches);
+}
+
+// Head → stages in reverse (blocks, and the merge before each later stage) → patch
+// embedding, after swin_model_forward on the same batch. `taps(l)` gives block l's
+// injected attention gradient (nullptr: none); `between_blocks()` runs before each block.
+template <class Be, class Taps, class F>
+void swin_model_backward(Be& be, const float* dlogits, float* dimages, SwinParams* gp, Taps&& taps,
+                         F&& between_blocks) {
+  const SwinConfig& c = be.cfg();
+  const int last = c.stages() - 1;
+  swin_head_backward(be, dlogits, swin_block_output(be, last, c.depths[size_t(last)] - 1), gp);
+  for (int s = last; s >= 0; --s) {
+    for (int i = c.depths[size_t(s)] - 1; i >= 0; --i) {
+      between_blocks();
+      // The block's input: the previous block, else the merge into this stage, else x0.
+      const float* x = i > 0 ? swin_block_output(be, s, i - 1)
+                             : s > 0 ? be.acts().merges[size_t(s - 1)].out : be.acts().x0;
+      swin_block_backward(be, s, i, x, taps(swin_block_index(c, s, i)), gp);
+    }
+    if (s > 0) swin_merge_backward(be, s - 1, gp);
+  }
+  swin_embed_backward(be, dimages, gp);
 }
 
 }  // namespace spdfq::core

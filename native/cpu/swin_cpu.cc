@@ -1,5 +1,6 @@
-// The CPU Swin model: its memory (weights, index tables, the activation arena) and the
-// forward, which runs core/swin_passes.h's sequence on the CPU op table.
+// The CPU Swin model: its memory (weights, index tables, the activation arena, the
+// backward's scratch and weight gradients), the forward and the backward, which run
+// core/swin_passes.h's sequences on the CPU op table.
 #include "swin_cpu.h"
 
 #include <cstdio>
@@ -81,6 +82,37 @@ void CpuSwin::forward(const float* images, int batch, const std::atomic<bool>* c
   }
 }
 
+void CpuSwin::backward(const float* dlogits, const std::vector<const float*>& tap_att, float* dimages,
+                       bool weight_grads, const std::atomic<bool>* cancel) {
+  if (batch_ == 0) fail("E_STATE", "no completed forward pass on this model yet");
+  if (!tap_att.empty() && int(tap_att.size()) != config_.blocks())
+    fail("E_TENSOR", "attention tap gradients: expected one entry per block (" + std::to_string(config_.blocks()) +
+                         "), received " + std::to_string(tap_att.size()));
+  const int threads = exec().threads();
+  if (!grad_arena_ || batch_ > grad_batch_ || threads != grad_threads_) {
+    grad_arena_.reset();
+    grad_batch_ = 0;
+    const int64_t scratch = attention_scratch_floats(config_.window_tokens(), threads);
+    grad_arena_ = alloc_floats(plan_swin_grads(config_, batch_, scratch, nullptr, nullptr), "backward scratch");
+    grad_batch_ = batch_;
+    grad_threads_ = threads;
+    plan_swin_grads(config_, batch_, scratch, grad_arena_.get(), &g_);
+  }
+  SwinParams gp{};
+  if (weight_grads) {
+    if (!grads_) grads_ = alloc_floats(param_count_, "weight gradients");
+    std::memset(grads_.get(), 0, sizeof(float) * size_t(param_count_));
+    gp = bind_swin_params(config_, grads_.get());
+  }
+  SwinOps ops{*this, exec()};
+  core::swin_model_backward(
+      ops, dlogits, dimages, weight_grads ? &gp : nullptr,
+      [&](int l) { return tap_att.empty() ? nullptr : tap_att[size_t(l)]; },
+      [&] {
+        if (cancel && cancel->load(std::memory_order_relaxed)) fail("E_CANCELLED", "cancelled");
+      });
+}
+
 CpuSwin::Tensor CpuSwin::output(const std::string& name) const {
   if (batch_ == 0) fail("E_STATE", "no completed forward pass on this model yet");
   const SwinConfig& c = config_;
@@ -93,11 +125,16 @@ CpuSwin::Tensor CpuSwin::output(const std::string& name) const {
   if (std::sscanf(name.c_str(), "block.%d.%d%n", &s, &i, &used) == 2 && used == int(name.size()) && s >= 0 &&
       s < c.stages() && i >= 0 && i < c.depths[size_t(s)])
     return {acts_.blocks[size_t(swin_block_index(c, s, i))].out, grid(s, c.dim(s))};
+  if (std::sscanf(name.c_str(), "attention.%d.%d%n", &s, &i, &used) == 2 && used == int(name.size()) && s >= 0 &&
+      s < c.stages() && i >= 0 && i < c.depths[size_t(s)]) {
+    const int64_t N = c.window_tokens();
+    return {acts_.blocks[size_t(swin_block_index(c, s, i))].att, {B, c.windows(s), c.heads[size_t(s)], N, N}};
+  }
   if (std::sscanf(name.c_str(), "merge.%d%n", &s, &used) == 1 && used == int(name.size()) && s >= 0 &&
       s + 1 < c.stages())
     return {acts_.merges[size_t(s)].out, grid(s + 1, c.dim(s + 1))};
-  fail("E_CONFIG", "unknown Swin output '" + name + "': expected patch_embed, block.<stage>.<index>, merge.<stage>, "
-                   "pooled or logits (this model has " + std::to_string(c.stages()) + " stages)");
+  fail("E_CONFIG", "unknown Swin output '" + name + "': expected patch_embed, block.<stage>.<index>, "
+                   "attention.<stage>.<index>, merge.<stage>, pooled or logits (this model has " + std::to_string(c.stages()) + " stages)");
 }
 
 }  // namespace spdfq::cpu

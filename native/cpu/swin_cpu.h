@@ -1,7 +1,8 @@
 // The Swin Transformer on the CPU: owns the parameters, the index tables of the window
-// ops, the activation arena and a thread pool; runs core/swin_passes.h's forward on the
-// CPU op table (swin_cpu_ops.h). Forward only (stage 1, docs/swin.md). One model runs one
-// pass at a time (the binding serializes calls per model).
+// ops, the activation arena, the backward's scratch and weight gradients, and a thread
+// pool; runs core/swin_passes.h's forward and backward on the CPU op table
+// (swin_cpu_ops.h). One model runs one pass at a time (the binding serializes calls per
+// model).
 #pragma once
 
 #include <atomic>
@@ -41,8 +42,18 @@ class CpuSwin {
   int batch() const { return batch_; }
   const float* logits() const { return acts_.logits; }
 
+  // Backward of the last forward from dlogits [batch, K]: dimages [batch, C, H, W] written
+  // (nullptr: not needed); with weight_grads, every weight's gradient in weight_grads()
+  // (same layout as params()). tap_att(l) is block l's injected gradient at its attention
+  // probabilities [batch·nW, H, N, N], or nullptr; an empty vector means none at all.
+  // Throws E_STATE before a forward, E_CANCELLED when `cancel` is set between blocks.
+  void backward(const float* dlogits, const std::vector<const float*>& tap_att, float* dimages, bool weight_grads,
+                const std::atomic<bool>* cancel = nullptr);
+  const float* weight_grads() const { return grads_.get(); }
+
   // An intermediate of the last forward by its fixture name — "patch_embed", "block.<s>.<i>",
-  // "merge.<s>", "pooled", "logits" — with its channels-last shape ([B, H, W, C], [B, C]);
+  // "merge.<s>", "pooled", "logits" — with its channels-last shape ([B, H, W, C], [B, C]),
+  // or a block's attention probabilities "attention.<s>.<i>" [B, nW, H, N, N] (the tap);
   // throws E_CONFIG for an unknown name, E_STATE before a forward.
   struct Tensor {
     const float* data;
@@ -68,6 +79,10 @@ class CpuSwin {
 
   FloatBuffer arena_;
   int arena_batch_ = 0;
+  FloatBuffer grad_arena_;  // SwinGrads, planned for grad_batch_ images and the pool's threads
+  int grad_batch_ = 0, grad_threads_ = 0;
+  SwinGrads g_;
+  FloatBuffer grads_;  // weight gradients, param_count_ floats (allocated on first use)
   int batch_ = 0;
   SwinActs acts_;
 };

@@ -1,6 +1,6 @@
 // Swin's token-grid reshuffles on the CPU: PatchMerging's 2×2 gather and the mean pool
-// before the head. Pure data movement (and one sum): the scalar loop is the reference
-// and the kernel, split over the thread pool.
+// before the head, and their transposes. Pure data movement (and one sum): the scalar loop
+// is the reference and the kernel, split over the thread pool.
 #include <cstring>
 
 #include "swin_ops.h"
@@ -27,12 +27,33 @@ void patch_merge(float* cat, const float* x, int B, int Hs, int Ws, int C, const
   });
 }
 
+void patch_merge_backward(float* dx, const float* dcat, int B, int Hs, int Ws, int C, const Exec& ex) {
+  const int Ho = (Hs + 1) / 2, Wo = (Ws + 1) / 2;
+  ex.parallel_rows(int64_t(B) * Hs * Ws, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / (int64_t(Hs) * Ws);
+      const int y = int(r / Ws % Hs), x = int(r % Ws);
+      const int k = (y & 1) + 2 * (x & 1);  // the slot patch_merge put this token in (kDy, kDx)
+      std::memcpy(dx + r * C, dcat + ((b * Ho + y / 2) * Wo + x / 2) * 4 * C + k * C, sizeof(float) * size_t(C));
+    }
+  });
+}
+
 void mean_pool(float* pooled, const float* x, int B, int T, int C, const Exec& ex) {
   ex.parallel(int64_t(B), [&](int64_t b, int) {
     for (int ch = 0; ch < C; ++ch) {
       double acc = 0.0;
       for (int t = 0; t < T; ++t) acc += x[(b * T + t) * C + ch];
       pooled[b * C + ch] = float(acc / T);
+    }
+  });
+}
+
+void mean_pool_backward(float* dx, const float* dpooled, int B, int T, int C, const Exec& ex) {
+  ex.parallel_rows(int64_t(B) * T, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* g = dpooled + r / T * C;
+      for (int ch = 0; ch < C; ++ch) dx[r * C + ch] = g[ch] / float(T);
     }
   });
 }

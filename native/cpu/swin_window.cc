@@ -3,13 +3,15 @@
 // shifted-window mask. The attention's fast path is ViT attention's (attention.cc) per
 // (window, head) — S = scale·Q·Kᵀ straight from the strided qkv rows, then bias and mask,
 // the row softmax, O = P·V into the merged-heads layout — and its reference is the
-// textbook loop in double.
+// textbook loop in double. The backward is ViT attention's over the windows (the bias and
+// mask are constants) plus the bias table's gradient, a scalar loop in double.
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "../core/swin_params.h"
 #include "head_gemms.h"
+#include "ops.h"  // attention_backward
 #include "row_kernels.h"
 #include "swin_ops.h"
 
@@ -95,6 +97,37 @@ void window_attention_forward(float* av, float* att, const float* qkv, const flo
     row_kernels().softmax_rows(P, N, N);
     head_values(av + win * N * D + h * hd, P, base, N, hd, D, ex.gemm);
   });
+}
+
+void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra, const float* att,
+                               const float* qkv, const int32_t* rel_index, int table_rows, int B, int nW, int N, int H,
+                               int hd, float* scratch, const Exec& ex) {
+  attention_backward(dqkv, dav, datt_extra, att, att, qkv, B * nW, N, H, hd, scratch, ex);
+  if (!dtable) return;
+  // One task per head: head h only writes column h of the table, so tasks never collide.
+  // dS is recomputed from P, dav and v (weight gradients are for training, not synthesis).
+  const int D = H * hd, R = table_rows;
+  auto head = [&](int64_t h, int) {
+    std::vector<double> acc(static_cast<size_t>(R), 0.0), dp(static_cast<size_t>(N));
+    for (int64_t win = 0; win < int64_t(B) * nW; ++win) {
+      const float* v = qkv + win * N * 3 * D + 2 * D + h * hd;
+      for (int i = 0; i < N; ++i) {
+        const float* p = att + ((win * H + h) * N + i) * N;
+        const float* go = dav + (win * N + i) * D + h * hd;
+        const float* extra = datt_extra ? datt_extra + ((win * H + h) * N + i) * N : nullptr;
+        double dot = 0.0;
+        for (int j = 0; j < N; ++j) {
+          double g = extra ? double(extra[j]) : 0.0;
+          for (int d = 0; d < hd; ++d) g += double(go[d]) * v[int64_t(j) * 3 * D + d];
+          dp[size_t(j)] = g;
+          dot += g * p[j];
+        }
+        for (int j = 0; j < N; ++j) acc[size_t(rel_index[i * N + j])] += p[j] * (dp[size_t(j)] - dot);
+      }
+    }
+    for (int r = 0; r < R; ++r) dtable[int64_t(r) * H + h] += float(acc[size_t(r)]);
+  };
+  ex.parallel(H, head);
 }
 
 }  // namespace spdfq::cpu

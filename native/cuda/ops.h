@@ -61,7 +61,8 @@ void attention_forward(float* av, float* att, const float* qkv, int B, int N, in
                        const quant::TensorQuant* probs_q = nullptr, float* att_q = nullptr);
 // dav: gradient at av (tap gradient included); datt_extra: gradient injected at the
 // probabilities (nullptr: none); att_pv: the probabilities P·v read; dscratch: B·H·N·N
-// floats; accumulates into dqkv.
+// floats, holding the logit gradient dS = P ⊙ (dP − Σ P·dP) on return (Swin's bias table
+// gradient reads it); accumulates into dqkv.
 void attention_backward(float* dqkv, const float* dav, const float* datt_extra, const float* att,
                         const float* att_pv, const float* qkv, int B, int N, int H, int hd, float* dscratch,
                         const Ctx& ctx);

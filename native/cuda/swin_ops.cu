@@ -2,7 +2,8 @@
 // swin_tokens.cc are the references). Written for correctness first: window attention
 // runs one block per (window, head) with a thread per query row, which suits Swin's small
 // windows (N = 49 at 7×7); the probabilities are materialized, as on the CPU, for the
-// backward and the attention tap.
+// backward and the attention tap. The backward reuses ViT attention's over the windows;
+// the bias table's gradient reduces its dS by table row, one block per (row, head).
 #include "fast_math_cuda.h"  // first: see there
 #include "../core/swin_params.h"
 #include "cuda_check.h"
@@ -76,6 +77,41 @@ __global__ void k_mean_pool(float* pooled, const float* x, int T, int C, int64_t
   }
 }
 
+__global__ void k_patch_merge_backward(float* dx, const float* dcat, int Hs, int Ws, int C, int64_t n) {
+  const int Ho = (Hs + 1) / 2, Wo = (Ws + 1) / 2;
+  SPDFQ_GRID_STRIDE(i, n) {
+    const int64_t r = i / C, b = r / (int64_t(Hs) * Ws);
+    const int y = int(r / Ws % Hs), x = int(r % Ws), k = (y & 1) + 2 * (x & 1);  // patch_merge's slot
+    dx[i] = dcat[((b * Ho + y / 2) * Wo + x / 2) * 4 * C + k * C + i % C];
+  }
+}
+
+__global__ void k_mean_pool_backward(float* dx, const float* dpooled, int T, int C, int64_t n) {
+  SPDFQ_GRID_STRIDE(i, n) { dx[i] = dpooled[i / (int64_t(T) * C) * C + i % C] / float(T); }
+}
+
+// Block = one (table row, head): its threads stride over every (window, i, j) logit and
+// sum those whose pair maps to the row; the block sums the partials in a fixed tree order.
+constexpr int kBiasThreads = 256;
+__global__ void k_bias_table_backward(float* dtable, const float* ds, const int32_t* rel_index, int windows, int N,
+                                      int H) {
+  const int row = int(blockIdx.x) / H, h = int(blockIdx.x) % H;
+  const int64_t pairs = int64_t(N) * N, n = int64_t(windows) * pairs;
+  float acc = 0.0f;
+  for (int64_t e = threadIdx.x; e < n; e += blockDim.x) {
+    const int64_t p = e % pairs;
+    if (rel_index[p] == row) acc += ds[(e / pairs * H + h) * pairs + p];
+  }
+  __shared__ float part[kBiasThreads];
+  part[threadIdx.x] = acc;
+  __syncthreads();
+  for (int s = kBiasThreads / 2; s > 0; s >>= 1) {
+    if (int(threadIdx.x) < s) part[threadIdx.x] += part[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) dtable[int64_t(row) * H + h] += part[0];
+}
+
 }  // namespace
 
 void window_gather(float* out, const float* inp, const int32_t* index, int B, int rows_out, int rows_in, int C,
@@ -106,6 +142,28 @@ void mean_pool(float* pooled, const float* x, int B, int T, int C, const Ctx& ct
   const int64_t n = int64_t(B) * C;
   k_mean_pool<<<grid_for(n), kBlock, 0, ctx.stream>>>(pooled, x, T, C, n);
   CUDA_CHECK_LAUNCH("k_mean_pool");
+}
+
+void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra, const float* att,
+                               const float* qkv, const int32_t* rel_index, int table_rows, int B, int nW, int N,
+                               int H, int hd, float* dscratch, const Ctx& ctx) {
+  attention_backward(dqkv, dav, datt_extra, att, att, qkv, B * nW, N, H, hd, dscratch, ctx);
+  if (!dtable || B * nW == 0) return;
+  k_bias_table_backward<<<unsigned(table_rows * H), kBiasThreads, 0, ctx.stream>>>(dtable, dscratch, rel_index,
+                                                                                   B * nW, N, H);
+  CUDA_CHECK_LAUNCH("k_bias_table_backward");
+}
+
+void patch_merge_backward(float* dx, const float* dcat, int B, int Hs, int Ws, int C, const Ctx& ctx) {
+  const int64_t n = int64_t(B) * Hs * Ws * C;
+  k_patch_merge_backward<<<grid_for(n), kBlock, 0, ctx.stream>>>(dx, dcat, Hs, Ws, C, n);
+  CUDA_CHECK_LAUNCH("k_patch_merge_backward");
+}
+
+void mean_pool_backward(float* dx, const float* dpooled, int B, int T, int C, const Ctx& ctx) {
+  const int64_t n = int64_t(B) * T * C;
+  k_mean_pool_backward<<<grid_for(n), kBlock, 0, ctx.stream>>>(dx, dpooled, T, C, n);
+  CUDA_CHECK_LAUNCH("k_mean_pool_backward");
 }
 
 }  // namespace spdfq::cuda

@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
       total.failed += r.failed;
     }
     if (only.empty() || only == "swin") {
-      std::printf("\n== swin (CUDA forward against CpuSwin)\n");
+      std::printf("\n== swin (CUDA forward and backward against CpuSwin)\n");
       Report r;
       run_swin_checks(r);
       total.passed += r.passed;

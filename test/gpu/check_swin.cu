@@ -1,8 +1,11 @@
-// Swin checks (stage 1, docs/swin.md): the CUDA Swin forward — core/swin_passes.h on the
-// CUDA op table (native/cuda/cuda_swin_ops.h) — against CpuSwin with the scalar reference
-// kernels, on random weights, at the shapes of the two PyTorch fixtures (shifted windows;
-// padding, an odd merge and a stage smaller than its window), every intermediate compared.
+// Swin checks (docs/swin.md): the CUDA Swin forward and backward — core/swin_passes.h on
+// the CUDA op table (native/cuda/cuda_swin_ops.h) — against CpuSwin with the scalar
+// reference kernels, on random weights, at the shapes of two PyTorch fixtures (shifted
+// windows; padding, an odd merge and a stage smaller than its window): every forward
+// intermediate, then the input gradient and every weight gradient of a backward from
+// random logit gradients with attention-tap gradients injected at every odd block.
 #include <cstring>
+#include <memory>
 
 #include "check_util.h"
 #include "cuda_swin_ops.h"
@@ -75,6 +78,44 @@ void check_swin_model(Report& r, const SwinConfig& c, int B, GemmMath math) {
   }
   compare("pooled", m.a.pooled);
   compare("logits", m.a.logits);
+
+  // Backward, with weight gradients and a tap gradient at every odd (shifted) block.
+  std::vector<float> dlogits = randn(int64_t(B) * c.num_classes, rng);
+  std::vector<std::vector<float>> taps(size_t(c.blocks()));
+  std::vector<const float*> tap_host(size_t(c.blocks()), nullptr), tap_dev(size_t(c.blocks()), nullptr);
+  std::vector<std::unique_ptr<Dev<float>>> tap_mem;
+  for (int s = 0; s < c.stages(); ++s)
+    for (int i = 1; i < c.depths[size_t(s)]; i += 2) {
+      const size_t l = size_t(swin_block_index(c, s, i));
+      const int64_t N = c.window_tokens();
+      taps[l] = randn(int64_t(B) * c.windows(s) * c.heads[size_t(s)] * N * N, rng);
+      tap_host[l] = taps[l].data();
+      tap_mem.push_back(std::make_unique<Dev<float>>(taps[l]));
+      tap_dev[l] = tap_mem.back()->p();
+    }
+  std::vector<float> dimages(size_t(B * c.image_len()));
+  cpu_model.backward(dlogits.data(), tap_host, dimages.data(), true);
+
+  const int64_t att_scratch = cuda::swin_att_scratch_floats(c, B);
+  Dev<float> d_grads(plan_swin_grads(c, B, att_scratch, nullptr, nullptr));
+  d_grads.poison();
+  plan_swin_grads(c, B, att_scratch, d_grads.p(), &m.g);
+  Dev<float> d_reduce(cuda::swin_reduce_scratch_floats(c)), d_wgrads(P), d_dlogits(dlogits);
+  Dev<float> d_dimages(int64_t(B) * c.image_len());
+  d_dimages.poison();
+  CUDA_CHECK(cudaMemset(d_wgrads.p(), 0, sizeof(float) * size_t(P)));
+  SwinParams gp = bind_swin_params(c, d_wgrads.p());
+  ctx.scratch = d_reduce.p();
+  ctx.scratch_floats = d_reduce.n();
+  cuda::swin_backward(m, d_dlogits.p(), d_dimages.p(), &gp, tap_dev, ctx);
+  CUDA_CHECK(cudaDeviceSynchronize());
+
+  const double btol = tolerances(math).bwd;
+  const std::string tag = std::string("[") + cuda::gemm_math_name(math) + "] swin grad ";
+  r.check(tag + "input", rel_error(d_dimages.get(), dimages), btol);
+  const std::vector<float> wg = d_wgrads.get();
+  for (const ParamInfo& p : plan_swin_params(c))
+    r.check(tag + p.name, rel_error(wg.data() + p.offset, cpu_model.weight_grads() + p.offset, p.size), btol);
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ inline Tol tolerances(GemmMath m) {
 int run_op_checks(const Spec& s, Report& r);
 int run_model_checks(const Spec& s, Report& r);
 int run_error_checks(Report& r);
-// The Swin forward on CUDA against CpuSwin (check_swin.cu).
+// The Swin forward and backward on CUDA against CpuSwin (check_swin.cu).
 int run_swin_checks(Report& r);
 void run_bench(int batch);
 
