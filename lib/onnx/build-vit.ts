@@ -12,11 +12,10 @@
 // patch embedding is a Conv, or — with a LayerNorm on each flattened patch
 // (patchInputNorm) — im2col by Reshape/Transpose, the LayerNorm and a MatMul.
 
-import { SpdfqError } from '../errors';
 import { completeVitConfig, prefixTokens, shapeSize, tokenCount, VitConfig, VitConfigInput, vitParamSpecs } from '../vit-config';
 import { GraphBuilder, valueInfo } from './graph-builder';
+import { activationNodes, configError, layerNormNodes, LayerForms, reduceMean, resolveBatch, resolveLayerForms, TRANSPOSED_DOC, transposedWeight, weightMap, Weights } from './graph-layers';
 import { DataType } from './tensor-data';
-import { transposeValue } from './tensor-ops';
 
 export interface BuildVitOptions {
   /** Default opset 17. Supported 13..23. */
@@ -66,28 +65,15 @@ export interface VitGraphHooks {
 export const MIN_BUILD_OPSET = 13;
 export const MAX_BUILD_OPSET = 23;
 
-type Weights = Map<string, Float32Array> | Record<string, Float32Array>;
-
-function invalid(message: string): never {
-  throw new SpdfqError('E_CONFIG', `buildVitOnnx: ${message}`);
-}
+const invalid: (message: string) => never = configError('buildVitOnnx');
 
 export function buildVitOnnx(configInput: VitConfigInput, weightsInput: Weights, options: BuildVitOptions = {}): Uint8Array {
   const c = completeVitConfig(configInput);
-  const opset = options.opset ?? 17;
-  if (!Number.isInteger(opset) || opset < MIN_BUILD_OPSET || opset > MAX_BUILD_OPSET) invalid(`opset must be an integer in [${MIN_BUILD_OPSET}, ${MAX_BUILD_OPSET}], received ${opset}`);
-  const layerNorm = options.layerNorm ?? (opset >= 17 ? 'fused' : 'decomposed');
-  if (layerNorm === 'fused' && opset < 17) invalid(`layerNorm 'fused' (LayerNormalization) needs opset ≥ 17, received ${opset}`);
-  const isGelu = c.activation === 'gelu' || c.activation === 'gelu-tanh';
-  const gelu = options.gelu ?? (opset >= 20 && isGelu ? 'op' : 'formula');
-  if (gelu !== 'op' && gelu !== 'formula') invalid(`gelu must be 'formula' or 'op', received ${String(gelu)}`);
-  if (gelu === 'op' && opset < 20) invalid(`gelu 'op' (the Gelu operator) needs opset ≥ 20, received ${opset}`);
-  if (gelu === 'op' && !isGelu) invalid(`gelu 'op' applies to GELU activations; the config's activation is '${c.activation}'`);
+  const { opset, layerNorm, gelu } = resolveLayerForms('buildVitOnnx', c.activation, options, { min: MIN_BUILD_OPSET, max: MAX_BUILD_OPSET });
   const qkvSplit = options.qkvSplit ?? 'split';
   if (!['split', 'slice', 'gather'].includes(qkvSplit)) invalid(`qkvSplit must be 'split', 'slice' or 'gather', received ${String(qkvSplit)}`);
-  const batchDim = options.batch ?? 'dynamic';
-  if (batchDim !== 'dynamic' && !(Number.isInteger(batchDim) && batchDim > 0)) invalid(`batch must be 'dynamic' or a positive integer, received ${String(batchDim)}`);
-  const weights = weightsInput instanceof Map ? weightsInput : new Map(Object.entries(weightsInput));
+  const batch = resolveBatch('buildVitOnnx', options.batch);
+  const weights = weightMap(weightsInput);
   for (const s of vitParamSpecs(c)) {
     const w = weights.get(s.name);
     if (!(w instanceof Float32Array) || w.length !== shapeSize(s.shape)) {
@@ -99,7 +85,6 @@ export function buildVitOnnx(configInput: VitConfigInput, weightsInput: Weights,
   const inputName = options.inputName ?? 'input';
   const outputName = options.outputName ?? 'logits';
   g.renameOutput(vit.forward(inputName), outputName);
-  const batch = batchDim === 'dynamic' ? 'batch' : batchDim;
   return g.model({
     opset,
     graphName: 'vit',
@@ -110,14 +95,9 @@ export function buildVitOnnx(configInput: VitConfigInput, weightsInput: Weights,
   });
 }
 
-interface Forms {
-  opset: number;
-  layerNorm: 'fused' | 'decomposed';
-  gelu: 'formula' | 'op';
+interface Forms extends LayerForms {
   qkvSplit: 'split' | 'slice' | 'gather';
 }
-
-const TRANSPOSED_DOC = 'stored transposed, [in, out], as MatMul reads it (PyTorch Linear weight is [out, in])';
 
 class VitGraph {
   constructor(
@@ -197,44 +177,14 @@ class VitGraph {
     const w = this.w.get(`${name}.weight`) as Float32Array;
     const custom = this.hooks.matmul?.(this.g, `${name}.weight`, x, w, outSize, inSize);
     if (custom) return bias ? this.g.op('Add', [custom, this.param(`${name}.bias`, [outSize])]) : custom;
-    const wt = transposeValue({ dataType: DataType.FLOAT, dims: [outSize, inSize], data: w }, [1, 0]).data as Float32Array;
-    const mm = this.g.op('MatMul', [x, this.weight(`${name}.weight`, [inSize, outSize], wt, 1, TRANSPOSED_DOC)]);
+    const mm = this.g.op('MatMul', [x, this.weight(`${name}.weight`, [inSize, outSize], transposedWeight(w, outSize, inSize), 1, TRANSPOSED_DOC)]);
     return bias ? this.g.op('Add', [mm, this.param(`${name}.bias`, [outSize])]) : mm;
   }
 
   private layerNorm(x: string, name: string, size = this.c.embedDim): string {
-    const { g, c } = this;
-    const D = size;
-    const gamma = this.param(`${name}.weight`, [D]);
-    const beta = this.param(`${name}.bias`, [D]);
-    if (this.f.layerNorm === 'fused') {
-      return g.op('LayerNormalization', [x, gamma, beta], { axis: { int: -1 }, epsilon: { float: c.layerNormEps } });
-    }
-    const mean = (t: string) =>
-      this.f.opset >= 18 ? g.op('ReduceMean', [t, g.int64Tensor('axes', [-1])]) : g.op('ReduceMean', [t], { axes: { ints: [-1] } });
-    const centered = g.op('Sub', [x, mean(x)]);
-    const variance = mean(g.op('Pow', [centered, g.floatScalar('two', 2)]));
-    const std = g.op('Sqrt', [g.op('Add', [variance, g.floatScalar('eps', c.layerNormEps)])]);
-    return g.op('Add', [g.op('Mul', [g.op('Div', [centered, std]), gamma]), beta]);
-  }
-
-  /** The MLP activation (config.activation). */
-  private activation(x: string): string {
-    const g = this.g;
-    const kind = this.c.activation;
-    if (kind === 'relu') return g.op('Relu', [x]);
-    if (kind === 'silu') return g.op('Mul', [x, g.op('Sigmoid', [x])]);
-    if (kind === 'quick-gelu') return g.op('Mul', [x, g.op('Sigmoid', [g.op('Mul', [x, g.floatScalar('quick_gelu_slope', 1.702)])])]);
-    if (this.f.gelu === 'op') return g.op('Gelu', [x], { approximate: { string: kind === 'gelu-tanh' ? 'tanh' : 'none' } });
-    if (kind === 'gelu') {
-      const e = g.op('Erf', [g.op('Div', [x, g.floatScalar('sqrt2', Math.SQRT2)])]);
-      return g.op('Mul', [g.op('Mul', [x, g.op('Add', [e, g.floatScalar('one', 1)])]), g.floatScalar('half', 0.5)]);
-    }
-    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-    const cube = g.op('Pow', [x, g.floatScalar('three', 3)]);
-    const inner = g.op('Add', [x, g.op('Mul', [cube, g.floatScalar('k', 0.044715)])]);
-    const t = g.op('Tanh', [g.op('Mul', [inner, g.floatScalar('sqrt_2_over_pi', Math.sqrt(2 / Math.PI))])]);
-    return g.op('Mul', [g.op('Mul', [x, g.floatScalar('half', 0.5)]), g.op('Add', [t, g.floatScalar('one', 1)])]);
+    const gamma = this.param(`${name}.weight`, [size]);
+    const beta = this.param(`${name}.bias`, [size]);
+    return layerNormNodes(this.g, x, gamma, beta, this.c.layerNormEps, this.f);
   }
 
   private attention(h: string, p: string, block: number): string {
@@ -273,7 +223,7 @@ class VitGraph {
   private mlp(h: string, p: string, block: number): string {
     const { g, c } = this;
     g.setScope(`/${p}mlp`);
-    const hidden = this.activation(this.linear(this.site('fc1_in', block, h), `${p}mlp.fc1`, c.embedDim, c.mlpDim));
+    const hidden = activationNodes(g, this.linear(this.site('fc1_in', block, h), `${p}mlp.fc1`, c.embedDim, c.mlpDim), c.activation, this.f);
     return this.linear(this.site('fc2_in', block, hidden), `${p}mlp.fc2`, c.mlpDim, c.embedDim);
   }
 
@@ -318,10 +268,7 @@ class VitGraph {
     if (c.pooling !== 'token') {
       const prefix = c.pooling === 'mean' ? prefixTokens(c) : 0;
       const patches = prefix > 0 ? g.op('Slice', [x, g.int64Tensor('start', [prefix]), g.int64Tensor('end', [tokenCount(c)]), g.int64Tensor('axes', [1])]) : x;
-      pooled =
-        this.f.opset >= 18
-          ? g.op('ReduceMean', [patches, g.int64Tensor('axes', [1])], { keepdims: { int: 0 } })
-          : g.op('ReduceMean', [patches], { axes: { ints: [1] }, keepdims: { int: 0 } });
+      pooled = reduceMean(g, patches, [1], this.f.opset, false);
     } else pooled = token(0);
     if (c.finalNorm === 'pooled') {
       g.setScope('/fc_norm');
