@@ -15,8 +15,8 @@ export type { CudaDeviceInfo, CudaDeviceList } from './native';
 // ONNX
 export { loadModel, importOnnx, exportFp32, buildVitOnnx, readPreprocessing } from './onnx';
 export type { LoadedModel, ImportedModel, Preprocessing } from './onnx';
-export { importSwinOnnx, loadSwinOnnx } from './onnx';
-export type { ImportedSwin, SwinImportOptions } from './onnx';
+export { importSwinOnnx, loadSwinOnnx, buildSwinOnnx } from './onnx';
+export type { ImportedSwin, SwinImportOptions, BuildSwinOptions } from './onnx';
 
 // Calibration images
 export { synthesize } from './synth/synthesize';
