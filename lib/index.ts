@@ -15,7 +15,7 @@ export type { CudaDeviceInfo, CudaDeviceList } from './native';
 // ONNX
 export { loadModel, importOnnx, exportFp32, buildVitOnnx, readPreprocessing } from './onnx';
 export type { LoadedModel, ImportedModel, Preprocessing } from './onnx';
-export { importSwinOnnx, loadSwinOnnx, buildSwinOnnx } from './onnx';
+export { importSwinOnnx, loadSwinOnnx, buildSwinOnnx, exportSwinFp32 } from './onnx';
 export type { ImportedSwin, SwinImportOptions, BuildSwinOptions } from './onnx';
 
 // Calibration images

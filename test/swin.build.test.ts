@@ -4,14 +4,20 @@
 // than its window, non-square), onnxruntime on the written graph must give PyTorch's
 // logits and the native engine's, at batch 1 and 3 on one dynamic-batch graph, at opsets
 // 17 (LayerNormalization) and 14 (decomposed); the graph must import back to the same
-// config and bit-identical weights (the bias tables through their folded constants).
+// config and bit-identical weights (the bias tables through their folded constants). The
+// fp32 export of an imported Swin and `inspect` on a written file are checked at the end.
 
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as ort from 'onnxruntime-node';
+import { main } from '../lib/cli/main';
 import { buildSwinOnnx, BuildSwinOptions } from '../lib/onnx/build-swin';
-import { importSwinBytes } from '../lib/onnx/import-swin';
+import { exportSwinFp32, exportSwinFp32Bytes } from '../lib/onnx/export-swin';
+import { importSwinBytes, importSwinOnnx } from '../lib/onnx/import-swin';
 import { completeSwinConfig, createSwin, SwinConfig } from '../lib/swin';
 import { relError } from './helpers/compare';
-import { loadSwinFixture, swinFixtureWeights } from './helpers/swin-fixtures';
+import { loadSwinFixture, swinFixtureWeights, SWIN_FIXTURE_DIR } from './helpers/swin-fixtures';
 
 // The engine fixtures' bar: max |error| / max |reference| of the logits.
 const TOL = 1e-4;
@@ -126,5 +132,53 @@ describe('option and weight checks', () => {
     w.set('features.1.2.norm1.weight', new Float32Array(32));
     w.set('features.1.0.attn.relative_position_index', new Float32Array(256)); // a buffer: ignored
     rejects(w, {}, /weights not used by this config \(check the config\): features\.1\.2\.norm1\.weight$/);
+  });
+});
+
+describe('fp32 export of an imported Swin (exportSwinFp32)', () => {
+  /** The fixture's weights, moved: every value × (1 + 0.01·sin(i)). */
+  function moved(w: Map<string, Float32Array>): Map<string, Float32Array> {
+    return new Map([...w].map(([k, v]) => [k, Float32Array.from(v, (x, i) => x * (1 + 0.01 * Math.sin(i + k.length)))]));
+  }
+
+  test.each([
+    ['swin_pad_op17.onnx', 'swin_pad'],
+    ['swin_rect_op14_b2.onnx', 'swin_rect'],
+  ])('%s: the same config and interface with the new weights', async (file, fixture) => {
+    const source = await importSwinOnnx(path.join(SWIN_FIXTURE_DIR, file));
+    const fx = loadSwinFixture(fixture);
+    const next = moved(source.weights);
+    const bytes = exportSwinFp32Bytes(source, next);
+    const back = importSwinBytes(bytes, null);
+    expect(back.config).toEqual(source.config);
+    // the pool is written as ReduceMean whatever the source used (GlobalAveragePool after a permute)
+    const forms = (m: typeof source) => [m.opset, m.fixedBatch, m.inputName, m.outputName, m.forms.layerNorm, m.forms.gelu];
+    expect(forms(back)).toEqual(forms(source));
+    expect(weightDifferences(back.weights, next)).toEqual([]);
+    const x = fx.tensors.get('input')?.data as Float32Array;
+    const model = createSwin(source.config, next, { threads: 1 });
+    const native = await model.forward(x, fx.batch);
+    await model.dispose();
+    expect(relError(await ortLogits(bytes, source.config, x, fx.batch), native)).toBeLessThanOrEqual(TOL);
+  });
+
+  test('writes the file; inspect describes it', async () => {
+    const source = await importSwinOnnx(path.join(SWIN_FIXTURE_DIR, 'swin_pad_op17.onnx'));
+    const out = path.join(os.tmpdir(), `swin-export-${process.pid}`, 'swin_pad.onnx');
+    await exportSwinFp32(source, source.weights, out);
+    expect(weightDifferences((await importSwinOnnx(out)).weights, source.weights)).toEqual([]);
+    let text = '';
+    const so = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((text += String(s)), true));
+    let code: number;
+    try {
+      code = await main(['inspect', out]);
+    } finally {
+      so.mockRestore();
+    }
+    expect(code).toBe(0);
+    expect(text).toMatch(/torchvision Swin Transformer V1, LayerNorm as LayerNormalization/);
+    expect(text).toMatch(/2 blocks × dim 8, 1 heads; 2 blocks × dim 16, 2 heads; 2 blocks × dim 32, 2 heads/);
+    expect(text).toMatch(/window +4×3/);
+    fs.rmSync(path.dirname(out), { recursive: true, force: true });
   });
 });

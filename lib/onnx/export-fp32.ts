@@ -29,7 +29,11 @@ const WIRE_LENGTH_DELIMITED = 2;
 
 /** Writes `model` with `weights` (timm names, PyTorch shapes) to `outPath`. */
 export async function exportFp32(model: ImportedModel, weights: Weights, outPath: string): Promise<void> {
-  const bytes = exportFp32Bytes(model, weights);
+  await writeModelFile(exportFp32Bytes(model, weights), outPath);
+}
+
+/** Writes model bytes, creating the folder; E_IO naming the path when that fails. */
+export async function writeModelFile(bytes: Uint8Array, outPath: string): Promise<void> {
   try {
     await fs.promises.mkdir(path.dirname(path.resolve(outPath)), { recursive: true });
     await fs.promises.writeFile(outPath, bytes);

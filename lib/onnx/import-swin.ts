@@ -114,6 +114,6 @@ export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqErr
     'E_ONNX',
     `${filePath ? `'${filePath}'` : 'the ONNX buffer'} was recognized as a ${describeSwin(m)}. ` +
       'Synthesis, quantization and the quantized export do not support Swin yet (docs/swin.md, "Stages that remain": synthesis and quantization for Swin); ' +
-      'only its fp32 forward runs, through the API (importSwinOnnx / loadSwinOnnx), and `spdfq-native inspect` describes it.',
+      'only its fp32 forward and fp32 export run, through the API (loadSwinOnnx, exportSwinFp32), and `spdfq-native inspect` describes it.',
   );
 }

@@ -10,6 +10,7 @@ export { buildVitOnnx, MIN_BUILD_OPSET, MAX_BUILD_OPSET } from './build-vit';
 export type { BuildVitOptions, VitGraphHooks, VitSite } from './build-vit';
 export { buildSwinOnnx, MIN_SWIN_OPSET, MAX_SWIN_OPSET } from './build-swin';
 export type { BuildSwinOptions } from './build-swin';
+export { exportSwinFp32, exportSwinFp32Bytes } from './export-swin';
 export { GraphBuilder } from './graph-builder';
 export { readPreprocessing, IMAGENET_MEAN, IMAGENET_STD, DEFAULT_CROP_PCT, DEFAULT_INTERPOLATION } from './preprocess';
 export type { Preprocessing, PreprocessOptions } from './preprocess';

@@ -8,7 +8,7 @@ import { describeNode, OnnxNode } from './graph';
 export const SUPPORTED_FAMILIES =
   'timm ViT/DeiT, HuggingFace ViTForImageClassification, torchvision VisionTransformer, nn.TransformerEncoder ViTs (either layout, post- or pre-norm), vit-pytorch (rearranged patches), CLIP-style towers; ' +
   'MLP activation GELU (erf, tanh), QuickGELU, ReLU or SiLU; Conv or rearrange + Linear patch embedding with optional LayerNorms; fused or separate q/k/v with or without bias; LayerScale; ' +
-  'class token, mean or distillation pooling; as exported by torch.onnx (opsets 13-21 tested). Swin V1 graphs (torchvision, timm) are recognized separately (importSwinOnnx; fp32 forward only); other windowed or hierarchical models are not supported';
+  'class token, mean or distillation pooling; as exported by torch.onnx (opsets 13-21 tested). Swin V1 graphs (torchvision, timm) are recognized separately (importSwinOnnx; fp32 forward and export only); other windowed or hierarchical models are not supported';
 
 export function unrecognized(stage: string, expected: string, found: OnnxNode | string | null): SpdfqError {
   const at = found === null ? 'the end of the graph' : typeof found === 'string' ? found : describeNode(found);
