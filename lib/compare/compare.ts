@@ -20,6 +20,11 @@ import { BitsPreset, normalizedPixelRange, planQuantization, QuantOptions, quant
 import { ChannelQuantizer, TensorQuantizer } from '../native';
 import { classCosine, clsAttentionEntropy, frechetDistance } from './feature-stats';
 import { ABLATION, AblationName, ablationSynthesis, SynthesisOverrides } from './ablation';
+import { createHash } from 'crypto';
+import type { Shard } from '../shard';
+import { CellStore } from './cell-store';
+import { cellName, shardCells, TableCell } from './cells';
+import { PROTOCOL_KEYS, protocolValue } from './protocol';
 
 export interface CompareOptions {
   methods: SynthMethod[];
@@ -48,6 +53,9 @@ export interface CompareOptions {
   /** Keep synthesized images in this folder and reuse them when the same model, method,
    *  seed and options come again (sweeps over quantization settings, resumed runs). */
   cacheDir?: string;
+  /** Only this shard's cells (lib/compare/cells.ts deals them); `compare --merge` joins
+   *  the shards' results. Default: the whole table. */
+  shard?: Shard;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -103,7 +111,39 @@ function scalesOf(q: TensorQuantizer | ChannelQuantizer): number {
   return s / q.scales.length;
 }
 
-export async function compare(fp: VitModel, evalSet: LabelledImages, real: LabelledImages, o: CompareOptions): Promise<CompareResult> {
+/** One method at one seed: its images' statistics and top-1 at each bit width. */
+interface RowCell {
+  quality: ImageQuality;
+  top1: Record<string, number>;
+}
+
+/** A row cell's values into the table (seeds come in increasing order per row). */
+function addRow(result: CompareResult, bits: BitsPreset[], method: SynthMethod, seed: number, { quality, top1 }: RowCell): void {
+  (result.quality[method] ??= []).push(quality);
+  (result.qualitySeeds![method] ??= []).push(seed);
+  for (const b of bits) {
+    ((result.cells[method] ??= {})[b] ??= []).push(top1[b]);
+    ((result.cellSeeds![method] ??= {})[b] ??= []).push(seed);
+  }
+}
+
+function addAblation(result: CompareResult, variant: AblationName, seed: number, top1: number): void {
+  (result.ablation[variant] ??= []).push(top1);
+  (result.ablationSeeds![variant] ??= []).push(seed);
+}
+
+/** What a finished cell's values depend on besides the cell itself (CellStore refuses a
+ *  cell measured under another): the model and evaluation set (their full-precision top-1)
+ *  and the protocol. */
+function cellFingerprint(o: CompareOptions, fpTop1: number): string {
+  const protocol = Object.fromEntries(PROTOCOL_KEYS.map((k) => [k, protocolValue({ options: o }, k)]));
+  const canonical = JSON.stringify({ fpTop1, protocol, quantizerForms: o.quantizerForms, realPath: o.realPath });
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** The table: every cell of `o`, or a shard's share of them (o.shard). With `store`, cells
+ *  finished by an earlier run are read from it and new ones written to it. */
+export async function compare(fp: VitModel, evalSet: LabelledImages, real: LabelledImages, o: CompareOptions, store?: CellStore): Promise<CompareResult> {
   const t0 = Date.now();
   const log = o.log ?? (() => undefined);
   const K = fp.config.numClasses;
@@ -168,47 +208,51 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
     }
   };
 
-  for (const method of o.methods) {
-    result.cells[method] = {};
-    result.cellSeeds![method] = {};
-    result.quality[method] = [];
-    result.qualitySeeds![method] = [];
-    for (const seed of o.seeds) {
+  // The table's cells (a shard's share of them), each taken from `store` when a earlier run
+  // finished it.
+  const fingerprint = store ? cellFingerprint(o, fpEval.top1) : '';
+  const stored = async <T>(cell: TableCell, measure: () => Promise<T>): Promise<T> => {
+    const name = cellName(cell);
+    const done = store?.get<T>(name, fingerprint);
+    if (done !== undefined) {
+      log(`${name}: finished earlier (${store!.dir})`);
+      return done;
+    }
+    const value = await measure();
+    store?.put(name, fingerprint, value);
+    return value;
+  };
+  const measureRow = async (method: SynthMethod, seed: number): Promise<RowCell> => {
+    const { images, targets } = await calibrationImages(method, seed);
+    const f = (await features(fp, images, o.images)).feats;
+    const ranges = await calibrateSites(fp, images, o.images, rangePlan);
+    let rangeErr = 0;
+    for (const r of ranges) rangeErr += Math.abs(Math.log(scalesOf(r.quantizer) / realRanges.get(r.site.key)!));
+    const quality: ImageQuality = {
+      featureCosine: classCosine(f, targets, evalFeats, evalSet.labels, D),
+      frechet: frechetDistance(f, o.images, evalFeats, evalSet.count, D),
+      clsAttentionEntropy: await attentionEntropy(fp, images, o.images),
+      rangeError: rangeErr / ranges.length,
+    };
+    const top1: Record<string, number> = {};
+    for (const bits of o.bits) {
       check();
-      const { images, targets } = await calibrationImages(method, seed);
-      const f = (await features(fp, images, o.images)).feats;
-      const ranges = await calibrateSites(fp, images, o.images, rangePlan);
-      let rangeErr = 0;
-      for (const r of ranges) rangeErr += Math.abs(Math.log(scalesOf(r.quantizer) / realRanges.get(r.site.key)!));
-      result.quality[method].push({
-        featureCosine: classCosine(f, targets, evalFeats, evalSet.labels, D),
-        frechet: frechetDistance(f, o.images, evalFeats, evalSet.count, D),
-        clsAttentionEntropy: await attentionEntropy(fp, images, o.images),
-        rangeError: rangeErr / ranges.length,
-      });
-      result.qualitySeeds![method].push(seed);
-      for (const bits of o.bits) {
-        check();
-        const top1 = await quantTop1(images, bits, seed);
-        (result.cells[method][bits] ??= []).push(top1);
-        (result.cellSeeds![method][bits] ??= []).push(seed);
-        log(`${method} seed ${seed} ${bits}: ${(top1 * 100).toFixed(2)}%`);
-      }
+      top1[bits] = await quantTop1(images, bits, seed);
+      log(`${method} seed ${seed} ${bits}: ${(top1[bits] * 100).toFixed(2)}%`);
     }
-  }
-  if (o.ablation) {
-    for (const v of ABLATION.filter((x) => !o.ablationVariants || o.ablationVariants.includes(x.name))) {
-      result.ablation[v.name] = [];
-      result.ablationSeeds![v.name] = [];
-      for (const seed of o.seeds) {
-        check();
-        const { images } = await calibrationImages('spdfq', seed, ablationSynthesis(o.synthesis, v));
-        const top1 = await quantTop1(images, o.ablationBits, seed);
-        result.ablation[v.name].push(top1);
-        result.ablationSeeds![v.name].push(seed);
-        log(`ablation ${v.name} seed ${seed} ${o.ablationBits}: ${(top1 * 100).toFixed(2)}%`);
-      }
-    }
+    return { quality, top1 };
+  };
+  const measureAblation = async (variant: AblationName, seed: number): Promise<number> => {
+    const { images } = await calibrationImages('spdfq', seed, ablationSynthesis(o.synthesis, ABLATION.find((v) => v.name === variant)!));
+    const top1 = await quantTop1(images, o.ablationBits, seed);
+    log(`ablation ${variant} seed ${seed} ${o.ablationBits}: ${(top1 * 100).toFixed(2)}%`);
+    return top1;
+  };
+
+  for (const cell of shardCells(o)) {
+    check();
+    if (cell.kind === 'row') addRow(result, o.bits, cell.method, cell.seed, await stored(cell, () => measureRow(cell.method, cell.seed)));
+    else addAblation(result, cell.variant, cell.seed, await stored(cell, () => measureAblation(cell.variant, cell.seed)));
   }
   result.seconds = (Date.now() - t0) / 1000;
   return result;

@@ -7,13 +7,18 @@
 // (equal full-precision top-1) and the same protocol (calibration images, iterations,
 // reconstruction, synthesis overrides, preprocessing). Each cell keeps one value per seed;
 // a seed measured twice must agree (runs are deterministic per seed), otherwise the runs
-// were made with different code and the merge refuses.
+// were made with different code and the merge refuses. The shards of one table
+// (`compare --shard i/n`) must all be there, once each, with every cell dealt to them.
 
 import { SpdfqError } from '../errors';
 import { BITS_PRESETS, BitsPreset, LEGACY_QUANTIZER_FORMS } from '../quant/quant-config';
 import { SynthMethod } from '../synth/options';
 import type { CompareOptions, CompareResult, ImageQuality } from './compare';
 import { ABLATION_NAMES } from './ablation';
+import { PROTOCOL_KEYS, protocolValue } from './protocol';
+import { checkShardSets } from './cells';
+
+export { PROTOCOL_KEYS, protocolValue } from './protocol';
 
 /** A results.json written by `compare` (options without the callbacks). */
 export interface CompareRecord {
@@ -23,17 +28,6 @@ export interface CompareRecord {
 
 /** Row order of the paper's table (and of `compare`'s default --methods). */
 const ROW_ORDER: readonly SynthMethod[] = ['noise', 'inversion', 'psaq', 'spdfq', 'real'];
-
-/** Options that define the protocol: runs that differ in any of them do not share a table. */
-export const PROTOCOL_KEYS = ['images', 'iters', 'reconstruction', 'ablationBits', 'synthesis', 'quant', 'preprocess'] as const;
-
-/** A protocol option as canonical JSON (sorted keys; a missing synthesis override is none). */
-export function protocolValue(record: CompareRecord, key: (typeof PROTOCOL_KEYS)[number]): string {
-  const v = key === 'synthesis' || key === 'quant' ? record.options[key] ?? {} : record.options[key] ?? null;
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => p.localeCompare(q))) : x,
-  );
-}
 
 /** Seeds at which a run measured each entry: the explicit lists of newer runs, else the run's seed list. */
 function seedsOf(explicit: number[] | undefined, record: CompareRecord): number[] {
@@ -74,6 +68,7 @@ function ordered<T extends string>(items: Iterable<string>, canonical: readonly 
 export function mergeCompareRecords(inputs: { source: string; record: CompareRecord }[]): CompareRecord {
   if (inputs.length === 0) throw new SpdfqError('E_CONFIG', 'compare --merge: expected at least one results.json, received none');
   const first = inputs[0];
+  checkShardSets(inputs);
   for (const { source, record } of inputs.slice(1)) {
     if (!sameNumber(record.result.fpTop1, first.record.result.fpTop1)) {
       throw new SpdfqError('E_CONFIG', `compare --merge: ${source} has full-precision top-1 ${record.result.fpTop1}, ${first.source} has ${first.record.result.fpTop1}: expected runs on the same model and evaluation images`);
@@ -162,6 +157,8 @@ export function mergeCompareRecords(inputs: { source: string; record: CompareRec
     ablation: ablation.size > 0,
     // The merged table holds every variant the runs measured, whatever subset each ran.
     ablationVariants: undefined,
+    // …and is no shard of anything.
+    shard: undefined,
     quantizerForms: Object.fromEntries([...forms].map(([b, f]) => [b, f.forms])),
   };
   return { options, result };

@@ -21,6 +21,9 @@ import { apaAlphaFlag, mergeSynthesis, pathOptions, synthOptionFlags } from '../
 import { intFlag } from '../flags';
 import { checkOutput } from '../../io/output-path';
 import { makeDir, writeFileAtomic } from '../../io/atomic';
+import { resolveShard, Shard } from '../../shard';
+import { CellStore } from '../../compare/cell-store';
+import { cellName, shardCells } from '../../compare/cells';
 
 
 interface CompareArgs {
@@ -49,6 +52,8 @@ interface CompareArgs {
   cache?: string;
   merge?: string[];
   sweep?: string[];
+  shard?: string;
+  shards?: number;
 }
 
 /** The --tv-weight / --tv-form / --lr overrides, validated (expected vs received). */
@@ -83,6 +88,11 @@ function readRecord(p: string): { source: string; record: CompareRecord } {
   }
   if (!record?.options?.seeds || !record?.result?.cells) throw new SpdfqError('E_IO', `compare --merge: ${file} is not the results.json of a compare run (expected options.seeds and result.cells)`);
   return { source: file, record };
+}
+
+/** Where shard i of n writes its results.json (`compare --merge OUT/shards/*-of-n` joins them). */
+export function shardOut(out: string, s: Shard): string {
+  return path.join(out, 'shards', `${s.index}-of-${s.count}`);
 }
 
 /** results.md and results.json in `out`, and the tables on stdout. */
@@ -134,6 +144,8 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('quant-option', { type: 'array', string: true, describe: 'any quantization option by its API path, for every cell (repeatable): e.g. calibration=sequential, reconstruction.rounding=adaround, reconstruction.qdrop=0.5' })
       .option('cache', { type: 'string', describe: 'keep synthesized images in this folder and reuse them for the same model, method, seed and options' })
       .option('threads', { type: 'number' })
+      .option('shard', { type: 'string', describe: "compute only shard i/n of the table's cells (0-based), into --out/shards/i-of-n, resumably (finished cells are kept in --out/cells); default in a Slurm array or Kubernetes Indexed Job: the task's (docs/scale-out.md); 'none' for the whole table. Join the shards with --merge" })
+      .option('shards', { type: 'number', describe: 'number of shards in a Kubernetes Indexed Job (its completions; or $SPDFQ_SHARDS)' })
       .option('sweep', { type: 'array', string: true, describe: 'run nothing: one table over the results.json files (or folders) of runs with different settings, one row per setting and method' })
       .option('merge', { type: 'array', string: true, describe: 'run nothing: merge the results.json files (or folders holding one) of earlier runs into one table in --out' }) as unknown as Argv<CompareArgs>,
   handler: async (a) => {
@@ -197,13 +209,22 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       quant: pathOptions('--quant-option', a['quant-option']) as CompareOptions['quant'],
       log: (l) => process.stderr.write(`${l}\n`),
     };
+    // A shard writes its own results beside the other shards', and keeps each finished cell
+    // so that a resubmitted array recomputes only what is missing.
+    const shard = resolveShard(a.shard, process.env, a.shards);
+    if (shard) {
+      options.shard = shard;
+      process.stderr.write(`shard ${shard.index}/${shard.count}: cells ${shardCells(options).map(cellName).join(', ') || '(none)'}\n`);
+    }
+    const store = shard ? new CellStore(path.join(out, 'cells')) : undefined;
     const ac = new AbortController();
     process.once('SIGINT', () => ac.abort());
+    process.once('SIGTERM', () => ac.abort());
     options.signal = ac.signal;
     try {
-      const res = await compare(fp, evalSet, real, options);
+      const res = await compare(fp, evalSet, real, options, store);
       const { log: _log, signal: _signal, ...recorded } = options;
-      writeTables(a.out, { options: recorded, result: res });
+      writeTables(shard ? shardOut(out, shard) : out, { options: recorded, result: res });
     } finally {
       await fp.dispose();
     }
