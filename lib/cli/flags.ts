@@ -12,7 +12,8 @@ const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 export function rejectRepeatedFlags(argv: Record<string, unknown>, arrayFlags: readonly string[]): void {
   const arrays = new Set(arrayFlags.map(kebab));
   for (const [k, v] of Object.entries(argv)) {
-    if (k === '_' || k === '$0' || !Array.isArray(v)) continue;
+    // '--': the words after `--` (slurm passes them on to the jobs' command).
+    if (k === '_' || k === '$0' || k === '--' || !Array.isArray(v)) continue;
     const flag = kebab(k);
     if (arrays.has(flag)) continue;
     throw new SpdfqError('E_CONFIG', `--${flag}: given more than once (${v.map((x) => JSON.stringify(x)).join(', ')}); expected one value`);

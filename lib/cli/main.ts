@@ -10,6 +10,7 @@ import { runCommand } from './commands/run';
 import { compareCommand } from './commands/compare';
 import { synthCommand } from './commands/synth';
 import { quantizeCommand } from './commands/quantize';
+import { slurmCommand } from './commands/slurm';
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -21,7 +22,8 @@ export async function main(argv: string[]): Promise<number> {
       .command(synthCommand)
       .command(quantizeCommand)
       .command(compareCommand)
-      .demandCommand(1, 'Name a command: run, inspect, synth, quantize, compare')
+      .command(slurmCommand)
+      .demandCommand(1, 'Name a command: run, inspect, synth, quantize, compare, slurm')
       // yargs passes itself to middleware (its typings omit it): the command's array flags
       .middleware(((argv: Record<string, unknown>, y: { getOptions(): { array: string[] } }) => rejectRepeatedFlags(argv, y.getOptions().array)) as unknown as (a: object) => void, true)
       .strict()

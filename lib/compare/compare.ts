@@ -53,6 +53,9 @@ export interface CompareOptions {
   /** Keep synthesized images in this folder and reuse them when the same model, method,
    *  seed and options come again (sweeps over quantization settings, resumed runs). */
   cacheDir?: string;
+  /** Where synthesis ran, when not on the CPU engine ('cuda:N'): recorded, and part of the
+   *  image cache's key (GPU and CPU images differ in their last bits). */
+  device?: string;
   /** Only this shard's cells (lib/compare/cells.ts deals them); `compare --merge` joins
    *  the shards' results. Default: the whole table. */
   shard?: Shard;
@@ -137,13 +140,14 @@ function addAblation(result: CompareResult, variant: AblationName, seed: number,
  *  and the protocol. */
 function cellFingerprint(o: CompareOptions, fpTop1: number): string {
   const protocol = Object.fromEntries(PROTOCOL_KEYS.map((k) => [k, protocolValue({ options: o }, k)]));
-  const canonical = JSON.stringify({ fpTop1, protocol, quantizerForms: o.quantizerForms, realPath: o.realPath });
+  const canonical = JSON.stringify({ fpTop1, protocol, quantizerForms: o.quantizerForms, realPath: o.realPath, device: o.device ?? 'cpu' });
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
 /** The table: every cell of `o`, or a shard's share of them (o.shard). With `store`, cells
- *  finished by an earlier run are read from it and new ones written to it. */
-export async function compare(fp: VitModel, evalSet: LabelledImages, real: LabelledImages, o: CompareOptions, store?: CellStore): Promise<CompareResult> {
+ *  finished by an earlier run are read from it and new ones written to it. Synthesis runs
+ *  on `synthModel` (a GPU copy of fp), everything else on fp. */
+export async function compare(fp: VitModel, evalSet: LabelledImages, real: LabelledImages, o: CompareOptions, store?: CellStore, synthModel: VitModel = fp): Promise<CompareResult> {
   const t0 = Date.now();
   const log = o.log ?? (() => undefined);
   const K = fp.config.numClasses;
@@ -181,13 +185,13 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
       return { images: real.images.slice(start * per, (start + o.images) * per), targets: real.labels.slice(start, start + o.images) };
     }
     const options: SynthesisOptions = { ...overridesForMethod(method, o.synthesis ?? {}), method, images: o.images, iters: o.iters, seed, preprocess: o.preprocess, ...extra };
-    const key = cache ? cacheKey({ weights: await weightsDigest(), threads: o.threads ?? null, options: resolveSynthesisOptions(fp.config, options) }) : '';
+    const key = cache ? cacheKey({ weights: await weightsDigest(), threads: o.threads ?? null, options: resolveSynthesisOptions(fp.config, options), ...(o.device ? { device: o.device } : {}) }) : '';
     const hit = cache?.get(key, o.images, fp.imageLength());
     if (hit) {
       log(`${method} seed ${seed}: images from the cache (${key})`);
       return hit;
     }
-    const r = await synthesize(fp, { ...options, signal: o.signal });
+    const r = await synthesize(synthModel, { ...options, signal: o.signal });
     cache?.put(key, { images: r.images, targets: r.targets });
     return { images: r.images, targets: r.targets };
   };

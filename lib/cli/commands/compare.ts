@@ -13,6 +13,7 @@ import { ABLATION_NAMES } from '../../compare/ablation';
 import { CompareRecord, mergeCompareRecords } from '../../compare/merge';
 import { sweepMarkdown, sweepTable } from '../../compare/sweep';
 import { DEFAULT_MODEL } from '../../run/run';
+import { backendFor } from '../../run/device';
 import { bundledDataset } from '../../data/bundled-datasets';
 import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../../synth/options';
@@ -54,6 +55,7 @@ interface CompareArgs {
   sweep?: string[];
   shard?: string;
   shards?: number;
+  device: string;
 }
 
 /** The --tv-weight / --tv-form / --lr overrides, validated (expected vs received). */
@@ -144,6 +146,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('quant-option', { type: 'array', string: true, describe: 'any quantization option by its API path, for every cell (repeatable): e.g. calibration=sequential, reconstruction.rounding=adaround, reconstruction.qdrop=0.5' })
       .option('cache', { type: 'string', describe: 'keep synthesized images in this folder and reuse them for the same model, method, seed and options' })
       .option('threads', { type: 'number' })
+      .option('device', { type: 'string', default: 'cpu', describe: 'cpu or cuda[:N]: where synthesis runs (quantization and evaluation stay on the CPU engine, as in run; docs/cuda.md)' })
       .option('shard', { type: 'string', describe: "compute only shard i/n of the table's cells (0-based), into --out/shards/i-of-n, resumably (finished cells are kept in --out/cells); default in a Slurm array or Kubernetes Indexed Job: the task's (docs/scale-out.md); 'none' for the whole table. Join the shards with --merge" })
       .option('shards', { type: 'number', describe: 'number of shards in a Kubernetes Indexed Job (its completions; or $SPDFQ_SHARDS)' })
       .option('sweep', { type: 'array', string: true, describe: 'run nothing: one table over the results.json files (or folders) of runs with different settings, one row per setting and method' })
@@ -191,6 +194,9 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     const evalSet = loadEvalSet(evalPath, imported.config, pre, { limit: a['eval-limit'] });
     const real = loadEvalSet(realPath, imported.config, pre, { limit: Math.max(a.images * (a['first-seed'] + a.seeds), 256) });
     const fp = await createVit(imported.config, imported.weights, { threads: a.threads });
+    // Synthesis, the dominant cost, on a GPU copy of the model when asked (as run does).
+    const backend = backendFor(a.device);
+    const synthModel = backend.kind === 'cuda' ? await createVit(imported.config, imported.weights, { device: `cuda:${backend.index}` }) : fp;
     const options: CompareOptions = {
       methods,
       bits,
@@ -207,6 +213,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       threads: a.threads,
       cacheDir: a.cache,
       quant: pathOptions('--quant-option', a['quant-option']) as CompareOptions['quant'],
+      ...(a.device !== 'cpu' ? { device: a.device } : {}),
       log: (l) => process.stderr.write(`${l}\n`),
     };
     // A shard writes its own results beside the other shards', and keeps each finished cell
@@ -222,11 +229,12 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     process.once('SIGTERM', () => ac.abort());
     options.signal = ac.signal;
     try {
-      const res = await compare(fp, evalSet, real, options, store);
+      const res = await compare(fp, evalSet, real, options, store, synthModel);
       const { log: _log, signal: _signal, ...recorded } = options;
       writeTables(shard ? shardOut(out, shard) : out, { options: recorded, result: res });
     } finally {
       await fp.dispose();
+      if (synthModel !== fp) await synthModel.dispose();
     }
   },
 };
