@@ -1,6 +1,7 @@
 // The Swin Transformer (torchvision V1) on the native engine (docs/swin.md): a CPU
 // forward from a config and named weights, with every intermediate readable for
-// comparison with PyTorch, and its backward (input and weight gradients, attention taps). The config is validated and completed here
+// comparison with PyTorch, its backward (input and weight gradients, attention taps), and
+// what training needs (flat parameter and gradient arenas, lib/train/trainable.ts). The config is validated and completed here
 // (sharp's "validate in JS"); the native side re-checks it and trusts plain data.
 
 import * as os from 'os';
