@@ -1,18 +1,16 @@
 // The model-family half of scripts/train-model.ts: building the model to train (ViT or
-// Swin), describing it in the model card, and writing the trained model: the ViT as ONNX
-// (build-vit.ts); the Swin as a weight file (lib/train/weight-file.ts) and as ONNX when
-// lib/onnx/build-swin.ts (the Swin writer, another branch) is in this build.
+// Swin), describing it in the model card, and writing the trained model as ONNX
+// (build-vit.ts, build-swin.ts).
 
 import * as fs from 'fs';
-import * as path from 'path';
 import { createVit, randomVitWeights } from '../lib/vit';
 import { completeVitConfig, VitConfig, VitConfigInput } from '../lib/vit-config';
 import { createSwin, completeSwinConfig, randomSwinWeights, SwinConfig, SwinConfigInput } from '../lib/swin';
 import { buildVitOnnx } from '../lib/onnx/build-vit';
+import { buildSwinOnnx } from '../lib/onnx/build-swin';
 import { importOnnx } from '../lib/onnx/import-onnx';
 import { importSwinOnnx } from '../lib/onnx/import-swin';
 import { TrainableModel } from '../lib/train/trainable';
-import { saveWeightFile } from '../lib/train/weight-file';
 
 export type ArchSpec =
   | { family: 'vit'; config: VitConfigInput }
@@ -32,9 +30,8 @@ export interface TrainedModel {
   /** What AdamW does not decay (trainable.ts, decays()), in words. */
   noDecay: string;
   why?: string;
-  /** Writes the trained model under `stem` (<stem>.onnx, …); returns the card's lines
-   *  about the files, and anything still to do (empty: nothing). */
-  write(stem: string): Promise<{ files: string[]; todo: string }>;
+  /** Writes the trained model to <stem>.onnx; returns the file's path. */
+  write(stem: string): Promise<string>;
   dispose(): Promise<void>;
 }
 
@@ -54,7 +51,7 @@ export async function createTrainable(arch: ArchSpec, threads: number | undefine
       noDecay: 'biases/norms/embeddings',
       write: async (stem) => {
         fs.writeFileSync(`${stem}.onnx`, buildVitOnnx(config, model.getWeights(), { opset: OPSET }));
-        return { files: [`${stem}.onnx`], todo: '' };
+        return `${stem}.onnx`;
       },
       dispose: () => model.dispose(),
     };
@@ -72,30 +69,9 @@ export async function createTrainable(arch: ArchSpec, threads: number | undefine
     noDecay: 'biases/norms/relative-position bias tables',
     why: arch.why,
     write: async (stem) => {
-      const weights = await model.getWeights();
-      const files = saveWeightFile(stem, { family: 'swin', config }, model.paramSpecs, weights);
-      const writer = swinOnnxWriter();
-      if (writer) {
-        fs.writeFileSync(`${stem}.onnx`, writer(config, weights, { opset: OPSET }));
-        fs.rmSync(`${stem}.TODO.md`, { force: true }); // an earlier run's, now done
-        return { files: [`${stem}.onnx`, ...files], todo: '' };
-      }
-      const todo = `TODO: no ONNX yet. This build has no lib/onnx/build-swin.ts (the Swin ONNX writer, branch swin-onnx). ` +
-        `With a build that has it, rerun the same command (same --checkpoint and --out): the run resumes after its last epoch, trains nothing, and writes ${path.basename(stem)}.onnx; ` +
-        `or call buildSwinOnnx(config, weights, { opset: ${OPSET} }) on ${path.basename(stem)}.weights.{json,bin} (lib/train/weight-file.ts, loadWeightFile).`;
-      fs.writeFileSync(`${stem}.TODO.md`, `${todo}\n`);
-      return { files, todo };
+      fs.writeFileSync(`${stem}.onnx`, buildSwinOnnx(config, await model.getWeights(), { opset: OPSET }));
+      return `${stem}.onnx`;
     },
     dispose: () => model.dispose(),
   };
-}
-
-type SwinOnnxWriter = (config: SwinConfig, weights: Map<string, Float32Array>, options: { opset: number }) => Uint8Array;
-
-/** buildSwinOnnx when this build has it, looked up at run time: the writer is on another
- *  branch, and once it is merged and built, a rerun of a finished run writes the ONNX. */
-function swinOnnxWriter(): SwinOnnxWriter | null {
-  const file = path.join(__dirname, '..', 'lib', 'onnx', 'build-swin.js');
-  if (!fs.existsSync(file)) return null;
-  return (require(file) as { buildSwinOnnx: SwinOnnxWriter }).buildSwinOnnx;
 }

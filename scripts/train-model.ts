@@ -1,8 +1,7 @@
 // `npm run train:cifar10` (= train:default) / `npm run train:fashion-mnist` / `npm run train:mnist` /
 // `npm run train:cifar10-swin`: trains the bundled models with our own engine on real data
 // and writes them to models/ as ONNX, with a preprocessing sidecar, a model card and a
-// labelled test subset. The Swin also gets its weights as a flat file (swin-weights.ts),
-// and its ONNX once lib/onnx/build-swin.ts is in the build. Usage:
+// labelled test subset. Usage:
 //   node dist/scripts/train-model.js --dataset fashion-mnist|mnist|cifar10|cifar10-swin [--epochs N] [--out models]
 //     [--checkpoint dir]   save after every epoch; a rerun with the same folder resumes
 //                          (after the last epoch: trains nothing and writes the outputs again)
@@ -249,7 +248,7 @@ async function main(): Promise<void> {
   });
   const acc = await top1(model, test);
   const stem = path.join(args.out, id);
-  const written = await trained.write(stem);
+  const onnxPath = await trained.write(stem);
   fs.writeFileSync(`${stem}.preprocess.json`, `${JSON.stringify({ mean: ds.mean, std: ds.std, cropPct: 1, interpolation: 'bilinear', classes: ds.classes }, null, 2)}\n`);
   const subset = ds.subsetIndices?.(test);
   if (!ds.sharedSubset) writeEvalSubset(path.join(args.out, `${id}-test`), test, ds, 1000, subset);
@@ -266,15 +265,12 @@ async function main(): Promise<void> {
     `| preprocessing | (pixel/255 − [${ds.mean.join(', ')}]) / [${ds.std.join(', ')}] per channel, no resize (\`${id}.preprocess.json\`) |\n` +
     `| test top-1 (full ${ds.name} test set, ${test.count.toLocaleString('en-US')} images) | **${(acc * 100).toFixed(2)}%** |\n` +
     `| training time | ${minutes.toFixed(1)} min of epochs (${imagesPerSecond.toFixed(0)} training images/s with test evaluation), ${args.threads ?? 'all'} thread(s) of a ${require('os').cpus().length}-core machine |\n` +
-    `| files | ${written.files.map((f) => `\`${path.basename(f)}\``).join(', ')}${written.todo ? ' (no ONNX yet: see below)' : ''} |\n` +
     `| dataset | ${ds.name} (${ds.source}); licence: ${ds.licence} |\n\n` +
     (trained.why ? `Why this architecture: ${trained.why}\n\n` : '') +
-    (written.todo ? `${written.todo}\n\n` : '') +
     `Per-epoch history:\n\n| epoch | train loss | test top-1 | seconds |\n|---|---|---|---|\n${res.epochs.map((e) => `| ${e.epoch} | ${e.loss.toFixed(4)} | ${((e.testTop1 ?? 0) * 100).toFixed(2)}% | ${e.seconds.toFixed(0)} |`).join('\n')}\n\n` +
     subsetLine;
   fs.writeFileSync(`${stem}.md`, card);
-  process.stderr.write(`wrote ${written.files.join(', ')} and ${stem}.md (test top-1 ${(acc * 100).toFixed(2)}%)\n`);
-  if (written.todo) process.stderr.write(`${written.todo}\n`);
+  process.stderr.write(`wrote ${onnxPath} and ${stem}.md (test top-1 ${(acc * 100).toFixed(2)}%)\n`);
   await trained.dispose();
 }
 
