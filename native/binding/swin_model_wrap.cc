@@ -1,6 +1,5 @@
 #include "swin_model_wrap.h"
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -129,12 +128,6 @@ class SwinWorker : public Napi::AsyncWorker {
   std::string code_ = "E_NATIVE";
 };
 
-Napi::Float32Array copy_out(Napi::Env env, const float* src, size_t n) {
-  Napi::Float32Array out = Napi::Float32Array::New(env, n);
-  std::memcpy(out.Data(), src, n * sizeof(float));
-  return out;
-}
-
 class SwinForwardWorker : public SwinWorker {
  public:
   SwinForwardWorker(Napi::Env env, SwinModelWrap* wrap, Napi::Object self, const float* images, int batch,
@@ -147,7 +140,7 @@ class SwinForwardWorker : public SwinWorker {
     m.forward(images_, batch_, cancel_);
     logits_.assign(m.logits(), m.logits() + int64_t(batch_) * m.config().num_classes);
   }
-  Napi::Value Result() override { return copy_out(Env(), logits_.data(), logits_.size()); }
+  Napi::Value Result() override { return copy_floats(Env(), logits_.data(), int64_t(logits_.size())); }
 
   const float* images_;
   int batch_;
@@ -201,6 +194,8 @@ Napi::Function SwinModelWrap::Define(Napi::Env env) {
                          InstanceMethod("forward", &W::Guarded<&W::Forward>),
                          InstanceMethod("backward", &W::Guarded<&W::Backward>),
                          InstanceMethod("getGrads", &W::Guarded<&W::GetGrads>),
+                         InstanceMethod("getParams", &W::Guarded<&W::GetParams>),
+                         InstanceMethod("setParams", &W::Guarded<&W::SetParams>),
                          InstanceMethod("output", &W::Guarded<&W::Output>),
                          InstanceMethod("activationBytes", &W::Guarded<&W::ActivationBytes>),
                          InstanceMethod("setThreads", &W::Guarded<&W::SetThreads>),
@@ -218,8 +213,7 @@ SwinModelWrap::SwinModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   const int threads = int(int_arg(info, 2, "threads", 1, 1024));
   try {
     model_ = std::make_unique<cpu::CpuSwin>(c, threads);
-    Napi::Float32Array p = float32_arg(info, 1, "params", model_->param_count());
-    std::memcpy(model_->params(), p.Data(), size_t(model_->param_count()) * sizeof(float));
+    copy_float32_arg(info, 1, "params", model_->params(), model_->param_count());
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
@@ -298,7 +292,21 @@ Napi::Value SwinModelWrap::GetGrads(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
   if (!model_->weight_grads())
     throw coded_error(info.Env(), "E_STATE", "no weight gradients yet: run backward with weightGrads first");
-  return copy_out(info.Env(), model_->weight_grads(), size_t(model_->param_count()));
+  return copy_floats(info.Env(), model_->weight_grads(), model_->param_count());
+}
+
+// getParams() → Float32Array: a copy of the flat parameter arena (swinParamInfo order).
+Napi::Value SwinModelWrap::GetParams(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  return copy_floats(info.Env(), model_->params(), model_->param_count());
+}
+
+// setParams(params: Float32Array): replaces every parameter (swinParamInfo order); the
+// model reads its weights from the arena on every pass, so nothing else needs refreshing.
+Napi::Value SwinModelWrap::SetParams(const Napi::CallbackInfo& info) {
+  require_idle(info.Env());
+  copy_float32_arg(info, 0, "params", model_->params(), model_->param_count());
+  return info.Env().Undefined();
 }
 
 // output(name) → { shape: number[], data: Float32Array }: an intermediate of the last forward (a copy).
@@ -309,11 +317,9 @@ Napi::Value SwinModelWrap::Output(const Napi::CallbackInfo& info) {
   const cpu::CpuSwin::Tensor t = model_->output(info[0].As<Napi::String>().Utf8Value());
   int64_t n = 1;
   for (int64_t d : t.shape) n *= d;
-  Napi::Float32Array data = Napi::Float32Array::New(env, size_t(n));
-  std::memcpy(data.Data(), t.data, size_t(n) * sizeof(float));
   Napi::Object o = Napi::Object::New(env);
   o.Set("shape", shape_array(env, t.shape));
-  o.Set("data", data);
+  o.Set("data", copy_floats(env, t.data, n));
   return o;
 }
 

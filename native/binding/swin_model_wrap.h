@@ -30,6 +30,8 @@ class SwinModelWrap : public Napi::ObjectWrap<SwinModelWrap> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Backward(const Napi::CallbackInfo& info);
   Napi::Value GetGrads(const Napi::CallbackInfo& info);
+  Napi::Value GetParams(const Napi::CallbackInfo& info);
+  Napi::Value SetParams(const Napi::CallbackInfo& info);
   Napi::Value Output(const Napi::CallbackInfo& info);
   Napi::Value ActivationBytes(const Napi::CallbackInfo& info);
   Napi::Value SetThreads(const Napi::CallbackInfo& info);

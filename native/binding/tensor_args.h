@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace spdfq::binding {
@@ -24,6 +25,21 @@ inline Napi::Float32Array float32_arg(const Napi::CallbackInfo& info, size_t i, 
                                          " floats, received " + std::to_string(a.ElementLength()));
   }
   return a;
+}
+
+// A new Float32Array holding a copy of n floats (results never alias engine memory, which
+// the next pass overwrites).
+inline Napi::Float32Array copy_floats(Napi::Env env, const float* src, int64_t n) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, size_t(n));
+  std::memcpy(a.Data(), src, size_t(n) * sizeof(float));
+  return a;
+}
+
+// Copies argument i, a Float32Array of exactly n floats, into dst: the flat parameter
+// arena's setter (setParams) of every model class.
+inline void copy_float32_arg(const Napi::CallbackInfo& info, size_t i, const char* name, float* dst, int64_t n) {
+  Napi::Float32Array a = float32_arg(info, i, name, n);
+  std::memcpy(dst, a.Data(), size_t(n) * sizeof(float));
 }
 
 inline int64_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi) {

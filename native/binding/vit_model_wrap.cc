@@ -1,6 +1,5 @@
 #include "vit_model_wrap.h"
 
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,12 +37,6 @@ VitConfig parse_config(const Napi::Object& obj) {
   c.embed_norm = o.boolean("embedNorm");
   c.num_classes = o.integer("numClasses");
   return c;
-}
-
-Napi::Float32Array copy_out(Napi::Env env, const float* src, int64_t n) {
-  Napi::Float32Array a = Napi::Float32Array::New(env, size_t(n));
-  std::memcpy(a.Data(), src, size_t(n) * sizeof(float));
-  return a;
 }
 
 // The C++ exception in flight as a coded JavaScript error (code as in lib/errors.ts).
@@ -122,7 +115,7 @@ class ForwardWorker : public ModelWorker {
       logits_.assign(l, l + int64_t(m.batch()) * m.config().num_classes);
     });
   }
-  Napi::Value Result() override { return copy_out(Env(), logits_.data(), int64_t(logits_.size())); }
+  Napi::Value Result() override { return copy_floats(Env(), logits_.data(), int64_t(logits_.size())); }
 
  private:
   const float* images_;
@@ -214,8 +207,7 @@ VitModelWrap::VitModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vi
   }
   try {
     engine_ = std::make_unique<VitEngine>(c, threads, parse_device(device));
-    Napi::Float32Array p = float32_arg(info, 1, "params", spdfq::param_count(c));
-    engine_->visit([&](auto& m) { std::memcpy(m.params(), p.Data(), size_t(m.param_count()) * sizeof(float)); });
+    engine_->visit([&](auto& m) { copy_float32_arg(info, 1, "params", m.params(), m.param_count()); });
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
@@ -295,7 +287,7 @@ Napi::Value VitModelWrap::Attention(const Napi::CallbackInfo& info) {
   const int l = int(int_arg(info, 0, "block", 0, c.depth - 1));
   const int64_t N = c.tokens();
   return engine_->visit([&](auto& m) {
-    return copy_out(info.Env(), m.attention(l), int64_t(m.batch()) * c.heads * N * N);
+    return copy_floats(info.Env(), m.attention(l), int64_t(m.batch()) * c.heads * N * N);
   });
 }
 
@@ -304,7 +296,7 @@ Napi::Value VitModelWrap::AttentionValues(const Napi::CallbackInfo& info) {
   const VitConfig& c = config();
   const int l = int(int_arg(info, 0, "block", 0, c.depth - 1));
   return engine_->visit([&](auto& m) {
-    return copy_out(info.Env(), m.attention_values(l), int64_t(m.batch()) * c.tokens() * c.dim);
+    return copy_floats(info.Env(), m.attention_values(l), int64_t(m.batch()) * c.tokens() * c.dim);
   });
 }
 
@@ -312,26 +304,25 @@ Napi::Value VitModelWrap::Features(const Napi::CallbackInfo& info) {
   require_idle(info.Env(), true);
   const VitConfig& c = config();
   return engine_->visit([&](auto& m) {
-    return copy_out(info.Env(), m.features(), int64_t(m.batch()) * head_inputs(c) * c.dim);
+    return copy_floats(info.Env(), m.features(), int64_t(m.batch()) * head_inputs(c) * c.dim);
   });
 }
 
 Napi::Value VitModelWrap::GetParams(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
   // CUDA: params() is the host mirror (and marks it for upload, which is harmless).
-  return engine_->visit([&](auto& m) { return copy_out(info.Env(), m.params(), m.param_count()); });
+  return engine_->visit([&](auto& m) { return copy_floats(info.Env(), m.params(), m.param_count()); });
 }
 
 Napi::Value VitModelWrap::SetParams(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  Napi::Float32Array p = float32_arg(info, 0, "params", spdfq::param_count(config()));
-  engine_->visit([&](auto& m) { std::memcpy(m.params(), p.Data(), size_t(m.param_count()) * sizeof(float)); });
+  engine_->visit([&](auto& m) { copy_float32_arg(info, 0, "params", m.params(), m.param_count()); });
   return info.Env().Undefined();
 }
 
 Napi::Value VitModelWrap::GetGrads(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
-  return engine_->visit([&](auto& m) { return copy_out(info.Env(), m.grads(), m.param_count()); });
+  return engine_->visit([&](auto& m) { return copy_floats(info.Env(), m.grads(), m.param_count()); });
 }
 
 Napi::Value VitModelWrap::ParamInfo(const Napi::CallbackInfo& info) {
