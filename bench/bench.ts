@@ -16,6 +16,7 @@ import { timeMedian } from './timing';
 import { DEIT_TINY } from './shapes';
 import { synthBench } from './synth-bench';
 import { trainBench } from './train-bench';
+import { reconBench } from './recon-bench';
 import { gpuBench } from './gpu-bench';
 import { ortExportSpeedups } from './ort-exports';
 
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
   results.int4w_gemm_768_gops = nativeAddon().qgemmBench('int4w', 768, args.repeats * 4);
   if (!args.skipSynth) Object.assign(results, await synthBench(args.threads));
   Object.assign(results, await trainBench(args.threads));
+  Object.assign(results, await reconBench(args.threads));
 
   const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
   results.forward_over_ort = typeof ort === 'number' ? ratio(fwd, ort) : 'n/a';
@@ -119,6 +121,9 @@ async function main(): Promise<void> {
   line('forward_backward_weights_cifar_b128_s', results.forward_backward_weights_cifar_b128_s as number);
   line('train step / forward+backward', results.train_step_over_forward_backward as number, '≤ 1.1');
   line('train_images_per_s', results.train_images_per_s as number);
+  line('recon_step_deit_tiny_b32_s', results.recon_step_deit_tiny_b32_s as number);
+  line('block_forward_backward_deit_tiny_b32_s', results.block_forward_backward_deit_tiny_b32_s as number);
+  line('recon step / block forward+backward', results.recon_step_over_block_forward_backward as number);
   line('train_gflops', results.train_gflops as number);
   if (args.json) {
     fs.writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
