@@ -12,6 +12,8 @@ import { createVit, randomVitWeights, resolveDevice, VitDevice } from '../lib/vi
 import { completeVitConfig } from '../lib/vit-config';
 import { nativeAddon } from '../lib/native';
 import { ortForwardSeconds } from './ort-reference';
+import { buildVitOnnx } from '../lib/onnx/build-vit';
+import { swinBench } from './swin-bench';
 import { timeMedian } from './timing';
 import { DEIT_TINY } from './shapes';
 import { synthBench } from './synth-bench';
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   results.deit_tiny_b8_activation_bytes = model.activationBytes(batch);
   await model.dispose();
 
-  const ort = await ortForwardSeconds(config, weights, images, batch, args.threads, args.repeats);
+  const ort = await ortForwardSeconds(buildVitOnnx(config, weights, { opset: 17 }), [batch, config.channels, config.imageHeight, config.imageWidth], images, args.threads, args.repeats);
   if (typeof ort === 'number') results.ort_deit_tiny_b8_forward_s = ort;
   else results.ort_unavailable = ort.reason;
 
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
   if (!args.skipSynth) Object.assign(results, await synthBench(args.threads));
   Object.assign(results, await trainBench(args.threads));
   Object.assign(results, await reconBench(args.threads));
+  Object.assign(results, await swinBench(args.threads, args.repeats));
 
   const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
   results.forward_over_ort = typeof ort === 'number' ? ratio(fwd, ort) : 'n/a';
@@ -124,6 +127,11 @@ async function main(): Promise<void> {
   line('recon_step_deit_tiny_b32_s', results.recon_step_deit_tiny_b32_s as number);
   line('block_forward_backward_deit_tiny_b32_s', results.block_forward_backward_deit_tiny_b32_s as number);
   line('recon step / block forward+backward', results.recon_step_over_block_forward_backward as number);
+  line('swin_tiny_b8_forward_s', results.swin_tiny_b8_forward_s as number);
+  line('swin_tiny_b8_forward_backward_s', results.swin_tiny_b8_forward_backward_s as number);
+  if (typeof results.ort_swin_tiny_b8_forward_s === 'number') line('ort_swin_tiny_b8_forward_s', results.ort_swin_tiny_b8_forward_s);
+  line('swin forward / onnxruntime', results.swin_forward_over_ort, '≤ 1.0');
+  line('swin forward+backward / forward', results.swin_forward_backward_over_forward as number, '≤ 2.5');
   line('train_gflops', results.train_gflops as number);
   if (args.json) {
     fs.writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);

@@ -1,14 +1,14 @@
-// onnxruntime-node on the same ViT as the engine, for the benchmark's reference timing.
-// The model is written by our ONNX builder (lib/onnx/build-vit.ts) with the same weights.
+// onnxruntime-node on the same model as the engine, for the benchmark's reference timing.
+// The model is written by our ONNX builders (lib/onnx/build-vit.ts, build-swin.ts) with the
+// same weights.
 
-import { VitConfig } from '../lib/vit-config';
 import { timeMedian } from './timing';
 
+/** Median forward time of `onnx` on `images` ([batch, C, H, W] = dims) in onnxruntime. */
 export async function ortForwardSeconds(
-  config: VitConfig,
-  weights: Map<string, Float32Array>,
+  onnx: Uint8Array,
+  dims: [number, number, number, number],
   images: Float32Array,
-  batch: number,
   threads: number,
   repeats: number,
 ): Promise<number | { reason: string }> {
@@ -18,15 +18,12 @@ export async function ortForwardSeconds(
   } catch (err) {
     return { reason: `onnxruntime-node is not installed (${(err as Error).message.split('\n')[0]})` };
   }
-  const { buildVitOnnx } = await import('../lib/onnx/build-vit');
-  const bytes = buildVitOnnx(config, weights, { opset: 17 });
-  const session = await ort.InferenceSession.create(bytes, {
+  const session = await ort.InferenceSession.create(onnx, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   });
-  const input = new ort.Tensor('float32', images, [batch, config.channels, config.imageHeight, config.imageWidth]);
-  const feeds = { [session.inputNames[0]]: input };
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', images, dims) };
   const seconds = await timeMedian(repeats, () => session.run(feeds));
   await session.release();
   return seconds;
