@@ -6,11 +6,8 @@
 import { createVit, VitModel } from '../lib/vit';
 import { completeVitConfig, shapeSize, VitConfigInput, vitParamSpecs } from '../lib/vit-config';
 import { randn, rng } from './helpers/random';
+import { agree, rmsOf, sampledInputGradient, STEP } from './helpers/finite-differences';
 
-// fp32 engine, so: step 3e-3 balances truncation (O(h²)) against rounding (O(ε/h)); a
-// sampled derivative must agree to 2% of the larger of |analytic| and the tensor's RMS gradient.
-const STEP = 3e-3;
-const REL_TOL = 2e-2;
 
 const CONFIGS: Record<string, VitConfigInput> = {
   prenorm_cls_dist_tanh: {
@@ -71,10 +68,6 @@ async function objective(model: VitModel, images: Float32Array, batch: number, p
   return s;
 }
 
-function agree(fd: number, an: number, rms: number): boolean {
-  return Math.abs(fd - an) <= REL_TOL * Math.max(Math.abs(an), rms) + 1e-6;
-}
-
 describe.each(Object.entries(CONFIGS))('%s', (_name, config) => {
   const full = completeVitConfig(config);
   const batch = 2;
@@ -94,19 +87,8 @@ describe.each(Object.entries(CONFIGS))('%s', (_name, config) => {
     const res = await model.backward(probe.G, { tapAttention: probe.Ga, tapAttentionValues: probe.Gv, weightGrads: true });
     const failures: string[] = [];
 
-    const rmsOf = (a: Float32Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0) / a.length);
     // Input pixels.
-    const inRms = rmsOf(res.inputGrad);
-    for (let k = 0; k < 6; k++) {
-      const i = Math.floor(r() * images.length);
-      const x = images.slice();
-      x[i] += STEP;
-      const up = await objective(model, x, batch, probe);
-      x[i] -= 2 * STEP;
-      const down = await objective(model, x, batch, probe);
-      const fd = (up - down) / (2 * STEP);
-      if (!agree(fd, res.inputGrad[i], inRms)) failures.push(`input[${i}]: fd ${fd} vs ${res.inputGrad[i]}`);
-    }
+    failures.push(...(await sampledInputGradient((x) => objective(model, x, batch, probe), images, res.inputGrad, r)));
     // Two sampled coordinates of every parameter tensor.
     for (const spec of model.paramSpecs) {
       const grad = res.weightGrads!.get(spec.name)!;

@@ -11,6 +11,7 @@
 //     the scalar Σ taps·G it is the gradient of.
 
 import { createSwin, completeSwinConfig, SwinConfigInput, swinAttentionShape, swinParamSpecs, SwinModel } from '../lib/swin';
+import { agree, rmsOf, sampledInputGradient, STEP } from './helpers/finite-differences';
 import { shapeSize } from '../lib/vit-config';
 import { relError } from './helpers/compare';
 import { randn, rng } from './helpers/random';
@@ -20,11 +21,6 @@ import { listSwinFixtures, loadSwinFixture, swinFixtureWeights } from './helpers
 // largest magnitude. torchvision's own float32 backward is ~1e-6 from its float64 one on
 // these fixtures (their JSON `torchvisionFloat32GradRelError`).
 const TOL = 1e-4;
-// fp32 finite differences, as test/engine.gradcheck.test.ts: step 3e-3 balances truncation
-// (O(h²)) against rounding (O(ε/h)); a sampled derivative must agree to 2% of the larger of
-// |analytic| and the tensor's RMS gradient.
-const STEP = 3e-3;
-const REL_TOL = 2e-2;
 
 describe.each(listSwinFixtures())('fixture %s against autograd (float64)', (name) => {
   const fx = loadSwinFixture(name);
@@ -107,11 +103,6 @@ async function objective(model: SwinModel, images: Float32Array, batch: number, 
   return s;
 }
 
-function agree(fd: number, an: number, rms: number): boolean {
-  return Math.abs(fd - an) <= REL_TOL * Math.max(Math.abs(an), rms) + 1e-6;
-}
-
-const rmsOf = (a: Float32Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0) / a.length);
 
 describe('finite differences on a tiny padded, shifted, odd-merging Swin', () => {
   const config = completeSwinConfig(TINY);
@@ -140,17 +131,7 @@ describe('finite differences on a tiny padded, shifted, odd-merging Swin', () =>
     await model.forward(images, batch);
     const res = await model.backward(probe.G, { tapAttention: probe.Ga, weightGrads: true });
     const failures: string[] = [];
-    const inRms = rmsOf(res.inputGrad);
-    for (let k = 0; k < 6; k++) {
-      const i = Math.floor(r() * images.length);
-      const x = images.slice();
-      x[i] += STEP;
-      const up = await objective(model, x, batch, probe);
-      x[i] -= 2 * STEP;
-      const down = await objective(model, x, batch, probe);
-      const fd = (up - down) / (2 * STEP);
-      if (!agree(fd, res.inputGrad[i], inRms)) failures.push(`input[${i}]: fd ${fd} vs ${res.inputGrad[i]}`);
-    }
+    failures.push(...(await sampledInputGradient((x) => objective(model, x, batch, probe), images, res.inputGrad, r)));
     // Two sampled coordinates of every parameter tensor (the model is rebuilt per change:
     // SwinModel has no setWeights yet).
     const objectiveWith = async (w: Map<string, Float32Array>) => {
