@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../lib/cli/main';
+import { cli } from './helpers/cli';
 import { cellName, shardCells, tableCells } from '../lib/compare/cells';
 import { parseShard, resolveShard, shardFromEnv, shardRange } from '../lib/shard';
 import { writeTinyTable } from '../scripts/fixtures/tiny-table';
@@ -49,21 +49,6 @@ describe('shards from flags and schedulers', () => {
   });
 });
 
-/** The CLI in this process: exit code and what it wrote to stderr. */
-async function cli(argv: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = '';
-  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  try {
-    return { code: await main(argv), stderr };
-  } finally {
-    spy.mockRestore();
-    out.mockRestore();
-  }
-}
 
 describe('a table split over shards', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'spdfq-cshard-'));

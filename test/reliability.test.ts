@@ -15,7 +15,7 @@ import { loadEvalSet } from '../lib/data/eval-set';
 import { parseIdx } from '../lib/image/idx';
 import { run } from '../lib/run/run';
 import { writeFileAtomic } from '../lib/io/atomic';
-import { main } from '../lib/cli/main';
+import { cli } from './helpers/cli';
 import { quantize } from '../lib/quant/quantize';
 import { SpdfqError } from '../lib/errors';
 import { rng } from './helpers/random';
@@ -40,22 +40,6 @@ function fixture(): { dir: string; model: string; evalDir: string } {
   return { dir, model, evalDir };
 }
 
-/** The CLI in this process: exit code and what it wrote to stderr. */
-async function cli(argv: string[]): Promise<{ code: number; stderr: string }> {
-  let stderr = '';
-  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  try {
-    const code = await main(argv);
-    return { code, stderr };
-  } finally {
-    spy.mockRestore();
-    out.mockRestore();
-  }
-}
 
 describe('inputs are never overwritten', () => {
   test('quantize --out naming its own --model (also through ./ and a symlink) is refused', async () => {

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { main } from '../lib/cli/main';
+import { cli } from './helpers/cli';
 import { SpdfqError } from '../lib/errors';
 import { importSwinBytes, importSwinOnnx, loadSwinOnnx } from '../lib/onnx/import-swin';
 import { onnx } from '../lib/onnx/proto';
@@ -166,35 +166,21 @@ test('createSwin on the fixture weights gives the imported model\'s logits exact
 describe('the CLI', () => {
   const file = path.join(SWIN_FIXTURE_DIR, 'swin_pad_op17.onnx');
 
-  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const so = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-    const se = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-    try {
-      const code = await main(args);
-      return { code, out, err };
-    } finally {
-      so.mockRestore();
-      se.mockRestore();
-    }
-  }
-
   test('run refuses a Swin model, saying it is a Swin and what is not supported yet', async () => {
     const r = await cli(['run', '--model', file, '--out', path.join(os.tmpdir(), `swin-run-${process.pid}`)]);
     expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/recognized as a torchvision Swin Transformer V1: 20×20×3, patch 2, embed 8, depths \[2, 2, 2\]/);
-    expect(r.err).toMatch(/Synthesis, quantization and the quantized export do not support Swin yet \(docs\/swin.md, "Stages that remain"/);
-    expect(r.err).not.toMatch(/not a supported ViT graph/);
+    expect(r.stderr).toMatch(/recognized as a torchvision Swin Transformer V1: 20×20×3, patch 2, embed 8, depths \[2, 2, 2\]/);
+    expect(r.stderr).toMatch(/Synthesis, quantization and the quantized export do not support Swin yet \(docs\/swin.md, "Stages that remain"/);
+    expect(r.stderr).not.toMatch(/not a supported ViT graph/);
   });
 
   test('inspect describes a Swin graph', async () => {
     const r = await cli(['inspect', file]);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/torchvision Swin Transformer V1/);
-    expect(r.out).toMatch(/2 blocks × dim 8, 1 heads; 2 blocks × dim 16, 2 heads; 2 blocks × dim 32, 2 heads/);
-    expect(r.out).toMatch(/window +4×3/);
+    expect(r.stdout).toMatch(/torchvision Swin Transformer V1/);
+    expect(r.stdout).toMatch(/2 blocks × dim 8, 1 heads; 2 blocks × dim 16, 2 heads; 2 blocks × dim 32, 2 heads/);
+    expect(r.stdout).toMatch(/window +4×3/);
     const j = await cli(['inspect', file, '--json']);
-    expect(JSON.parse(j.out).config.depths).toEqual([2, 2, 2]);
+    expect(JSON.parse(j.stdout).config.depths).toEqual([2, 2, 2]);
   });
 });
