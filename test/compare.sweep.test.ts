@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CompareResult } from '../lib/compare/compare';
-import { CompareRecord } from '../lib/compare/merge';
+import { CompareRecord, mergeCompareRecords } from '../lib/compare/merge';
+import { explicitBackEnd } from '../lib/quant/quant-config';
 import { sweepMarkdown, sweepTable } from '../lib/compare/sweep';
 import { cacheKey, ImageCache } from '../lib/compare/image-cache';
 
@@ -43,4 +44,34 @@ test('the image cache returns what was stored under a key, and nothing for anoth
   expect(Array.from(hit.images)).toEqual([1, 2, 3, 4, 5, 6]);
   expect(Array.from(hit.targets)).toEqual([7, 8]);
   expect(cache.get(key, 3, 2)).toBeNull();
+});
+
+test('records name their back end: a legacy record without settings is the old back end, and one under today\'s defaults shares a protocol with the same back end named explicitly', () => {
+  const cells = { real: { w4a4: [0.8], w3a3: [0.7] } };
+  const withQuant = (seed: number, quant: object | undefined) => {
+    const r = record([seed], cells, {});
+    if (quant) r.options.quant = quant as never;
+    return r;
+  };
+  // Made before 2026-12-04 with the defaults: joint calibration, none of LSQ / embed / head.
+  const legacy = withQuant(0, undefined);
+  // The same back end pinned under today's defaults, as the sweep specs now do.
+  const pinned = withQuant(1, { calibration: 'joint', reconstruction: { learnSteps: false, embed: false, head: false } });
+  // Made before the change with the combination named; and today's default as compare records it.
+  const combinedThen = withQuant(2, { calibration: 'sequential', reconstruction: { learnSteps: true, embed: true, head: true } });
+  const today = withQuant(3, explicitBackEnd({}));
+  const s = sweepTable([legacy, pinned, combinedThen, today].map((r, i) => ({ source: `r${i}`, record: r })));
+  expect(s.rows.map((r) => [r.label, r.cells.w4a4.length])).toEqual([
+    ['quant.calibration=joint quant.reconstruction.embed=false quant.reconstruction.head=false quant.reconstruction.learnSteps=false', 2],
+    ['(defaults)', 2],
+  ]);
+  // One setting apart is another protocol, and merge refuses it.
+  const lsqOnly = withQuant(4, { reconstruction: { learnSteps: true } });
+  expect(() => mergeCompareRecords([{ source: 'l', record: legacy }, { source: 'q', record: lsqOnly }])).toThrow(/option quant is \{[^}]*"embed":false,"head":false\}\} in q but .*"learnSteps":false\}\} in l/);
+});
+
+test('compare records today\'s back end explicitly; qdrop turns the LSQ default off, as the two are not combined', () => {
+  expect(explicitBackEnd({})).toEqual({ calibration: 'sequential', reconstruction: { embed: true, head: true, learnSteps: true } });
+  expect(explicitBackEnd({ reconstruction: { qdrop: 0.5 } })).toEqual({ calibration: 'sequential', reconstruction: { qdrop: 0.5, embed: true, head: true, learnSteps: false } });
+  expect(explicitBackEnd({ calibration: 'joint', reconstruction: { head: false } }).reconstruction).toEqual({ embed: true, head: false, learnSteps: true });
 });

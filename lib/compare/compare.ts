@@ -16,7 +16,7 @@ import { synthesize } from '../synth/synthesize';
 import { overridesForMethod, resolveSynthesisOptions, SynthesisOptions, SynthMethod } from '../synth/options';
 import { bytesDigest, cacheKey, ImageCache } from './image-cache';
 import { quantize, calibrateSites } from '../quant/quantize';
-import { BitsPreset, normalizedPixelRange, planQuantization, QuantOptions, quantizerForms, ReconstructionOptions } from '../quant/quant-config';
+import { BitsPreset, explicitBackEnd, normalizedPixelRange, planQuantization, QuantOptions, quantizerForms, ReconstructionOptions } from '../quant/quant-config';
 import { ChannelQuantizer, TensorQuantizer } from '../native';
 import { classCosine, clsAttentionEntropy, frechetDistance } from './feature-stats';
 import { ABLATION, AblationName, ablationSynthesis, SynthesisOverrides } from './ablation';
@@ -171,6 +171,7 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
     clsAttentionEntropy: await attentionEntropy(fp, realCalib, realCalibN),
   };
 
+  o.quant = explicitBackEnd(o.quant ?? {});
   o.quantizerForms = Object.fromEntries([...new Set([...o.bits, o.ablationBits])].map((b) => [b, quantizerForms(planQuantization(fp.config, { ...o.quant, bits: b }))]));
   const result: CompareResult = { fpTop1: fpEval.top1, cells: {}, cellSeeds: {}, ablation: {}, ablationSeeds: {}, quality: {}, qualitySeeds: {}, realQualityReference, seconds: 0 };
 

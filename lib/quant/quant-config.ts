@@ -62,12 +62,13 @@ export interface ReconstructionOptions {
   checkEvery?: number;
   /** Also reconstruct the patch embedding (towards the fp embeddings, before the blocks)
    *  and the head (towards the fp logits, after them), as BRECQ reconstructs the first and
-   *  last layers. Default false (ours, until measured). */
+   *  last layers. Default true (BACK_END_DEFAULTS). */
   embed?: boolean;
   head?: boolean;
   /** LSQ (Esser et al., ICLR 2020): also learn the step sizes of each pre-norm block's
    *  Linear-input activation quantizers (qkv, proj, fc1, fc2 inputs; uniform grids), by Adam
-   *  on log(step). Default false (ours, until measured). Not combined with `qdrop`. */
+   *  on log(step). Default true (BACK_END_DEFAULTS), false when `qdrop` is set: the two are
+   *  not combined. */
   learnSteps?: boolean;
   /** LSQ: Adam learning rate of log(step), cosine-decayed. Default 1e-3 (ours: ≤ 0.1 % a step). */
   stepLr?: number;
@@ -107,7 +108,7 @@ export interface QuantOptions {
   reconstruction?: ReconstructionOptions | false;
   /** 'joint': every activation site from one full-precision pass (RepQ-ViT's
    *  initialization); 'sequential': block by block on the model quantized up to that
-   *  block. Default 'joint'. */
+   *  block. Default 'sequential' (BACK_END_DEFAULTS). */
   calibration?: 'joint' | 'sequential';
   /** Images per calibration forward (memory). Default 32. */
   calibrationBatch?: number;
@@ -140,6 +141,16 @@ export interface QuantPlan {
   /** Where the plan departs from its preset because of the architecture, in words. */
   notes: string[];
 }
+
+/** The back end's defaults, from our measurement (docs/results.md, "Back end"): sequential
+ *  calibration (RepQ-ViT's order), LSQ step sizes and patch-embedding and head
+ *  reconstruction (BRECQ's first and last layers) together beat the single-stage back end in
+ *  7 of 8 cells (CIFAR-10 and MNIST 14×14, W4A4 and W3A3, real and SPDFQ images, 3 seeds),
+ *  and the default run stays under 3 minutes (169.8 s against 163.1 s on the 2-core machine,
+ *  docs/results.md, "Back end"). Until 2026-12-04 the
+ *  defaults were joint calibration and none of the three (LEGACY_BACK_END in
+ *  lib/compare/protocol.ts, which reads records made under them). */
+export const BACK_END_DEFAULTS = { calibration: 'sequential', embed: true, head: true, learnSteps: true } as const;
 
 const BLOCK_SITES: SiteName[] = ['qkv_in', 'q', 'k', 'v', 'probs', 'proj_in', 'fc1_in', 'fc2_in'];
 
@@ -246,9 +257,21 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   }
 
   const reconstruction = options.reconstruction === false ? null : resolveReconstruction(options.reconstruction ?? {});
-  const calibration = options.calibration ?? 'joint';
+  const calibration = options.calibration ?? BACK_END_DEFAULTS.calibration;
   if (calibration !== 'joint' && calibration !== 'sequential') throw new SpdfqError('E_CONFIG', `calibration: expected 'joint' or 'sequential', received '${String(calibration)}'`);
   return { preset, inputRange, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibration, calibrationBatch, notes };
+}
+
+/** `quant` with every BACK_END_DEFAULTS setting written out as it resolves: what a
+ *  comparison records, so that its results say which back end made them whatever the
+ *  defaults are when they are read. */
+export function explicitBackEnd<Q extends { calibration?: 'joint' | 'sequential'; reconstruction?: ReconstructionOptions }>(quant: Q): Q {
+  const r = resolveReconstruction(quant.reconstruction ?? {});
+  return {
+    ...quant,
+    calibration: quant.calibration ?? BACK_END_DEFAULTS.calibration,
+    reconstruction: { ...quant.reconstruction, embed: r.embed, head: r.head, learnSteps: r.learnSteps },
+  };
 }
 
 /** Reconstruction options with their defaults (sources on ReconstructionOptions), validated. */
@@ -265,9 +288,9 @@ function resolveReconstruction(r: ReconstructionOptions): Required<Reconstructio
     qdrop: r.qdrop ?? 0,
     holdout: r.holdout ?? 0,
     checkEvery: 0,
-    embed: r.embed ?? false,
-    head: r.head ?? false,
-    learnSteps: r.learnSteps ?? false,
+    embed: r.embed ?? BACK_END_DEFAULTS.embed,
+    head: r.head ?? BACK_END_DEFAULTS.head,
+    learnSteps: r.learnSteps ?? (typeof r.qdrop === 'number' && r.qdrop > 0 ? false : BACK_END_DEFAULTS.learnSteps),
     stepLr: r.stepLr ?? 1e-3,
   };
   reconstruction.checkEvery = r.checkEvery ?? Math.max(1, Math.round(reconstruction.iters / 20));
