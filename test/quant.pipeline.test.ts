@@ -57,7 +57,8 @@ test('block reconstruction lowers every block’s output error and reports progr
   const seen: number[] = [];
   const q = await quantize(model, images, n, {
     bits: 'w4a4',
-    reconstruction: { iters: 60, lr: 1e-3 },
+    // The blocks alone (lr 1e-3 would make the 4-bit patch weights' updates oscillate).
+    reconstruction: { iters: 60, lr: 1e-3, embed: false, head: false },
     threads: 2,
     onProgress: (p) => p.reconstruct && seen.push(p.reconstruct.iter),
   });

@@ -218,7 +218,7 @@ describe('patch embedding and head reconstruction', () => {
   });
 
   test('only the stage\'s own tensors move; at learning rate 0 nothing does', async () => {
-    const base = await run({});
+    const base = await run({ embed: false, head: false });
     const both = await run({ embed: true, head: true, lr: 1e-3 });
     const frozen = await run({ embed: true, head: true, lr: 0 });
     const w0 = base.q.getWeights();
@@ -296,12 +296,13 @@ describe('learned step sizes (LSQ)', () => {
   async function withSteps(reconstruction: object) {
     const model = await createVit(CFG, scaledRandomWeights(CFG, 3), { threads: 2 });
     const n = 16;
-    const q = await quantize(model, randn(n * model.imageLength(), rng(5)), n, { bits: 'w4a4', reconstruction: { iters: 40, ...reconstruction }, threads: 2 });
+    // Blocks only, so that the report's stages are the blocks.
+    const q = await quantize(model, randn(n * model.imageLength(), rng(5)), n, { bits: 'w4a4', reconstruction: { iters: 40, embed: false, head: false, ...reconstruction }, threads: 2 });
     return { model, q };
   }
 
   test('learning the steps alone (weights frozen) lowers every block\'s error; the steps move, are reported and exported', async () => {
-    const frozen = await withSteps({ lr: 0 });
+    const frozen = await withSteps({ lr: 0, learnSteps: false });
     const learned = await withSteps({ lr: 0, learnSteps: true, stepLr: 0.01 });
     const a = frozen.q.report.reconstruction;
     const b = learned.q.report.reconstruction;
