@@ -138,11 +138,14 @@ CpuSwin::Tensor CpuSwin::output(const std::string& name) const {
     const int64_t N = c.window_tokens();
     return {acts_.blocks[size_t(swin_block_index(c, s, i))].att, {B, c.windows(s), c.heads[size_t(s)], N, N}};
   }
+  if (std::sscanf(name.c_str(), "attention_values.%d.%d%n", &s, &i, &used) == 2 && used == int(name.size()) &&
+      s >= 0 && s < c.stages() && i >= 0 && i < c.depths[size_t(s)])
+    return {acts_.blocks[size_t(swin_block_index(c, s, i))].av, {B, c.windows(s), c.window_tokens(), c.dim(s)}};
   if (std::sscanf(name.c_str(), "merge.%d%n", &s, &used) == 1 && used == int(name.size()) && s >= 0 &&
       s + 1 < c.stages())
     return {acts_.merges[size_t(s)].out, grid(s + 1, c.dim(s + 1))};
   fail("E_CONFIG", "unknown Swin output '" + name + "': expected patch_embed, block.<stage>.<index>, "
-                   "attention.<stage>.<index>, merge.<stage>, pooled or logits (this model has " + std::to_string(c.stages()) + " stages)");
+                   "attention.<stage>.<index>, attention_values.<stage>.<index>, merge.<stage>, pooled or logits (this model has " + std::to_string(c.stages()) + " stages)");
 }
 
 }  // namespace spdfq::cpu

@@ -62,7 +62,8 @@ class CpuSwin {
 
   // An intermediate of the last forward by its fixture name — "patch_embed", "block.<s>.<i>",
   // "merge.<s>", "pooled", "logits" — with its channels-last shape ([B, H, W, C], [B, C]),
-  // or a block's attention probabilities "attention.<s>.<i>" [B, nW, H, N, N] (the tap);
+  // or a block's attention probabilities "attention.<s>.<i>" [B, nW, H, N, N] (the tap), or its
+  // attention output before proj "attention_values.<s>.<i>" [B, nW, N, D] (the A·V tap);
   // throws E_CONFIG for an unknown name, E_STATE before a forward.
   struct Tensor {
     const float* data;
