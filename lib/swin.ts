@@ -301,7 +301,8 @@ export class SwinModel {
 
   /** An intermediate of the last forward, channels-last as torchvision: 'patch_embed',
    *  'block.<stage>.<index>', 'merge.<stage>' ([B, H, W, C]), 'pooled' ([B, C]), 'logits',
-   *  or a block's attention probabilities 'attention.<stage>.<index>' ([B, windows, heads, N, N]). */
+   *  a block's attention probabilities 'attention.<stage>.<index>' ([B, windows, heads, N, N]),
+   *  or its attention output before proj 'attention_values.<stage>.<index>' ([B, windows, N, dim]). */
   async output(name: string): Promise<SwinTensor> {
     const stack = new Error();
     await this.passes.idle();

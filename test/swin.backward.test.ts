@@ -15,6 +15,7 @@ import { agree, rmsOf, sampledInputGradient, STEP } from './helpers/finite-diffe
 import { shapeSize } from '../lib/vit-config';
 import { relError } from './helpers/compare';
 import { randn, rng } from './helpers/random';
+import { sizableSwinWeights } from './helpers/synth-model';
 import { listSwinFixtures, loadSwinFixture, swinFixtureWeights } from './helpers/swin-fixtures';
 
 // The forward test's bar (test/swin.forward.test.ts): max |error| ≤ 1e-4 of the reference's
@@ -67,18 +68,6 @@ const TINY: SwinConfigInput = {
   mlpRatio: 2, numClasses: 3,
 };
 
-function randomWeights(config: SwinConfigInput, seed: number): Map<string, Float32Array> {
-  const r = rng(seed);
-  const out = new Map<string, Float32Array>();
-  for (const s of swinParamSpecs(completeSwinConfig(config))) {
-    const n = shapeSize(s.shape);
-    const fanIn = s.shape.length > 1 && !s.name.endsWith('bias_table') ? shapeSize(s.shape.slice(1)) : 1;
-    const w = randn(n, r, s.shape.length > 1 ? 1.2 / Math.sqrt(fanIn) : 0.3);
-    if (/norm[^.]*\.weight$/.test(s.name)) for (let i = 0; i < n; i++) w[i] += 1;
-    out.set(s.name, w);
-  }
-  return out;
-}
 
 /** The attention tap names, one per block, stage-major (the backward's tap order). */
 function tapNames(depths: number[]): string[] {
@@ -116,7 +105,7 @@ describe('finite differences on a tiny padded, shifted, odd-merging Swin', () =>
   };
 
   test('the tap shape is what output() returns', async () => {
-    const model = createSwin(TINY, randomWeights(TINY, 1), { threads: 1 });
+    const model = createSwin(TINY, sizableSwinWeights(TINY, 1), { threads: 1 });
     await model.forward(images, batch);
     for (const [l, n] of tapNames(config.depths).entries()) {
       expect((await model.output(n)).shape).toEqual(swinAttentionShape(config, stageOf[l], batch));
@@ -126,7 +115,7 @@ describe('finite differences on a tiny padded, shifted, odd-merging Swin', () =>
   });
 
   test('input gradient and every parameter tensor agree with central differences (logits and taps)', async () => {
-    const weights = randomWeights(TINY, 11);
+    const weights = sizableSwinWeights(TINY, 11);
     const model = createSwin(TINY, weights, { threads: 1, reference: true });
     await model.forward(images, batch);
     const res = await model.backward(probe.G, { tapAttention: probe.Ga, weightGrads: true });
@@ -163,7 +152,7 @@ describe('finite differences on a tiny padded, shifted, odd-merging Swin', () =>
   });
 
   test('an injected attention-tap gradient alone matches central differences of Σ taps·G', async () => {
-    const weights = randomWeights(TINY, 12);
+    const weights = sizableSwinWeights(TINY, 12);
     const zeroG = new Float32Array(probe.G.length);
     for (const l of [1, 2]) {  // a shifted, masked block of stage 0; the first of stage 1
       const p: Probe = { G: zeroG, Ga: probe.Ga.map((a, m) => (m === l ? a : new Float32Array(a.length))) };
@@ -186,7 +175,7 @@ describe('backward errors are clear, not crashes', () => {
   const images = randn(2 * 2 * 10 * 10, rng(3));
 
   test('before a forward, wrong lengths, wrong tap lists', async () => {
-    const model = createSwin(TINY, randomWeights(TINY, 2), { threads: 1 });
+    const model = createSwin(TINY, sizableSwinWeights(TINY, 2), { threads: 1 });
     await expect(model.backward(new Float32Array(6))).rejects.toMatchObject({ code: 'E_STATE', message: expect.stringMatching(/completed forward/) });
     await model.forward(images, 2);
     await expect(model.backward(new Float32Array(5))).rejects.toMatchObject({

@@ -139,19 +139,19 @@ export interface NativeAddon {
   // Synthesis (native/binding/synth_worker.cc, synth_kernels.cc).
 
   synthesize(
-    model: NativeVitModel,
+    model: NativeVitModel | NativeSwinModel,
     config: NativeSynthConfig,
     onProgress?: (p: NativeSynthProgress) => void,
   ): { promise: Promise<NativeSynthResult>; cancel: () => void };
   synthObjective(
-    model: NativeVitModel,
+    model: NativeVitModel | NativeSwinModel,
     config: NativeSynthConfig,
     images: Float32Array,
     step: number,
     alpha: number,
     wantGrad: boolean,
   ): Promise<{ losses: NativeStepLosses; grad: Float32Array | null }>;
-  synthPlan(model: NativeVitModel, config: NativeSynthConfig): NativeSynthPlan;
+  synthPlan(model: NativeVitModel | NativeSwinModel, config: NativeSynthConfig): NativeSynthPlan;
   /** The fields the native parser reads, in its order (checked against nativeSynthConfig). */
   synthConfigKeys(): string[];
   synthKernels: NativeSynthKernels;

@@ -94,7 +94,9 @@ export interface NativeSynthResult {
   targetLogits: Float32Array;
   cellClasses: Int32Array;
   cellLogits: Float32Array;
-  priors: { maps: Float32Array; counts: Int32Array; images: number; sets: number; heads: number; gridH: number; gridW: number };
+  /** One table per prior group: a ViT's one (group 0), a Swin's aligned stages (group = stage;
+   *  windowH/windowW > 0: window priors tiling the stage's grid). Empty without APA. */
+  priors: { maps: Float32Array; counts: Int32Array; images: number; sets: number; heads: number; gridH: number; gridW: number; windowH: number; windowW: number; group: number }[];
   history: Record<'total' | 'apa' | 'cls' | 'tv' | 'pse' | 'targetProb' | 'lr', Float64Array>;
   alpha: number;
   stepsDone: number;

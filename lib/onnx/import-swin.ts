@@ -9,7 +9,7 @@ import { ParamBinding } from './bindings';
 import { OnnxGraph } from './graph';
 import { decodeModel, toNumber } from './proto';
 import { readOnnxSource } from './read-source';
-import { recognizeSwin, SwinRecognition } from './recognize-swin';
+import { looksLikeSwin, recognizeSwin, SwinRecognition } from './recognize-swin';
 
 export const SUPPORTED_SWIN =
   "Swin V1 from torchvision or timm (SwinTransformer with PatchMerging: swin_t/s/b, swin_{tiny,small,base}_patch4_window7_224 and custom depths, heads, windows, MLP ratios), square patches, " +
@@ -94,6 +94,18 @@ export async function loadSwinOnnx(source: string | Uint8Array, options: SwinImp
   return { imported, model };
 }
 
+/** Whether `bytes` decode as an ONNX graph that looks like a Swin (commands that run either
+ *  architecture choose their loader by it; a graph that does not decode is no Swin, and the
+ *  ViT loader reports why it cannot be read). */
+export function isSwinOnnx(bytes: Uint8Array, filePath: string | null): boolean {
+  try {
+    return looksLikeSwin(new OnnxGraph(decodeModel(bytes, filePath ? `'${filePath}'` : 'the ONNX buffer'), { baseDir: filePath ? path.dirname(filePath) : undefined }));
+  } catch (err) {
+    if (err instanceof SpdfqError) return false;
+    throw err;
+  }
+}
+
 /** One line naming a recognized Swin's architecture, for messages and `inspect`. */
 export function describeSwin(m: Pick<ImportedSwin, 'config'>): string {
   const c = m.config;
@@ -113,7 +125,7 @@ export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqErr
   return new SpdfqError(
     'E_ONNX',
     `${filePath ? `'${filePath}'` : 'the ONNX buffer'} was recognized as a ${describeSwin(m)}. ` +
-      'Synthesis, quantization and the quantized export do not support Swin yet (docs/swin.md, "Stages that remain": synthesis and quantization for Swin); ' +
-      'only its fp32 forward and fp32 export run, through the API (loadSwinOnnx, exportSwinFp32), and `spdfq-native inspect` describes it.',
+      'Quantization is the missing stage: quantize, run and compare, and the quantized export, do not support Swin yet (docs/swin.md, "Stages that remain": quantization and export). ' +
+      'Synthesis runs on it (`spdfq-native synth --model <file>`, or synthesize() on loadSwinOnnx\'s model; docs/swin.md, "Stage: synthesis"), as do its fp32 forward and fp32 export (loadSwinOnnx, exportSwinFp32); `spdfq-native inspect` describes it.',
   );
 }

@@ -72,7 +72,10 @@ function numberList(source: string, key: string, v: unknown, channels: number): 
   return v as number[];
 }
 
-export function readPreprocessing(modelPath: string | null, config: VitConfig, options: PreprocessOptions = {}): Preprocessing {
+/** What the preprocessing depends on: the input and the classes (a ViT's or a Swin's config). */
+export type PreprocessedInput = Pick<VitConfig, 'channels' | 'imageHeight' | 'imageWidth' | 'numClasses'>;
+
+export function readPreprocessing(modelPath: string | null, config: PreprocessedInput, options: PreprocessOptions = {}): Preprocessing {
   const file = findSidecar(modelPath, options.sidecar);
   let json: Record<string, unknown> = {};
   const source = file ?? 'defaults';
@@ -123,7 +126,7 @@ function classNames(source: string, json: Record<string, unknown>, numClasses: n
 }
 
 /** A sidecar that names a different input size than the graph is a mistake worth catching. */
-function checkDeclaredSize(source: string, json: Record<string, unknown>, config: VitConfig): void {
+function checkDeclaredSize(source: string, json: Record<string, unknown>, config: PreprocessedInput): void {
   let h: unknown;
   let w: unknown;
   if (Array.isArray(json.input_size) && json.input_size.length === 3) [, h, w] = json.input_size;

@@ -2,7 +2,7 @@
 // these fields; test/cli.synth-option.test.ts checks the two lists agree), made from the
 // resolved options. No defaults here: every value comes from ResolvedSynthesisOptions.
 
-import { VitConfig } from '../vit-config';
+import { SynthModelShape } from './model-shape';
 import { NativeSynthConfig } from '../native';
 import { Preprocess, PSAQ_TV_REFERENCE_ELEMENTS, ResolvedSynthesisOptions } from './option-types';
 
@@ -12,7 +12,7 @@ export function clampRange(p: Preprocess): { lo: number[]; hi: number[] } {
 }
 
 /** The plain config the native loop reads (methods spdfq, psaq, inversion). */
-export function nativeSynthConfig(model: VitConfig, o: ResolvedSynthesisOptions): NativeSynthConfig {
+export function nativeSynthConfig(model: SynthModelShape, o: ResolvedSynthesisOptions): NativeSynthConfig {
   const { lo, hi } = clampRange(o.preprocess);
   const perRound = Math.floor(o.iters / o.rounds);
   const rounds = Array.from({ length: o.rounds }, (_, r) => ({

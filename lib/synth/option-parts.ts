@@ -1,7 +1,7 @@
 // Resolving each part of the synthesis options (schedule, APA, MSR, SL, TV, PSE, real
 // images) from what the user gave and SYNTH_DEFAULTS, with validation against the model.
 
-import { VitConfig } from '../vit-config';
+import { SynthModelShape } from './model-shape';
 import { bad, blocksOf, bool, int, known, oneOf, part, real } from './option-checks';
 import {
   APA_ALPHA_MAX,
@@ -57,7 +57,7 @@ export function resolveSchedule(method: SynthMethod, o: SynthesisOptions): Sched
   };
 }
 
-export function resolvePreprocess(model: VitConfig, p: Preprocess | undefined): Preprocess {
+export function resolvePreprocess(model: SynthModelShape, p: Preprocess | undefined): Preprocess {
   const C = model.channels;
   if (p === undefined) {
     if (C !== 3) bad('preprocess', `the model's input mean and std (${C} channel(s); the ImageNet default only fits 3)`, undefined);
@@ -72,14 +72,14 @@ export function resolvePreprocess(model: VitConfig, p: Preprocess | undefined): 
   };
 }
 
-export function resolveTargets(model: VitConfig, images: number, targets: ArrayLike<number> | undefined): number[] | null {
+export function resolveTargets(model: SynthModelShape, images: number, targets: ArrayLike<number> | undefined): number[] | null {
   if (targets === undefined) return null;
   const t = Array.from(targets);
   if (t.length !== images) bad('targets', `one class per image (${images})`, `${t.length} entries`);
   return t.map((c, i) => int(`targets[${i}]`, c, 0, model.numClasses - 1));
 }
 
-export function resolveApa(model: VitConfig, v: unknown, defaultOn: boolean): ResolvedSynthesisOptions['apa'] {
+export function resolveApa(model: SynthModelShape, v: unknown, defaultOn: boolean): ResolvedSynthesisOptions['apa'] {
   const a = part<ApaOptions>('apa', v, defaultOn && D.apa.enabled);
   known('apa', a.o, ['enabled', 'alpha', 'components', 'stdMin', 'stdMaxFraction', 'blocks', 'depthWeight', 'query', 'priorPerBlock', 'loss']);
   const alphaIn = a.o.alpha ?? D.apa.alpha;
@@ -100,7 +100,7 @@ export function resolveApa(model: VitConfig, v: unknown, defaultOn: boolean): Re
   };
 }
 
-export function resolveMsr(model: VitConfig, v: unknown, defaultOn: boolean): ResolvedSynthesisOptions['msr'] {
+export function resolveMsr(model: SynthModelShape, v: unknown, defaultOn: boolean): ResolvedSynthesisOptions['msr'] {
   const m = part<MsrOptions>('msr', v, defaultOn);
   known('msr', m.o, ['enabled', 'maxRegions', 'grid', 'boxMin', 'boxMax', 'flip', 'regionClasses']);
   const grid = int('msr.grid', m.o.grid ?? D.msr.grid, 1, Math.min(model.imageHeight, model.imageWidth));
@@ -144,7 +144,7 @@ export function resolveTv(method: SynthMethod, v: SynthesisOptions['tv']): Resol
   return tv;
 }
 
-export function resolvePse(model: VitConfig, v: unknown, defaultOn: boolean): ResolvedSynthesisOptions['pse'] {
+export function resolvePse(model: SynthModelShape, v: unknown, defaultOn: boolean): ResolvedSynthesisOptions['pse'] {
   const q = part<PseOptions>('pse', v, defaultOn);
   known('pse', q.o, ['enabled', 'weight', 'bandwidth', 'points', 'blocks']);
   const pse = {

@@ -2,7 +2,7 @@
 // default with its source are in option-types.ts (SYNTH_DEFAULTS), each part's resolution
 // and validation in option-parts.ts, and the plain native config in native-config.ts.
 
-import { VitConfig } from '../vit-config';
+import { SynthModelShape } from './model-shape';
 import { bad, known, oneOf, real } from './option-checks';
 import { resolveApa, resolveMsr, resolvePreprocess, resolvePse, resolveReal, resolveSchedule, resolveSl, resolveTargets, resolveTv } from './option-parts';
 import { ResolvedSynthesisOptions, SYNTH_DEFAULTS, SYNTH_METHODS, SynthesisOptions, SynthMethod } from './option-types';
@@ -37,7 +37,7 @@ export function overridesForMethod<T extends Partial<SynthesisOptions>>(method: 
 }
 
 /** Fills every default for `options.method` and validates against the model. */
-export function resolveSynthesisOptions(model: VitConfig, options: SynthesisOptions = {}): ResolvedSynthesisOptions {
+export function resolveSynthesisOptions(model: SynthModelShape, options: SynthesisOptions = {}): ResolvedSynthesisOptions {
   if (options === null || typeof options !== 'object') bad('(options)', 'an object', options);
   known('(options)', options, TOP_KEYS);
   const method = oneOf('method', options.method ?? SYNTH_DEFAULTS.method, SYNTH_METHODS);

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
-import { VitConfig } from '../vit-config';
+import { SynthModelShape } from './model-shape';
 import { readIdx } from '../image/idx';
 import type { ResolvedSynthesisOptions } from './options';
 import { decodeImage, IMAGE_FILE, toChannels } from '../image/decode';
@@ -68,7 +68,7 @@ function idxCandidates(file: string, labelsFile: string | null): Candidate[] {
   }));
 }
 
-export async function loadRealImages(c: VitConfig, o: ResolvedSynthesisOptions, signal?: AbortSignal): Promise<SynthesisResult> {
+export async function loadRealImages(c: SynthModelShape, o: ResolvedSynthesisOptions, signal?: AbortSignal): Promise<SynthesisResult> {
   const t0 = process.hrtime.bigint();
   const r = o.real;
   if (!r) throw new SpdfqError('E_CONFIG', "method 'real': expected real.path");

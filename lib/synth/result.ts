@@ -30,6 +30,11 @@ export interface SynthesisResult {
   softLogits: { own: Float32Array; cells: Float32Array | null } | null;
   /** APA priors [B, sets, heads, gridH, gridW] and the 1-based blocks they align. */
   priors: { maps: Float32Array; shape: [number, number, number, number, number]; blocks: number[]; query: 'class' | 'mean' } | null;
+  /** A Swin's APA priors, one table per aligned stage (docs/swin.md, "Stage: synthesis"):
+   *  maps over the stage's token grid [B, sets, heads, gridH, gridW], each window tile of
+   *  `window` tokens its own mixture, and the 1-based (stage-major) blocks aligned to them.
+   *  Absent for a ViT (`priors` above), null without APA. */
+  windowPriors?: { stage: number; maps: Float32Array; shape: [number, number, number, number, number]; window: [number, number]; blocks: number[] }[] | null;
   /** One record per completed step. */
   losses: StepLossRecord[];
   /** α1 used for APA (null when APA is off). */

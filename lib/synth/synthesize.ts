@@ -1,11 +1,13 @@
 // synthesize(model, options): calibration images for data-free quantization. SPDFQ, PSAQ-ViT
 // and the plain inversion run as one native loop (native/synth) off the event loop, with
 // progress and cancellation; Gaussian noise and real images are the references below and
-// above every synthesis method. All methods return the same result shape.
+// above every synthesis method. All methods return the same result shape. The model is a
+// ViT (VitModel, CPU or CUDA) or a Swin (SwinModel, CPU; docs/swin.md, "Stage: synthesis").
 
 import { SpdfqError } from '../errors';
+import { SwinModel } from '../swin';
 import { VitModel } from '../vit';
-import { VitConfig } from '../vit-config';
+import { SynthModelShape, synthModelShape } from './model-shape';
 import { rethrowNative, SynthesisStoppedError } from './errors';
 import { nativeAddon, NativeSynthPlan, NativeSynthResult } from '../native';
 import {
@@ -26,12 +28,13 @@ export type { StepLossRecord, SynthesisResult } from './result';
 
 /** Synthesizes (or loads) calibration images for `model`. Rejects with SynthesisStoppedError
  *  (E_CANCELLED / E_NUMERIC, with `partial`) when stopped early. */
-export async function synthesize(model: VitModel, options: SynthesisOptions = {}): Promise<SynthesisResult> {
+export async function synthesize(model: VitModel | SwinModel, options: SynthesisOptions = {}): Promise<SynthesisResult> {
   const caller = new Error();
-  const o = resolveSynthesisOptions(model.config, options);
-  if (o.method === 'noise') return noiseImages(model.config, o);
-  if (o.method === 'real') return loadRealImages(model.config, o, options.signal);
-  const cfg = nativeSynthConfig(model.config, o);
+  const shape = synthModelShape(model.config);
+  const o = resolveSynthesisOptions(shape, options);
+  if (o.method === 'noise') return noiseImages(shape, o);
+  if (o.method === 'real') return loadRealImages(shape, o, options.signal);
+  const cfg = nativeSynthConfig(shape, o);
   const signal = options.signal;
   const onProgress = options.onProgress;
   // exclusive: queued after the model's earlier calls, and later calls wait for the loop.
@@ -61,13 +64,14 @@ export async function synthesize(model: VitModel, options: SynthesisOptions = {}
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    const result = fromNative(model.config, o, raw);
+    const result = fromNative(shape, model instanceof SwinModel ? model.config.depths : null, o, raw);
     if (raw.stop) throw new SynthesisStoppedError(raw.stop.code, raw.stop.message, result, raw.stop.step, raw.stop.part);
     return result;
   });
 }
 
-function fromNative(c: VitConfig, o: ResolvedSynthesisOptions, raw: NativeSynthResult): SynthesisResult {
+/** swinDepths: the Swin's blocks per stage, null for a ViT. */
+function fromNative(c: SynthModelShape, swinDepths: number[] | null, o: ResolvedSynthesisOptions, raw: NativeSynthResult): SynthesisResult {
   const perRound = Math.floor(o.iters / o.rounds);
   const h = raw.history;
   const losses: StepLossRecord[] = Array.from({ length: raw.stepsDone }, (_, i) => ({
@@ -81,7 +85,7 @@ function fromNative(c: VitConfig, o: ResolvedSynthesisOptions, raw: NativeSynthR
     pse: h.pse[i],
     targetProb: h.targetProb[i],
   }));
-  const p = raw.priors;
+  const p = raw.priors[0];
   return {
     method: o.method,
     images: raw.images,
@@ -89,9 +93,10 @@ function fromNative(c: VitConfig, o: ResolvedSynthesisOptions, raw: NativeSynthR
     targets: raw.targets,
     regionClasses: o.msr.enabled && o.msr.regionClasses === 'fixed' ? raw.cellClasses : null,
     softLogits: o.sl.enabled ? { own: raw.targetLogits, cells: o.msr.enabled ? raw.cellLogits : null } : null,
-    priors: o.apa.enabled
+    priors: o.apa.enabled && !swinDepths
       ? { maps: p.maps, shape: [p.images, p.sets, p.heads, p.gridH, p.gridW], blocks: o.apa.blocks, query: o.apa.query }
       : null,
+    ...(swinDepths ? { windowPriors: o.apa.enabled ? raw.priors.map((t) => windowPriorTable(t, o.apa.blocks, swinDepths)) : null } : {}),
     losses,
     alpha: o.apa.enabled ? raw.alpha : null,
     stepsDone: raw.stepsDone,
@@ -104,9 +109,22 @@ function fromNative(c: VitConfig, o: ResolvedSynthesisOptions, raw: NativeSynthR
   };
 }
 
+/** One aligned Swin stage's window priors, with the aligned blocks (1-based, stage-major)
+ *  that lie in that stage: the table's group is the stage. */
+function windowPriorTable(t: NativeSynthResult['priors'][number], blocks: number[], depths: number[]): NonNullable<SynthesisResult['windowPriors']>[number] {
+  const stageOf = depths.flatMap((d, s) => Array<number>(d).fill(s));
+  return {
+    stage: t.group,
+    maps: t.maps,
+    shape: [t.images, t.sets, t.heads, t.gridH, t.gridW],
+    window: [t.windowH, t.windowW],
+    blocks: blocks.filter((b) => stageOf[b - 1] === t.group),
+  };
+}
+
 /** Gaussian noise in normalized space, clamped to the valid range: the floor every synthesis
  *  method must beat (PSAQ-ViT's and SPDFQ's "noise" row). */
-export function noiseImages(c: VitConfig, o: ResolvedSynthesisOptions): SynthesisResult {
+export function noiseImages(c: SynthModelShape, o: ResolvedSynthesisOptions): SynthesisResult {
   const t0 = process.hrtime.bigint();
   const L = c.channels * c.imageHeight * c.imageWidth;
   const plane = c.imageHeight * c.imageWidth;
@@ -140,7 +158,7 @@ export function noiseImages(c: VitConfig, o: ResolvedSynthesisOptions): Synthesi
 /** The loss parts (and d total/d images) at `images` with the randomness of global step
  *  `step` — exactly what the loop optimizes there. For gradient checks and diagnostics. */
 export async function synthesisObjective(
-  model: VitModel,
+  model: VitModel | SwinModel,
   options: SynthesisOptions,
   images: Float32Array,
   step: number,
@@ -148,15 +166,16 @@ export async function synthesisObjective(
   wantGrad = true,
 ): Promise<{ losses: Omit<StepLossRecord, 'step' | 'round' | 'lr'>; grad: Float32Array | null }> {
   const caller = new Error();
-  const o = resolveSynthesisOptions(model.config, options);
+  const shape = synthModelShape(model.config);
+  const o = resolveSynthesisOptions(shape, options);
   if (o.method === 'noise' || o.method === 'real') {
     throw new SpdfqError('E_CONFIG', `synthesisObjective: expected an optimizing method (spdfq, psaq, inversion), received '${o.method}'`);
   }
-  const L = model.imageLength();
+  const L = shape.channels * shape.imageHeight * shape.imageWidth;
   if (!(images instanceof Float32Array) || images.length !== o.images * L) {
     throw new SpdfqError('E_TENSOR', `images: expected a Float32Array of ${o.images * L} floats (${o.images} images), received ${images instanceof Float32Array ? images.length : typeof images}`);
   }
-  const cfg = nativeSynthConfig(model.config, o);
+  const cfg = nativeSynthConfig(shape, o);
   return model.exclusive(async () => {
     try {
       return await nativeAddon().synthObjective(model.nativeHandle(), cfg, images, step, alpha, wantGrad);
@@ -168,10 +187,11 @@ export async function synthesisObjective(
 
 /** The micro-batching the loop would use under the options' memory budget (validates the
  *  options natively too; runs nothing). */
-export async function synthesisPlan(model: VitModel, options: SynthesisOptions = {}): Promise<NativeSynthPlan> {
+export async function synthesisPlan(model: VitModel | SwinModel, options: SynthesisOptions = {}): Promise<NativeSynthPlan> {
   const caller = new Error();
-  const o = resolveSynthesisOptions(model.config, options);
-  const cfg = nativeSynthConfig(model.config, o);
+  const shape = synthModelShape(model.config);
+  const o = resolveSynthesisOptions(shape, options);
+  const cfg = nativeSynthConfig(shape, o);
   return model.exclusive(async () => {
     try {
       return nativeAddon().synthPlan(model.nativeHandle(), cfg);

@@ -163,7 +163,11 @@ class SwinBackwardWorker : public SwinWorker {
   }
 
  private:
-  void Work() override { wrap_->model().backward(dlogits_, tap_att_, dimages_, weight_grads_, cancel_); }
+  void Work() override {
+    TapGrads taps;
+    taps.attn = tap_att_;
+    wrap_->model().backward(dlogits_, taps, dimages_, weight_grads_, cancel_);
+  }
   Napi::Value Result() override { return out_.Value(); }
 
   const float* dlogits_;
@@ -186,6 +190,9 @@ Napi::Value SwinModelWrap::Guarded(const Napi::CallbackInfo& info) {
     throw coded_from_current(info.Env());
   }
 }
+
+// A random 128-bit tag, fixed: only its uniqueness matters.
+const napi_type_tag kSwinModelTag = {0x5f1e2c7a9b3d4e60ULL, 0x8c2f61a4d7e93b15ULL};
 
 Napi::Function SwinModelWrap::Define(Napi::Env env) {
   using W = SwinModelWrap;
@@ -214,6 +221,7 @@ SwinModelWrap::SwinModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   try {
     model_ = std::make_unique<cpu::CpuSwin>(c, threads);
     copy_float32_arg(info, 1, "params", model_->params(), model_->param_count());
+    info.This().As<Napi::Object>().TypeTag(&kSwinModelTag);
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {

@@ -21,11 +21,12 @@ class SwinModelWrap : public Napi::ObjectWrap<SwinModelWrap> {
 
   cpu::CpuSwin& model() { return *model_; }
   void set_busy(bool b) { busy_ = b; }
+  // Throws unless the model exists and no pass is running.
+  void require_idle(Napi::Env env);
 
  private:
   template <Napi::Value (SwinModelWrap::*Method)(const Napi::CallbackInfo&)>
   Napi::Value Guarded(const Napi::CallbackInfo& info);
-  void require_idle(Napi::Env env);
 
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Backward(const Napi::CallbackInfo& info);
@@ -43,6 +44,10 @@ class SwinModelWrap : public Napi::ObjectWrap<SwinModelWrap> {
   bool busy_ = false;
   std::atomic<bool> cancel_{false};
 };
+
+// Every SwinModel object carries this N-API type tag, so a function that takes either model
+// (synthesize, native/binding/synth_worker.cc) can tell it from a VitModel before unwrapping.
+extern const napi_type_tag kSwinModelTag;
 
 // Adds SwinModel and swinParamInfo to the addon's exports.
 void register_swin(Napi::Env env, Napi::Object exports);

@@ -4,16 +4,19 @@
 #include "synth_worker.h"
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "../core/errors.h"
+#include "../synth/swin_synth_engine.h"
 #include "../synth/synth_loop.h"
 #ifdef SPDFQ_WITH_CUDA
 #include "../synth/cuda_synth_engine.h"
 #endif
 #include "js_object.h"
+#include "swin_model_wrap.h"
 #include "tensor_args.h"
 #include "vit_model_wrap.h"
 
@@ -75,15 +78,23 @@ Napi::Object result_object(Napi::Env env, const synth::SynthResult& r) {
   o.Set("targetLogits", typed_copy<float, Napi::Float32Array>(env, r.target_logits));
   o.Set("cellClasses", typed_copy<int32_t, Napi::Int32Array>(env, r.cell_classes));
   o.Set("cellLogits", typed_copy<float, Napi::Float32Array>(env, r.cell_logits));
-  Napi::Object pr = Napi::Object::New(env);
-  pr.Set("maps", typed_copy<float, Napi::Float32Array>(env, r.priors.maps));
-  pr.Set("counts", typed_copy<int, Napi::Int32Array>(env, r.priors.counts));
-  pr.Set("images", r.priors.images);
-  pr.Set("sets", r.priors.sets);
-  pr.Set("heads", r.priors.heads);
-  pr.Set("gridH", r.priors.grid_h);
-  pr.Set("gridW", r.priors.grid_w);
-  o.Set("priors", pr);
+  Napi::Array tables = Napi::Array::New(env, r.priors.size());
+  for (size_t t = 0; t < r.priors.size(); ++t) {
+    const synth::AttentionPriors& p = r.priors[t];
+    Napi::Object pr = Napi::Object::New(env);
+    pr.Set("maps", typed_copy<float, Napi::Float32Array>(env, p.maps));
+    pr.Set("counts", typed_copy<int, Napi::Int32Array>(env, p.counts));
+    pr.Set("images", p.images);
+    pr.Set("sets", p.sets);
+    pr.Set("heads", p.heads);
+    pr.Set("gridH", p.grid_h);
+    pr.Set("gridW", p.grid_w);
+    pr.Set("windowH", p.window_h);
+    pr.Set("windowW", p.window_w);
+    pr.Set("group", r.prior_groups[t]);
+    tables.Set(uint32_t(t), pr);
+  }
+  o.Set("priors", tables);
   const size_t n = r.history.size();
   Napi::Object h = Napi::Object::New(env);
   const char* names[] = {"total", "apa", "cls", "tv", "pse", "targetProb", "lr"};
@@ -114,13 +125,36 @@ Napi::Object result_object(Napi::Env env, const synth::SynthResult& r) {
   return o;
 }
 
-VitModelWrap* unwrap_model(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsObject())
-    throw Napi::TypeError::New(info.Env(), "model: expected a native VitModel object");
+// The synthesis loop's view of either ViT engine (native/synth/synth_engine.h).
+std::unique_ptr<synth::SynthEngine> synth_engine(cpu::CpuVit& m) { return std::make_unique<synth::CpuSynthEngine>(m); }
+#ifdef SPDFQ_WITH_CUDA
+std::unique_ptr<synth::SynthEngine> synth_engine(cuda::CudaVit& m) { return std::make_unique<synth::CudaSynthEngine>(m); }
+#endif
+
+// The model a call synthesizes on: a VitModel (CPU or CUDA engine) or a SwinModel (CPU),
+// told apart by the SwinModel type tag before unwrapping; `busy` marks it while the worker
+// runs.
+struct SynthHost {
+  std::function<void(bool)> set_busy;
+  std::function<void(Napi::Env)> require_idle;
+  std::function<std::unique_ptr<synth::SynthEngine>()> engine;
+};
+
+SynthHost unwrap_model(const Napi::CallbackInfo& info) {
+  const char* expected = "model: expected a native VitModel or SwinModel object (from createVit or createSwin)";
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), expected);
+  const Napi::Object obj = info[0].As<Napi::Object>();
   try {
-    return VitModelWrap::Unwrap(info[0].As<Napi::Object>());
+    if (obj.CheckTypeTag(&kSwinModelTag)) {
+      SwinModelWrap* w = SwinModelWrap::Unwrap(obj);
+      return {[w](bool b) { w->set_busy(b); }, [w](Napi::Env env) { w->require_idle(env); },
+              [w] { return std::unique_ptr<synth::SynthEngine>(std::make_unique<synth::CpuSwinSynthEngine>(w->model())); }};
+    }
+    VitModelWrap* w = VitModelWrap::Unwrap(obj);
+    return {[w](bool b) { w->set_busy(b); }, [w](Napi::Env env) { w->require_idle(env); },
+            [w] { return w->engine().visit([](auto& m) { return synth_engine(m); }); }};
   } catch (const Napi::Error&) {
-    throw Napi::TypeError::New(info.Env(), "model: expected a native VitModel object (from createVit)");
+    throw Napi::TypeError::New(info.Env(), expected);
   }
 }
 
@@ -130,20 +164,13 @@ Napi::Object config_arg(const Napi::CallbackInfo& info, size_t i) {
   return info[i].As<Napi::Object>();
 }
 
-// The synthesis loop's view of either engine (native/synth/synth_engine.h).
-std::unique_ptr<synth::SynthEngine> synth_engine(cpu::CpuVit& m) { return std::make_unique<synth::CpuSynthEngine>(m); }
-#ifdef SPDFQ_WITH_CUDA
-std::unique_ptr<synth::SynthEngine> synth_engine(cuda::CudaVit& m) { return std::make_unique<synth::CudaSynthEngine>(m); }
-#endif
-
 // Builds the Synthesizer on the main thread, so config and memory errors reject at once.
-// It runs on the model's engine: the CPU, or the GPU for a model created on 'cuda:N'.
-std::unique_ptr<synth::Synthesizer> make_synthesizer(Napi::Env env, VitModelWrap* wrap, const Napi::Object& cfg) {
-  wrap->require_idle(env);
+// It runs on the model's engine: the CPU, or the GPU for a ViT created on 'cuda:N'.
+std::unique_ptr<synth::Synthesizer> make_synthesizer(Napi::Env env, const SynthHost& host, const Napi::Object& cfg) {
+  host.require_idle(env);
   synth::SynthConfig c = parse_synth_config(cfg);
   try {
-    auto engine = wrap->engine().visit([](auto& m) { return synth_engine(m); });
-    return std::make_unique<synth::Synthesizer>(std::move(engine), std::move(c));
+    return std::make_unique<synth::Synthesizer>(host.engine(), std::move(c));
   } catch (const spdfq::Error& e) {
     throw coded_error(env, e.code(), e.what());
   } catch (const std::bad_alloc&) {
@@ -154,16 +181,16 @@ std::unique_ptr<synth::Synthesizer> make_synthesizer(Napi::Env env, VitModelWrap
 // ---- the loop
 class SynthWorker : public Napi::AsyncProgressQueueWorker<synth::SynthProgress> {
  public:
-  SynthWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object model, std::unique_ptr<synth::Synthesizer> s,
+  SynthWorker(Napi::Env env, SynthHost host, Napi::Object model, std::unique_ptr<synth::Synthesizer> s,
               Napi::Value on_progress, std::shared_ptr<std::atomic<bool>> cancel)
       : Napi::AsyncProgressQueueWorker<synth::SynthProgress>(env, "spdfq:synthesize"),
-        wrap_(wrap),
+        host_(std::move(host)),
         synth_(std::move(s)),
         cancel_(std::move(cancel)),
         deferred_(Napi::Promise::Deferred::New(env)) {
     model_ = Napi::Persistent(model);
     if (on_progress.IsFunction()) progress_ = Napi::Persistent(on_progress.As<Napi::Function>());
-    wrap_->set_busy(true);
+    host_.set_busy(true);
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -197,19 +224,19 @@ class SynthWorker : public Napi::AsyncProgressQueueWorker<synth::SynthProgress> 
     }
   }
   void OnOK() override {
-    wrap_->set_busy(false);
+    host_.set_busy(false);
     if (!progress_error_.IsEmpty())
       deferred_.Reject(progress_error_.Value());
     else
       deferred_.Resolve(result_object(Env(), result_));
   }
   void OnError(const Napi::Error& e) override {
-    wrap_->set_busy(false);
+    host_.set_busy(false);
     deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
   }
 
  private:
-  VitModelWrap* wrap_;
+  SynthHost host_;
   std::unique_ptr<synth::Synthesizer> synth_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   Napi::Promise::Deferred deferred_;
@@ -223,10 +250,10 @@ class SynthWorker : public Napi::AsyncProgressQueueWorker<synth::SynthProgress> 
 // synthesize(model, config, onProgress?) → { promise, cancel }
 Napi::Value Synthesize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  VitModelWrap* wrap = unwrap_model(info);
-  auto s = make_synthesizer(env, wrap, config_arg(info, 1));
+  SynthHost host = unwrap_model(info);
+  auto s = make_synthesizer(env, host, config_arg(info, 1));
   auto cancel = std::make_shared<std::atomic<bool>>(false);
-  auto* w = new SynthWorker(env, wrap, info[0].As<Napi::Object>(), std::move(s),
+  auto* w = new SynthWorker(env, std::move(host), info[0].As<Napi::Object>(), std::move(s),
                             info.Length() > 2 ? info[2] : env.Undefined(), cancel);
   w->Queue();
   Napi::Object out = Napi::Object::New(env);
@@ -241,10 +268,10 @@ Napi::Value Synthesize(const Napi::CallbackInfo& info) {
 // ---- the objective at given images
 class ObjectiveWorker : public Napi::AsyncWorker {
  public:
-  ObjectiveWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object model, std::unique_ptr<synth::Synthesizer> s,
+  ObjectiveWorker(Napi::Env env, SynthHost host, Napi::Object model, std::unique_ptr<synth::Synthesizer> s,
                   Napi::Float32Array images, int step, double alpha, bool want_grad)
       : Napi::AsyncWorker(env, "spdfq:synthObjective"),
-        wrap_(wrap),
+        host_(std::move(host)),
         synth_(std::move(s)),
         images_(images.Data()),
         step_(step),
@@ -253,7 +280,7 @@ class ObjectiveWorker : public Napi::AsyncWorker {
     model_ = Napi::Persistent(model);
     keep_ = Napi::Persistent(static_cast<Napi::Object>(images));
     if (want_grad) grad_.resize(images.ElementLength());
-    wrap_->set_busy(true);
+    host_.set_busy(true);
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
@@ -270,19 +297,19 @@ class ObjectiveWorker : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    wrap_->set_busy(false);
+    host_.set_busy(false);
     Napi::Object o = Napi::Object::New(Env());
     o.Set("losses", losses_object(Env(), losses_));
     o.Set("grad", grad_.empty() ? Env().Null() : Napi::Value(typed_copy<float, Napi::Float32Array>(Env(), grad_)));
     deferred_.Resolve(o);
   }
   void OnError(const Napi::Error& e) override {
-    wrap_->set_busy(false);
+    host_.set_busy(false);
     deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
   }
 
  private:
-  VitModelWrap* wrap_;
+  SynthHost host_;
   std::unique_ptr<synth::Synthesizer> synth_;
   const float* images_;
   int step_;
@@ -297,23 +324,22 @@ class ObjectiveWorker : public Napi::AsyncWorker {
 // synthObjective(model, config, images, step, alpha, wantGrad) → Promise<{ losses, grad }>
 Napi::Value SynthObjective(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  VitModelWrap* wrap = unwrap_model(info);
-  auto s = make_synthesizer(env, wrap, config_arg(info, 1));
-  const VitConfig& mc = wrap->config();
-  Napi::Float32Array images = float32_arg(info, 2, "images", int64_t(s->config().images) * mc.image_len());
+  SynthHost host = unwrap_model(info);
+  auto s = make_synthesizer(env, host, config_arg(info, 1));
+  Napi::Float32Array images = float32_arg(info, 2, "images", int64_t(s->config().images) * s->model().image_len());
   const int step = int(int_arg(info, 3, "step", 0, 1 << 30));
   if (info.Length() < 5 || !info[4].IsNumber()) throw Napi::TypeError::New(env, "alpha: expected a number");
   const double alpha = info[4].As<Napi::Number>().DoubleValue();
   const bool want_grad = bool_arg(info, 5, "wantGrad");
-  auto* w = new ObjectiveWorker(env, wrap, info[0].As<Napi::Object>(), std::move(s), images, step, alpha, want_grad);
+  auto* w = new ObjectiveWorker(env, std::move(host), info[0].As<Napi::Object>(), std::move(s), images, step, alpha,
+                                want_grad);
   w->Queue();
   return w->Promise();
 }
 
 // synthPlan(model, config) → { chunkImages, regionBatch, bytes } (validates; runs nothing)
 Napi::Value SynthPlan(const Napi::CallbackInfo& info) {
-  VitModelWrap* wrap = unwrap_model(info);
-  auto s = make_synthesizer(info.Env(), wrap, config_arg(info, 1));
+  auto s = make_synthesizer(info.Env(), unwrap_model(info), config_arg(info, 1));
   return plan_object(info.Env(), s->plan());
 }
 

@@ -160,11 +160,18 @@ void swin_head_backward(Be& be, const float* dlogits, const float* x, SwinParams
                         a.fnorm_mean, a.fnorm_rstd, R, F);
 }
 
+// Gradients injected at one block's taps, in the backend's memory (nullptr: none), added
+// to what flows back from the logits: att at the attention probabilities [B·nW, H, N, N],
+// av at the attention output before proj [B·nW·N, D] (heads concatenated, as the ViT's A·V
+// tap; PSAQ-ViT's patch-similarity entropy reads it, native/synth).
+struct SwinBlockTaps {
+  const float* att = nullptr;
+  const float* av = nullptr;
+};
+
 // From grads().dres = d loss / d (block output) to d loss / d x (the block input).
-// tap_att: a gradient injected at the block's attention probabilities [B·nW, H, N, N]
-// (nullptr: none), added to what flows back from the logits.
 template <class Be>
-void swin_block_backward(Be& be, int s, int i, const float* x, const float* tap_att, SwinParams* gp) {
+void swin_block_backward(Be& be, int s, int i, const float* x, SwinBlockTaps taps, SwinParams* gp) {
   const SwinConfig& c = be.cfg();
   const int l = swin_block_index(c, s, i);
   const SwinBlockParams& w = be.w().blocks[size_t(l)];
@@ -191,8 +198,9 @@ void swin_block_backward(Be& be, int s, int i, const float* x, const float* tap_
   be.window_partition(g.dwin, g.dres, ix.src[v], T, NW, D);  // reverse's transpose
   be.linear_backward(g.dav, G(&SwinBlockParams::proj_w), G(&SwinBlockParams::proj_b), g.dwin, a.av, w.proj_w, Rw, D,
                      D, false);
+  if (taps.av) be.residual_forward(g.dav, g.dav, taps.av, Rw * D);
   be.zero(g.dqkv, Rw * 3 * D);
-  be.window_attention_backward(g.dqkv, G(&SwinBlockParams::rel_bias), g.dav, tap_att, a.att, a.qkv,
+  be.window_attention_backward(g.dqkv, G(&SwinBlockParams::rel_bias), g.dav, taps.att, a.att, a.qkv,
                                be.index().rel_index, nW, N, H, c.head_dim(s), g.att_scratch);
   be.linear_backward(g.dwin, G(&SwinBlockParams::qkv_w), G(&SwinBlockParams::qkv_b), g.dqkv, a.win, w.qkv_w, Rw, D,
                      3 * D, false);
@@ -239,7 +247,7 @@ void swin_embed_backward(Be& be, float* dimages, SwinParams* gp) {
 
 // Head → stages in reverse (blocks, and the merge before each later stage) → patch
 // embedding, after swin_model_forward on the same batch. `taps(l)` gives block l's
-// injected attention gradient (nullptr: none); `between_blocks()` runs before each block.
+// injected gradients (SwinBlockTaps); `between_blocks()` runs before each block.
 template <class Be, class Taps, class F>
 void swin_model_backward(Be& be, const float* dlogits, float* dimages, SwinParams* gp, Taps&& taps,
                          F&& between_blocks) {

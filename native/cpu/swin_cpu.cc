@@ -82,12 +82,15 @@ void CpuSwin::forward(const float* images, int batch, const std::atomic<bool>* c
   }
 }
 
-void CpuSwin::backward(const float* dlogits, const std::vector<const float*>& tap_att, float* dimages,
-                       bool weight_grads, const std::atomic<bool>* cancel) {
+void CpuSwin::backward(const float* dlogits, const TapGrads& taps, float* dimages, bool weight_grads,
+                       const std::atomic<bool>* cancel) {
   if (batch_ == 0) fail("E_STATE", "no completed forward pass on this model yet");
-  if (!tap_att.empty() && int(tap_att.size()) != config_.blocks())
-    fail("E_TENSOR", "attention tap gradients: expected one entry per block (" + std::to_string(config_.blocks()) +
-                         "), received " + std::to_string(tap_att.size()));
+  const std::pair<const char*, const std::vector<const float*>*> lists[] = {{"attention", &taps.attn},
+                                                                            {"attention-output (A·V)", &taps.av}};
+  for (const auto& [what, list] : lists)
+    if (!list->empty() && int(list->size()) != config_.blocks())
+      fail("E_TENSOR", std::string(what) + " tap gradients: expected one entry per block (" +
+                           std::to_string(config_.blocks()) + "), received " + std::to_string(list->size()));
   const int threads = exec().threads();
   if (!grad_arena_ || batch_ > grad_batch_ || threads != grad_threads_) {
     grad_arena_.reset();
@@ -107,7 +110,12 @@ void CpuSwin::backward(const float* dlogits, const std::vector<const float*>& ta
   SwinOps ops{*this, exec()};
   core::swin_model_backward(
       ops, dlogits, dimages, weight_grads ? &gp : nullptr,
-      [&](int l) { return tap_att.empty() ? nullptr : tap_att[size_t(l)]; },
+      [&](int l) {
+        core::SwinBlockTaps t;
+        if (!taps.attn.empty()) t.att = taps.attn[size_t(l)];
+        if (!taps.av.empty()) t.av = taps.av[size_t(l)];
+        return t;
+      },
       [&] {
         if (cancel && cancel->load(std::memory_order_relaxed)) fail("E_CANCELLED", "cancelled");
       });
@@ -130,11 +138,14 @@ CpuSwin::Tensor CpuSwin::output(const std::string& name) const {
     const int64_t N = c.window_tokens();
     return {acts_.blocks[size_t(swin_block_index(c, s, i))].att, {B, c.windows(s), c.heads[size_t(s)], N, N}};
   }
+  if (std::sscanf(name.c_str(), "attention_values.%d.%d%n", &s, &i, &used) == 2 && used == int(name.size()) &&
+      s >= 0 && s < c.stages() && i >= 0 && i < c.depths[size_t(s)])
+    return {acts_.blocks[size_t(swin_block_index(c, s, i))].av, {B, c.windows(s), c.window_tokens(), c.dim(s)}};
   if (std::sscanf(name.c_str(), "merge.%d%n", &s, &used) == 1 && used == int(name.size()) && s >= 0 &&
       s + 1 < c.stages())
     return {acts_.merges[size_t(s)].out, grid(s + 1, c.dim(s + 1))};
   fail("E_CONFIG", "unknown Swin output '" + name + "': expected patch_embed, block.<stage>.<index>, "
-                   "attention.<stage>.<index>, merge.<stage>, pooled or logits (this model has " + std::to_string(c.stages()) + " stages)");
+                   "attention.<stage>.<index>, attention_values.<stage>.<index>, merge.<stage>, pooled or logits (this model has " + std::to_string(c.stages()) + " stages)");
 }
 
 }  // namespace spdfq::cpu

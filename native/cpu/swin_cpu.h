@@ -13,6 +13,7 @@
 
 #include "../core/swin_config.h"
 #include "../core/swin_params.h"
+#include "../core/activations.h"  // TapGrads
 #include "../core/vit_config.h"
 #include "exec.h"
 #include "vit_cpu.h"  // FloatBuffer, alloc_floats
@@ -41,19 +42,28 @@ class CpuSwin {
 
   int batch() const { return batch_; }
   const float* logits() const { return acts_.logits; }
+  // Block l's (stage-major) attention probabilities [batch·nW, H, N, N] and attention
+  // output before proj [batch·nW·N, D] (windows in the order of the index tables).
+  const float* attention(int block) const { return acts_.blocks[size_t(block)].att; }
+  const float* attention_values(int block) const { return acts_.blocks[size_t(block)].av; }
+  // The window index tables (src: window slot → grid token or −1 for padding).
+  const SwinIndexView& index() const { return index_; }
 
   // Backward of the last forward from dlogits [batch, K]: dimages [batch, C, H, W] written
   // (nullptr: not needed); with weight_grads, every weight's gradient in weight_grads()
-  // (same layout as params()). tap_att(l) is block l's injected gradient at its attention
-  // probabilities [batch·nW, H, N, N], or nullptr; an empty vector means none at all.
-  // Throws E_STATE before a forward, E_CANCELLED when `cancel` is set between blocks.
-  void backward(const float* dlogits, const std::vector<const float*>& tap_att, float* dimages, bool weight_grads,
+  // (same layout as params()). taps.attn[l] is block l's injected gradient at its attention
+  // probabilities [batch·nW, H, N, N], taps.av[l] at its attention output before proj
+  // [batch·nW·N, D] (core::SwinBlockTaps), or nullptr; an empty vector means none at all.
+  // Throws E_STATE before a forward, E_TENSOR for a tap list of the wrong length,
+  // E_CANCELLED when `cancel` is set between blocks.
+  void backward(const float* dlogits, const TapGrads& taps, float* dimages, bool weight_grads,
                 const std::atomic<bool>* cancel = nullptr);
   const float* weight_grads() const { return grads_.get(); }
 
   // An intermediate of the last forward by its fixture name — "patch_embed", "block.<s>.<i>",
   // "merge.<s>", "pooled", "logits" — with its channels-last shape ([B, H, W, C], [B, C]),
-  // or a block's attention probabilities "attention.<s>.<i>" [B, nW, H, N, N] (the tap);
+  // or a block's attention probabilities "attention.<s>.<i>" [B, nW, H, N, N] (the tap), or its
+  // attention output before proj "attention_values.<s>.<i>" [B, nW, N, D] (the A·V tap);
   // throws E_CONFIG for an unknown name, E_STATE before a forward.
   struct Tensor {
     const float* data;

@@ -31,7 +31,8 @@ void swin_backward(SwinDeviceModel& m, const float* dlogits, float* dimages, Swi
                    const std::vector<const float*>& tap_att, const Ctx& ctx) {
   SwinOps ops{m, ctx};
   core::swin_model_backward(
-      ops, dlogits, dimages, gp, [&](int l) { return tap_att.empty() ? nullptr : tap_att[size_t(l)]; }, [] {});
+      ops, dlogits, dimages, gp,
+      [&](int l) { return core::SwinBlockTaps{tap_att.empty() ? nullptr : tap_att[size_t(l)], nullptr}; }, [] {});
 }
 
 }  // namespace spdfq::cuda

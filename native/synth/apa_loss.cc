@@ -99,4 +99,48 @@ double apa_loss(float* datt, const float* att, const float* priors, int64_t prio
   return loss;
 }
 
+double window_apa_loss(float* datt, const float* att, const float* prior_maps, int64_t prior_image_stride, int B,
+                       int H, int nW, int N, const int32_t* slots, int grid_tokens, ApaLoss form, double scale) {
+  std::vector<int> rows(N);  // the window's real rows (= its real columns)
+  std::vector<double> c(N), a(N), g(N);
+  std::vector<float> p(N);
+  const double per_window = 1.0 / nW;
+  double loss = 0.0;
+  for (int w = 0; w < nW; ++w) {
+    const int32_t* src = slots + int64_t(w) * N;
+    int n = 0;
+    for (int t = 0; t < N; ++t)
+      if (src[t] >= 0) rows[n++] = t;
+    for (int b = 0; b < B; ++b)
+      for (int h = 0; h < H; ++h) {
+        const float* map = prior_maps + b * prior_image_stride + int64_t(h) * grid_tokens;
+        double ps = 0.0;
+        for (int j = 0; j < n; ++j) ps += map[src[rows[j]]];
+        // A window that sits where the prior underflowed to 0 gets the uniform map.
+        for (int j = 0; j < n; ++j) p[j] = ps > 0.0 ? float(map[src[rows[j]]] / ps) : float(1.0 / n);
+        const int64_t bwh = (int64_t(b) * nW + w) * H + h;
+        const float* att_bwh = att + bwh * N * N;
+        for (int j = 0; j < n; ++j) c[j] = 0.0;
+        for (int i = 0; i < n; ++i) {
+          const float* row = att_bwh + int64_t(rows[i]) * N;
+          for (int j = 0; j < n; ++j) c[j] += row[rows[j]];
+        }
+        double s = 0.0;
+        for (int j = 0; j < n; ++j) s += c[j];
+        const double inv = s > 0.0 ? 1.0 / s : 0.0;
+        for (int j = 0; j < n; ++j) a[j] = c[j] * inv;
+        loss += per_window * map_loss(g.data(), a.data(), p.data(), n, form);
+        if (!datt) continue;
+        double ga = 0.0;
+        for (int j = 0; j < n; ++j) ga += g[j] * a[j];
+        float* d_bwh = datt + bwh * N * N;
+        for (int i = 0; i < n; ++i) {
+          float* drow = d_bwh + int64_t(rows[i]) * N;
+          for (int j = 0; j < n; ++j) drow[rows[j]] += float(scale * per_window * (g[j] - ga) * inv);
+        }
+      }
+  }
+  return loss;
+}
+
 }  // namespace spdfq::synth

@@ -29,4 +29,16 @@ void apa_attention_maps(float* maps, const float* att, int B, int H, int N, int 
 double apa_loss(float* datt, const float* att, const float* priors, int64_t prior_image_stride, int B, int H, int N,
                 int prefix, ApaQuery q, ApaLoss form, double scale);
 
+// APA of windowed attention (Swin; docs/swin.md, "Stage: synthesis") for one block, `att`
+// [B, nW, H, N, N]. Window w's real rows are those with slots[w·N + t] ≥ 0 (padding rows,
+// which torchvision lets take part in the softmax, are left out as the ViT leaves out its
+// class token): c_j = Σ_i P[b,w,h,i,j] over the real queries i (the query mean: a Swin has no
+// class token) and real columns j, a = c / Σc; the prior is the map of (b, h) [grid_tokens]
+// at the window's tokens, p_j = map[slots[j]] renormalized over them (uniform if it
+// underflowed to 0). Loss: Σ_b Σ_h (1/nW) Σ_w ℓ(a, p), ℓ as above: a mean over windows, so
+// a stage of many windows weighs as one of few. When datt is non-null, ADDS
+// scale · d(loss)/d att into it. priors: [B, H, grid_tokens], image stride as apa_loss.
+double window_apa_loss(float* datt, const float* att, const float* prior_maps, int64_t prior_image_stride, int B,
+                       int H, int nW, int N, const int32_t* slots, int grid_tokens, ApaLoss form, double scale);
+
 }  // namespace spdfq::synth

@@ -78,4 +78,43 @@ AttentionPriors sample_attention_priors(int images, int sets, int heads, int gh,
   return p;
 }
 
+AttentionPriors sample_window_priors(int images, int sets, int heads, int gh, int gw, int wh, int ww, int group,
+                                     const PriorSpec& spec, uint64_t seed) {
+  if (spec.components_max < 1 || spec.components_max > 64)
+    fail("E_CONFIG", "apa components: expected an integer in [1, 64], found " + std::to_string(spec.components_max));
+  if (images < 0 || sets < 1 || heads < 1 || gh < 1 || gw < 1 || wh < 1 || ww < 1 || group < 0)
+    fail("E_CONFIG", "window attention priors: expected images ≥ 0, sets, heads, grid and window ≥ 1, group ≥ 0");
+  const int tiles_y = (gh + wh - 1) / wh, tiles_x = (gw + ww - 1) / ww, tiles = tiles_y * tiles_x;
+  AttentionPriors p;
+  p.images = images;
+  p.sets = sets;
+  p.heads = heads;
+  p.grid_h = gh;
+  p.grid_w = gw;
+  p.window_h = wh;
+  p.window_w = ww;
+  p.maps.resize(size_t(images) * sets * heads * gh * gw);
+  p.counts.resize(size_t(images) * sets * heads * tiles);
+  std::vector<float> tile(size_t(wh) * ww);
+  for (int b = 0; b < images; ++b) {
+    // Its own stream per (image, group): group g's draws do not depend on the other groups'.
+    Rng rng = Rng::stream(seed, Stream::Priors, uint64_t(b) | (uint64_t(group + 1) << 40));
+    for (int s = 0; s < sets; ++s)
+      for (int h = 0; h < heads; ++h) {
+        const size_t idx = (size_t(b) * sets + s) * heads + h;
+        float* map = p.maps.data() + idx * gh * gw;
+        for (int t = 0; t < tiles; ++t) {
+          const size_t before = p.components.size();
+          sample_attention_prior(tile.data(), wh, ww, spec, rng, &p.components);
+          p.counts[idx * tiles + t] = int(p.components.size() - before);
+          // The tile's part inside the grid (the rest lies on padding tokens).
+          const int y0 = (t / tiles_x) * wh, x0 = (t % tiles_x) * ww;
+          for (int r = 0; r < wh && y0 + r < gh; ++r)
+            for (int q = 0; q < ww && x0 + q < gw; ++q) map[(y0 + r) * gw + x0 + q] = tile[size_t(r) * ww + q];
+        }
+      }
+  }
+  return p;
+}
+
 }  // namespace spdfq::synth

@@ -29,8 +29,9 @@ struct PriorComponent {
 
 struct AttentionPriors {
   int images = 0, sets = 0, heads = 0, grid_h = 0, grid_w = 0;
-  std::vector<float> maps;                // [images, sets, heads, grid_h·grid_w], each map sums to 1
-  std::vector<int> counts;                // [images, sets, heads] components per map
+  int window_h = 0, window_w = 0;         // window priors (sample_window_priors); 0: one mixture per map
+  std::vector<float> maps;                // [images, sets, heads, grid_h·grid_w], each map (or window tile) sums to 1
+  std::vector<int> counts;                // [images, sets, heads(, tiles)] components per map (per tile)
   std::vector<PriorComponent> components; // all maps' components, in map order
 
   int patches() const { return grid_h * grid_w; }
@@ -48,5 +49,15 @@ void sample_attention_prior(float* out, int gh, int gw, const PriorSpec& spec, R
 // not depend on how many images are drawn.
 AttentionPriors sample_attention_priors(int images, int sets, int heads, int gh, int gw, const PriorSpec& spec,
                                         uint64_t seed);
+
+// Window priors for windowed attention (Swin; docs/swin.md, "Stage: synthesis"): each map
+// over a stage's token grid [gh, gw] is tiled by the unshifted wh × ww windows of the padded
+// grid, and every tile holds its own mixture drawn as above on the tile's wh × ww grid (the
+// part of a tile on padding tokens is cut off). A block reads the map through its windows'
+// rows, so a shifted window sees the pieces of the four tiles it overlaps: the prior is a map
+// of the image's tokens, like the ViT's, and moves with the jitter the same way. Image b of
+// group g (the stage) draws from its own stream (seed, Priors, b | (g + 1) << 40).
+AttentionPriors sample_window_priors(int images, int sets, int heads, int gh, int gw, int wh, int ww, int group,
+                                     const PriorSpec& spec, uint64_t seed);
 
 }  // namespace spdfq::synth

@@ -21,7 +21,8 @@ class CudaSynthEngine final : public SynthEngine {
  public:
   explicit CudaSynthEngine(cuda::CudaVit& model) : m_(model) {}
 
-  const VitConfig& config() const override { return m_.config(); }
+  SynthModel model() const override { return vit_synth_model(m_.config()); }
+  TapLayout tap_layout(int) const override { return vit_tap_layout(m_.config()); }
   // A GPU pass uses no host threads, so the host's share of synthesis (jitter, crops,
   // PSAQ-ViT's entropy, all split per image, so the results do not depend on the count)
   // gets every hardware thread.

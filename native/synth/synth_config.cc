@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../core/errors.h"
+#include "synth_engine.h"
 
 namespace spdfq::synth {
 
@@ -15,7 +16,7 @@ void require(bool ok, const char* field, const std::string& expected, T found) {
 }
 }  // namespace
 
-void SynthConfig::validate(const VitConfig& m) const {
+void SynthConfig::validate(const SynthModel& m) const {
   require(images >= 1 && images <= (1 << 20), "images", "an integer in [1, 1048576]", images);
   require(!rounds.empty(), "rounds", "at least one round", int(rounds.size()));
   for (const auto& r : rounds) {
@@ -48,7 +49,7 @@ void SynthConfig::validate(const VitConfig& m) const {
     require(prior_std_min > 0, "prior_std_min", "> 0", prior_std_min);
     require(prior_std_max_fraction > 0, "prior_std_max_fraction", "> 0", prior_std_max_fraction);
     require(!apa_blocks.empty(), "apa_blocks", "at least one block", 0);
-    for (int b : apa_blocks) require(b >= 0 && b < m.depth, "apa_blocks[]", "a block index in [0, depth)", b);
+    for (int b : apa_blocks) require(b >= 0 && b < m.blocks, "apa_blocks[]", "a block index in [0, blocks)", b);
     require(apa_query == ApaQuery::Mean || m.class_token, "apa_query", "'mean' for a model without a class token", 0);
     require(cls != ClsLoss::None || apa_alpha > 0, "apa_alpha",
             "an explicit value when there is no classification loss to balance against", apa_alpha);
@@ -70,8 +71,7 @@ void SynthConfig::validate(const VitConfig& m) const {
     require(kde_bandwidth > 0 && std::isfinite(kde_bandwidth), "kde_bandwidth", "> 0", kde_bandwidth);
     require(kde_points >= 2, "kde_points", "≥ 2", kde_points);
     require(!pse_blocks.empty(), "pse_blocks", "at least one block", 0);
-    for (int b : pse_blocks) require(b >= 0 && b < m.depth, "pse_blocks[]", "a block index in [0, depth)", b);
-    require(m.patches() >= 2, "pse", "a model with at least 2 patches", m.patches());
+    for (int b : pse_blocks) require(b >= 0 && b < m.blocks, "pse_blocks[]", "a block index in [0, blocks)", b);
   }
   require(memory_budget >= 1, "memory_budget", "≥ 1 byte", memory_budget);
 }

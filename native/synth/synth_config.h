@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "../core/vit_config.h"
 
 namespace spdfq::synth {
+
+struct SynthModel;  // synth_engine.h
 
 // Classification term on whole images and regions: none, hard labels (plain
 // cross-entropy, PSAQ-ViT and inversion) or SPDFQ's soft labels (SL).
@@ -65,7 +66,7 @@ struct SynthConfig {
   int apa_components{};  // K_APA: k ~ U{1..K}
   float prior_std_min{};           // per-component std in patches: U[min, grid·frac]
   float prior_std_max_fraction{};
-  std::vector<int> apa_blocks;          // 0-based block indices aligned
+  std::vector<int> apa_blocks;          // 0-based block indices aligned (Swin: stage-major)
   bool apa_depth_weight{};         // weight (l/L), l 1-based
   ApaQuery apa_query{};
   ApaLoss apa_loss{};
@@ -103,7 +104,7 @@ struct SynthConfig {
     return n;
   }
   // Throws spdfq::Error("E_CONFIG") naming the field, the expected and the found value.
-  void validate(const VitConfig& model) const;
+  void validate(const SynthModel& model) const;
 };
 
 }  // namespace spdfq::synth

@@ -1,7 +1,9 @@
-// What the synthesis loop (synth_loop.h) needs from a ViT engine: forward a batch, read the
-// logits and the two taps, backward with tap gradients to the pixels, and say how much
-// memory a pass costs. CpuSynthEngine (below) adapts cpu::CpuVit; cuda::CudaSynthEngine
-// (native/synth/cuda_synth_engine.h) adapts cuda::CudaVit.
+// What the synthesis loop (synth_loop.h) needs from a model engine: what the model is
+// (SynthModel), where each block's two taps lie (TapLayout), forward a batch, read the logits
+// and the taps, backward with tap gradients to the pixels, and say how much memory a pass
+// costs. CpuSynthEngine (below) adapts cpu::CpuVit; cuda::CudaSynthEngine
+// (native/synth/cuda_synth_engine.h) adapts cuda::CudaVit; CpuSwinSynthEngine
+// (native/synth/swin_synth_engine.h) adapts cpu::CpuSwin, whose taps are per window.
 //
 // Why a small interface and not a template over the engine type: the loop makes a handful
 // of engine calls per pass (forward, logits, one tap per aligned block, backward), each
@@ -27,11 +29,63 @@
 
 namespace spdfq::synth {
 
+// The model as the loop sees it, whatever its architecture.
+struct SynthModel {
+  int channels = 0, image_h = 0, image_w = 0, num_classes = 0;
+  int blocks = 0;            // taps are numbered 0 … blocks−1 (Swin: stage-major)
+  bool class_token = false;  // APA's 'class' query needs one
+  int64_t image_len() const { return int64_t(channels) * image_h * image_w; }
+};
+
+// Where block l's taps lie. Attention probabilities [B, windows, heads, tokens, tokens];
+// A·V, heads concatenated, [B, windows·tokens, dim]. A ViT is one window of all its tokens,
+// the first `prefix` of them class/distillation tokens; a Swin block has its stage's
+// windows, prefix 0, and `slots` says which grid token each window row holds.
+struct TapLayout {
+  int windows = 1, heads = 0, tokens = 0, prefix = 0, dim = 0;
+  // The token grid APA's priors live on (ViT: the patch grid; Swin: the stage's grid), one
+  // token's side in pixels (the jitter moves the priors by roll / token_pixels), and the
+  // prior group (blocks of one group share a grid and head count: ViT 0, Swin the stage).
+  int grid_h = 0, grid_w = 0, token_pixels = 0, group = 0;
+  int window_h = 0, window_w = 0;  // windowed taps: the window (tokens = window_h · window_w)
+  // [windows·tokens]: the grid token a window row holds, −1 for a padding row (Swin's
+  // core::SwinIndexView src tables, with the shift of shifted blocks); nullptr: row
+  // prefix + j holds grid token j (ViT).
+  const int32_t* slots = nullptr;
+  int64_t attention_floats(int batch) const { return int64_t(batch) * windows * heads * tokens * tokens; }
+  int64_t av_floats(int batch) const { return int64_t(batch) * windows * tokens * dim; }
+};
+
+// The ViT's layout: every block alike, one window.
+inline TapLayout vit_tap_layout(const VitConfig& c) {
+  TapLayout t;
+  t.heads = c.heads;
+  t.tokens = c.tokens();
+  t.prefix = c.prefix();
+  t.dim = c.dim;
+  t.grid_h = c.grid_h();
+  t.grid_w = c.grid_w();
+  t.token_pixels = c.patch;
+  return t;
+}
+
+inline SynthModel vit_synth_model(const VitConfig& c) {
+  SynthModel m;
+  m.channels = c.channels;
+  m.image_h = c.image_h;
+  m.image_w = c.image_w;
+  m.num_classes = c.num_classes;
+  m.blocks = c.depth;
+  m.class_token = c.class_token;
+  return m;
+}
+
 class SynthEngine {
  public:
   virtual ~SynthEngine() = default;
 
-  virtual const VitConfig& config() const = 0;
+  virtual SynthModel model() const = 0;
+  virtual TapLayout tap_layout(int block) const = 0;
   // Host threads for the work the loop does on the host (jitter, MSR crops, PSAQ-ViT's
   // entropy). Results do not depend on it: that work is split per image.
   virtual int host_threads() const = 0;
@@ -46,8 +100,8 @@ class SynthEngine {
   virtual void forward(const float* images, int batch, const std::atomic<bool>* cancel) = 0;
   virtual int batch() const = 0;
   virtual const float* logits() = 0;                 // [batch, K]
-  virtual const float* attention(int block) = 0;     // [batch, H, N, N]
-  virtual const float* attention_values(int block) = 0;  // [batch, N, D]
+  virtual const float* attention(int block) = 0;         // TapLayout: [batch, windows, H, N, N]
+  virtual const float* attention_values(int block) = 0;  // TapLayout: [batch, windows·N, D]
   // Backward of the last forward from dlogits [batch, K] and the tap gradients (host
   // pointers, one per block or empty); overwrites dimages [batch, C, H, W]. The weights are
   // frozen: no weight gradients.
@@ -60,7 +114,8 @@ class CpuSynthEngine final : public SynthEngine {
  public:
   explicit CpuSynthEngine(cpu::CpuVit& model) : m_(model) {}
 
-  const VitConfig& config() const override { return m_.config(); }
+  SynthModel model() const override { return vit_synth_model(m_.config()); }
+  TapLayout tap_layout(int) const override { return vit_tap_layout(m_.config()); }
   int host_threads() const override { return m_.threads(); }
   int64_t plan_bytes(int n, int64_t host_bytes) const override {
     return host_bytes + cpu::CpuVit::activation_bytes(m_.config(), n, m_.threads());

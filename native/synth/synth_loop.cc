@@ -16,6 +16,7 @@
 #include "patch_similarity.h"
 #include "rng.h"
 #include "soft_labels.h"
+#include "swin_synth_engine.h"
 #include "tv_loss.h"
 
 namespace spdfq::synth {
@@ -67,17 +68,26 @@ void Synthesizer::parallel(int64_t n, F&& fn) {
 Synthesizer::Synthesizer(cpu::CpuVit& model, SynthConfig config)
     : Synthesizer(std::make_unique<CpuSynthEngine>(model), std::move(config)) {}
 
+Synthesizer::Synthesizer(cpu::CpuSwin& model, SynthConfig config)
+    : Synthesizer(std::make_unique<CpuSwinSynthEngine>(model), std::move(config)) {}
+
 Synthesizer::Synthesizer(std::unique_ptr<SynthEngine> engine, SynthConfig config)
-    : engine_(std::move(engine)), model_(*engine_), cfg_(std::move(config)), pool_(model_.host_threads()) {
-  const VitConfig& mc = model_.config();
-  cfg_.validate(mc);
+    : engine_(std::move(engine)),
+      model_(*engine_),
+      info_(model_.model()),
+      cfg_(std::move(config)),
+      pool_(model_.host_threads()) {
+  for (int l = 0; l < info_.blocks; ++l) layouts_.push_back(model_.tap_layout(l));
+  cfg_.validate(info_);
+  // PSAQ-ViT's similarities need two patch tokens in a block (a window: real tokens).
+  if (cfg_.pse)
+    for (int l : cfg_.pse_blocks)
+      if (layouts_[size_t(l)].tokens - layouts_[size_t(l)].prefix < 2)
+        fail("E_CONFIG", "synthesis option pse: expected a model with at least 2 patches per block (per window), found " +
+                             std::to_string(layouts_[size_t(l)].tokens - layouts_[size_t(l)].prefix));
   cells_ = cfg_.msr_grid * cfg_.msr_grid;
   draw_targets();
-  if (cfg_.apa) {
-    PriorSpec spec{cfg_.apa_components, cfg_.prior_std_min, cfg_.prior_std_max_fraction};
-    const int sets = cfg_.apa_prior_per_block ? int(cfg_.apa_blocks.size()) : 1;
-    priors_ = sample_attention_priors(cfg_.images, sets, mc.heads, mc.grid_h(), mc.grid_w(), spec, cfg_.seed);
-  }
+  if (cfg_.apa) draw_priors();
   if (cfg_.tv_target) {
     Rng rng = Rng::stream(cfg_.seed, Stream::TvTarget);
     tv_target_ = rng.uniform(cfg_.tv_target_min, cfg_.tv_target_max) * cfg_.tv_target_scale;
@@ -85,25 +95,61 @@ Synthesizer::Synthesizer(std::unique_ptr<SynthEngine> engine, SynthConfig config
   plan_ = make_plan();
 }
 
+// APA's priors, one table per prior group of the aligned blocks (TapLayout::group), each
+// aligned block bound to its table and set. A ViT has one group: the table the loop always
+// drew. A windowed group (Swin stage) gets window priors (attention_prior.h).
+void Synthesizer::draw_priors() {
+  const PriorSpec spec{cfg_.apa_components, cfg_.prior_std_min, cfg_.prior_std_max_fraction};
+  std::vector<int> blocks_in;  // aligned blocks per table
+  for (int l : cfg_.apa_blocks) {
+    const int g = layouts_[size_t(l)].group;
+    const auto it = std::find(prior_groups_.begin(), prior_groups_.end(), g);
+    const int table = int(it - prior_groups_.begin());
+    if (it == prior_groups_.end()) {
+      prior_groups_.push_back(g);
+      blocks_in.push_back(0);
+    }
+    apa_table_.push_back(table);
+    apa_set_.push_back(cfg_.apa_prior_per_block ? blocks_in[size_t(table)] : 0);
+    blocks_in[size_t(table)]++;
+  }
+  for (size_t t = 0; t < prior_groups_.size(); ++t) {
+    const auto first = std::find_if(cfg_.apa_blocks.begin(), cfg_.apa_blocks.end(),
+                                    [&](int l) { return layouts_[size_t(l)].group == prior_groups_[t]; });
+    prior_block_.push_back(*first);
+    const TapLayout& lay = layouts_[size_t(*first)];
+    const int sets = cfg_.apa_prior_per_block ? blocks_in[t] : 1;
+    if (lay.slots) {
+      priors_.push_back(sample_window_priors(cfg_.images, sets, lay.heads, lay.grid_h, lay.grid_w, lay.window_h,
+                                             lay.window_w, prior_groups_[t], spec, cfg_.seed));
+    } else {
+      priors_.push_back(
+          sample_attention_priors(cfg_.images, sets, lay.heads, lay.grid_h, lay.grid_w, spec, cfg_.seed));
+    }
+  }
+}
+
 // The working buffers are allocated on first use, so planning (synthPlan) costs nothing.
 void Synthesizer::ensure_buffers() {
   if (!xin_.empty()) return;
-  const VitConfig& mc = model_.config();
-  const int64_t L = mc.image_len(), K = mc.num_classes, N = mc.tokens();
+  const int64_t L = info_.image_len(), K = info_.num_classes;
   const int n = std::max(plan_.chunk_images, plan_.region_batch);
   xin_.resize(size_t(n * L));
   dxin_.resize(size_t(n * L));
   dlogits_.resize(size_t(n * K));
   targets_buf_.resize(size_t(n * K));
   apa_taps_.resize(cfg_.apa ? cfg_.apa_blocks.size() : 0);
-  for (auto& t : apa_taps_) t.resize(size_t(int64_t(plan_.chunk_images) * mc.heads * N * N));
+  for (size_t a = 0; a < apa_taps_.size(); ++a)
+    apa_taps_[a].resize(size_t(layouts_[size_t(cfg_.apa_blocks[a])].attention_floats(plan_.chunk_images)));
   pse_taps_.resize(cfg_.pse ? cfg_.pse_blocks.size() : 0);
-  for (auto& t : pse_taps_) t.resize(size_t(int64_t(plan_.chunk_images) * N * mc.dim));
-  if (cfg_.apa) prior_aug_.resize(priors_.maps.size());
+  for (size_t k = 0; k < pse_taps_.size(); ++k)
+    pse_taps_[k].resize(size_t(layouts_[size_t(cfg_.pse_blocks[k])].av_floats(plan_.chunk_images)));
+  prior_aug_.resize(priors_.size());
+  for (size_t t = 0; t < priors_.size(); ++t) prior_aug_[t].resize(priors_[t].maps.size());
 }
 
 void Synthesizer::draw_targets() {
-  const int B = cfg_.images, K = model_.config().num_classes;
+  const int B = cfg_.images, K = info_.num_classes;
   targets_ = cfg_.targets;
   if (targets_.empty()) {
     Rng rng = Rng::stream(cfg_.seed, Stream::Labels, 0);
@@ -132,17 +178,17 @@ void Synthesizer::draw_targets() {
 }
 
 int64_t Synthesizer::plan_bytes(int n) const {
-  const VitConfig& mc = model_.config();
-  const int64_t B = cfg_.images, L = mc.image_len(), K = mc.num_classes, N = mc.tokens();
-  const int64_t chunk = std::min<int64_t>(n, B);
+  const int64_t B = cfg_.images, L = info_.image_len(), K = info_.num_classes;
+  const int chunk = int(std::min<int64_t>(n, B));
   int64_t floats = 4 * B * L;          // images, gradient, Adam m and v
   floats += 2 * int64_t(n) * L;        // jittered inputs / region crops and their gradients
   floats += 2 * int64_t(n) * K;        // dlogits, target rows
   if (cfg_.apa) {
-    floats += 2 * int64_t(priors_.maps.size());
-    floats += int64_t(cfg_.apa_blocks.size()) * chunk * mc.heads * N * N;
+    for (const AttentionPriors& p : priors_) floats += 2 * int64_t(p.maps.size());
+    for (int l : cfg_.apa_blocks) floats += layouts_[size_t(l)].attention_floats(chunk);
   }
-  if (cfg_.pse) floats += int64_t(cfg_.pse_blocks.size()) * chunk * N * mc.dim;
+  if (cfg_.pse)
+    for (int l : cfg_.pse_blocks) floats += layouts_[size_t(l)].av_floats(chunk);
   return model_.plan_bytes(n, floats * int64_t(sizeof(float)));
 }
 
@@ -181,7 +227,7 @@ int Synthesizer::round_of(int step) const {
 }
 
 Synthesizer::StepDraw Synthesizer::draw_step(int step) const {
-  const VitConfig& mc = model_.config();
+  const SynthModel& mc = info_;
   const SynthRound& round = cfg_.rounds[round_of(step)];
   StepDraw d;
   Rng rng = Rng::stream(cfg_.seed, Stream::Step, uint64_t(step));
@@ -210,7 +256,7 @@ Synthesizer::StepDraw Synthesizer::draw_step(int step) const {
 }
 
 void Synthesizer::init_images(std::vector<float>* x) const {
-  const VitConfig& mc = model_.config();
+  const SynthModel& mc = info_;
   const int64_t L = mc.image_len();
   x->assign(size_t(cfg_.images * L), 0.0f);
   for (int b = 0; b < cfg_.images; ++b) {
@@ -227,7 +273,7 @@ void Synthesizer::init_images(std::vector<float>* x) const {
 }
 
 void Synthesizer::clamp_images(float* x) const {
-  const VitConfig& mc = model_.config();
+  const SynthModel& mc = info_;
   const int64_t plane = int64_t(mc.image_h) * mc.image_w;
   for (int b = 0; b < cfg_.images; ++b)
     for (int c = 0; c < mc.channels; ++c) {
@@ -241,9 +287,9 @@ void Synthesizer::clamp_images(float* x) const {
 
 StepLosses Synthesizer::objective(const float* x, int step, double alpha, float* grad,
                                   const std::atomic<bool>* cancel) {
-  const VitConfig& mc = model_.config();
-  const int B = cfg_.images, K = mc.num_classes, N = mc.tokens(), H = mc.heads, P = mc.patches();
-  const int C = mc.channels, IH = mc.image_h, IW = mc.image_w, prefix = mc.prefix();
+  const SynthModel& mc = info_;
+  const int B = cfg_.images, K = mc.num_classes;
+  const int C = mc.channels, IH = mc.image_h, IW = mc.image_w;
   const int64_t L = mc.image_len();
   ensure_buffers();
   const StepDraw d = draw_step(step);
@@ -255,13 +301,23 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   if (grad) zero(grad, B * L);
 
   // The priors, moved with this step's jitter (see jitter_prior).
-  if (cfg_.apa) {
-    const int64_t maps = int64_t(priors_.images) * priors_.sets * priors_.heads;
+  for (size_t t = 0; t < priors_.size(); ++t) {
+    const AttentionPriors& pr = priors_[t];
+    const int P = pr.patches();
+    const int token_pixels = layouts_[size_t(prior_block_[t])].token_pixels;
+    const int64_t maps = int64_t(pr.images) * pr.sets * pr.heads;
     for (int64_t i = 0; i < maps; ++i)
-      jitter_prior(prior_aug_.data() + i * P, priors_.maps.data() + i * P, mc.grid_h(), mc.grid_w(), mc.patch, d.aug);
+      jitter_prior(prior_aug_[t].data() + i * P, pr.maps.data() + i * P, pr.grid_h, pr.grid_w, token_pixels, d.aug);
   }
 
-  const PatchSimilarityShape pss{0, N, mc.dim, H, prefix};
+  // PSAQ-ViT's features of block l: its A·V tap, per window for a windowed block.
+  auto pss_of = [&](int l, int batch) {
+    const TapLayout& t = layouts_[size_t(l)];
+    PatchSimilarityShape s{batch, t.tokens, t.dim, t.heads, t.prefix};
+    s.windows = t.windows;
+    s.slots = t.slots;
+    return s;
+  };
   const int chunk = plan_.chunk_images;
   const int n_chunks = (B + chunk - 1) / chunk;
   std::vector<float> sim_lo(cfg_.pse_blocks.size(), 0.0f), sim_hi(cfg_.pse_blocks.size(), 0.0f);
@@ -272,10 +328,9 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   };
   auto merge_ranges = [&](bool first) {
     for (size_t k = 0; k < cfg_.pse_blocks.size(); ++k) {
-      PatchSimilarityShape s = pss;
-      s.B = model_.batch();
       float lo, hi;
-      patch_similarity_range(&lo, &hi, model_.attention_values(cfg_.pse_blocks[k]), s, &pool_);
+      patch_similarity_range(&lo, &hi, model_.attention_values(cfg_.pse_blocks[k]),
+                             pss_of(cfg_.pse_blocks[k], model_.batch()), &pool_);
       sim_lo[k] = first ? lo : std::min(sim_lo[k], lo);
       sim_hi[k] = first ? hi : std::max(sim_hi[k], hi);
     }
@@ -294,8 +349,8 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   double cls_sum = 0, apa_sum = 0, pse_sum = 0, prob_sum = 0;
   std::vector<int32_t> labels(std::max(plan_.chunk_images, plan_.region_batch));
   TapGrads taps;
-  if (grad && cfg_.apa) taps.attn.assign(mc.depth, nullptr);
-  if (grad && cfg_.pse) taps.av.assign(mc.depth, nullptr);
+  if (grad && cfg_.apa) taps.attn.assign(size_t(mc.blocks), nullptr);
+  if (grad && cfg_.pse) taps.av.assign(size_t(mc.blocks), nullptr);
 
   for (int c = 0; c < n_chunks; ++c) {
     const int b0 = c * chunk, n = std::min(chunk, B - b0);
@@ -324,13 +379,11 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
         float* tap = nullptr;
         if (grad) {
           tap = pse_taps_[k].data();
-          zero(tap, int64_t(n) * N * mc.dim);
+          zero(tap, layouts_[size_t(l)].av_floats(n));
           taps.av[l] = tap;
         }
-        PatchSimilarityShape s = pss;
-        s.B = n;
         // L_PSE = −Σ_blocks mean_b H_b.
-        pse_sum -= patch_similarity_entropy(tap, nullptr, model_.attention_values(l), s, cfg_.kde_bandwidth,
+        pse_sum -= patch_similarity_entropy(tap, nullptr, model_.attention_values(l), pss_of(l, n), cfg_.kde_bandwidth,
                                             cfg_.kde_points, sim_lo[k], sim_hi[k], -double(cfg_.pse_weight) / B,
                                             &pool_);
       }
@@ -364,7 +417,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
 // the own class plus this step's region classes); returns Σ of each image's softmax
 // probability of its own class (reported, not optimized).
 double Synthesizer::image_targets(const StepDraw& d, int b0, int n, const float* logits, int32_t* labels) {
-  const int K = model_.config().num_classes;
+  const int K = info_.num_classes;
   double prob_sum = 0;
   for (int i = 0; i < n; ++i) {
     const int b = b0 + i;
@@ -390,24 +443,29 @@ double Synthesizer::image_targets(const StepDraw& d, int b0, int n, const float*
 // APA of the images b0 … b0+n−1 of the last forward, summed over the aligned blocks with
 // their l/L weights; with grad, their tap gradients (scaled by α and 1/B) go into taps.
 double Synthesizer::attention_prior_loss(int b0, int n, double alpha, bool grad, TapGrads* taps) {
-  const VitConfig& mc = model_.config();
-  const int B = cfg_.images, N = mc.tokens(), H = mc.heads, P = mc.patches(), prefix = mc.prefix();
-  const int64_t prior_stride = int64_t(priors_.sets) * H * P;
-  const double L_depth = mc.depth;
+  const int B = cfg_.images;
+  const double L_depth = info_.blocks;
   double sum = 0;
   for (size_t a = 0; a < cfg_.apa_blocks.size(); ++a) {
     const int l = cfg_.apa_blocks[a];
+    const TapLayout& t = layouts_[size_t(l)];
+    const AttentionPriors& pr = priors_[size_t(apa_table_[a])];
+    const int H = t.heads, N = t.tokens, P = pr.patches();
+    const int64_t prior_stride = int64_t(pr.sets) * H * P;
     const double w = cfg_.apa_depth_weight ? (l + 1) / L_depth : 1.0;  // l/L with 1-based l
-    const int set = cfg_.apa_prior_per_block ? int(a) : 0;
-    const float* pri = prior_aug_.data() + int64_t(b0) * prior_stride + int64_t(set) * H * P;
+    const float* pri = prior_aug_[size_t(apa_table_[a])].data() + int64_t(b0) * prior_stride +
+                       int64_t(apa_set_[a]) * H * P;
     float* tap = nullptr;
     if (grad) {
       tap = apa_taps_[a].data();
-      zero(tap, int64_t(n) * H * N * N);
+      zero(tap, t.attention_floats(n));
       taps->attn[l] = tap;
     }
-    sum += w * apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, N, prefix, cfg_.apa_query, cfg_.apa_loss,
-                        alpha * w / B);
+    const double scale = alpha * w / B;
+    sum += w * (t.slots ? window_apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, t.windows, N, t.slots,
+                                          P, cfg_.apa_loss, scale)
+                        : apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, N, t.prefix, cfg_.apa_query,
+                                   cfg_.apa_loss, scale));
   }
   return sum;
 }
@@ -417,7 +475,7 @@ double Synthesizer::attention_prior_loss(int b0, int n, double alpha, bool grad,
 // their boxes. Returns Σ of the regions' classification losses.
 double Synthesizer::region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, double w_cls, float* grad,
                                   int32_t* labels, const std::atomic<bool>* cancel) {
-  const VitConfig& mc = model_.config();
+  const SynthModel& mc = info_;
   const int K = mc.num_classes, C = mc.channels, IH = mc.image_h, IW = mc.image_w;
   const int64_t L = mc.image_len();
   double cls_sum = 0;
@@ -455,7 +513,7 @@ double Synthesizer::region_passes(const float* x, const StepDraw& d, int r_begin
 // its weighted gradient. Returns the unweighted value.
 double Synthesizer::image_prior(const float* x, float* grad) const {
   if (cfg_.tv == TvForm::None) return 0.0;
-  const VitConfig& mc = model_.config();
+  const SynthModel& mc = info_;
   const int B = cfg_.images, C = mc.channels, IH = mc.image_h, IW = mc.image_w;
   const double tv = tv_loss(nullptr, x, B, C, IH, IW, cfg_.tv, 0.0);
   if (cfg_.tv_target) {
@@ -485,9 +543,8 @@ std::pair<std::string, std::string> first_non_finite(const StepLosses& losses, c
 SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& progress) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
-  const VitConfig& mc = model_.config();
   const int B = cfg_.images;
-  const int64_t n = int64_t(B) * mc.image_len();
+  const int64_t n = int64_t(B) * info_.image_len();
   SynthResult res;
   res.targets = targets_;
   res.target_logits = target_logits_;
@@ -496,6 +553,7 @@ SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& 
     res.cell_logits = cell_logits_;
   }
   res.priors = priors_;
+  res.prior_groups = prior_groups_;
   res.plan = plan_;
   init_images(&res.images);
   std::vector<float> grad(static_cast<size_t>(n)), m(static_cast<size_t>(n), 0.0f), v(static_cast<size_t>(n), 0.0f);

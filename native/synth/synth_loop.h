@@ -1,8 +1,9 @@
 // The synthesis loop: optimizes a batch of calibration images on a frozen ViT with Adam
 // on the pixels, from a plain SynthConfig (SPDFQ, PSAQ-ViT and the plain inversion are
-// the same loop with different loss parts switched on). The ViT is any SynthEngine
-// (synth_engine.h): the CPU engine, or the CUDA engine through cuda_synth_engine.h. The
-// images, the optimizer and the losses live on the host either way.
+// the same loop with different loss parts switched on). The model is any SynthEngine
+// (synth_engine.h): a ViT on the CPU or on CUDA (cuda_synth_engine.h), or a Swin on the CPU
+// (swin_synth_engine.h), whose taps are per window (TapLayout). The images, the optimizer
+// and the losses live on the host either way.
 //
 // Per step: draw the step's randomness (roll + flip of the whole batch; MSR regions),
 // then for each micro-batch of images: forward the jittered images, the classification
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "../cpu/swin_cpu.h"
 #include "../cpu/thread_pool.h"
 #include "../cpu/vit_cpu.h"
 #include "attention_prior.h"
@@ -78,7 +80,10 @@ struct SynthResult {
   std::vector<float> target_logits;    // [B] SL logit Z of the own class
   std::vector<int32_t> cell_classes;   // [B, grid²] MSR classes per cell (fixed mode)
   std::vector<float> cell_logits;      // [B, grid²] their SL logits
-  AttentionPriors priors;              // APA priors (sets = 1 or one per aligned block)
+  // APA priors, one table per prior group (TapLayout::group: the ViT's one; a Swin's aligned
+  // stages, in stage order), sets = 1 or one per aligned block of the group.
+  std::vector<AttentionPriors> priors;
+  std::vector<int> prior_groups;       // the group of each table
   std::vector<StepLosses> history;     // one entry per completed step
   std::vector<double> lrs;             // learning rate of each completed step
   double alpha = 0;                    // α used for APA
@@ -93,11 +98,13 @@ class Synthesizer {
   // Validates the config against the model and plans the micro-batches (E_MEMORY when
   // even one image per pass does not fit the budget). Draws targets and priors.
   Synthesizer(std::unique_ptr<SynthEngine> engine, SynthConfig config);
-  // On the CPU engine.
+  // On the CPU engines.
   Synthesizer(cpu::CpuVit& model, SynthConfig config);
+  Synthesizer(cpu::CpuSwin& model, SynthConfig config);
 
   const SynthPlan& plan() const { return plan_; }
   const SynthConfig& config() const { return cfg_; }
+  const SynthModel& model() const { return info_; }
 
   // Runs every round. Cancellation and NaN/Inf end the loop early with result.stop set and
   // the images of the last completed step; any other failure throws spdfq::Error.
@@ -118,6 +125,7 @@ class Synthesizer {
   StepDraw draw_step(int step) const;
   int round_of(int step) const;
   void draw_targets();
+  void draw_priors();
   SynthPlan make_plan() const;
   void ensure_buffers();
   int64_t plan_bytes(int n) const;
@@ -139,18 +147,24 @@ class Synthesizer {
   std::function<void(int, int)> chunk_done_;
   std::unique_ptr<SynthEngine> engine_;
   SynthEngine& model_;
+  SynthModel info_;
+  std::vector<TapLayout> layouts_;  // per block
   SynthConfig cfg_;
   SynthPlan plan_;
   cpu::ThreadPool pool_;
   int cells_ = 0;
   std::vector<int32_t> targets_, cell_classes_;
   std::vector<float> target_logits_, cell_logits_;
-  AttentionPriors priors_;
+  // APA: one prior table per group (SynthResult::priors) and, per aligned block, its table
+  // and set.
+  std::vector<AttentionPriors> priors_;
+  std::vector<int> prior_groups_, prior_block_;  // per table: its group, its first aligned block
+  std::vector<int> apa_table_, apa_set_;
   double tv_target_ = 0;
   // Working buffers, sized by the plan.
   std::vector<float> xin_, dxin_, dlogits_, targets_buf_;
   std::vector<std::vector<float>> apa_taps_, pse_taps_;
-  std::vector<float> prior_aug_;
+  std::vector<std::vector<float>> prior_aug_;  // per table, moved with the step's jitter
 };
 
 // Moves a prior map [gh, gw] with the step's jitter, so it stays on the image content the

@@ -94,7 +94,9 @@ void check_swin_model(Report& r, const SwinConfig& c, int B, GemmMath math) {
       tap_dev[l] = tap_mem.back()->p();
     }
   std::vector<float> dimages(size_t(B * c.image_len()));
-  cpu_model.backward(dlogits.data(), tap_host, dimages.data(), true);
+  TapGrads cpu_taps;
+  cpu_taps.attn = tap_host;
+  cpu_model.backward(dlogits.data(), cpu_taps, dimages.data(), true);
 
   const int64_t att_scratch = cuda::swin_att_scratch_floats(c, B);
   Dev<float> d_grads(plan_swin_grads(c, B, att_scratch, nullptr, nullptr));

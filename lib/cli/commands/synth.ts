@@ -6,8 +6,11 @@
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { SpdfqError } from '../../errors';
+import { isSwinOnnx, loadSwinOnnx } from '../../onnx/import-swin';
 import { loadModel } from '../../onnx/load-model';
+import { readOnnxSource } from '../../onnx/read-source';
 import { readPreprocessing } from '../../onnx/preprocess';
+import { SwinModel } from '../../swin';
 import { createVit, VitModel, WeightMap } from '../../vit';
 import { VitConfig, VitConfigInput } from '../../vit-config';
 import { SynthesisStoppedError } from '../../synth/errors';
@@ -47,12 +50,14 @@ export interface SynthArgs {
 /** What synth writes into --out (and all that --force removes). */
 export const SYNTH_WRITES = ['images.npy', 'images', 'grid.png', 'targets.json', 'losses.csv', 'losses.json', 'priors.npy', 'synthesis.json'];
 
-/** What the command needs from a model loader: the engine model (or its config and
- *  weights to build one) and the input normalization. */
+/** What the command needs from a model loader: the engine model (or a ViT's config and
+ *  weights to build one), the input normalization, and whether the command owns the model
+ *  (disposes it at the end; default: when it built it). */
 export interface LoadedModel {
-  config: VitConfig | VitConfigInput;
+  config?: VitConfig | VitConfigInput;
   weights?: WeightMap;
-  model?: VitModel;
+  model?: VitModel | SwinModel;
+  ownsModel?: boolean;
   preprocess?: Preprocess;
 }
 
@@ -62,8 +67,15 @@ export interface SynthDeps {
   stderr?: NodeJS.WriteStream;
 }
 
-/** The ONNX model and the input normalization its sidecar (or the defaults) records. */
+/** The ONNX model and the input normalization its sidecar (or the defaults) records. A Swin
+ *  is built here (SwinModel; docs/swin.md, "Stage: synthesis"), a ViT by the command. */
 async function defaultLoadModel(file: string, options: { threads?: number }): Promise<LoadedModel> {
+  const { bytes } = await readOnnxSource(file, 'synth');
+  if (isSwinOnnx(bytes, file)) {
+    const { imported, model } = await loadSwinOnnx(bytes, options.threads !== undefined ? { threads: options.threads } : {});
+    const pre = readPreprocessing(file, imported.config);
+    return { model, ownsModel: true, preprocess: { mean: pre.mean, std: pre.std } };
+  }
   const loaded = await loadModel(file, options.threads !== undefined ? { threads: options.threads } : {});
   const pre = readPreprocessing(file, loaded.config);
   return { config: loaded.config, weights: loaded.weights, preprocess: { mean: pre.mean, std: pre.std } };
@@ -105,9 +117,9 @@ export async function runSynthCommand(a: SynthArgs, deps: SynthDeps = { loadMode
   ], { isFolder: true, writes: SYNTH_WRITES });
   const folder = RunFolder.open(out, { command: 'synth', key: keyOf({ model: a.model, args: a }), writes: SYNTH_WRITES, force: a.force });
   const loaded = await deps.loadModel(a.model, { threads: a.threads });
-  const model = loaded.model ?? (loaded.weights ? await createVit(loaded.config, loaded.weights, { threads: a.threads }) : null);
+  const model = loaded.model ?? (loaded.weights && loaded.config ? await createVit(loaded.config, loaded.weights, { threads: a.threads }) : null);
   if (!model) throw new SpdfqError('E_ONNX', `${a.model}: the loader returned neither a model nor weights`);
-  const ownModel = !loaded.model;
+  const ownModel = loaded.ownsModel ?? !loaded.model;
   const options = synthOptionsFromArgs(a, loaded.preprocess);
   const bar = a.progress ? new ProgressBar({ stream: err }) : null;
   const ac = new AbortController();
