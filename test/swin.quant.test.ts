@@ -5,8 +5,13 @@
 // against the engine's simulated quantized logits; the plan's sites and reparameterization
 // choices; and the errors a Swin quantization refuses with.
 
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { completeSwinConfig, createSwin, SwinConfig } from '../lib/swin';
+import { buildSwinOnnx } from '../lib/onnx/build-swin';
+import { completeSwinConfig, createSwin, randomSwinWeights, SwinConfig } from '../lib/swin';
+import { cli } from './helpers/cli';
 import { quantize } from '../lib/quant/quantize';
 import { planSwinQuantization } from '../lib/quant/swin-quant-config';
 import { exportQuantizedSwinOnnx } from '../lib/quant/export-swin-onnx';
@@ -144,4 +149,29 @@ describe('plan', () => {
     });
     await m.dispose();
   });
+});
+
+describe('the CLI', () => {
+  it('quantize --bits w4a4 on a Swin ONNX file writes a QDQ model that onnxruntime runs', async () => {
+    const config = completeSwinConfig({ imageSize: 32, patchSize: 2, embedDim: 16, depths: [2, 2, 2], numHeads: [1, 2, 4], windowSize: 4, mlpRatio: 2, numClasses: 10 });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swin-quant-'));
+    try {
+      const model = path.join(dir, 'swin.onnx');
+      const out = path.join(dir, 'swin-w4a4.onnx');
+      fs.writeFileSync(model, buildSwinOnnx(config, randomSwinWeights(config, 3)));
+      const r = await cli(['quantize', '--model', model, '--calib', 'noise', '--images', '8', '--bits', 'w4a4', '--out', out, '--threads', '2']);
+      expect(r.stderr).not.toMatch(/error/i);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/wrote .*\(Swin, w4a4, qdq, opset 17, 8 calibration images\)/);
+      const x = gaussianImages(2, config.channels * config.imageHeight * config.imageWidth, 5);
+      const logits = await ortLogits(new Uint8Array(fs.readFileSync(out)), config, x, 2, 'all');
+      expect(logits.length).toBe(20);
+      expect(logits.every(Number.isFinite)).toBe(true);
+      const refused = await cli(['quantize', '--model', model, '--calib', 'noise', '--recon-iters', '10', '--out', out]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/block reconstruction of a Swin is not implemented yet/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60000);
 });
