@@ -10,8 +10,10 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { buildSwinOnnx } from '../lib/onnx/build-swin';
-import { completeSwinConfig, createSwin, randomSwinWeights, SwinConfig } from '../lib/swin';
+import { completeSwinConfig, createSwin, randomSwinWeights, SwinConfig, swinParamSpecs } from '../lib/swin';
 import { cli } from './helpers/cli';
+import { sampledInputGradient } from './helpers/finite-differences';
+import { nativeAddon, SiteQuantizer, TensorQuantizer } from '../lib/native';
 import { quantize } from '../lib/quant/quantize';
 import { planSwinQuantization } from '../lib/quant/swin-quant-config';
 import { exportQuantizedSwinOnnx } from '../lib/quant/export-swin-onnx';
@@ -173,5 +175,83 @@ describe('the CLI', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }, 60000);
+});
+
+describe('straight-through backward', () => {
+  // Two references. (1) With 4-bit weights alone the quantized model is smooth in its
+  // input: its input gradient must match central differences (the backward reads the
+  // fake-quantized weights; the fp ones would miss the 2 % bar). (2) With every activation
+  // site on a 16-bit grid as well, quantization moves no activation by more than ~1e-5 of
+  // its range, so the straight-through gradient must equal the float model's gradient with
+  // those weights (the float backward checked against torchvision's autograd in
+  // test/swin.backward.test.ts), through every quantized copy (att_q included). Central
+  // differences cannot check (2): quantization noise dominates them.
+  const fx = loadSwinFixture('swin_pad');
+  const config = completeSwinConfig(fx.config);
+  const batch = 2;
+  const images = gaussianImages(batch, config.channels * config.imageHeight * config.imageWidth, 7);
+  const G = gaussianImages(1, batch * config.numClasses, 12);
+  const plan = planSwinQuantization(config, { bits: 'w4a4', probs: 'uniform', reparameterize: false });
+
+  /** The 4-bit weight quantizers, and the weights they give as plain float weights. */
+  function quantizedWeights(weights: Map<string, Float32Array>) {
+    const addon = nativeAddon();
+    const fake = new Map(weights);
+    const quantizers = plan.weights.map((w) => {
+      const data = weights.get(w.name)!;
+      const rows = shapes.get(w.name)![0];
+      const q = { name: w.name, ...addon.quantSearch(data, rows, data.length / rows, 0, w.spec) };
+      const out = new Float32Array(data.length);
+      const cols = data.length / rows;
+      for (let r = 0; r < rows; r++) {
+        out.set(addon.fakeQuant(data.subarray(r * cols, (r + 1) * cols), { kind: q.kind, bits: q.bits, scale: q.scales[r], zero: q.zeros[r], qmin: q.qmin, qmax: q.qmax }), r * cols);
+      }
+      fake.set(w.name, out);
+      return q;
+    });
+    return { quantizers, fake };
+  }
+  const shapes = new Map(swinParamSpecs(config).map((p) => [p.name, p.shape]));
+
+  it('4-bit weights: the input gradient agrees with central differences', async () => {
+    const model = createSwin(config, swinFixtureWeights(fx), { threads: 1, reference: true });
+    const fpLogits = await model.forward(images, batch);
+    const { quantizers } = quantizedWeights(await model.getWeights());
+    await model.exclusive(async () => model.nativeHandle().setWeightQuant(quantizers));
+    const objective = async (x: Float32Array) => (await model.forward(x, batch)).reduce((acc, v, i) => acc + v * G[i], 0);
+    expect(rmsRel(await model.forward(images, batch), fpLogits)).toBeGreaterThan(1e-2); // the 4-bit weights are in effect
+    const { inputGrad } = await model.backward(G);
+    expect(await sampledInputGradient(objective, images, inputGrad, mulberry32(11), 8)).toEqual([]);
+    await model.dispose();
+  }, 60000);
+
+  it('every site on a 16-bit grid: the gradients equal the float model\'s with the quantized weights', async () => {
+    const model = createSwin(config, swinFixtureWeights(fx), { threads: 1 });
+    const h = model.nativeHandle();
+    const { quantizers, fake } = quantizedWeights(await model.getWeights());
+    await model.exclusive(async () => h.setWeightQuant(quantizers));
+    // The ranges of the model with 4-bit weights (onQuantizedModel), as its activations are.
+    const active = plan.sites.filter((x) => x.spec !== null);
+    const found = await model.exclusive(() =>
+      h.calibrate(images, batch, batch, active.map((x) => ({ site: x.site, block: x.block, perChannel: false, ...x.spec!, bits: 16, method: 'minmax' as const })), true));
+    const sites: SiteQuantizer[] = active.map((x, i) => ({ site: x.site, block: x.block, ...(found[i] as TensorQuantizer) }));
+    expect(sites.every((x) => x.kind === 'uniform' && x.bits === 16)).toBe(true);
+    expect(sites.filter((x) => x.site === 'probs').length).toBe(config.depths.reduce((a, b) => a + b, 0));
+    await model.exclusive(async () => h.setActQuant(sites));
+    const reference = createSwin(config, fake, { threads: 1 });
+    const logits = await model.forward(images, batch);
+    const refLogits = await reference.forward(images, batch);
+    const delta = rmsRel(logits, refLogits);
+    expect(delta).toBeGreaterThan(0); // the activation quantizers are on …
+    expect(delta).toBeLessThan(1e-3); // … and 16-bit fine
+    const q = await model.backward(G, { weightGrads: true });
+    const ref = await reference.backward(G, { weightGrads: true });
+    expect(rmsRel(q.inputGrad, ref.inputGrad)).toBeLessThan(2e-3);
+    for (const name of ['features.1.1.attn.qkv.weight', 'features.1.1.attn.relative_position_bias_table', 'features.2.reduction.weight', 'head.weight']) {
+      expect({ name, rel: rmsRel(q.weightGrads!.get(name)!, ref.weightGrads!.get(name)!) < 2e-3 }).toEqual({ name, rel: true });
+    }
+    await model.dispose();
+    await reference.dispose();
   }, 60000);
 });
