@@ -1,5 +1,5 @@
 // `spdfq-native quantize` on a Swin ONNX file (docs/swin.md, "Stage: quantization"):
-// import, calibration images (a .npy tensor, a labelled folder or IDX file, or 'noise'),
+// import, calibration images (a .npy tensor, real images from a folder or IDX file, or 'noise'),
 // quantize(), the quantized QDQ export, and optionally top-1 before and after. The ViT
 // path stays in quantize.ts; both read the same flags.
 
@@ -7,13 +7,12 @@ import * as fs from 'fs';
 import { decodeNpy } from '../../image/npy';
 import { importSwinBytes } from '../../onnx/import-swin';
 import { readPreprocessing, Preprocessing } from '../../onnx/preprocess';
-import { createSwin, SwinConfig } from '../../swin';
+import { createSwin, SwinModel } from '../../swin';
 import { loadEvalSet } from '../../data/eval-set';
 import { evaluate } from '../../eval/evaluate';
 import { SpdfqError } from '../../errors';
 import { writeFileAtomic } from '../../io/atomic';
-import { gaussian, mulberry32 } from '../../synth/random';
-import { clampRange } from '../../synth/native-config';
+import { synthesize } from '../../synth/synthesize';
 import { quantizeSwin } from '../../quant/quantize-swin';
 import { exportQuantizedSwinOnnx } from '../../quant/export-swin-onnx';
 import { BitsPreset, normalizedPixelRange, QuantOptions } from '../../quant/quant-config';
@@ -34,8 +33,11 @@ export interface SwinQuantizeRequest {
   signal: AbortSignal;
 }
 
-/** `n` calibration images in the model's normalized space and how many there are. */
-function calibrationImages(c: SwinConfig, pre: Preprocessing, calib: string, n: number): { images: Float32Array; n: number } {
+/** `n` calibration images in the model's normalized space, and how many there are: a .npy
+ *  tensor, or (as the ViT path) synthesize()'s 'real' images from a folder or IDX file or
+ *  its 'noise'. */
+async function calibrationImages(fp: SwinModel, pre: Preprocessing, calib: string, n: number, signal: AbortSignal): Promise<{ images: Float32Array; n: number }> {
+  const c = fp.config;
   const per = c.channels * c.imageHeight * c.imageWidth;
   if (calib.endsWith('.npy')) {
     const t = decodeNpy(fs.readFileSync(calib), calib);
@@ -45,19 +47,9 @@ function calibrationImages(c: SwinConfig, pre: Preprocessing, calib: string, n: 
     const m = Math.min(n, t.shape[0]);
     return { images: Float32Array.from(t.data.subarray(0, m * per)), n: m };
   }
-  if (calib === 'noise') {
-    // N(0, 1) in normalized space, clamped to the valid pixels (the ViT's 'noise' method).
-    const images = gaussian(n * per, mulberry32(0), 1);
-    const { lo, hi } = clampRange(pre);
-    const plane = c.imageHeight * c.imageWidth;
-    for (let i = 0; i < images.length; i++) {
-      const ch = Math.floor(i / plane) % c.channels;
-      images[i] = Math.min(hi[ch], Math.max(lo[ch], images[i]));
-    }
-    return { images, n };
-  }
-  const set = loadEvalSet(calib, c, pre, { limit: n });
-  return { images: set.images, n: set.count };
+  const method = calib === 'noise' ? 'noise' : 'real';
+  const r = await synthesize(fp, { signal, method, images: n, preprocess: { mean: pre.mean, std: pre.std }, real: method === 'real' ? { path: calib } : undefined });
+  return { images: r.images, n };
 }
 
 export async function quantizeSwinFile(r: SwinQuantizeRequest): Promise<void> {
@@ -65,7 +57,7 @@ export async function quantizeSwinFile(r: SwinQuantizeRequest): Promise<void> {
   const pre = readPreprocessing(imported.path, imported.config);
   const fp = createSwin(imported.config, imported.weights, { threads: r.threads });
   try {
-    const { images, n } = calibrationImages(imported.config, pre, r.calib, r.images);
+    const { images, n } = await calibrationImages(fp, pre, r.calib, r.images, r.signal);
     const q = await quantizeSwin(fp, images, n, {
       ...r.options,
       bits: r.bits,
