@@ -28,6 +28,9 @@ export { quantize, QuantizedVit } from './quant/quantize';
 export type { QuantOptions, BitsPreset } from './quant/quant-config';
 export { exportQuantizedOnnx, QUANT_EXPORT_FORMATS } from './quant/export-onnx';
 export { simulateExported } from './quant/quantize';
+export { QuantizedSwin } from './quant/quantize-swin';
+export { exportQuantizedSwinOnnx } from './quant/export-swin-onnx';
+export { planSwinQuantization } from './quant/swin-quant-config';
 export type { MatMulNBitsOptions } from './quant/matmul-nbits';
 export type { QuantExportFormat, QuantExportResult } from './quant/export-onnx';
 

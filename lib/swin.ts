@@ -30,6 +30,10 @@ export interface SwinConfig {
   layerNormEps: number;
   numClasses: number;
   activation: MlpActivation;
+  /** Ours, not torchvision's: a bias on each patch merging's reduction (torchvision has
+   *  none). Quantization adds it, for RepQ-ViT's reparameterization of the reduction's
+   *  input (docs/swin.md, "Stage: quantization"); absent means false. */
+  reductionBias?: boolean;
 }
 
 export type SwinConfigInput = Partial<Omit<SwinConfig, 'windowSize'>> & {
@@ -93,10 +97,14 @@ export function completeSwinConfig(input: SwinConfigInput): SwinConfig {
   if (typeof layerNormEps !== 'number' || !(layerNormEps > 0) || !Number.isFinite(layerNormEps)) fail('layerNormEps', 'a positive finite number', layerNormEps);
   const activation = input.activation ?? SWIN_DEFAULTS.activation;
   if (!MLP_ACTIVATIONS.includes(activation)) fail('activation', `one of ${MLP_ACTIVATIONS.map((a) => `'${a}'`).join(', ')}`, activation);
+  const reductionBias = input.reductionBias ?? false;
+  if (typeof reductionBias !== 'boolean') fail('reductionBias', 'true or false', reductionBias);
   return {
     imageHeight, imageWidth, channels: positiveInt('channels', input.channels ?? SWIN_DEFAULTS.channels), patchSize,
     embedDim, depths, numHeads, windowSize, mlpRatio, qkvBias, layerNormEps,
     numClasses: positiveInt('numClasses', input.numClasses), activation,
+    // written only when set, so that torchvision configs stay exactly torchvision's
+    ...(reductionBias ? { reductionBias } : {}),
   };
 }
 

@@ -170,8 +170,9 @@ describe('the CLI', () => {
     const r = await cli(['run', '--model', file, '--out', path.join(os.tmpdir(), `swin-run-${process.pid}`)]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/recognized as a torchvision Swin Transformer V1: 20×20×3, patch 2, embed 8, depths \[2, 2, 2\]/);
-    expect(r.stderr).toMatch(/Quantization is the missing stage: quantize, run and compare, and the quantized export, do not support Swin yet \(docs\/swin.md, "Stages that remain"/);
+    expect(r.stderr).toMatch(/`run` and `compare` do not take a Swin yet \(docs\/swin.md, "Stages that remain"/);
     expect(r.stderr).toMatch(/Synthesis runs on it/);
+    expect(r.stderr).toMatch(/spdfq-native quantize --model <file>/);
     expect(r.stderr).not.toMatch(/not a supported ViT graph/);
   });
 

@@ -11,8 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
-import { VitConfig } from '../vit-config';
-import { Preprocessing } from '../onnx/preprocess';
+import { Preprocessing, PreprocessedInput } from '../onnx/preprocess';
 import { readIdx } from '../image/idx';
 import { Plane, resizeCenterCrop } from '../image/resize';
 import { decodeImage, IMAGE_FILE, toChannels } from '../image/decode';
@@ -74,7 +73,7 @@ function folderItems(dir: string): { file: string; label: number }[] {
   throw new SpdfqError('E_IO', `${dir}: expected IDX files, class subfolders of PNG/JPEG images, or a labels.txt; found none`);
 }
 
-export function loadEvalSet(p: string, config: VitConfig, pre: Preprocessing, options: EvalSetOptions = {}): LabelledImages {
+export function loadEvalSet(p: string, config: PreprocessedInput, pre: Preprocessing, options: EvalSetOptions = {}): LabelledImages {
   if (!fs.existsSync(p)) throw new SpdfqError('E_IO', `evaluation images: ${p} does not exist (expected an IDX folder or file, or an image folder)`);
   const C = config.channels;
   const H = config.imageHeight;

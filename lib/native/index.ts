@@ -17,8 +17,16 @@ export interface NativeParamInfo {
   size: number;
 }
 
+/** The quantization hooks every model class has (native/binding/quant_js.h): calibrate
+ *  activation sites off the event loop, install activation and weight quantizers. */
+export interface NativeQuantHooks {
+  calibrate(images: Float32Array, n: number, chunk: number, specs: CalibrationRequest[], onQuantizedModel?: boolean): Promise<(TensorQuantizer | ChannelQuantizer)[]>;
+  setActQuant(sites: SiteQuantizer[] | null): void;
+  setWeightQuant(layers: WeightQuantizer[] | null): void;
+}
+
 /** Plain config object as parsed by native/binding (all fields present, camelCase). */
-export interface NativeVitModel {
+export interface NativeVitModel extends NativeQuantHooks {
   forward(images: Float32Array, batch: number): Promise<Float32Array>;
   backward(
     dlogits: Float32Array,
@@ -44,9 +52,6 @@ export interface NativeVitModel {
 
   // Quantization hooks (native/binding/quant_binding.cc).
 
-  calibrate(images: Float32Array, n: number, chunk: number, specs: CalibrationRequest[], onQuantizedModel?: boolean): Promise<(TensorQuantizer | ChannelQuantizer)[]>;
-  setActQuant(sites: SiteQuantizer[] | null): void;
-  setWeightQuant(layers: WeightQuantizer[] | null): void;
   getQuantParams(): Float32Array;
   setIntegerMode(on: boolean): void;
   reconstruct(
@@ -58,7 +63,7 @@ export interface NativeVitModel {
 }
 
 /** The Swin Transformer's CPU model (native/binding/swin_model_wrap.cc); config as lib/swin.ts completes it. */
-export interface NativeSwinModel {
+export interface NativeSwinModel extends NativeQuantHooks {
   forward(images: Float32Array, batch: number): Promise<Float32Array>;
   /** tapAttention: one entry per block (stage-major), [B, nW, H, N, N], or null. */
   backward(dlogits: Float32Array, tapAttention: (Float32Array | null)[] | null, weightGrads: boolean): Promise<Float32Array>;

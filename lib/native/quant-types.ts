@@ -1,7 +1,8 @@
 // Data shapes of the addon's quantization entry points (native/binding/quant_binding.cc).
 
 export type QuantKindName = 'uniform' | 'log2' | 'none';
-export type SiteName = 'patch_in' | 'qkv_in' | 'q' | 'k' | 'v' | 'probs' | 'proj_in' | 'fc1_in' | 'fc2_in' | 'head_in';
+/** native/core/act_sites.h; `reduce_in` is a Swin's patch-merging reduction input. */
+export type SiteName = 'patch_in' | 'qkv_in' | 'q' | 'k' | 'v' | 'probs' | 'proj_in' | 'fc1_in' | 'fc2_in' | 'head_in' | 'reduce_in';
 
 /** One per-tensor quantizer: uniform q = clamp(round(x/scale) + zero, qmin, qmax), or log√2 (scale = Δ). */
 export interface TensorQuantizer {
@@ -36,7 +37,8 @@ export interface SearchSpec {
 
 export interface CalibrationRequest extends SearchSpec {
   site: SiteName;
-  /** The block of a block site; absent for patch_in and head_in. */
+  /** The block of a block site (stage-major for a Swin), the merge's stage for
+   *  reduce_in; absent for patch_in and head_in. */
   block?: number;
   perChannel: boolean;
 }

@@ -19,10 +19,16 @@
 // windows, roll back, crop) is the Gather with the inverse indices. The relative position
 // bias is written as torch.onnx constant-folds it, table[relative_position_index] as
 // [1, heads, N, N]; the shift mask as the constant it folds to, [1, windows, 1, N, N].
+//
+// Hooks (SwinGraphHooks, the ViT's GraphHooks) let the quantized export put its quantizers
+// at the engine's sites (native/core/swin_passes.h): the image, the norm1 output (before the
+// window gather), q, k and v, the softmax output, the proj, fc1 and fc2 inputs, each merge's
+// reduction input and the pooled head input; Linear and Conv weights through `weight`.
 
 import { completeSwinConfig, SwinConfig, SwinConfigInput } from '../swin';
 import { shapeSize } from '../vit-config';
 import { GraphBuilder, valueInfo } from './graph-builder';
+import { GraphHooks, VitSite } from './build-vit';
 import {
   activationNodes, configError, LayerFormOptions, LayerForms, layerNormNodes, reduceMean, resolveBatch, resolveLayerForms, TRANSPOSED_DOC, transposedWeight, weightMap, Weights,
 } from './graph-layers';
@@ -42,7 +48,13 @@ export interface BuildSwinOptions extends LayerFormOptions {
   inputName?: string;
   outputName?: string;
   producer?: string;
+  hooks?: SwinGraphHooks;
 }
+
+/** The engine's Swin sites (native/core/act_sites.h): the ViT's, and each patch merging's
+ *  reduction input (`block` = the stage it follows). Blocks are numbered stage-major. */
+export type SwinSite = VitSite | 'reduce_in';
+export type SwinGraphHooks = Omit<GraphHooks<SwinSite>, 'matmul'>;
 
 export const MIN_SWIN_OPSET = 14;
 export const MAX_SWIN_OPSET = 23;
@@ -58,7 +70,7 @@ export function buildSwinOnnx(configInput: SwinConfig | SwinConfigInput, weights
   const batch = resolveBatch(WHO, options.batch);
   const weights = weightMap(weightsInput);
   const g = new GraphBuilder();
-  const swin = new SwinGraph(g, c, weights, forms);
+  const swin = new SwinGraph(g, c, weights, forms, options.hooks ?? {});
   const inputName = options.inputName ?? 'input';
   const outputName = options.outputName ?? 'logits';
   g.renameOutput(swin.forward(inputName), outputName);
@@ -91,7 +103,17 @@ class SwinGraph {
     private readonly c: SwinConfig,
     private readonly w: Map<string, Float32Array>,
     private readonly f: LayerForms,
+    private readonly hooks: SwinGraphHooks,
   ) {}
+
+  private site(site: SwinSite, block: number | undefined, tensor: string): string {
+    return this.hooks.activation ? this.hooks.activation(this.g, site, block, tensor) : tensor;
+  }
+
+  /** A Linear/Conv weight as the graph stores it, through the weight hook. */
+  private storedWeight(name: string, dims: number[], data: Float32Array, channelAxis: number, doc?: string): string {
+    return this.hooks.weight?.(this.g, name, dims, data, channelAxis) ?? this.g.floatTensor(name, dims, data, doc);
+  }
 
   /** A weight by torchvision name, checked against its PyTorch shape. */
   private weight(name: string, shape: number[]): Float32Array {
@@ -112,16 +134,18 @@ class SwinGraph {
     g.setScope('/features.0');
     const D = c.embedDim;
     const P = c.patchSize;
-    const conv = g.op('Conv', [input, this.param('features.0.0.weight', [D, c.channels, P, P]), this.param('features.0.0.bias', [D])], {
+    const convW = this.storedWeight('features.0.0.weight', [D, c.channels, P, P], this.weight('features.0.0.weight', [D, c.channels, P, P]), 0);
+    const conv = g.op('Conv', [this.site('patch_in', undefined, input), convW, this.param('features.0.0.bias', [D])], {
       kernel_shape: { ints: [P, P] },
       strides: { ints: [P, P] },
     });
     const channelsLast = g.op('Transpose', [conv], { perm: { ints: [0, 2, 3, 1] } });
     let x: Grid = { tensor: this.layerNorm(channelsLast, 'features.0.2', D), height: c.imageHeight / P, width: c.imageWidth / P, channels: D };
+    let l = 0; // the stage-major block index the engine's sites use
     c.depths.forEach((depth, s) => {
       const layer = 1 + 2 * s;
-      for (let i = 0; i < depth; i++) x = { ...x, tensor: this.block(x, s, `features.${layer}.${i}`, i % 2 === 1) };
-      if (s < c.depths.length - 1) x = this.patchMerging(x, `features.${layer + 1}`);
+      for (let i = 0; i < depth; i++) x = { ...x, tensor: this.block(x, s, l++, `features.${layer}.${i}`, i % 2 === 1) };
+      if (s < c.depths.length - 1) x = this.patchMerging(x, s, `features.${layer + 1}`);
     });
     return this.head(x);
   }
@@ -135,27 +159,28 @@ class SwinGraph {
   /** x · Wᵀ (+ b) with W [out, in] stored transposed under its torchvision name. */
   private linear(x: string, name: string, inSize: number, outSize: number, bias = true): string {
     const wt = transposedWeight(this.weight(`${name}.weight`, [outSize, inSize]), outSize, inSize);
-    const mm = this.g.op('MatMul', [x, this.g.floatTensor(`${name}.weight`, [inSize, outSize], wt, TRANSPOSED_DOC)]);
+    const mm = this.g.op('MatMul', [x, this.storedWeight(`${name}.weight`, [inSize, outSize], wt, 1, TRANSPOSED_DOC)]);
     return bias ? this.g.op('Add', [mm, this.param(`${name}.bias`, [outSize])]) : mm;
   }
 
-  private block(x: Grid, stage: number, p: string, shifted: boolean): string {
+  private block(x: Grid, stage: number, l: number, p: string, shifted: boolean): string {
     const { g, c } = this;
     const C = x.channels;
     const geom = windowGeometry(x.height, x.width, c.windowSize, shifted);
     g.setScope(`/${p}/norm1`);
-    const h = this.layerNorm(x.tensor, `${p}.norm1`, C);
+    const h = this.site('qkv_in', l, this.layerNorm(x.tensor, `${p}.norm1`, C));
     g.setScope(`/${p}/attn`);
     const windows = this.partition(h, geom, C);
-    const attended = this.windowAttention(windows, geom, p, C, c.numHeads[stage]);
+    const attended = this.windowAttention(windows, geom, l, p, C, c.numHeads[stage]);
     const back = this.reverse(attended, geom, C);
     g.setScope(`/${p}/residual1`);
     const x1 = g.op('Add', [x.tensor, back]);
     g.setScope(`/${p}/norm2`);
-    const h2 = this.layerNorm(x1, `${p}.norm2`, C);
+    const h2 = this.site('fc1_in', l, this.layerNorm(x1, `${p}.norm2`, C));
     g.setScope(`/${p}/mlp`);
     const hidden = Math.trunc(C * c.mlpRatio); // torchvision: int(dim * mlp_ratio)
-    const m = this.linear(activationNodes(g, this.linear(h2, `${p}.mlp.0`, C, hidden), c.activation, this.f), `${p}.mlp.3`, hidden, C);
+    const act = activationNodes(g, this.linear(h2, `${p}.mlp.0`, C, hidden), c.activation, this.f);
+    const m = this.linear(this.site('fc2_in', l, act), `${p}.mlp.3`, hidden, C);
     g.setScope(`/${p}/residual2`);
     return g.op('Add', [x1, m]);
   }
@@ -188,7 +213,7 @@ class SwinGraph {
   }
 
   /** ShiftedWindowAttention on windows [B·nW, N, C]. */
-  private windowAttention(x: string, geom: WindowGeometry, p: string, C: number, heads: number): string {
+  private windowAttention(x: string, geom: WindowGeometry, l: number, p: string, C: number, heads: number): string {
     const g = this.g;
     const N = geom.tokens;
     const d = C / heads;
@@ -196,8 +221,9 @@ class SwinGraph {
     // qkv.reshape(B', N, 3, heads, d).permute(2, 0, 3, 1, 4); q, k, v = qkv[0], qkv[1], qkv[2]
     const split = g.op('Transpose', [g.op('Reshape', [qkv, g.int64Tensor('qkv_heads', [0, 0, 3, heads, d])])], { perm: { ints: [2, 0, 3, 1, 4] } });
     const [q, k, v] = [0, 1, 2].map((i) => g.op('Gather', [split, g.int64Tensor('index', [i], [])], { axis: { int: 0 } }));
-    const scaled = g.op('Mul', [q, g.floatScalar('scale', d ** -0.5)]);
-    let logits = g.op('MatMul', [scaled, g.op('Transpose', [k], { perm: { ints: [0, 1, 3, 2] } })]);
+    const scale = d ** -0.5;
+    const scaled = this.hooks.scaledQuery?.(g, l, q, scale) ?? g.op('Mul', [this.site('q', l, q), g.floatScalar('scale', scale)]);
+    let logits = g.op('MatMul', [scaled, g.op('Transpose', [this.site('k', l, k)], { perm: { ints: [0, 1, 3, 2] } })]);
     logits = g.op('Add', [logits, g.floatTensor(`${p}.attn.relative_position_bias`, [1, heads, N, N], this.relativePositionBias(p, geom, heads))]);
     const mask = shiftMask(geom);
     if (mask) {
@@ -207,9 +233,9 @@ class SwinGraph {
       const masked = g.op('Add', [perImage, g.floatTensor(`${p}.attn.shift_mask`, [1, nW, 1, N, N], mask)]);
       logits = g.op('Reshape', [masked, g.int64Tensor('window_logits', [-1, heads, N, N])]);
     }
-    const probs = g.op('Softmax', [logits], { axis: { int: -1 } });
-    const out = g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: { ints: [0, 2, 1, 3] } });
-    return this.linear(g.op('Reshape', [out, g.int64Tensor('merge_heads', [0, 0, C])]), `${p}.attn.proj`, C, C);
+    const probs = this.site('probs', l, g.op('Softmax', [logits], { axis: { int: -1 } }));
+    const out = g.op('Transpose', [g.op('MatMul', [probs, this.site('v', l, v)])], { perm: { ints: [0, 2, 1, 3] } });
+    return this.linear(this.site('proj_in', l, g.op('Reshape', [out, g.int64Tensor('merge_heads', [0, 0, C])])), `${p}.attn.proj`, C, C);
   }
 
   /** table[relative_position_index] as [1, heads, N, N]: the constant torch.onnx folds. */
@@ -224,8 +250,8 @@ class SwinGraph {
   }
 
   /** PatchMerging: _patch_merging_pad, the four strided slices in torchvision's order,
-   *  LayerNorm(4C), reduction 4C → 2C without bias. */
-  private patchMerging(x: Grid, p: string): Grid {
+   *  LayerNorm(4C), reduction 4C → 2C (without bias unless the config has reductionBias). */
+  private patchMerging(x: Grid, stage: number, p: string): Grid {
     const g = this.g;
     const C = x.channels;
     g.setScope(`/${p}`);
@@ -237,7 +263,8 @@ class SwinGraph {
       g.op('Slice', [t, g.int64Tensor('starts', [dy, dx]), g.int64Tensor('ends', [x.height + padH, x.width + padW]), g.int64Tensor('axes', [1, 2]), g.int64Tensor('steps', [2, 2])]),
     );
     const merged = g.op('Concat', parts, { axis: { int: -1 } });
-    const reduced = this.linear(this.layerNorm(merged, `${p}.norm`, 4 * C), `${p}.reduction`, 4 * C, 2 * C, false);
+    const normed = this.site('reduce_in', stage, this.layerNorm(merged, `${p}.norm`, 4 * C));
+    const reduced = this.linear(normed, `${p}.reduction`, 4 * C, 2 * C, this.c.reductionBias === true);
     return { tensor: reduced, height: Math.ceil(x.height / 2), width: Math.ceil(x.width / 2), channels: 2 * C };
   }
 
@@ -248,7 +275,8 @@ class SwinGraph {
     g.setScope('/norm');
     const normed = this.layerNorm(x.tensor, 'norm', C);
     g.setScope('/head');
-    const pooled = reduceMean(g, normed, [1, 2], this.f.opset, false);
-    return g.op('Gemm', [pooled, this.param('head.weight', [c.numClasses, C]), this.param('head.bias', [c.numClasses])], { transB: { int: 1 } });
+    const pooled = this.site('head_in', undefined, reduceMean(g, normed, [1, 2], this.f.opset, false));
+    const headW = this.storedWeight('head.weight', [c.numClasses, C], this.weight('head.weight', [c.numClasses, C]), 0);
+    return g.op('Gemm', [pooled, headW, this.param('head.bias', [c.numClasses])], { transB: { int: 1 } });
   }
 }

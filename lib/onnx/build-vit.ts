@@ -40,11 +40,12 @@ export interface BuildVitOptions {
  *  (q and k before the scale and the transpose; v; the softmax probabilities). */
 export type VitSite = 'patch_in' | 'qkv_in' | 'q' | 'k' | 'v' | 'probs' | 'proj_in' | 'fc1_in' | 'fc2_in' | 'head_in';
 
-/** Extension points for graphs derived from the float ViT (the quantized QDQ export). */
-export interface VitGraphHooks {
+/** Extension points for graphs derived from a float model (the quantized QDQ export):
+ *  the ViT's (VitGraphHooks) and the Swin's (build-swin.ts), over their site names. */
+export interface GraphHooks<Site extends string> {
   /** Called with the tensor at each site (`block` undefined for patch_in and head_in);
    *  returns the tensor to use from there on. */
-  activation?(g: GraphBuilder, site: VitSite, block: number | undefined, tensor: string): string;
+  activation?(g: GraphBuilder, site: Site, block: number | undefined, tensor: string): string;
   /** Called for each Linear/Conv weight with its timm name and the dims and data as the
    *  graph stores it (MatMul weights [in, out]: channelAxis 1; the patch Conv and the head
    *  Gemm [out, …]: channelAxis 0). Returns the tensor to use instead of a float
@@ -61,6 +62,8 @@ export interface VitGraphHooks {
    *  the `q` site followed by a Mul. */
   scaledQuery?(g: GraphBuilder, block: number, q: string, scale: number): string | null;
 }
+
+export type VitGraphHooks = GraphHooks<VitSite>;
 
 export const MIN_BUILD_OPSET = 13;
 export const MAX_BUILD_OPSET = 23;

@@ -125,7 +125,9 @@ export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqErr
   return new SpdfqError(
     'E_ONNX',
     `${filePath ? `'${filePath}'` : 'the ONNX buffer'} was recognized as a ${describeSwin(m)}. ` +
-      'Quantization is the missing stage: quantize, run and compare, and the quantized export, do not support Swin yet (docs/swin.md, "Stages that remain": quantization and export). ' +
-      'Synthesis runs on it (`spdfq-native synth --model <file>`, or synthesize() on loadSwinOnnx\'s model; docs/swin.md, "Stage: synthesis"), as do its fp32 forward and fp32 export (loadSwinOnnx, exportSwinFp32); `spdfq-native inspect` describes it.',
+      '`run` and `compare` do not take a Swin yet (docs/swin.md, "Stages that remain"). ' +
+      'Synthesis runs on it (`spdfq-native synth --model <file>`, or synthesize() on loadSwinOnnx\'s model; docs/swin.md, "Stage: synthesis"), ' +
+      'and quantization on given calibration images with its quantized export (`spdfq-native quantize --model <file>`, or quantize(); docs/swin.md, "Stage: quantization"), ' +
+      'as do its fp32 forward and fp32 export (loadSwinOnnx, exportSwinFp32); `spdfq-native inspect` describes it.',
   );
 }

@@ -5,18 +5,36 @@
 //    earlier blocks are already quantized (activations and weights), as RepQ-ViT's code
 //    does when its quantizers calibrate during the forward, so each site's range is that
 //    of the inputs the quantized model will really give it.
+// Written once for every model class with the native quantization hooks (VitModel,
+// SwinModel: QuantizableModel).
 
-import { VitModel } from '../vit';
-import { nativeAddon, ChannelQuantizer, SiteQuantizer, TensorQuantizer, WeightQuantizer, CalibrationRequest } from '../native';
+import { SpdfqError } from '../errors';
+import { isFloat32Array } from '../vit';
+import { nativeAddon, ChannelQuantizer, NativeQuantHooks, SiteQuantizer, TensorQuantizer, WeightQuantizer, CalibrationRequest } from '../native';
 import { QuantizeProgress, QuantPlan, SitePlan } from './quant-config';
 import { reparameterizeLayerNorm } from './reparam';
 import { uniformFromRange } from './rounding';
 
 type Calibrated = { site: SitePlan; quantizer: TensorQuantizer | ChannelQuantizer }[];
 
+/** What calibration needs of a model (VitModel and SwinModel have it). */
+export interface QuantizableModel {
+  readonly paramSpecs: { name: string; shape: number[] }[];
+  nativeHandle(): NativeQuantHooks;
+  exclusive<T>(job: () => Promise<T>): Promise<T>;
+  setWeights(weights: Map<string, Float32Array>): Promise<void>;
+}
+
+/** One step of sequential calibration: the sites and the weights of one stage of the
+ *  model (patch embedding, a block, a patch merging, the head), in data-flow order. */
+export interface CalibrationStage {
+  sites: (s: SitePlan) => boolean;
+  weights: (name: string) => boolean;
+}
+
 /** Calibrates every planned activation site on the full-precision `model` (per tensor;
  *  per channel where the plan reparameterizes). */
-export async function calibrateSites(model: VitModel, images: Float32Array, n: number, plan: QuantPlan, only?: (s: SitePlan) => boolean, onQuantizedModel = false): Promise<Calibrated> {
+export async function calibrateSites(model: QuantizableModel, images: Float32Array, n: number, plan: QuantPlan, only?: (s: SitePlan) => boolean, onQuantizedModel = false): Promise<Calibrated> {
   const native = model.nativeHandle();
   const active = plan.sites.filter((s) => s.spec !== null && (!only || only(s)));
   const requests: CalibrationRequest[] = active.map((s) => ({ site: s.site, block: s.block, perChannel: s.perChannelForReparam, ...s.spec! }));
@@ -31,14 +49,12 @@ function foldSites(calibrated: Calibrated, weights: Map<string, Float32Array>, p
   const sites: SiteQuantizer[] = [];
   for (const { site: s, quantizer: q } of calibrated) {
     if (s.perChannelForReparam) {
-      const l = s.block!;
-      const [norm, lin] = s.site === 'qkv_in' ? ['norm1', 'attn.qkv'] : ['norm2', 'mlp.fc1'];
-      const p = `blocks.${l}.`;
-      const r = reparameterizeLayerNorm(q as ChannelQuantizer, weights.get(`${p}${norm}.weight`)!, weights.get(`${p}${norm}.bias`)!, weights.get(`${p}${lin}.weight`)!, weights.get(`${p}${lin}.bias`)!);
-      weights.set(`${p}${norm}.weight`, r.gamma);
-      weights.set(`${p}${norm}.bias`, r.beta);
-      weights.set(`${p}${lin}.weight`, r.weight);
-      weights.set(`${p}${lin}.bias`, r.bias);
+      const { norm, linear: lin } = s.reparam!;
+      const r = reparameterizeLayerNorm(q as ChannelQuantizer, weights.get(`${norm}.weight`)!, weights.get(`${norm}.bias`)!, weights.get(`${lin}.weight`)!, weights.get(`${lin}.bias`)!);
+      weights.set(`${norm}.weight`, r.gamma);
+      weights.set(`${norm}.bias`, r.beta);
+      weights.set(`${lin}.weight`, r.weight);
+      weights.set(`${lin}.bias`, r.bias);
       sites.push({ site: s.site, block: s.block, ...r.quantizer });
     } else if (s.site === 'patch_in' && plan.inputRange) {
       // The image quantizer covers the known pixel range rather than the calibration images'.
@@ -52,7 +68,7 @@ function foldSites(calibrated: Calibrated, weights: Map<string, Float32Array>, p
 }
 
 /** Per-channel weight quantizers of the planned weights whose names pass `only`. */
-function weightQuantizersFor(model: VitModel, weights: Map<string, Float32Array>, plan: QuantPlan, only: (name: string) => boolean = () => true): WeightQuantizer[] {
+function weightQuantizersFor(model: QuantizableModel, weights: Map<string, Float32Array>, plan: QuantPlan, only: (name: string) => boolean = () => true): WeightQuantizer[] {
   const addon = nativeAddon();
   return plan.weights.filter((w) => only(w.name)).map((w) => {
     const rows = model.paramSpecs.find((p) => p.name === w.name)!.shape[0];
@@ -63,7 +79,7 @@ function weightQuantizersFor(model: VitModel, weights: Map<string, Float32Array>
 
 type Progress = (p: QuantizeProgress) => void;
 
-export async function calibrateJoint(model: VitModel, weights: Map<string, Float32Array>, images: Float32Array, n: number, plan: QuantPlan, progress: Progress): Promise<{ sites: SiteQuantizer[]; weightQuantizers: WeightQuantizer[] }> {
+export async function calibrateJoint(model: QuantizableModel, weights: Map<string, Float32Array>, images: Float32Array, n: number, plan: QuantPlan, progress: Progress): Promise<{ sites: SiteQuantizer[]; weightQuantizers: WeightQuantizer[] }> {
   progress({ stage: 'calibrate' });
   const calibrated = await calibrateSites(model, images, n, plan);
   progress({ stage: 'reparameterize' });
@@ -73,17 +89,11 @@ export async function calibrateJoint(model: VitModel, weights: Map<string, Float
   return { sites, weightQuantizers: weightQuantizersFor(model, weights, plan) };
 }
 
-export async function calibrateSequential(model: VitModel, weights: Map<string, Float32Array>, images: Float32Array, n: number, plan: QuantPlan, progress: Progress): Promise<{ sites: SiteQuantizer[]; weightQuantizers: WeightQuantizer[] }> {
+export async function calibrateSequential(model: QuantizableModel, stages: CalibrationStage[], weights: Map<string, Float32Array>, images: Float32Array, n: number, plan: QuantPlan, progress: Progress): Promise<{ sites: SiteQuantizer[]; weightQuantizers: WeightQuantizer[] }> {
   progress({ stage: 'calibrate' });
   const native = model.nativeHandle();
   const sites: SiteQuantizer[] = [];
   const weightQuantizers: WeightQuantizer[] = [];
-  // Stages in the order data flows: the patch embedding, each block, the head.
-  const stages: { sites: (s: SitePlan) => boolean; weights: (name: string) => boolean }[] = [
-    { sites: (s) => s.site === 'patch_in', weights: (w) => w.startsWith('patch_embed.') },
-    ...Array.from({ length: model.config.depth }, (_, l) => ({ sites: (s: SitePlan) => s.block === l, weights: (w: string) => w.startsWith(`blocks.${l}.`) })),
-    { sites: (s) => s.site === 'head_in', weights: (w) => w.startsWith('head') },
-  ];
   for (const stage of stages) {
     const calibrated = await calibrateSites(model, images, n, plan, stage.sites, true);
     sites.push(...foldSites(calibrated, weights, plan));
@@ -95,4 +105,31 @@ export async function calibrateSequential(model: VitModel, weights: Map<string, 
     });
   }
   return { sites, weightQuantizers };
+}
+
+/** A ViT's stages in the order data flows: the patch embedding, each block, the head. */
+export function vitCalibrationStages(depth: number): CalibrationStage[] {
+  return [
+    { sites: (s) => s.site === 'patch_in', weights: (w) => w.startsWith('patch_embed.') },
+    ...Array.from({ length: depth }, (_, l) => ({ sites: (s: SitePlan) => s.block === l && s.site !== 'reduce_in', weights: (w: string) => w.startsWith(`blocks.${l}.`) })),
+    { sites: (s) => s.site === 'head_in', weights: (w) => w.startsWith('head') },
+  ];
+}
+
+/** Refuses calibration images that are not `n` finite images of `imageLength` floats. */
+export function checkCalibrationImages(images: Float32Array, n: number, imageLength: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new SpdfqError('E_CONFIG', `number of calibration images: expected a positive integer, received ${n}`);
+  if (!isFloat32Array(images) || images.length !== n * imageLength) {
+    throw new SpdfqError('E_TENSOR', `calibration images: expected a Float32Array of ${n} × ${imageLength} floats, received ${isFloat32Array(images) ? images.length : typeof images}`);
+  }
+  for (let i = 0; i < images.length; i++) {
+    if (!Number.isFinite(images[i])) throw new SpdfqError('E_NUMERIC', `calibration images: value ${i} is ${images[i]}; expected finite numbers`);
+  }
+}
+
+/** A native failure as a SpdfqError with its code (E_NATIVE when it has none). */
+export function nativeError(err: unknown): SpdfqError {
+  if (err instanceof SpdfqError) return err;
+  const e = err as Error & { code?: string };
+  return new SpdfqError((e.code?.startsWith('E_') ? e.code : 'E_NATIVE') as SpdfqError['code'], e.message, { cause: err });
 }

@@ -15,7 +15,7 @@
 // only take QDQ graphs; `simulateExported` measures that model in the engine.
 
 import { SpdfqError } from '../errors';
-import { buildVitOnnx, VitGraphHooks } from '../onnx/build-vit';
+import { buildVitOnnx, GraphHooks } from '../onnx/build-vit';
 import { GraphBuilder } from '../onnx/graph-builder';
 import { DataType } from '../onnx/tensor-data';
 import { VitConfig } from '../vit-config';
@@ -132,27 +132,39 @@ function qdqSite(g: GraphBuilder, x: string, s: TensorQuantizer, base: string, d
 }
 
 function siteKey(site: SiteName, block?: number): string {
-  return block === undefined || block < 0 ? site : `blocks.${block}.${site}`;
+  return block === undefined || block < 0 ? site : `${site === 'reduce_in' ? 'merges' : 'blocks'}.${block}.${site}`;
 }
 
-export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExportOptions = {}): QuantExportResult {
+/** The quantizers of a model as graph hooks, and what the export reports about them:
+ *  written once for every architecture's graph writer (buildVitOnnx, buildSwinOnnx). */
+export interface QuantizerHooks {
+  hooks: GraphHooks<SiteName>;
+  format: QuantExportFormat;
+  opset: number;
+  warnings: string[];
+  /** The activation quantizers as exported. */
+  sites: SiteQuantizer[];
+  exact: boolean;
+}
+
+export function quantizerHooks(siteQuantizers: SiteQuantizer[], weightQuantizers: WeightQuantizer[], options: QuantExportOptions = {}): QuantizerHooks {
   const format = options.format ?? 'qdq';
   checkExportFormat('export format', format);
   const warnings: string[] = [];
   const log2Mode = options.log2 ?? 'exact';
   if (log2Mode !== 'exact' && log2Mode !== 'uniform') throw new SpdfqError('E_CONFIG', `log2: expected 'exact' or 'uniform', received '${String(log2Mode)}'`);
   const approximate = log2Mode === 'uniform';
-  const sites: SiteQuantizer[] = q.sites.map((s) => (s.kind === 'log2' && approximate ? { ...uniformFromLog2(s), site: s.site, block: s.block } : s));
-  const log2Count = q.sites.filter((s) => s.kind === 'log2').length;
+  const sites: SiteQuantizer[] = siteQuantizers.map((s) => (s.kind === 'log2' && approximate ? { ...uniformFromLog2(s), site: s.site, block: s.block } : s));
+  const log2Count = siteQuantizers.filter((s) => s.kind === 'log2').length;
   if (log2Count > 0 && approximate) {
     warnings.push(
-      `${log2Count} log√2 softmax quantizers have no ONNX QDQ form: exported as uniform ${q.sites.find((s) => s.kind === 'log2')!.bits}-bit quantizers over the same range; the exported model's accuracy is measured separately`,
+      `${log2Count} log√2 softmax quantizers have no ONNX QDQ form: exported as uniform ${siteQuantizers.find((s) => s.kind === 'log2')!.bits}-bit quantizers over the same range; the exported model's accuracy is measured separately`,
     );
   }
-  const maxWeightBits = Math.max(...q.weightQuantizers.map((w) => w.bits));
+  const maxWeightBits = Math.max(...weightQuantizers.map((w) => w.bits));
   if (format === 'qdq-int4' && maxWeightBits > 4) warnings.push(`format '${format}' stores 4-bit weights; layers with more bits stay 8-bit QDQ`);
   const bySite = new Map(sites.map((s) => [siteKey(s.site, s.block), s]));
-  const byWeight = new Map(q.weightQuantizers.map((w) => [w.name, w]));
+  const byWeight = new Map(weightQuantizers.map((w) => [w.name, w]));
   // int4 weights (DequantizeLinear of uint4/int4, also the patch Conv's in 'matmulnbits') need opset 21.
   const opset = format === 'qdq' ? 13 : 21;
   const uses = new Map<string, number>();
@@ -163,7 +175,7 @@ export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExport
     uses.set(key, use + 1);
     return use === 0 ? key : `${key}.${use}`;
   };
-  const hooks: VitGraphHooks = {
+  const hooks: GraphHooks<SiteName> = {
     activation(g, site, block, tensor) {
       const s = bySite.get(siteKey(site, block));
       if (!s) return tensor;
@@ -202,6 +214,11 @@ export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExport
       return matMulNBits(g, name, x, codes, w, outSize, inSize, options.matmulNBits);
     },
   };
+  return { hooks, format, opset, warnings, sites, exact: !(approximate && log2Count > 0) };
+}
+
+export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExportOptions = {}): QuantExportResult {
+  const { hooks, format, opset, warnings, sites, exact } = quantizerHooks(q.sites, q.weightQuantizers, options);
   const bytes = buildVitOnnx(q.config, q.getWeights(), {
     opset,
     hooks,
@@ -209,5 +226,5 @@ export function exportQuantizedOnnx(q: QuantizedModelParts, options: QuantExport
     outputName: options.outputName,
     producer: 'spdfq-native (quantized)',
   });
-  return { bytes, format, opset, warnings, sites, weights: q.weightQuantizers, exact: !(approximate && log2Count > 0) };
+  return { bytes, format, opset, warnings, sites, weights: q.weightQuantizers, exact };
 }

@@ -120,6 +120,9 @@ export interface SitePlan {
   key: string;
   spec: SearchSpec | null; // null: left in float
   perChannelForReparam: boolean;
+  /** A post-LayerNorm site: the LayerNorm and the next Linear (parameter name prefixes,
+   *  `blocks.0.norm1`, `blocks.0.attn.qkv`) its per-channel quantizers fold into. */
+  reparam?: { norm: string; linear: string };
 }
 
 export interface WeightPlan {
@@ -171,7 +174,31 @@ export function resolveBits(bits: QuantOptions['bits']): { weight: number; act: 
   return { weight: checkBits('bits.weight', bits.weight), act: checkBits('bits.act', bits.act) };
 }
 
-export function planQuantization(config: VitConfig, options: QuantOptions = {}): QuantPlan {
+/** The options every architecture's plan resolves the same way, validated, with their
+ *  defaults (sources on QuantOptions and the presets). */
+export interface QuantSettings {
+  preset: QuantPreset;
+  repq: boolean;
+  weightBits: number;
+  actBits: number;
+  tensorrt: boolean;
+  weightMode: 'asymmetric' | 'symmetric';
+  method: 'percentile' | 'minmax';
+  percentiles: number[];
+  inputBits: number;
+  probs: 'log2' | 'uniform' | 'none';
+  /** Whether RepQ-ViT's reparameterization is asked for (an architecture may decline). */
+  reparameterize: boolean;
+  overrides: Map<string, number>;
+  inputRange: [number, number] | null;
+  calibrationBatch: number;
+  calibration: 'joint' | 'sequential';
+  reconstruction: Required<ReconstructionOptions> | null;
+}
+
+/** Resolves and validates `options`; `firstLast` names the patch-embedding and head
+ *  weights and the head input, which `firstLastBits` sets. */
+export function resolveQuantSettings(options: QuantOptions, firstLast: string[]): QuantSettings {
   const preset = options.preset ?? 'repq';
   if (preset !== 'repq' && preset !== 'psaq') throw new SpdfqError('E_CONFIG', `preset: expected 'repq' or 'psaq', received '${String(preset)}'`);
   const { weight: wBits, act: aBits } = resolveBits(options.bits);
@@ -195,18 +222,11 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   if (tensorrt && probs === 'log2') throw new SpdfqError('E_CONFIG', "probs: 'log2' has no TensorRT form; with tensorrt use 'uniform' or 'none'");
   if (!['log2', 'uniform', 'none'].includes(probs)) throw new SpdfqError('E_CONFIG', `probs: expected 'log2', 'uniform' or 'none', received '${String(probs)}'`);
   // Reparameterization folds asymmetric per-channel zero points: not for symmetric grids.
-  const wantsReparam = options.reparameterize ?? (repq && !tensorrt);
-  const reparameterize = wantsReparam && config.normPlacement === 'pre';
-  const notes: string[] = [];
-  if (wantsReparam && !reparameterize) {
-    notes.push(
-      "post-norm blocks: the qkv and fc1 inputs are LayerNorm outputs that also carry the residual stream, so RepQ-ViT's reparameterization (per-channel scales folded into the LayerNorm) would change the residual; those sites use per-tensor quantizers",
-    );
-  }
+  const reparameterize = options.reparameterize ?? (repq && !tensorrt);
   const overrides = new Map<string, number>(Object.entries(options.overrides ?? {}).map(([k, v]) => [k, checkBits(`overrides['${k}']`, v)]));
   if (options.firstLastBits !== undefined) {
     const b = checkBits('firstLastBits', options.firstLastBits);
-    for (const k of ['patch_embed.proj.weight', 'head.weight', 'head_dist.weight', 'head_in']) if (!overrides.has(k)) overrides.set(k, b);
+    for (const k of firstLast) if (!overrides.has(k)) overrides.set(k, b);
   }
   const inputRange = options.inputRange ?? null;
   if (inputRange !== null && (!Array.isArray(inputRange) || inputRange.length !== 2 || !(inputRange[0] < inputRange[1]) || !inputRange.every(Number.isFinite))) {
@@ -214,52 +234,86 @@ export function planQuantization(config: VitConfig, options: QuantOptions = {}):
   }
   const calibrationBatch = options.calibrationBatch ?? 32;
   if (!Number.isInteger(calibrationBatch) || calibrationBatch < 1) throw new SpdfqError('E_CONFIG', `calibrationBatch: expected a positive integer, received ${calibrationBatch}`);
-
-  const act = (key: string, kind: 'uniform' | 'log2', bits: number): SearchSpec => ({
-    kind,
-    bits: overrides.get(key) ?? bits,
-    symmetric: tensorrt && kind === 'uniform',
-    method,
-    percentiles,
-  });
-  const sites: SitePlan[] = [];
-  sites.push({ site: 'patch_in', key: 'patch_in', spec: act('patch_in', 'uniform', overrides.get('patch_in') ?? inputBits), perChannelForReparam: false });
-  for (let l = 0; l < config.depth; l++) {
-    for (const site of BLOCK_SITES) {
-      const key = `blocks.${l}.${site}`;
-      let spec: SearchSpec | null = act(key, 'uniform', aBits);
-      if (site === 'probs') spec = probs === 'none' ? null : act(key, probs, aBits);
-      const reparamSite = reparameterize && (site === 'qkv_in' || site === 'fc1_in');
-      sites.push({ site, block: l, key, spec, perChannelForReparam: reparamSite });
-    }
-  }
-  sites.push({ site: 'head_in', key: 'head_in', spec: act('head_in', 'uniform', aBits), perChannelForReparam: false });
-
-  const weights: WeightPlan[] = [];
-  const wspec = (name: string): SearchSpec => ({
-    kind: 'uniform',
-    bits: overrides.get(name) ?? wBits,
-    symmetric: weightMode === 'symmetric',
-    // Weights: RepQ-ViT searches per channel by MSE; PSAQ-ViT takes the per-channel MinMax.
-    method: repq ? 'percentile' : 'minmax',
-    percentiles,
-  });
-  weights.push({ name: 'patch_embed.proj.weight', spec: wspec('patch_embed.proj.weight') });
-  for (let l = 0; l < config.depth; l++) {
-    for (const n of ['attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2']) weights.push({ name: `blocks.${l}.${n}.weight`, spec: wspec(`blocks.${l}.${n}.weight`) });
-  }
-  weights.push({ name: 'head.weight', spec: wspec('head.weight') });
-  if (config.distToken) weights.push({ name: 'head_dist.weight', spec: wspec('head_dist.weight') });
-
-  const known = new Set([...sites.map((s) => s.key), ...weights.map((w) => w.name)]);
-  for (const k of overrides.keys()) {
-    if (!known.has(k) && k !== 'head_dist.weight') throw new SpdfqError('E_CONFIG', `overrides: '${k}' names no quantized weight or activation site of this model (e.g. 'blocks.0.attn.qkv.weight', 'blocks.0.fc2_in', 'patch_in')`);
-  }
-
   const reconstruction = options.reconstruction === false ? null : resolveReconstruction(options.reconstruction ?? {});
   const calibration = options.calibration ?? BACK_END_DEFAULTS.calibration;
   if (calibration !== 'joint' && calibration !== 'sequential') throw new SpdfqError('E_CONFIG', `calibration: expected 'joint' or 'sequential', received '${String(calibration)}'`);
-  return { preset, inputRange, weightBits: wBits, actBits: aBits, sites, weights, reparameterize, reconstruction, calibration, calibrationBatch, notes };
+  return {
+    preset, repq, weightBits: wBits, actBits: aBits, tensorrt, weightMode, method, percentiles, inputBits, probs,
+    reparameterize, overrides, inputRange, calibrationBatch, calibration, reconstruction,
+  };
+}
+
+/** The search of an activation site (`key` as in `overrides`) at `bits` unless overridden. */
+export function activationSpec(st: QuantSettings, key: string, kind: 'uniform' | 'log2', bits: number): SearchSpec {
+  return { kind, bits: st.overrides.get(key) ?? bits, symmetric: st.tensorrt && kind === 'uniform', method: st.method, percentiles: st.percentiles };
+}
+
+/** The per-channel search of a weight (by name). */
+export function weightSpec(st: QuantSettings, name: string): SearchSpec {
+  return {
+    kind: 'uniform',
+    bits: st.overrides.get(name) ?? st.weightBits,
+    symmetric: st.weightMode === 'symmetric',
+    // Weights: RepQ-ViT searches per channel by MSE; PSAQ-ViT takes the per-channel MinMax.
+    method: st.repq ? 'percentile' : 'minmax',
+    percentiles: st.percentiles,
+  };
+}
+
+/** The image (patch-embedding input) site's plan. */
+export function patchInputSite(st: QuantSettings): SitePlan {
+  return { site: 'patch_in', key: 'patch_in', spec: activationSpec(st, 'patch_in', 'uniform', st.overrides.get('patch_in') ?? st.inputBits), perChannelForReparam: false };
+}
+
+/** A block's eight sites (`prefix` + site name as keys); `reparam(site)` names the
+ *  LayerNorm and the Linear a post-LayerNorm site folds into, or null. */
+export function blockSites(st: QuantSettings, prefix: string, block: number, reparam: (site: SiteName) => SitePlan['reparam'] | null): SitePlan[] {
+  return BLOCK_SITES.map((site) => {
+    const key = `${prefix}${site}`;
+    const spec = site !== 'probs' ? activationSpec(st, key, 'uniform', st.actBits) : st.probs === 'none' ? null : activationSpec(st, key, st.probs, st.actBits);
+    const r = reparam(site);
+    return { site, block, key, spec, perChannelForReparam: r !== null, ...(r ? { reparam: r } : {}) };
+  });
+}
+
+/** Refuses an override that names nothing the plan quantizes (`extra`: names accepted anyway). */
+export function checkOverrides(st: QuantSettings, sites: SitePlan[], weights: WeightPlan[], example: string, extra: string[] = []): void {
+  const known = new Set([...sites.map((s) => s.key), ...weights.map((w) => w.name), ...extra]);
+  for (const k of st.overrides.keys()) {
+    if (!known.has(k)) throw new SpdfqError('E_CONFIG', `overrides: '${k}' names no quantized weight or activation site of this model (e.g. ${example})`);
+  }
+}
+
+export function planQuantization(config: VitConfig, options: QuantOptions = {}): QuantPlan {
+  const st = resolveQuantSettings(options, ['patch_embed.proj.weight', 'head.weight', 'head_dist.weight', 'head_in']);
+  const reparameterize = st.reparameterize && config.normPlacement === 'pre';
+  const notes: string[] = [];
+  if (st.reparameterize && !reparameterize) {
+    notes.push(
+      "post-norm blocks: the qkv and fc1 inputs are LayerNorm outputs that also carry the residual stream, so RepQ-ViT's reparameterization (per-channel scales folded into the LayerNorm) would change the residual; those sites use per-tensor quantizers",
+    );
+  }
+  const sites: SitePlan[] = [patchInputSite(st)];
+  for (let l = 0; l < config.depth; l++) {
+    const p = `blocks.${l}.`;
+    sites.push(...blockSites(st, p, l, (site) =>
+      !reparameterize ? null : site === 'qkv_in' ? { norm: `${p}norm1`, linear: `${p}attn.qkv` } : site === 'fc1_in' ? { norm: `${p}norm2`, linear: `${p}mlp.fc1` } : null));
+  }
+  sites.push({ site: 'head_in', key: 'head_in', spec: activationSpec(st, 'head_in', 'uniform', st.actBits), perChannelForReparam: false });
+
+  const weights: WeightPlan[] = [];
+  const add = (name: string) => weights.push({ name, spec: weightSpec(st, name) });
+  add('patch_embed.proj.weight');
+  for (let l = 0; l < config.depth; l++) {
+    for (const n of ['attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2']) add(`blocks.${l}.${n}.weight`);
+  }
+  add('head.weight');
+  if (config.distToken) add('head_dist.weight');
+  checkOverrides(st, sites, weights, "'blocks.0.attn.qkv.weight', 'blocks.0.fc2_in', 'patch_in'", ['head_dist.weight']);
+  return {
+    preset: st.preset, inputRange: st.inputRange, weightBits: st.weightBits, actBits: st.actBits, sites, weights, reparameterize,
+    reconstruction: st.reconstruction, calibration: st.calibration, calibrationBatch: st.calibrationBatch, notes,
+  };
 }
 
 /** `quant` with every BACK_END_DEFAULTS setting written out as it resolves: what a

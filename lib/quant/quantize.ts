@@ -15,7 +15,9 @@ import { ChannelQuantizer, CalibrationRequest, ReconstructProgress, SiteQuantize
 import { planQuantization, QuantizeProgress, QuantOptions, QuantPlan } from './quant-config';
 export type { QuantizeProgress } from './quant-config';
 export { uniformFromRange } from './rounding';
-import { calibrateJoint, calibrateSequential } from './calibration';
+import { calibrateJoint, calibrateSequential, checkCalibrationImages, nativeError, vitCalibrationStages } from './calibration';
+import { quantizeSwin, QuantizedSwin } from './quantize-swin';
+import { SwinModel } from '../swin';
 export { calibrateSites } from './calibration';
 
 
@@ -103,24 +105,22 @@ export async function simulateExported(q: QuantizedVit, exported: QuantExportRes
 
 
 
-function checkImages(model: VitModel, images: Float32Array, n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new SpdfqError('E_CONFIG', `number of calibration images: expected a positive integer, received ${n}`);
-  if (!isFloat32Array(images) || images.length !== n * model.imageLength()) {
-    throw new SpdfqError('E_TENSOR', `calibration images: expected a Float32Array of ${n} × ${model.imageLength()} floats, received ${isFloat32Array(images) ? images.length : typeof images}`);
-  }
-  for (let i = 0; i < images.length; i++) {
-    if (!Number.isFinite(images[i])) throw new SpdfqError('E_NUMERIC', `calibration images: value ${i} is ${images[i]}; expected finite numbers`);
-  }
+/** Quantizes a ViT or a Swin (docs/quantization.md; a Swin: docs/swin.md, "Stage: quantization"). */
+export async function quantize(source: VitModel, images: Float32Array, numImages: number, options?: QuantizeCallOptions): Promise<QuantizedVit>;
+export async function quantize(source: SwinModel, images: Float32Array, numImages: number, options?: QuantizeCallOptions): Promise<QuantizedSwin>;
+export async function quantize(source: VitModel | SwinModel, images: Float32Array, numImages: number, options: QuantizeCallOptions = {}): Promise<QuantizedVit | QuantizedSwin> {
+  if (source instanceof SwinModel) return quantizeSwin(source, images, numImages, options);
+  return quantizeVit(source, images, numImages, options);
 }
 
-export async function quantize(
+async function quantizeVit(
   source: VitModel,
   images: Float32Array,
   numImages: number,
   options: QuantizeCallOptions = {},
 ): Promise<QuantizedVit> {
   const t0 = Date.now();
-  checkImages(source, images, numImages);
+  checkCalibrationImages(images, numImages, source.imageLength());
   const plan = planQuantization(source.config, options);
   const progress = options.onProgress ?? (() => undefined);
   const weights = source.getWeights();
@@ -143,7 +143,7 @@ export async function quantize(
     // 1–3. Activation quantizers (RepQ-ViT's LayerNorm reparameterization folded into the
     // weights), then per-channel weight quantizers on the reparameterized weights.
     const { sites, weightQuantizers } = plan.calibration === 'sequential'
-      ? await calibrateSequential(model, weights, images, numImages, plan, progress)
+      ? await calibrateSequential(model, vitCalibrationStages(config.depth), weights, images, numImages, plan, progress)
       : await calibrateJoint(model, weights, images, numImages, plan, progress);
     await model.exclusive(async () => {
       native.setActQuant(sites);
@@ -166,9 +166,7 @@ export async function quantize(
     return new QuantizedVit(model, plan, finalSites, weightQuantizers, { plan, reconstruction: recon, seconds: (Date.now() - t0) / 1000 });
   } catch (err) {
     await model.dispose();
-    const e = err as Error & { code?: string };
-    if (err instanceof SpdfqError) throw err;
-    throw new SpdfqError((e.code?.startsWith('E_') ? e.code : 'E_NATIVE') as SpdfqError['code'], e.message, { cause: err });
+    throw nativeError(err);
   } finally {
     options.signal?.removeEventListener('abort', abort);
   }

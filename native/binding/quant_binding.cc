@@ -14,7 +14,9 @@
 #include "../cpu/qgemm.h"
 #include "../cpu/qlinear.h"
 #include "../quant/reconstruct.h"
+#include "calibrate_worker.h"
 #include "js_object.h"
+#include "quant_js.h"
 #include "tensor_args.h"
 #include "vit_model_wrap.h"
 
@@ -25,74 +27,6 @@ namespace {
 using quant::QuantKind;
 using quant::Site;
 using quant::TensorQuant;
-
-Site parse_site(Napi::Env env, const std::string& s) {
-  for (int i = 0; i < int(Site::Count); ++i)
-    if (s == quant::site_name(Site(i))) return Site(i);
-  throw Napi::RangeError::New(env, "site: unknown activation site '" + s + "'");
-}
-
-QuantKind parse_kind(const JsObject& o) {
-  return o.choice<QuantKind>("kind", {{"uniform", QuantKind::Uniform}, {"log2", QuantKind::Log2}, {"none", QuantKind::None}});
-}
-
-// A site's block: absent for the model-level sites (patch_in, head_in).
-int block_of(const JsObject& o) { return o.has("block") ? o.integer("block") : -1; }
-
-TensorQuant parse_quantizer(const JsObject& o) {
-  TensorQuant q;
-  q.kind = parse_kind(o);
-  q.bits = o.integer("bits");
-  q.scale = float(o.number("scale"));
-  q.zero = float(o.number("zero"));
-  q.qmin = float(o.number("qmin"));
-  q.qmax = float(o.number("qmax"));
-  if (q.kind != QuantKind::None && !(q.scale > 0.0f))
-    throw Napi::RangeError::New(o.object().Env(), "scale: expected a positive number, received " + std::to_string(q.scale));
-  return q;
-}
-
-quant::SearchSpec parse_spec(const JsObject& o) {
-  quant::SearchSpec s;
-  s.kind = parse_kind(o);
-  s.bits = o.integer("bits");
-  s.symmetric = o.boolean("symmetric");
-  s.method = o.choice<quant::RangeMethod>("method", {{"minmax", quant::RangeMethod::MinMax}, {"percentile", quant::RangeMethod::PercentileMse}});
-  s.percentiles = o.numbers<double>("percentiles");
-  return s;
-}
-
-Napi::Object quantizer_js(Napi::Env env, const TensorQuant& q) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("kind", q.kind == QuantKind::Uniform ? "uniform" : q.kind == QuantKind::Log2 ? "log2" : "none");
-  o.Set("bits", q.bits);
-  o.Set("scale", q.scale);
-  o.Set("zero", q.zero);
-  o.Set("qmin", q.qmin);
-  o.Set("qmax", q.qmax);
-  return o;
-}
-
-// Per-channel quantizers as { kind, bits, qmin, qmax, scales, zeros }.
-Napi::Object channels_js(Napi::Env env, const std::vector<TensorQuant>& qs) {
-  Napi::Object o = quantizer_js(env, qs.empty() ? TensorQuant{} : qs[0]);
-  Napi::Float32Array scales = Napi::Float32Array::New(env, qs.size());
-  Napi::Float32Array zeros = Napi::Float32Array::New(env, qs.size());
-  for (size_t i = 0; i < qs.size(); ++i) {
-    scales[i] = qs[i].scale;
-    zeros[i] = qs[i].zero;
-  }
-  o.Delete("scale");
-  o.Delete("zero");
-  o.Set("scales", scales);
-  o.Set("zeros", zeros);
-  return o;
-}
-
-std::string code_of(const std::exception& e) {
-  if (auto* se = dynamic_cast<const spdfq::Error*>(&e)) return se->code();
-  return "E_NATIVE";
-}
 
 // quantSearch(values, rows, cols, axis, spec): axis −1 → one quantizer; 0 → per row; 1 → per column.
 Napi::Value QuantSearch(const Napi::CallbackInfo& info) {
@@ -165,118 +99,6 @@ Napi::Value SoftRoundingJs(const Napi::CallbackInfo& info) {
   o.Set("dReg", dreg);
   return o;
 }
-
-// ---- Calibration worker --------------------------------------------------------------
-
-struct CalibRequest {
-  Site site;
-  int block;
-  quant::SearchSpec spec;
-  bool per_channel;
-  std::vector<float> values;  // gathered [rows, cols] row-major across chunks
-  int64_t cols = 0;
-  std::vector<TensorQuant> result;
-};
-
-class CalibrateWorker : public Napi::AsyncWorker {
- public:
-  CalibrateWorker(Napi::Env env, VitModelWrap* wrap, Napi::Object self, Napi::Float32Array images, int n, int chunk,
-                  std::vector<CalibRequest> reqs, bool on_quantized)
-      : Napi::AsyncWorker(env, "spdfq:calibrate"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        wrap_(wrap),
-        images_(images.Data()),
-        n_(n),
-        chunk_(chunk),
-        reqs_(std::move(reqs)),
-        on_quantized_(on_quantized) {
-    self_ = Napi::Persistent(self);
-    images_ref_ = Napi::Persistent(static_cast<Napi::Object>(images));
-    wrap_->set_busy(true);
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- private:
-  void Execute() override {
-    try {
-      wrap_->engine().visit([&](auto& m) { calibrate(m); });
-    } catch (const std::exception& e) {
-      code_ = code_of(e);
-      SetError(e.what());
-    }
-  }
-  // Either engine: on CUDA the observer sees each site downloaded to the host.
-  template <class Model>
-  void calibrate(Model& m) {
-    std::map<std::pair<int, int>, CalibRequest*> by_site;
-    for (auto& r : reqs_) by_site[{int(r.site), r.block}] = &r;
-    const bool weight_q = m.weight_quant();
-    // Calibrate on the full-precision model (every site at once), or on the model as
-    // quantized so far (on_quantized: the installed quantizers stay on, so each site sees
-    // the quantized model upstream of it); restore the model's quantization state
-    // afterwards, also on failure.
-    auto restore = [&] {
-      m.set_observer(nullptr);
-      m.set_act_quant(wrap_->act_quant_.blocks.empty() ? nullptr : &wrap_->act_quant_);
-      m.set_weight_quant(weight_q);
-    };
-    try {
-      if (!on_quantized_) {
-        m.set_act_quant(nullptr);
-        m.set_weight_quant(false);
-      }
-      m.set_observer([&](const quant::SiteView& v) {
-        auto it = by_site.find({int(v.site), v.block});
-        if (it == by_site.end()) return;
-        CalibRequest& r = *it->second;
-        r.cols = v.cols;
-        for (int64_t row = 0; row < v.rows; ++row)
-          r.values.insert(r.values.end(), v.data + row * v.ld, v.data + row * v.ld + v.cols);
-      });
-      const int64_t img = m.config().image_len();
-      for (int s = 0; s < n_; s += chunk_) m.forward(images_ + int64_t(s) * img, std::min(chunk_, n_ - s), wrap_->cancel_flag());
-      m.set_observer(nullptr);
-      for (auto& r : reqs_) {
-        const std::string where = std::string("activation site '") + quant::site_name(r.site) + "'" +
-                                  (r.block >= 0 ? " of block " + std::to_string(r.block) : std::string());
-        if (r.values.empty()) fail("E_CONFIG", where + " was never reached");
-        for (float x : r.values)
-          if (!std::isfinite(x))
-            fail("E_NUMERIC", where + " holds NaN or Inf on the calibration images (the images are finite, so the model's weights or its arithmetic overflowed)");
-        if (r.per_channel)
-          r.result = quant::search_per_channel(r.values.data(), int64_t(r.values.size()) / r.cols, r.cols, 1, r.spec);
-        else
-          r.result = {quant::search_quantizer(std::move(r.values), r.spec)};
-        r.values = {};
-      }
-    } catch (...) {
-      restore();
-      throw;
-    }
-    restore();
-  }
-  void OnOK() override {
-    wrap_->set_busy(false);
-    Napi::Env env = Env();
-    Napi::Array out = Napi::Array::New(env, reqs_.size());
-    for (size_t i = 0; i < reqs_.size(); ++i)
-      out.Set(uint32_t(i), reqs_[i].per_channel ? channels_js(env, reqs_[i].result) : quantizer_js(env, reqs_[i].result[0]));
-    deferred_.Resolve(out);
-  }
-  void OnError(const Napi::Error& e) override {
-    wrap_->set_busy(false);
-    deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
-  }
-
-  Napi::Promise::Deferred deferred_;
-  VitModelWrap* wrap_;
-  const float* images_;
-  int n_, chunk_;
-  std::vector<CalibRequest> reqs_;
-  bool on_quantized_ = false;
-  Napi::ObjectReference self_, images_ref_;
-  std::string code_ = "E_NATIVE";
-};
 
 // ---- Reconstruction worker -----------------------------------------------------------
 
@@ -382,24 +204,10 @@ Napi::Value VitModelWrap::Calibrate(const Napi::CallbackInfo& info) {
   const int chunk = int(int_arg(info, 2, "chunk", 1, 1 << 24));
   const VitConfig& c = config();
   Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * c.image_len());
-  if (!info[3].IsArray()) throw Napi::TypeError::New(env, "specs: expected an array");
-  Napi::Array specs = info[3].As<Napi::Array>();
-  std::vector<CalibRequest> reqs;
-  for (uint32_t i = 0; i < specs.Length(); ++i) {
-    const JsObject o(specs.Get(i), "specs[" + std::to_string(i) + "]");
-    CalibRequest r;
-    r.site = parse_site(env, o.string("site"));
-    r.block = block_of(o);
-    if (quant::is_block_site(r.site) && (r.block < 0 || r.block >= c.depth))
-      throw Napi::RangeError::New(env, "specs[" + std::to_string(i) + "].block: expected a block index in [0, " + std::to_string(c.depth - 1) + "]");
-    if (!quant::is_block_site(r.site)) r.block = -1;
-    r.spec = parse_spec(o);
-    r.per_channel = o.boolean("perChannel");
-    reqs.push_back(std::move(r));
-  }
+  std::vector<quant::CalibRequest> reqs = parse_calib_requests(env, info[3], SiteSpace{c.depth, 0});
   cancel_ = false;
   const bool on_quantized = info.Length() > 4 && bool_arg(info, 4, "onQuantizedModel");
-  auto* w = new CalibrateWorker(env, this, info.This().As<Napi::Object>(), images, n, chunk, std::move(reqs), on_quantized);
+  auto* w = new CalibrateWorker<VitModelWrap>(env, this, info.This().As<Napi::Object>(), images, n, chunk, std::move(reqs), on_quantized);
   w->Queue();
   return w->Promise();
 }
@@ -413,19 +221,7 @@ Napi::Value VitModelWrap::SetActQuant(const Napi::CallbackInfo& info) {
     engine_->visit([](auto& m) { m.set_act_quant(nullptr); });
     return env.Undefined();
   }
-  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "sites: expected an array or null");
-  quant::ActQuantState st;
-  const int depth = config().depth;
-  st.blocks.assign(size_t(depth) * quant::kBlockSites, TensorQuant{});
-  Napi::Array a = info[0].As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    const JsObject o(a.Get(i), "sites[" + std::to_string(i) + "]");
-    const Site s = parse_site(env, o.string("site"));
-    const int block = block_of(o);
-    if (quant::is_block_site(s) && (block < 0 || block >= depth))
-      throw Napi::RangeError::New(env, "sites[" + std::to_string(i) + "].block out of range");
-    st.at(s, block) = parse_quantizer(o);
-  }
+  quant::ActQuantState st = parse_act_quant(env, info[0], SiteSpace{config().depth, 0});
   act_quant_ = std::move(st);
   engine_->visit([&](auto& m) { m.set_act_quant(&act_quant_); });
   return env.Undefined();
@@ -440,41 +236,7 @@ Napi::Value VitModelWrap::SetWeightQuant(const Napi::CallbackInfo& info) {
     engine_->visit([](auto& m) { m.set_weight_quant(false); });
     return env.Undefined();
   }
-  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "layers: expected an array or null");
-  const auto infos = plan_params(config());
-  quant::WeightQuantTable table;
-  Napi::Array a = info[0].As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    const JsObject o(a.Get(i), "layers[" + std::to_string(i) + "]");
-    const std::string name = o.string("name");
-    const spdfq::ParamInfo* pi = nullptr;
-    for (const auto& p : infos)
-      if (p.name == name) pi = &p;
-    if (!pi || pi->shape.size() < 2) throw Napi::RangeError::New(env, "layers[" + std::to_string(i) + "].name: '" + name + "' is not a weight matrix of this model");
-    quant::WeightQuant w;
-    w.name = name;
-    w.offset = pi->offset;
-    w.rows = pi->shape[0];
-    w.cols = pi->size / pi->shape[0];
-    TensorQuant base;  // kind, bits and grid shared by every row
-    base.kind = parse_kind(o);
-    base.bits = o.integer("bits");
-    base.qmin = float(o.number("qmin"));
-    base.qmax = float(o.number("qmax"));
-    Napi::Value sv = o.get("scales"), zv = o.get("zeros");
-    if (!sv.IsTypedArray() || !zv.IsTypedArray()) throw Napi::TypeError::New(env, "layers[].scales/zeros: expected Float32Arrays");
-    Napi::Float32Array scales = sv.As<Napi::Float32Array>(), zeros = zv.As<Napi::Float32Array>();
-    if (int64_t(scales.ElementLength()) != w.rows || int64_t(zeros.ElementLength()) != w.rows)
-      throw Napi::RangeError::New(env, "layers['" + name + "']: expected " + std::to_string(w.rows) + " scales and zeros, received " + std::to_string(scales.ElementLength()));
-    for (int64_t r = 0; r < w.rows; ++r) {
-      TensorQuant q = base;
-      q.scale = scales[size_t(r)];
-      q.zero = zeros[size_t(r)];
-      if (!(q.scale > 0.0f)) throw Napi::RangeError::New(env, "layers['" + name + "'].scales[" + std::to_string(r) + "]: expected a positive scale");
-      w.channels.push_back(q);
-    }
-    table.push_back(std::move(w));
-  }
+  quant::WeightQuantTable table = parse_weight_quant(env, info[0], plan_params(config()));
   // On CUDA both pointers are host mirrors; the quantized copy is uploaded before the next pass.
   engine_->visit([&](auto& m) {
     float* qp = m.quant_params();

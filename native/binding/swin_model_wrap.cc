@@ -31,6 +31,7 @@ SwinConfig parse_swin_config(const Napi::Value& v) {
   c.window_w = window[1];
   c.mlp_ratio = float(o.number("mlpRatio"));
   c.qkv_bias = o.boolean("qkvBias");
+  c.reduction_bias = o.has("reductionBias") && o.boolean("reductionBias");
   c.ln_eps = float(o.number("layerNormEps"));
   c.num_classes = o.integer("numClasses");
   c.activation = o.choice("activation", kActivationNames);
@@ -209,6 +210,9 @@ Napi::Function SwinModelWrap::Define(Napi::Env env) {
                          InstanceMethod("setReference", &W::Guarded<&W::SetReference>),
                          InstanceMethod("cancel", &W::Guarded<&W::Cancel>),
                          InstanceMethod("dispose", &W::Guarded<&W::Dispose>),
+                         InstanceMethod("calibrate", &W::Guarded<&W::Calibrate>),
+                         InstanceMethod("setActQuant", &W::Guarded<&W::SetActQuant>),
+                         InstanceMethod("setWeightQuant", &W::Guarded<&W::SetWeightQuant>),
                      });
 }
 
@@ -314,6 +318,7 @@ Napi::Value SwinModelWrap::GetParams(const Napi::CallbackInfo& info) {
 Napi::Value SwinModelWrap::SetParams(const Napi::CallbackInfo& info) {
   require_idle(info.Env());
   copy_float32_arg(info, 0, "params", model_->params(), model_->param_count());
+  refresh_quant_params();
   return info.Env().Undefined();
 }
 

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <memory>
 
+#include "../core/act_sites.h"
 #include "../cpu/swin_cpu.h"
+#include "../quant/weight_quant.h"
 
 namespace spdfq::binding {
 
@@ -23,6 +25,16 @@ class SwinModelWrap : public Napi::ObjectWrap<SwinModelWrap> {
   void set_busy(bool b) { busy_ = b; }
   // Throws unless the model exists and no pass is running.
   void require_idle(Napi::Env env);
+  std::atomic<bool>* cancel_flag() { return &cancel_; }
+  // Calls f with the model: the calibration worker's access (calibrate_worker.h).
+  template <class F>
+  void visit_models(F&& f) {
+    f(*model_);
+  }
+
+  // Quantizers installed on the model (the model points into these).
+  quant::ActQuantState act_quant_;
+  quant::WeightQuantTable weight_quant_;
 
  private:
   template <Napi::Value (SwinModelWrap::*Method)(const Napi::CallbackInfo&)>
@@ -39,6 +51,12 @@ class SwinModelWrap : public Napi::ObjectWrap<SwinModelWrap> {
   Napi::Value SetReference(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  // Quantization (defined in swin_quant_binding.cc).
+  Napi::Value Calibrate(const Napi::CallbackInfo& info);
+  Napi::Value SetActQuant(const Napi::CallbackInfo& info);
+  Napi::Value SetWeightQuant(const Napi::CallbackInfo& info);
+  // The fake-quantized weights from the fp weights and weight_quant_ (after either changed).
+  void refresh_quant_params();
 
   std::unique_ptr<cpu::CpuSwin> model_;
   bool busy_ = false;

@@ -25,6 +25,11 @@ class VitModelWrap : public Napi::ObjectWrap<VitModelWrap> {
 
   // The engine; callers check require_idle() first (it is null after dispose()).
   VitEngine& engine() { return *engine_; }
+  // Calls f with the engine's model (CpuVit or CudaVit): the calibration worker's access.
+  template <class F>
+  void visit_models(F&& f) {
+    engine_->visit(f);
+  }
   const VitConfig& config() const { return engine_->config(); }
   // The CpuVit for an operation only the CPU engine runs (synthesis, reconstruction,
   // integer execution); on a CUDA model, spdfq::Error E_CONFIG naming `what`.

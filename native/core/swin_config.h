@@ -27,6 +27,9 @@ struct SwinConfig {
   int window_h = 7, window_w = 7;
   float mlp_ratio = 4.0f;
   bool qkv_bias = true;
+  // Ours, not torchvision's (its reduction has no bias): quantization gives the merges'
+  // reduction a bias, which RepQ-ViT's reparameterization of its input folds into.
+  bool reduction_bias = false;
   float ln_eps = 1e-5f;  // torchvision: partial(nn.LayerNorm, eps=1e-5)
   int num_classes = 1000;
   Activation activation = Activation::GeluErf;

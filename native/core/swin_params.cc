@@ -48,6 +48,7 @@ void walk_swin_params(const SwinConfig& c, SwinParams* p,
       SwinMergeParams& m = p->merges[size_t(s)];
       const std::string pre = "features." + std::to_string(2 + 2 * s) + ".";
       visit(pre + "reduction.weight", {2 * D, 4 * D}, &m.reduction_w);
+      if (c.reduction_bias) visit(pre + "reduction.bias", {2 * D}, &m.reduction_b);
       visit(pre + "norm.weight", {4 * D}, &m.norm_w);
       visit(pre + "norm.bias", {4 * D}, &m.norm_b);
     }
@@ -97,7 +98,7 @@ SwinParams bind_swin_params(const SwinConfig& c, float* arena) {
 
 // ------------------------------------------------------------------------ activations
 
-int64_t plan_swin_activations(const SwinConfig& c, int batch, float* arena, SwinActs* a) {
+int64_t plan_swin_activations(const SwinConfig& c, int batch, float* arena, SwinActs* a, bool quant_probs) {
   int64_t used = 0;
   auto take = [&](int64_t n) {
     float* p = arena ? arena + used : nullptr;
@@ -126,6 +127,7 @@ int64_t plan_swin_activations(const SwinConfig& c, int batch, float* arena, Swin
       b.win = take(Rw * D);
       b.qkv = take(Rw * 3 * D);
       b.att = take(B * c.windows(s) * H * N * N);
+      b.att_q = quant_probs ? take(B * c.windows(s) * H * N * N) : nullptr;
       b.av = take(Rw * D);
       b.proj = take(Rw * D);
       b.sum1 = take(R * D);

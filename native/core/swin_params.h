@@ -37,7 +37,8 @@ struct SwinBlockParams {
 };
 
 struct SwinMergeParams {  // PatchMerging after stage s (C = dim(s))
-  float* reduction_w;  // [2C, 4C]  no bias
+  float* reduction_w;  // [2C, 4C]
+  float* reduction_b;  // [2C]  nullptr unless SwinConfig::reduction_bias (torchvision has none)
   float* norm_w;       // [4C]
   float* norm_b;       // [4C]
 };
@@ -74,6 +75,8 @@ struct SwinBlockActs {
   float* win;       // [B·nW·N, D]  ln1 gathered into (shifted, padded) windows: qkv's input
   float* qkv;       // [B·nW·N, 3D]
   float* att;       // [B·nW, H, N, N]  softmax(q·kᵀ/√hd + bias + mask): the attention tap
+  float* att_q;     // [B·nW, H, N, N]  the fake-quantized probabilities P·v reads (nullptr
+                    //   unless planned with quant_probs: softmax's backward needs att exact)
   float* av;        // [B·nW·N, D]  probs·v, heads merged, before proj
   float* proj;      // [B·nW·N, D]  attn.proj output, still in windows
   float* sum1;      // [B·T, D]  block input + the attention branch (windows reversed, unshifted)
@@ -109,8 +112,8 @@ struct SwinActs {
 };
 
 // Plans the activations of a batch over `arena` (nullptr: only counts); returns the floats
-// needed. Every tensor starts on a 64-byte boundary.
-int64_t plan_swin_activations(const SwinConfig& c, int batch, float* arena, SwinActs* acts);
+// needed. Every tensor starts on a 64-byte boundary. quant_probs: also att_q.
+int64_t plan_swin_activations(const SwinConfig& c, int batch, float* arena, SwinActs* acts, bool quant_probs = false);
 
 // ---- Backward scratch ------------------------------------------------------------------
 // Gradients flow block by block, so one set, sized for the widest stage, serves the whole

@@ -12,24 +12,39 @@
 // so their q/k/v are the qkv bias; they take part in every softmax, as in torchvision, and
 // the reverse gather drops them.
 //
+// Quantization sites (core/act_sites.h; RepQ-ViT on Swin, its official code): the input of
+// every Linear (qkv, proj, fc1, fc2, each merge's reduction, head), the patch-embedding
+// input (the image patches), and both operands of both window-attention matmuls (q, k; the
+// softmax probabilities, quantized into att_q inside the attention op, and v). The relative
+// position bias and the shift mask are added in float before the softmax. The qkv input is
+// quantized on the norm1 output, before the window gather: the padding rows are zeros, which
+// every grid holds exactly. Backward is straight-through at every site: each backward op
+// reads the fake-quantized values its forward read, and gradients pass through unchanged.
+//
 // The op table a backend provides (all pointers are the backend's own memory):
-//   cfg(), batch(), w() (SwinParams), acts() (SwinActs), index() (SwinIndexView)
+//   cfg(), batch(), w() (SwinParams: the fake-quantized copy while weight quantization is
+//     on), acts() (SwinActs), index() (SwinIndexView)
 //   layernorm_forward(out, mean, rstd, inp, w, b, rows, D)
 //   linear_forward(out, inp, w, b, rows, I, O)           (b may be nullptr)
 //   activation_forward(out, inp, n)   residual_forward(out, a, b, n)   (out may alias a)
 //   patchify(patches, images)                            im2col, [B·T0, C·p·p]
 //   window_partition(win, x, src, T, NW)   win[b·NW + r] = src[r] ≥ 0 ? x[b·T + src[r]] : 0  (D columns)
 //   window_reverse(x, win, dst, T, NW)     x[b·T + t] = win[b·NW + dst[t]]
-//   window_attention_forward(av, att, qkv, bias_table, rel_index, region, nW, N, H, hd)
+//   window_attention_forward(av, att, qkv, bias_table, rel_index, region, nW, N, H, hd, block)
+//     (the block's softmax quantizer, if any, from the backend: P·v then reads att_q)
 //   patch_merge(cat, x, Hs, Ws, C)          [B, ⌈Hs/2⌉·⌈Ws/2⌉, 4C] from [B, Hs·Ws, C]
 //   mean_pool(pooled, x, T, C)              [B, C] = mean over the T tokens
+//   site(Site, block, data, rows, cols, ld): observe, then fake-quantize in place
+//   observe(Site, block, data, rows, cols, ld): observe only
+//   probs_quantized(block): whether P·v read the quantized copy (att_q)
 // and for the backward (stage 3; conventions of cpu/ops.h: a backward ACCUMULATES into its
 // gradient outputs unless it says "written", and a nullptr gradient output skips its work):
 //   grads() (SwinGrads, the backward's scratch)   zero(p, n)
 //   layernorm_backward(dinp +=, dw +=, db +=, dout, inp, w, mean, rstd, rows, D)
 //   linear_backward(dinp, dw +=, db +=, dout, inp, w, rows, I, O, accumulate_dinp)
 //   activation_backward(dinp, dout, inp, n, accumulate)
-//   window_attention_backward(dqkv +=, dtable +=, dav, datt_extra, att, qkv, rel_index, nW, N, H, hd, scratch)
+//   window_attention_backward(dqkv +=, dtable +=, dav, datt_extra, att, att_pv, qkv, rel_index, nW, N, H, hd, scratch)
+//     (att_pv: the probabilities P·v read — att_q when quantized — straight-through)
 //   patch_merge_backward(dx, dcat, Hs, Ws, C)   dx written (every token sits in exactly one slot)
 //   mean_pool_backward(dx, dpooled, T, C)       dx written: dpooled / T on every token
 //   unpatchify(dimages, dpatches)               dimages written
@@ -41,6 +56,7 @@
 
 #include <cstdint>
 
+#include "act_sites.h"
 #include "swin_params.h"
 
 namespace spdfq::core {
@@ -53,6 +69,7 @@ void swin_embed_forward(Be& be, const float* images) {
   const SwinParams& w = be.w();
   const int64_t rows = int64_t(be.batch()) * c.tokens(0);
   be.patchify(a.patches, images);
+  be.site(quant::Site::PatchIn, -1, a.patches, rows, c.patch_len(), c.patch_len());
   be.linear_forward(a.patch_proj, a.patches, w.patch_w, w.patch_b, rows, c.patch_len(), c.dim(0));
   be.layernorm_forward(a.x0, a.x0_mean, a.x0_rstd, a.patch_proj, w.patch_norm_w, w.patch_norm_b, rows, c.dim(0));
 }
@@ -60,6 +77,7 @@ void swin_embed_forward(Be& be, const float* images) {
 // Block i of stage s on x [B·T, D]; its output is acts().blocks[l].out.
 template <class Be>
 void swin_block_forward(Be& be, int s, int i, const float* x) {
+  using quant::Site;
   const SwinConfig& c = be.cfg();
   const int l = swin_block_index(c, s, i);
   const SwinBlockParams& w = be.w().blocks[size_t(l)];
@@ -71,23 +89,32 @@ void swin_block_forward(Be& be, int s, int i, const float* x) {
   const int64_t R = int64_t(be.batch()) * T, Rw = int64_t(be.batch()) * NW;
 
   be.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.norm1_w, w.norm1_b, R, D);
+  be.site(Site::QkvIn, l, a.ln1, R, D, D);
   be.window_partition(a.win, a.ln1, ix.src[v], T, NW, D);
   be.linear_forward(a.qkv, a.win, w.qkv_w, w.qkv_b, Rw, D, 3 * D);
+  be.site(Site::Q, l, a.qkv, Rw, D, 3 * D);
+  be.site(Site::K, l, a.qkv + D, Rw, D, 3 * D);
+  be.site(Site::V, l, a.qkv + 2 * D, Rw, D, 3 * D);
   be.window_attention_forward(a.av, a.att, a.qkv, w.rel_bias, be.index().rel_index, v ? ix.region : nullptr, nW, N,
-                              H, c.head_dim(s));
+                              H, c.head_dim(s), l);
+  be.observe(Site::Probs, l, a.att, Rw * H, N, N);
+  be.site(Site::ProjIn, l, a.av, Rw, D, D);
   be.linear_forward(a.proj, a.av, w.proj_w, w.proj_b, Rw, D, D);
   be.window_reverse(a.sum1, a.proj, ix.dst[v], T, NW, D);
   be.residual_forward(a.sum1, a.sum1, x, R * D);
 
   be.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.sum1, w.norm2_w, w.norm2_b, R, D);
+  be.site(Site::Fc1In, l, a.ln2, R, D, D);
   be.linear_forward(a.fc1, a.ln2, w.fc1_w, w.fc1_b, R, D, M);
   be.activation_forward(a.act, a.fc1, R * M);
+  be.site(Site::Fc2In, l, a.act, R, M, M);
   be.linear_forward(a.out, a.act, w.fc2_w, w.fc2_b, R, M, D);
   be.residual_forward(a.out, a.out, a.sum1, R * D);
 }
 
 // PatchMerging after stage s on x [B·T, C]: gather the 2×2 neighbourhoods (zero-padded on
-// an odd side), LayerNorm over 4C, Linear 4C → 2C without bias. Output: merges[s].out.
+// an odd side), LayerNorm over 4C, Linear 4C → 2C (without bias, unless quantization gave
+// it one). Output: merges[s].out.
 template <class Be>
 void swin_merge_forward(Be& be, int s, const float* x) {
   const SwinConfig& c = be.cfg();
@@ -97,7 +124,8 @@ void swin_merge_forward(Be& be, int s, const float* x) {
   const int64_t R2 = int64_t(be.batch()) * c.tokens(s + 1);
   be.patch_merge(a.cat, x, c.grid_h(s), c.grid_w(s), C);
   be.layernorm_forward(a.ln, a.mean, a.rstd, a.cat, w.norm_w, w.norm_b, R2, 4 * C);
-  be.linear_forward(a.out, a.ln, w.reduction_w, nullptr, R2, 4 * C, 2 * C);
+  be.site(quant::Site::ReduceIn, s, a.ln, R2, 4 * C, 4 * C);
+  be.linear_forward(a.out, a.ln, w.reduction_w, w.reduction_b, R2, 4 * C, 2 * C);
 }
 
 // Final LayerNorm, AdaptiveAvgPool2d(1) over the grid (a mean over tokens), head.
@@ -109,6 +137,7 @@ void swin_head_forward(Be& be, const float* x) {
   const int last = c.stages() - 1, F = c.features(), T = c.tokens(last);
   be.layernorm_forward(a.fnorm, a.fnorm_mean, a.fnorm_rstd, x, w.norm_w, w.norm_b, int64_t(be.batch()) * T, F);
   be.mean_pool(a.pooled, a.fnorm, T, F);
+  be.site(quant::Site::HeadIn, -1, a.pooled, be.batch(), F, F);
   be.linear_forward(a.logits, a.pooled, w.head_w, w.head_b, be.batch(), F, c.num_classes);
 }
 
@@ -200,8 +229,9 @@ void swin_block_backward(Be& be, int s, int i, const float* x, SwinBlockTaps tap
                      D, false);
   if (taps.av) be.residual_forward(g.dav, g.dav, taps.av, Rw * D);
   be.zero(g.dqkv, Rw * 3 * D);
-  be.window_attention_backward(g.dqkv, G(&SwinBlockParams::rel_bias), g.dav, taps.att, a.att, a.qkv,
-                               be.index().rel_index, nW, N, H, c.head_dim(s), g.att_scratch);
+  be.window_attention_backward(g.dqkv, G(&SwinBlockParams::rel_bias), g.dav, taps.att, a.att,
+                               a.att_q && be.probs_quantized(l) ? a.att_q : a.att, a.qkv, be.index().rel_index, nW,
+                               N, H, c.head_dim(s), g.att_scratch);
   be.linear_backward(g.dwin, G(&SwinBlockParams::qkv_w), G(&SwinBlockParams::qkv_b), g.dqkv, a.win, w.qkv_w, Rw, D,
                      3 * D, false);
   be.window_reverse(g.dtmp, g.dwin, ix.dst[v], T, NW, D);  // partition's transpose
@@ -219,8 +249,8 @@ void swin_merge_backward(Be& be, int s, SwinParams* gp) {
   SwinGrads& g = be.grads();
   const int C = c.dim(s);
   const int64_t R2 = int64_t(be.batch()) * c.tokens(s + 1);
-  be.linear_backward(g.dtmp, gm ? gm->reduction_w : nullptr, nullptr, g.dres, a.ln, w.reduction_w, R2, 4 * C, 2 * C,
-                     false);
+  be.linear_backward(g.dtmp, gm ? gm->reduction_w : nullptr, gm ? gm->reduction_b : nullptr, g.dres, a.ln,
+                     w.reduction_w, R2, 4 * C, 2 * C, false);
   be.zero(g.dcat, R2 * 4 * C);
   be.layernorm_backward(g.dcat, gm ? gm->norm_w : nullptr, gm ? gm->norm_b : nullptr, g.dtmp, a.cat, w.norm_w, a.mean,
                         a.rstd, R2, 4 * C);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "../core/errors.h"
+#include "site_quant.h"
 #include "swin_cpu_ops.h"
 
 namespace spdfq::cpu {
@@ -38,20 +39,21 @@ Exec CpuSwin::exec() const {
   return ex;
 }
 
-int64_t CpuSwin::activation_bytes(const SwinConfig& c, int batch) {
-  return plan_swin_activations(c, batch, nullptr, nullptr) * int64_t(sizeof(float));
+int64_t CpuSwin::activation_bytes(const SwinConfig& c, int batch, bool quant_probs) {
+  return plan_swin_activations(c, batch, nullptr, nullptr, quant_probs) * int64_t(sizeof(float));
 }
 
 void CpuSwin::ensure_arena(int batch) {
-  if (arena_ && batch <= arena_batch_) {
-    plan_swin_activations(config_, batch, arena_.get(), &acts_);
+  const bool quant = act_quant_ != nullptr;  // the quantized probabilities' copy (att_q)
+  if (arena_ && batch <= arena_batch_ && quant == arena_quant_probs_) {
+    plan_swin_activations(config_, batch, arena_.get(), &acts_, quant);
     return;
   }
-  const int64_t bytes = activation_bytes(config_, batch);
+  const int64_t bytes = activation_bytes(config_, batch, quant);
   if (bytes > activation_budget_) {
     int fit = 0;
     for (int b = batch - 1; b >= 1; --b)
-      if (activation_bytes(config_, b) <= activation_budget_) {
+      if (activation_bytes(config_, b, quant) <= activation_budget_) {
         fit = b;
         break;
       }
@@ -63,7 +65,40 @@ void CpuSwin::ensure_arena(int batch) {
   arena_batch_ = 0;
   arena_ = alloc_floats(bytes / int64_t(sizeof(float)), "activations");
   arena_batch_ = batch;
-  plan_swin_activations(config_, batch, arena_.get(), &acts_);
+  arena_quant_probs_ = quant;
+  plan_swin_activations(config_, batch, arena_.get(), &acts_, quant);
+}
+
+// ------------------------------------------------------------------------ quantization
+
+float* CpuSwin::quant_params() {
+  if (!qparams_) {
+    qparams_ = alloc_floats(param_count_, "quantized weights");
+    std::memcpy(qparams_.get(), params_.get(), sizeof(float) * size_t(param_count_));
+    pq_ = bind_swin_params(config_, qparams_.get());
+  }
+  return qparams_.get();
+}
+
+void CpuSwin::set_act_quant(const quant::ActQuantState* state) {
+  if (state && (state->blocks.size() != size_t(config_.blocks()) * quant::kBlockSites ||
+                state->merges.size() != size_t(config_.stages() - 1)))
+    fail("E_CONFIG", "activation quantizers: expected " + std::to_string(config_.blocks() * quant::kBlockSites) +
+                         " block sites and " + std::to_string(config_.stages() - 1) + " merge sites, received " +
+                         std::to_string(state->blocks.size()) + " and " + std::to_string(state->merges.size()));
+  act_quant_ = state;
+  batch_ = 0;  // the arena layout may change; a new forward is needed before backward
+}
+
+const quant::TensorQuant* CpuSwin::probs_quant(int block) const {
+  if (!act_quant_) return nullptr;
+  const quant::TensorQuant& q = act_quant_->at(quant::Site::Probs, block);
+  return q.kind == quant::QuantKind::None ? nullptr : &q;
+}
+
+void CpuSwin::site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) {
+  if (observer_) observer_(quant::SiteView{s, block, data, rows, cols, ld});
+  if (act_quant_) fake_quant_rows(data, rows, cols, ld, act_quant_->at(s, block), exec());
 }
 
 void CpuSwin::forward(const float* images, int batch, const std::atomic<bool>* cancel) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/act_sites.h"
 #include "../core/swin_config.h"
 #include "../core/swin_params.h"
 #include "../core/activations.h"  // TapGrads
@@ -34,7 +35,7 @@ class CpuSwin {
   void set_threads(int threads);
   void set_reference(bool reference) { reference_ = reference; }
   void set_activation_budget(int64_t bytes) { activation_budget_ = bytes; }
-  static int64_t activation_bytes(const SwinConfig& c, int batch);
+  static int64_t activation_bytes(const SwinConfig& c, int batch, bool quant_probs = false);
 
   // Forward on `batch` NCHW images; keeps every intermediate (see SwinActs). `cancel`
   // (optional) is polled between blocks: when set, throws E_CANCELLED.
@@ -60,6 +61,19 @@ class CpuSwin {
                 const std::atomic<bool>* cancel = nullptr);
   const float* weight_grads() const { return grads_.get(); }
 
+  // ---- Quantization (docs/swin.md, "Stage: quantization"; CpuVit's hooks) ---------------
+  // Fake-quantized weights: a second parameter arena (same layout) the passes use instead
+  // of params() while weight quantization is on (weight gradients are then taken at the
+  // quantized weights: straight-through).
+  float* quant_params();
+  void set_weight_quant(bool on) { weight_quant_ = on && qparams_ != nullptr; }
+  bool weight_quant() const { return weight_quant_; }
+  // Activation quantizers (owned by the caller, outliving their use; nullptr: none): one
+  // per block site of every block and one per merge (ActQuantState::merges).
+  void set_act_quant(const quant::ActQuantState* state);
+  // Called with every site's values before quantization (calibration); empty: none.
+  void set_observer(quant::ActObserver observer) { observer_ = std::move(observer); }
+
   // An intermediate of the last forward by its fixture name — "patch_embed", "block.<s>.<i>",
   // "merge.<s>", "pooled", "logits" — with its channels-last shape ([B, H, W, C], [B, C]),
   // or a block's attention probabilities "attention.<s>.<i>" [B, nW, H, N, N] (the tap), or its
@@ -75,12 +89,22 @@ class CpuSwin {
   friend struct SwinOps;  // the op table the shared passes run on (swin_cpu_ops.h)
   Exec exec() const;
   void ensure_arena(int batch);
+  // Reports a site to the observer, then fake-quantizes it in place when a quantizer is set.
+  void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld);
+  const quant::TensorQuant* probs_quant(int block) const;
+  // The weights the passes use: the fake-quantized copy while weight quantization is on.
+  const SwinParams& wq() const { return weight_quant_ ? pq_ : p_; }
 
   SwinConfig config_;
   VitConfig patch_geom_;  // image size, channels and patch for the shared patchify
   int64_t param_count_;
   FloatBuffer params_;
   SwinParams p_;
+  FloatBuffer qparams_;
+  SwinParams pq_{};
+  bool weight_quant_ = false;
+  const quant::ActQuantState* act_quant_ = nullptr;
+  quant::ActObserver observer_;
   SwinIndices indices_;
   SwinIndexView index_;
   std::unique_ptr<ThreadPool> pool_;
@@ -89,6 +113,7 @@ class CpuSwin {
 
   FloatBuffer arena_;
   int arena_batch_ = 0;
+  bool arena_quant_probs_ = false;
   FloatBuffer grad_arena_;  // SwinGrads, planned for grad_batch_ images and the pool's threads
   int grad_batch_ = 0, grad_threads_ = 0;
   SwinGrads g_;

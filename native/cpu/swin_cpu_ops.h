@@ -18,7 +18,7 @@ struct SwinOps {
 
   const SwinConfig& cfg() const { return m.config_; }
   int batch() const { return m.batch_; }
-  const SwinParams& w() const { return m.p_; }
+  const SwinParams& w() const { return m.wq(); }
   SwinActs& acts() const { return m.acts_; }
   const SwinIndexView& index() const { return m.index_; }
   SwinGrads& grads() const { return m.g_; }
@@ -60,13 +60,21 @@ struct SwinOps {
     cpu::window_gather(x, win, dst, batch(), T, NW, D, ex);
   }
   void window_attention_forward(float* av, float* att, const float* qkv, const float* table, const int32_t* rel_index,
-                                const int32_t* region, int nW, int N, int H, int hd) const {
-    cpu::window_attention_forward(av, att, qkv, table, rel_index, region, batch(), nW, N, H, hd, ex);
+                                const int32_t* region, int nW, int N, int H, int hd, int block) const {
+    cpu::window_attention_forward(av, att, qkv, table, rel_index, region, batch(), nW, N, H, hd, ex,
+                                  m.probs_quant(block), acts().blocks[size_t(block)].att_q);
+  }
+  bool probs_quantized(int block) const { return m.probs_quant(block) != nullptr; }
+  void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) const {
+    m.site(s, block, data, rows, cols, ld);
+  }
+  void observe(quant::Site s, int block, const float* data, int64_t rows, int64_t cols, int64_t ld) const {
+    if (m.observer_) m.observer_(quant::SiteView{s, block, data, rows, cols, ld});
   }
   void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra,
-                                 const float* att, const float* qkv, const int32_t* rel_index, int nW, int N, int H,
-                                 int hd, float* scratch) const {
-    cpu::window_attention_backward(dqkv, dtable, dav, datt_extra, att, qkv, rel_index, cfg().bias_table_rows(),
+                                 const float* att, const float* att_pv, const float* qkv, const int32_t* rel_index,
+                                 int nW, int N, int H, int hd, float* scratch) const {
+    cpu::window_attention_backward(dqkv, dtable, dav, datt_extra, att, att_pv, qkv, rel_index, cfg().bias_table_rows(),
                                    batch(), nW, N, H, hd, scratch, ex);
   }
   void patch_merge(float* cat, const float* x, int Hs, int Ws, int C) const {

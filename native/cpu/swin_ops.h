@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "../core/quantizer.h"
 #include "exec.h"
 
 namespace spdfq::cpu {
@@ -31,9 +32,11 @@ void window_gather(float* out, const float* inp, const int32_t* index, int B, in
 // rel_index [N·N]; region [nW·N] (nullptr: no mask) gives mask(i, j) = kSwinMaskValue
 // when region[w·N + i] ≠ region[w·N + j], else 0 (window w of each image).
 // att [B·nW, H, N, N] keeps P (backward and the attention tap need it); av [B·nW·N, D].
+// With probs_q (a quantizer of the probabilities) P·v reads a fake-quantized copy written
+// to att_q [B·nW, H, N, N]; att keeps the exact softmax.
 void window_attention_forward(float* av, float* att, const float* qkv, const float* bias_table,
                               const int32_t* rel_index, const int32_t* region, int B, int nW, int N, int H, int hd,
-                              const Exec& ex);
+                              const Exec& ex, const quant::TensorQuant* probs_q = nullptr, float* att_q = nullptr);
 
 // Backward of window_attention_forward. The bias and the mask are constants added to the
 // logits, so d q/k/v is plain attention's backward over the B·nW windows
@@ -41,10 +44,12 @@ void window_attention_forward(float* av, float* att, const float* qkv, const flo
 // into dqkv. dtable (nullptr: skipped) accumulates the logit gradients
 // dS = P ⊙ (dP − Σ_j P·dP), dP = dav·vᵀ + datt_extra, summed over the windows and the pairs
 // (i, j) that share a row rel_index[i·N + j] (of table_rows), per head. datt_extra [B·nW, H, N, N]: a
-// gradient injected at the probabilities (the attention tap; nullptr: none).
+// gradient injected at the probabilities (the attention tap; nullptr: none). att_pv: the
+// probabilities P·v read (att_q when quantized, else att): d v uses them, the softmax's
+// backward uses att (straight-through at the quantizer).
 void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra, const float* att,
-                               const float* qkv, const int32_t* rel_index, int table_rows, int B, int nW, int N, int H,
-                               int hd, float* scratch, const Exec& ex);
+                               const float* att_pv, const float* qkv, const int32_t* rel_index, int table_rows, int B,
+                               int nW, int N, int H, int hd, float* scratch, const Exec& ex);
 
 // PatchMerging's gather: cat [B, ⌈Hs/2⌉, ⌈Ws/2⌉, 4C] from x [B, Hs, Ws, C]; the four C-blocks
 // of an output token are x[2y, 2x], x[2y+1, 2x], x[2y, 2x+1], x[2y+1, 2x+1] (torchvision's

@@ -4,7 +4,8 @@
 // (window, head) — S = scale·Q·Kᵀ straight from the strided qkv rows, then bias and mask,
 // the row softmax, O = P·V into the merged-heads layout — and its reference is the
 // textbook loop in double. The backward is ViT attention's over the windows (the bias and
-// mask are constants) plus the bias table's gradient, a scalar loop in double.
+// mask are constants) plus the bias table's gradient, a scalar loop in double. With a
+// softmax quantizer P·v reads a fake-quantized copy of P (att_q), as the ViT's attention.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -44,7 +45,7 @@ inline float logit_offset(const float* table, const int32_t* rel_index, const in
 
 void window_attention_forward_ref(float* av, float* att, const float* qkv, const float* table,
                                   const int32_t* rel_index, const int32_t* region, int B, int nW, int N, int H,
-                                  int hd) {
+                                  int hd, const quant::TensorQuant* probs_q, float* att_q) {
   const int D = H * hd;
   const double scale = 1.0 / std::sqrt(double(hd));
   std::vector<double> s(size_t(N), 0.0);
@@ -66,6 +67,12 @@ void window_attention_forward_ref(float* av, float* att, const float* qkv, const
         for (int j = 0; j < N; ++j) sum += (s[size_t(j)] = std::exp(s[size_t(j)] - mx));
         float* p = att + ((win * H + h) * N + i) * N;
         for (int j = 0; j < N; ++j) p[j] = float(s[size_t(j)] / sum);
+        if (probs_q) {
+          float* pq = att_q + ((win * H + h) * N + i) * N;
+          std::memcpy(pq, p, sizeof(float) * size_t(N));
+          quant::fake_quant_tensor(pq, N, *probs_q);
+          p = pq;
+        }
         float* o = av + (win * N + i) * D + h * hd;
         for (int d = 0; d < hd; ++d) {
           double acc = 0.0;
@@ -79,9 +86,10 @@ void window_attention_forward_ref(float* av, float* att, const float* qkv, const
 }  // namespace
 
 void window_attention_forward(float* av, float* att, const float* qkv, const float* table, const int32_t* rel_index,
-                              const int32_t* region, int B, int nW, int N, int H, int hd, const Exec& ex) {
+                              const int32_t* region, int B, int nW, int N, int H, int hd, const Exec& ex,
+                              const quant::TensorQuant* probs_q, float* att_q) {
   if (ex.reference) {
-    window_attention_forward_ref(av, att, qkv, table, rel_index, region, B, nW, N, H, hd);
+    window_attention_forward_ref(av, att, qkv, table, rel_index, region, B, nW, N, H, hd, probs_q, att_q);
     return;
   }
   const int D = H * hd;
@@ -95,14 +103,21 @@ void window_attention_forward(float* av, float* att, const float* qkv, const flo
     for (int i = 0; i < N; ++i)
       for (int j = 0; j < N; ++j) P[i * N + j] += logit_offset(table, rel_index, region, w, N, H, h, i, j);
     row_kernels().softmax_rows(P, N, N);
-    head_values(av + win * N * D + h * hd, P, base, N, hd, D, ex.gemm);
+    const float* Ppv = P;
+    if (probs_q) {
+      float* Q = att_q + t * N * N;
+      std::memcpy(Q, P, sizeof(float) * size_t(N) * N);
+      quant::fake_quant_tensor(Q, int64_t(N) * N, *probs_q);
+      Ppv = Q;
+    }
+    head_values(av + win * N * D + h * hd, Ppv, base, N, hd, D, ex.gemm);
   });
 }
 
 void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra, const float* att,
-                               const float* qkv, const int32_t* rel_index, int table_rows, int B, int nW, int N, int H,
-                               int hd, float* scratch, const Exec& ex) {
-  attention_backward(dqkv, dav, datt_extra, att, att, qkv, B * nW, N, H, hd, scratch, ex);
+                               const float* att_pv, const float* qkv, const int32_t* rel_index, int table_rows, int B,
+                               int nW, int N, int H, int hd, float* scratch, const Exec& ex) {
+  attention_backward(dqkv, dav, datt_extra, att, att_pv, qkv, B * nW, N, H, hd, scratch, ex);
   if (!dtable) return;
   // One task per head: head h only writes column h of the table, so tasks never collide.
   // dS is recomputed from P, dav and v (weight gradients are for training, not synthesis).

@@ -12,6 +12,7 @@
 #include "../core/quantizer.h"
 #include "cpu_ops.h"
 #include "ops.h"
+#include "site_quant.h"
 
 namespace spdfq::cpu {
 
@@ -148,13 +149,7 @@ void CpuVit::site(quant::Site s, int block, float* data, int64_t rows, int64_t c
     qdrop_site(q, data, rows, cols, ld);
     return;
   }
-  exec().parallel_rows(rows, [&](int64_t r0, int64_t r1, int) {
-    if (ld == cols) {
-      quant::fake_quant_tensor(data + r0 * ld, (r1 - r0) * cols, q);
-    } else {
-      for (int64_t r = r0; r < r1; ++r) quant::fake_quant_tensor(data + r * ld, cols, q);
-    }
-  });
+  fake_quant_rows(data, rows, cols, ld, q, exec());
 }
 
 void CpuVit::site_grad(quant::Site s, int block, float* grad, int64_t rows, int64_t cols) {

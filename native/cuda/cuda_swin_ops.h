@@ -23,6 +23,15 @@ struct SwinDeviceModel {
   SwinIndexView index;  // device pointers (SwinIndices::bind over a device copy)
   SwinGrads g{};        // device pointers (plan_swin_grads over a device arena, with
                         // swin_att_scratch_floats for att_scratch); backward only
+  // Activation quantizers (host memory, owned by the caller; nullptr: none): w then points
+  // at the fake-quantized weights and `a` is planned with quant_probs. No observer yet:
+  // calibration runs on the CPU model (docs/swin.md, "Stage: quantization").
+  const quant::ActQuantState* act_quant = nullptr;
+  const quant::TensorQuant* probs_quant(int block) const {
+    if (!act_quant) return nullptr;
+    const quant::TensorQuant& q = act_quant->at(quant::Site::Probs, block);
+    return q.kind == quant::QuantKind::None ? nullptr : &q;
+  }
 };
 
 // The GPU attention backward's scratch: dP/dS of every (window, head) of the widest stage.
@@ -81,13 +90,19 @@ struct SwinOps {
     cuda::window_gather(x, win, dst, batch(), T, NW, D, cx);
   }
   void window_attention_forward(float* av, float* att, const float* qkv, const float* table, const int32_t* rel_index,
-                                const int32_t* region, int nW, int N, int H, int hd) const {
-    cuda::window_attention_forward(av, att, qkv, table, rel_index, region, batch(), nW, N, H, hd, cx);
+                                const int32_t* region, int nW, int N, int H, int hd, int block) const {
+    cuda::window_attention_forward(av, att, qkv, table, rel_index, region, batch(), nW, N, H, hd, cx,
+                                   m.probs_quant(block), acts().blocks[size_t(block)].att_q);
   }
+  bool probs_quantized(int block) const { return m.probs_quant(block) != nullptr; }
+  void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) const {
+    if (m.act_quant) cuda::fake_quant(data, rows, cols, ld, m.act_quant->at(s, block), cx);
+  }
+  void observe(quant::Site, int, const float*, int64_t, int64_t, int64_t) const {}
   void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra,
-                                 const float* att, const float* qkv, const int32_t* rel_index, int nW, int N, int H,
-                                 int hd, float* scratch) const {
-    cuda::window_attention_backward(dqkv, dtable, dav, datt_extra, att, qkv, rel_index, cfg().bias_table_rows(),
+                                 const float* att, const float* att_pv, const float* qkv, const int32_t* rel_index,
+                                 int nW, int N, int H, int hd, float* scratch) const {
+    cuda::window_attention_backward(dqkv, dtable, dav, datt_extra, att, att_pv, qkv, rel_index, cfg().bias_table_rows(),
                                     batch(), nW, N, H, hd, scratch, cx);
   }
   void patch_merge(float* cat, const float* x, int Hs, int Ws, int C) const {

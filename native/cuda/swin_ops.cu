@@ -24,9 +24,10 @@ __global__ void k_window_gather(float* out, const float* inp, const int32_t* ind
 }
 
 // Block = one (window, head); each thread owns query rows i = tid, tid + blockDim, ….
+// With att_q, P·v reads P fake-quantized by pq (core/quantizer.h, the CPU's arithmetic).
 __global__ void k_window_attention(float* av, float* att, const float* qkv, const float* table,
                                    const int32_t* rel_index, const int32_t* region, int nW, int N, int H, int hd,
-                                   float scale) {
+                                   float scale, float* att_q, quant::TensorQuant pq) {
   const int64_t t = blockIdx.x, win = t / H;
   const int h = int(t % H), w = int(win % nW), D = H * hd;
   const float* base = qkv + win * N * 3 * D + h * hd;
@@ -47,6 +48,14 @@ __global__ void k_window_attention(float* av, float* att, const float* qkv, cons
     for (int j = 0; j < N; ++j) sum += (p[j] = expf(p[j] - mx));
     const float inv = 1.0f / sum;
     for (int j = 0; j < N; ++j) p[j] *= inv;
+    if (att_q) {
+      float* pqr = att_q + (t * N + i) * N;
+      const float levels = float(int64_t(1) << pq.bits);
+      for (int j = 0; j < N; ++j)
+        pqr[j] = pq.kind == quant::QuantKind::Log2 ? quant::fake_quant_log2(p[j], pq.scale, levels)
+                                                  : quant::fake_quant_uniform(p[j], pq.scale, pq.zero, pq.qmin, pq.qmax);
+      p = pqr;
+    }
     float* o = av + (win * N + i) * D + h * hd;
     for (int d = 0; d < hd; ++d) {
       float acc = 0.0f;
@@ -123,12 +132,16 @@ void window_gather(float* out, const float* inp, const int32_t* index, int B, in
 
 void window_attention_forward(float* av, float* att, const float* qkv, const float* bias_table,
                               const int32_t* rel_index, const int32_t* region, int B, int nW, int N, int H, int hd,
-                              const Ctx& ctx) {
+                              const Ctx& ctx, const quant::TensorQuant* probs_q, float* att_q) {
   const int64_t blocks = int64_t(B) * nW * H;
   if (blocks == 0) return;
+  const bool quantize = probs_q && probs_q->kind != quant::QuantKind::None;
+  if (quantize && !att_q) fail("E_CUDA", "window_attention_forward: quantized probabilities need att_q (internal error)");
   const int threads = N < 64 ? 64 : 128;
   k_window_attention<<<unsigned(blocks), threads, 0, ctx.stream>>>(av, att, qkv, bias_table, rel_index, region, nW,
-                                                                   N, H, hd, 1.0f / sqrtf(float(hd)));
+                                                                   N, H, hd, 1.0f / sqrtf(float(hd)),
+                                                                   quantize ? att_q : nullptr,
+                                                                   quantize ? *probs_q : quant::TensorQuant{});
   CUDA_CHECK_LAUNCH("k_window_attention");
 }
 
@@ -145,9 +158,9 @@ void mean_pool(float* pooled, const float* x, int B, int T, int C, const Ctx& ct
 }
 
 void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra, const float* att,
-                               const float* qkv, const int32_t* rel_index, int table_rows, int B, int nW, int N,
-                               int H, int hd, float* dscratch, const Ctx& ctx) {
-  attention_backward(dqkv, dav, datt_extra, att, att, qkv, B * nW, N, H, hd, dscratch, ctx);
+                               const float* att_pv, const float* qkv, const int32_t* rel_index, int table_rows, int B,
+                               int nW, int N, int H, int hd, float* dscratch, const Ctx& ctx) {
+  attention_backward(dqkv, dav, datt_extra, att, att_pv, qkv, B * nW, N, H, hd, dscratch, ctx);
   if (!dtable || B * nW == 0) return;
   k_bias_table_backward<<<unsigned(table_rows * H), kBiasThreads, 0, ctx.stream>>>(dtable, dscratch, rel_index,
                                                                                    B * nW, N, H);
