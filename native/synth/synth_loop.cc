@@ -287,6 +287,11 @@ void Synthesizer::clamp_images(float* x) const {
 
 StepLosses Synthesizer::objective(const float* x, int step, double alpha, float* grad,
                                   const std::atomic<bool>* cancel) {
+  return objective_over(x, step, alpha, grad, cancel, cfg_.shard_begin, cfg_.shard_end);
+}
+
+StepLosses Synthesizer::objective_over(const float* x, int step, double alpha, float* grad,
+                                       const std::atomic<bool>* cancel, int s_begin, int s_end) {
   const SynthModel& mc = info_;
   const int B = cfg_.images, K = mc.num_classes;
   const int C = mc.channels, IH = mc.image_h, IW = mc.image_w;
@@ -298,7 +303,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   // Classification averages over every classified sample: B images and R regions.
   const double n_cls = double(B + R);
   const double w_cls = classify_on ? cfg_.cls_weight / n_cls : 0.0;
-  if (grad) zero(grad, B * L);
+  if (grad) zero(grad + int64_t(s_begin) * L, int64_t(s_end - s_begin) * L);
 
   // The priors, moved with this step's jitter (see jitter_prior).
   for (size_t t = 0; t < priors_.size(); ++t) {
@@ -336,7 +341,8 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
     }
   };
   // PSAQ-ViT evaluates its KDE between the min and max over the whole batch: with several
-  // micro-batches, a forward-only pass over all of them finds that range first.
+  // micro-batches, a forward-only pass over all of them finds that range first (never in
+  // a shard: SynthConfig::validate).
   if (cfg_.pse && n_chunks > 1) {
     for (int c = 0; c < n_chunks; ++c) {
       const int b0 = c * chunk, n = std::min(chunk, B - b0);
@@ -352,26 +358,30 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   if (grad && cfg_.apa) taps.attn.assign(size_t(mc.blocks), nullptr);
   if (grad && cfg_.pse) taps.av.assign(size_t(mc.blocks), nullptr);
 
+  // The unsplit run's micro-batches [b0, b0 + n); a shard passes its own images [lo, hi) of
+  // each (all of them unsplit), normalized by the whole micro-batch's n.
   for (int c = 0; c < n_chunks; ++c) {
     const int b0 = c * chunk, n = std::min(chunk, B - b0);
-    jitter(b0, n);
-    model_.forward(xin_.data(), n, cancel);
+    const int lo = std::max(b0, s_begin), hi = std::min(b0 + n, s_end), m = hi - lo;
+    if (m <= 0) continue;
+    jitter(lo, m);
+    model_.forward(xin_.data(), m, cancel);
     const float* logits = model_.logits();
 
-    prob_sum += image_targets(d, b0, n, logits, labels.data());
+    prob_sum += image_targets(d, lo, m, logits, labels.data());
     if (classify_on) {
       const double mean = cfg_.cls == ClsLoss::Soft
-                              ? cpu::cross_entropy_soft(dlogits_.data(), logits, targets_buf_.data(), n, K)
-                              : cpu::cross_entropy_hard(dlogits_.data(), logits, labels.data(), n, K);
+                              ? cpu::cross_entropy_soft(dlogits_.data(), logits, targets_buf_.data(), m, K, n)
+                              : cpu::cross_entropy_hard(dlogits_.data(), logits, labels.data(), m, K, n);
       cls_sum += mean * n;
-      // The kernels return d(mean)/dlogits; rescale to d(w_cls · Σ)/dlogits.
+      // The kernels return d(Σ/n)/dlogits; rescale to d(w_cls · Σ)/dlogits.
       const float k = float(w_cls * n);
-      for (int64_t i = 0; i < int64_t(n) * K; ++i) dlogits_[i] *= k;
+      for (int64_t i = 0; i < int64_t(m) * K; ++i) dlogits_[i] *= k;
     } else {
-      zero(dlogits_.data(), int64_t(n) * K);
+      zero(dlogits_.data(), int64_t(m) * K);
     }
 
-    if (cfg_.apa) apa_sum += attention_prior_loss(b0, n, alpha, grad != nullptr, &taps);
+    if (cfg_.apa) apa_sum += attention_prior_loss(lo, m, alpha, grad != nullptr, &taps);
     if (cfg_.pse) {
       if (n_chunks == 1) merge_ranges(true);
       for (size_t k = 0; k < cfg_.pse_blocks.size(); ++k) {
@@ -379,24 +389,25 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
         float* tap = nullptr;
         if (grad) {
           tap = pse_taps_[k].data();
-          zero(tap, layouts_[size_t(l)].av_floats(n));
+          zero(tap, layouts_[size_t(l)].av_floats(m));
           taps.av[l] = tap;
         }
         // L_PSE = −Σ_blocks mean_b H_b.
-        pse_sum -= patch_similarity_entropy(tap, nullptr, model_.attention_values(l), pss_of(l, n), cfg_.kde_bandwidth,
+        pse_sum -= patch_similarity_entropy(tap, nullptr, model_.attention_values(l), pss_of(l, m), cfg_.kde_bandwidth,
                                             cfg_.kde_points, sim_lo[k], sim_hi[k], -double(cfg_.pse_weight) / B,
                                             &pool_);
       }
     }
     if (grad) {
       model_.backward(dlogits_.data(), taps, dxin_.data(), cancel);
-      parallel(n, [&](int64_t i) {
-        augment_backward(grad + (b0 + i) * L, dxin_.data() + i * L, 1, C, IH, IW, d.aug);
+      parallel(m, [&](int64_t i) {
+        augment_backward(grad + (lo + i) * L, dxin_.data() + i * L, 1, C, IH, IW, d.aug);
       });
     }
 
     // This chunk's MSR regions, each an image of its own with its own target.
-    cls_sum += region_passes(x, d, d.first_region[b0], d.first_region[b0 + n], w_cls, grad, labels.data(), cancel);
+    cls_sum += region_passes(x, d, d.first_region[b0], d.first_region[b0 + n], d.first_region[lo], d.first_region[hi],
+                             w_cls, grad, labels.data(), cancel);
     if (chunk_done_) chunk_done_(c + 1, n_chunks);
   }
 
@@ -405,7 +416,7 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   out.apa = cfg_.apa ? apa_sum / B : 0.0;
   out.pse = cfg_.pse ? pse_sum / B : 0.0;
   out.target_prob = prob_sum / B;
-  out.tv = image_prior(x, grad);
+  out.tv = image_prior(x, grad, s_begin, s_end);
   out.total = (cfg_.apa ? alpha * out.apa : 0.0) + (classify_on ? cfg_.cls_weight * out.cls : 0.0) +
               (cfg_.tv != TvForm::None ? cfg_.tv_weight * out.tv : 0.0) + (cfg_.pse ? cfg_.pse_weight * out.pse : 0.0);
   return out;
@@ -470,38 +481,43 @@ double Synthesizer::attention_prior_loss(int b0, int n, double alpha, bool grad,
   return sum;
 }
 
-// The MSR regions [r_begin, r_end): each cropped, resized to the input size and classified
-// with its own target, in micro-batches; with grad, their gradients are scattered back into
-// their boxes. Returns Σ of the regions' classification losses.
-double Synthesizer::region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, double w_cls, float* grad,
-                                  int32_t* labels, const std::atomic<bool>* cancel) {
+// The MSR regions [r_begin, r_end) of a micro-batch of images: each cropped, resized to the
+// input size and classified with its own target, in passes of plan_.region_batch from
+// r_begin; with grad, their gradients are scattered back into their boxes. Only the regions
+// [own_begin, own_end) are passed (a shard's; all of them unsplit), each normalized by its
+// whole pass's nr. Returns Σ of the passed regions' classification losses.
+double Synthesizer::region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, int own_begin,
+                                  int own_end, double w_cls, float* grad, int32_t* labels,
+                                  const std::atomic<bool>* cancel) {
   const SynthModel& mc = info_;
   const int K = mc.num_classes, C = mc.channels, IH = mc.image_h, IW = mc.image_w;
   const int64_t L = mc.image_len();
   double cls_sum = 0;
-  for (int r0 = r_begin; r0 < r_end; r0 += plan_.region_batch) {
-    const int nr = std::min(plan_.region_batch, r_end - r0);
-    parallel(nr, [&](int64_t i) {
+  for (int p0 = r_begin; p0 < r_end; p0 += plan_.region_batch) {
+    const int nr = std::min(plan_.region_batch, r_end - p0);
+    const int r0 = std::max(p0, own_begin), m = std::min(p0 + nr, own_end) - r0;
+    if (m <= 0) continue;
+    parallel(m, [&](int64_t i) {
       const Region& rg = d.regions[r0 + i];
       crop_resize_forward(xin_.data() + i * L, x + rg.image * L, C, IH, IW, rg, IH, IW);
     });
-    model_.forward(xin_.data(), nr, cancel);
-    for (int i = 0; i < nr; ++i) {
+    model_.forward(xin_.data(), m, cancel);
+    for (int i = 0; i < m; ++i) {
       labels[i] = d.region_cls[r0 + i];
       if (cfg_.cls == ClsLoss::Soft)
         soft_label_row(targets_buf_.data() + int64_t(i) * K, K, &d.region_cls[r0 + i], &d.region_logit[r0 + i], 1);
     }
     const double mean = cfg_.cls == ClsLoss::Soft
-                            ? cpu::cross_entropy_soft(dlogits_.data(), model_.logits(), targets_buf_.data(), nr, K)
-                            : cpu::cross_entropy_hard(dlogits_.data(), model_.logits(), labels, nr, K);
+                            ? cpu::cross_entropy_soft(dlogits_.data(), model_.logits(), targets_buf_.data(), m, K, nr)
+                            : cpu::cross_entropy_hard(dlogits_.data(), model_.logits(), labels, m, K, nr);
     cls_sum += mean * nr;
     if (!grad) continue;
     const float k = float(w_cls * nr);
-    for (int64_t i = 0; i < int64_t(nr) * K; ++i) dlogits_[i] *= k;
+    for (int64_t i = 0; i < int64_t(m) * K; ++i) dlogits_[i] *= k;
     model_.backward(dlogits_.data(), TapGrads{}, dxin_.data(), cancel);
     // Regions of one image are disjoint boxes but share the image's rows: scatter
     // serially (cheap next to the passes) to keep the accumulation order fixed.
-    for (int i = 0; i < nr; ++i) {
+    for (int i = 0; i < m; ++i) {
       const Region& rg = d.regions[r0 + i];
       crop_resize_backward(grad + rg.image * L, dxin_.data() + int64_t(i) * L, C, IH, IW, rg, IH, IW);
     }
@@ -509,19 +525,22 @@ double Synthesizer::region_passes(const float* x, const StepDraw& d, int r_begin
   return cls_sum;
 }
 
-// The TV prior of the batch x (TV, or |TV − v| with PSAQ-ViT's target); with grad, adds
-// its weighted gradient. Returns the unweighted value.
-double Synthesizer::image_prior(const float* x, float* grad) const {
+// The TV prior of the images [b_begin, b_end) of x (TV, or |TV − v| with PSAQ-ViT's
+// target), its means over the whole batch; with grad, adds its weighted gradient. Returns
+// the unweighted value (a shard's part of the batch's: 'l1' is a sum over images).
+double Synthesizer::image_prior(const float* x, float* grad, int b_begin, int b_end) const {
   if (cfg_.tv == TvForm::None) return 0.0;
   const SynthModel& mc = info_;
-  const int B = cfg_.images, C = mc.channels, IH = mc.image_h, IW = mc.image_w;
-  const double tv = tv_loss(nullptr, x, B, C, IH, IW, cfg_.tv, 0.0);
-  if (cfg_.tv_target) {
+  const int B = cfg_.images, C = mc.channels, IH = mc.image_h, IW = mc.image_w, n = b_end - b_begin;
+  const int64_t off = int64_t(b_begin) * mc.image_len();
+  float* g = grad ? grad + off : nullptr;
+  const double tv = tv_loss(nullptr, x + off, n, C, IH, IW, cfg_.tv, 0.0, B);
+  if (cfg_.tv_target) {  // never in a shard (SynthConfig::validate)
     const double sign = tv > tv_target_ ? 1.0 : tv < tv_target_ ? -1.0 : 0.0;
-    if (grad && sign != 0.0) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight * sign);
+    if (g && sign != 0.0) tv_loss(g, x + off, n, C, IH, IW, cfg_.tv, cfg_.tv_weight * sign, B);
     return std::fabs(tv - tv_target_);
   }
-  if (grad) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight);
+  if (g) tv_loss(g, x + off, n, C, IH, IW, cfg_.tv, cfg_.tv_weight, B);
   return tv;
 }
 
@@ -601,8 +620,9 @@ SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& 
       try {
         if (cancel && cancel->load(std::memory_order_relaxed)) fail("E_CANCELLED", "cancelled");
         if (auto_alpha && step == 0) {
-          // [ours] α·L_APA = w_cls·L_cls at step 0, measured once (a forward-only pass).
-          const StepLosses l0 = objective(res.images.data(), 0, 1.0, nullptr, cancel);
+          // [ours] α·L_APA = w_cls·L_cls at step 0, measured once (a forward-only pass) on the
+          // whole batch, shard or not: every shard has the seed's initial images.
+          const StepLosses l0 = objective_over(res.images.data(), 0, 1.0, nullptr, cancel, 0, B);
           alpha = cfg_.cls_weight * l0.cls / l0.apa;
           if (!(std::isfinite(alpha) && alpha > 0)) {
             stop("E_NUMERIC", "alpha", 0,
@@ -642,7 +662,7 @@ SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& 
         p.alpha = alpha;
         p.losses = losses;
         const double dt = std::chrono::duration<double>(t1 - t0).count();
-        p.images_per_second = dt > 0 ? B / dt : 0;
+        p.images_per_second = dt > 0 ? (cfg_.shard_end - cfg_.shard_begin) / dt : 0;
         p.seconds = std::chrono::duration<double>(t1 - t_start).count();
         progress(p);
         last_report = t1;
