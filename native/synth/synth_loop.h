@@ -148,14 +148,22 @@ class Synthesizer {
   int64_t plan_bytes(int n) const;
   void init_images(std::vector<float>* x) const;
   void clamp_images(float* x) const;
-  // Parts of objective() (synth_loop.cc says what each computes).
+  // Parts of objective() (synth_parts.cc says what each computes).
+  void move_priors(const StepAugment& aug);
+  double classify(const float* logits, int m, int n, const int32_t* labels, double w);
   double image_targets(const StepDraw& d, int b0, int n, const float* logits, int32_t* labels);
   double attention_prior_loss(int b0, int n, double alpha, bool grad, TapGrads* taps);
   double region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, int own_begin, int own_end,
                        double w_cls, float* grad, int32_t* labels, const std::atomic<bool>* cancel);
   double image_prior(const float* x, float* grad, int b_begin, int b_end) const;
+  // fn(i) for i in [0, n), on the pool when there is one and n > 1.
   template <class F>
-  void parallel(int64_t n, F&& fn);
+  void parallel(int64_t n, F&& fn) {
+    if (pool_.threads() > 1 && n > 1)
+      pool_.parallel_for(n, [&](int64_t i, int) { fn(i); });
+    else
+      for (int64_t i = 0; i < n; ++i) fn(i);
+  }
 
   // Called after each micro-batch of a step's whole images (done, total); run() reports it.
   std::function<void(int, int)> chunk_done_;
