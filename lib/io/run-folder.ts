@@ -27,6 +27,9 @@ export interface RunFolderOptions {
   key: string;
   /** What the run writes, relative to the folder (files or subfolders). */
   writes: string[];
+  /** Entries that other parts of the same job keep in the folder (a synth merge beside its
+   *  shards' `shards/`): neither another run's files nor removed by --force. */
+  beside?: string[];
   force?: boolean;
   resume?: boolean;
   /** The flags' names in messages. */
@@ -58,7 +61,7 @@ export class RunFolder {
   static open(dir: string, opts: RunFolderOptions): RunFolder {
     const flags = opts.flags ?? { out: '--out', force: '--force', resume: '--resume' };
     if (opts.force && opts.resume) throw new SpdfqError('E_CONFIG', `${flags.force} and ${flags.resume}: expected one of them, received both`);
-    const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    const entries = fs.existsSync(dir) ? fs.readdirSync(dir).filter((e) => !(opts.beside ?? []).includes(e)) : [];
     let previous: Marker | null = null;
     if (entries.includes(MARKER)) {
       try {

@@ -58,6 +58,9 @@ export interface NativeSynthConfig {
   kdePoints: number;
   pseBlocks: number[];
   memoryBudget: number;
+  /** The images this process optimizes, [shardBegin, shardEnd) of `images`. */
+  shardBegin: number;
+  shardEnd: number;
 }
 
 export interface NativeStepLosses {

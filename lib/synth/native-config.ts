@@ -4,6 +4,7 @@
 
 import { SynthModelShape } from './model-shape';
 import { NativeSynthConfig } from '../native';
+import { shardRange } from '../shard';
 import { Preprocess, PSAQ_TV_REFERENCE_ELEMENTS, ResolvedSynthesisOptions } from './option-types';
 
 /** The valid normalized range per channel: pixels in [0, 1] through (x − mean)/std. */
@@ -23,6 +24,7 @@ export function nativeSynthConfig(model: SynthModelShape, o: ResolvedSynthesisOp
     rollMaxW: Math.min(model.imageWidth - 1, Math.round(o.rollFractions[r] * model.imageWidth)),
   }));
   const elements = o.images * model.channels * model.imageHeight * model.imageWidth;
+  const shard = o.shard ? shardRange(o.images, o.shard) : { begin: 0, end: o.images };
   return {
     images: o.images,
     seed: o.seed,
@@ -74,5 +76,7 @@ export function nativeSynthConfig(model: SynthModelShape, o: ResolvedSynthesisOp
     kdePoints: o.pse.points,
     pseBlocks: o.pse.blocks.map((b) => b - 1),
     memoryBudget: Math.floor(o.memoryBudgetBytes),
+    shardBegin: shard.begin,
+    shardEnd: shard.end,
   };
 }

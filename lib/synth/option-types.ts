@@ -5,6 +5,8 @@
 // generate_data.py), [ours] our choice where the sources are silent, [sweep] our
 // measurement (docs/results.md names the table). docs/synthesis.md lists them all.
 
+import type { Shard } from '../shard';
+
 export type SynthMethod = 'spdfq' | 'psaq' | 'inversion' | 'noise' | 'real';
 export const SYNTH_METHODS: readonly SynthMethod[] = ['spdfq', 'psaq', 'inversion', 'noise', 'real'];
 
@@ -160,6 +162,11 @@ export interface SynthesisOptions {
   memoryBudgetBytes?: number;
   /** For method 'real'. */
   real?: RealImageOptions;
+  /** Synthesize only shard i of n of the images (shardRange), with the whole batch's draws,
+   *  micro-batches and loss normalizers, so that `synth --merge` of the n shards equals the
+   *  unsplit run bit for bit (docs/scale-out.md). Not with PSAQ-ViT's entropy, its TV target
+   *  or the 'l2' TV prior: they couple all images at every step. */
+  shard?: Shard;
   signal?: AbortSignal;
   onProgress?: (p: SynthesisProgress) => void;
 }
@@ -189,6 +196,9 @@ export interface ResolvedSynthesisOptions {
   pse: Required<Omit<PseOptions, 'blocks'>> & { blocks: number[] };
   memoryBudgetBytes: number;
   real: Required<Omit<RealImageOptions, 'labels'>> & { labels: string | null } | null;
+  /** Absent for the whole batch (so that unsharded options, and cache keys made of them,
+   *  read as before shards existed). */
+  shard?: Shard;
 }
 
 export const IMAGENET_PREPROCESS: Preprocess = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };

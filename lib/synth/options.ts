@@ -6,6 +6,7 @@ import { SynthModelShape } from './model-shape';
 import { bad, known, oneOf, real } from './option-checks';
 import { resolveApa, resolveMsr, resolvePreprocess, resolvePse, resolveReal, resolveSchedule, resolveSl, resolveTargets, resolveTv } from './option-parts';
 import { ResolvedSynthesisOptions, SYNTH_DEFAULTS, SYNTH_METHODS, SynthesisOptions, SynthMethod } from './option-types';
+import { resolveImageShard } from './shard-option';
 
 export * from './option-types';
 export { deepHalfBlocks } from './option-parts';
@@ -14,7 +15,7 @@ export { clampRange, nativeSynthConfig } from './native-config';
 const TOP_KEYS = [
   'method', 'images', 'iters', 'rounds', 'warmupIters', 'rollFractions', 'seed', 'lr', 'betas', 'adamEps', 'initStd', 'flip',
   'preprocess', 'targets', 'targetSampling', 'ceWeight', 'apa', 'msr', 'sl', 'tv', 'pse', 'memoryBudgetBytes', 'real',
-  'signal', 'onProgress',
+  'shard', 'signal', 'onProgress',
 ] as const;
 
 /** The components each method has: SPDFQ's three, PSAQ-ViT's entropy. Which of them run by
@@ -49,7 +50,7 @@ export function resolveSynthesisOptions(model: SynthModelShape, options: Synthes
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) bad('signal', 'an AbortSignal', typeof options.signal);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') bad('onProgress', 'a function', typeof options.onProgress);
   if (apa.enabled && !sl.enabled && ceWeight === 0 && apa.alpha === 'auto') bad('apa.alpha', 'a number when there is no classification loss (ceWeight 0) to balance against', 'auto');
-  return {
+  const resolved: ResolvedSynthesisOptions = {
     method,
     ...schedule,
     preprocess: resolvePreprocess(model, options.preprocess),
@@ -64,4 +65,6 @@ export function resolveSynthesisOptions(model: SynthModelShape, options: Synthes
     memoryBudgetBytes: real('memoryBudgetBytes', options.memoryBudgetBytes ?? SYNTH_DEFAULTS.memoryBudgetBytes, 1, Number.MAX_SAFE_INTEGER),
     real: resolveReal(method, options.real),
   };
+  const shard = resolveImageShard(resolved, options.shard);
+  return shard ? { ...resolved, shard } : resolved;
 }

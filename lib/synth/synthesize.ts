@@ -23,6 +23,7 @@ import {
 import { gaussian, mulberry32 } from './random';
 import { loadRealImages } from './real-images';
 import type { StepLossRecord, SynthesisResult } from './result';
+import { sliceShard } from './shard-result';
 
 export type { StepLossRecord, SynthesisResult } from './result';
 
@@ -32,8 +33,10 @@ export async function synthesize(model: VitModel | SwinModel, options: Synthesis
   const caller = new Error();
   const shape = synthModelShape(model.config);
   const o = resolveSynthesisOptions(shape, options);
-  if (o.method === 'noise') return noiseImages(shape, o);
-  if (o.method === 'real') return loadRealImages(shape, o, options.signal);
+  // A shard of noise or real images is the slice of the whole batch's (drawn or read in one
+  // sequence, cheap next to synthesis).
+  if (o.method === 'noise') return sliceShard(noiseImages(shape, o));
+  if (o.method === 'real') return sliceShard(await loadRealImages(shape, o, options.signal));
   const cfg = nativeSynthConfig(shape, o);
   const signal = options.signal;
   const onProgress = options.onProgress;
@@ -64,7 +67,8 @@ export async function synthesize(model: VitModel | SwinModel, options: Synthesis
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    const result = fromNative(shape, model instanceof SwinModel ? model.config.depths : null, o, raw);
+    // The native loop returns the whole batch (a shard's other images as initialized).
+    const result = sliceShard(fromNative(shape, model instanceof SwinModel ? model.config.depths : null, o, raw));
     if (raw.stop) throw new SynthesisStoppedError(raw.stop.code, raw.stop.message, result, raw.stop.step, raw.stop.part);
     return result;
   });

@@ -437,6 +437,8 @@ const std::pair<const char*, FieldSetter> kSynthFields[] = {
     {"kdePoints", [](SynthConfig& c, const JsObject& o, const char* k) { c.kde_points = o.integer(k); }},
     {"pseBlocks", [](SynthConfig& c, const JsObject& o, const char* k) { c.pse_blocks = o.numbers<int>(k); }},
     {"memoryBudget", [](SynthConfig& c, const JsObject& o, const char* k) { c.memory_budget = bytes_of(o, k); }},
+    {"shardBegin", [](SynthConfig& c, const JsObject& o, const char* k) { c.shard_begin = o.integer(k); }},
+    {"shardEnd", [](SynthConfig& c, const JsObject& o, const char* k) { c.shard_end = o.integer(k); }},
 };
 }  // namespace
 

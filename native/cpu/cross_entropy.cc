@@ -1,5 +1,6 @@
 // Cross-entropy with hard labels and with soft targets (SPDFQ's soft-label learning),
-// mean over the batch. Log-softmax in double: K can be 1000 and losses are reported.
+// mean over the batch (or over `mean_over` samples, ops.h). Log-softmax in double: K can
+// be 1000 and losses are reported.
 #include <cmath>
 #include <vector>
 
@@ -22,7 +23,8 @@ double log_softmax_row(const float* z, int K, double* p) {
 }
 }  // namespace
 
-double cross_entropy_hard(float* dlogits, const float* logits, const int32_t* labels, int B, int K) {
+double cross_entropy_hard(float* dlogits, const float* logits, const int32_t* labels, int B, int K, int mean_over) {
+  const int n = mean_over > 0 ? mean_over : B;
   std::vector<double> p(K);
   double loss = 0.0;
   for (int b = 0; b < B; ++b) {
@@ -31,12 +33,13 @@ double cross_entropy_hard(float* dlogits, const float* logits, const int32_t* la
     const int y = labels[b];
     loss += lse - z[y];
     if (dlogits)
-      for (int k = 0; k < K; ++k) dlogits[int64_t(b) * K + k] = float((p[k] - (k == y ? 1.0 : 0.0)) / B);
+      for (int k = 0; k < K; ++k) dlogits[int64_t(b) * K + k] = float((p[k] - (k == y ? 1.0 : 0.0)) / n);
   }
-  return loss / B;
+  return loss / n;
 }
 
-double cross_entropy_soft(float* dlogits, const float* logits, const float* targets, int B, int K) {
+double cross_entropy_soft(float* dlogits, const float* logits, const float* targets, int B, int K, int mean_over) {
+  const int n = mean_over > 0 ? mean_over : B;
   std::vector<double> p(K);
   double loss = 0.0;
   for (int b = 0; b < B; ++b) {
@@ -50,9 +53,9 @@ double cross_entropy_soft(float* dlogits, const float* logits, const float* targ
     }
     // d/dz of −Σ t·log softmax(z) is softmax·Σt − t (Σt = 1 up to rounding).
     if (dlogits)
-      for (int k = 0; k < K; ++k) dlogits[int64_t(b) * K + k] = float((p[k] * tsum - t[k]) / B);
+      for (int k = 0; k < K; ++k) dlogits[int64_t(b) * K + k] = float((p[k] * tsum - t[k]) / n);
   }
-  return loss / B;
+  return loss / n;
 }
 
 }  // namespace spdfq::cpu

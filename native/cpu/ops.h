@@ -80,8 +80,10 @@ void head_backward(float* dfeat, float* dw, float* db, float* dw_dist, float* db
 
 // ---- Cross-entropy, mean over the batch ----------------------------------------------
 // Hard labels (class indices) or soft targets (rows summing to 1); returns the loss and,
-// when dlogits is given, writes (not accumulates) d loss / d logits.
-double cross_entropy_hard(float* dlogits, const float* logits, const int32_t* labels, int B, int K);
-double cross_entropy_soft(float* dlogits, const float* logits, const float* targets, int B, int K);
+// when dlogits is given, writes (not accumulates) d loss / d logits. `mean_over` (0: B) is
+// the count the loss is averaged over: the synthesis loop passes a micro-batch's size for a
+// part of it, so that a shard's rows get their gradient divided exactly as in the whole pass.
+double cross_entropy_hard(float* dlogits, const float* logits, const int32_t* labels, int B, int K, int mean_over = 0);
+double cross_entropy_soft(float* dlogits, const float* logits, const float* targets, int B, int K, int mean_over = 0);
 
 }  // namespace spdfq::cpu

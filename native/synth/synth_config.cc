@@ -74,6 +74,15 @@ void SynthConfig::validate(const SynthModel& m) const {
     for (int b : pse_blocks) require(b >= 0 && b < m.blocks, "pse_blocks[]", "a block index in [0, blocks)", b);
   }
   require(memory_budget >= 1, "memory_budget", "≥ 1 byte", memory_budget);
+  require(shard_begin >= 0 && shard_begin < shard_end && shard_end <= images, "shard_begin/shard_end",
+          "0 ≤ begin < end ≤ images", shard_begin);
+  // The TS layer refuses these with the reason (lib/synth/options.ts); here for callers of
+  // the core without it.
+  if (sharded()) {
+    require(!pse, "pse", "off in a shard (the patch-similarity range spans the whole batch)", 1);
+    require(!tv_target, "tv_target", "off in a shard (the TV target is on the whole batch's TV)", 1);
+    require(tv != TvForm::L2, "tv", "'l1' or 'none' in a shard (the L2 norm spans the whole batch)", 1);
+  }
 }
 
 }  // namespace spdfq::synth

@@ -98,6 +98,15 @@ struct SynthConfig {
   // gradients, region crops); passes are split into micro-batches to stay below it.
   int64_t memory_budget{};
 
+  // The images this process optimizes: [shard_begin, shard_end) of the batch ([0, images)
+  // unsplit). Every draw, the micro-batch plan and every loss normalizer stay the whole
+  // batch's, so the shards of a batch together give the unsplit run's images bit for bit
+  // (synth_loop.h says how; docs/scale-out.md). Parts that couple all images within a step
+  // (PSAQ-ViT's patch-similarity range and TV target, the L2 TV norm) would need the other
+  // shards' images at every step, so a shard refuses them.
+  int shard_begin{}, shard_end{};
+  bool sharded() const { return shard_begin > 0 || shard_end < images; }
+
   int total_iters() const {
     int n = 0;
     for (const auto& r : rounds) n += r.iters;

@@ -12,12 +12,9 @@
 #include "../core/fast_math.h"
 #include "../cpu/ops.h"
 #include "adam.h"
-#include "apa_loss.h"
 #include "patch_similarity.h"
 #include "rng.h"
-#include "soft_labels.h"
 #include "swin_synth_engine.h"
-#include "tv_loss.h"
 
 namespace spdfq::synth {
 
@@ -55,14 +52,6 @@ void jitter_prior(float* out, const float* prior, int gh, int gw, int patch, con
       out[r * gw + q] = float((1 - ly) * top + ly * bot);
     }
   }
-}
-
-template <class F>
-void Synthesizer::parallel(int64_t n, F&& fn) {
-  if (pool_.threads() > 1 && n > 1)
-    pool_.parallel_for(n, [&](int64_t i, int) { fn(i); });
-  else
-    for (int64_t i = 0; i < n; ++i) fn(i);
 }
 
 Synthesizer::Synthesizer(cpu::CpuVit& model, SynthConfig config)
@@ -287,6 +276,11 @@ void Synthesizer::clamp_images(float* x) const {
 
 StepLosses Synthesizer::objective(const float* x, int step, double alpha, float* grad,
                                   const std::atomic<bool>* cancel) {
+  return objective_over(x, step, alpha, grad, cancel, cfg_.shard_begin, cfg_.shard_end);
+}
+
+StepLosses Synthesizer::objective_over(const float* x, int step, double alpha, float* grad,
+                                       const std::atomic<bool>* cancel, int s_begin, int s_end) {
   const SynthModel& mc = info_;
   const int B = cfg_.images, K = mc.num_classes;
   const int C = mc.channels, IH = mc.image_h, IW = mc.image_w;
@@ -298,17 +292,8 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   // Classification averages over every classified sample: B images and R regions.
   const double n_cls = double(B + R);
   const double w_cls = classify_on ? cfg_.cls_weight / n_cls : 0.0;
-  if (grad) zero(grad, B * L);
-
-  // The priors, moved with this step's jitter (see jitter_prior).
-  for (size_t t = 0; t < priors_.size(); ++t) {
-    const AttentionPriors& pr = priors_[t];
-    const int P = pr.patches();
-    const int token_pixels = layouts_[size_t(prior_block_[t])].token_pixels;
-    const int64_t maps = int64_t(pr.images) * pr.sets * pr.heads;
-    for (int64_t i = 0; i < maps; ++i)
-      jitter_prior(prior_aug_[t].data() + i * P, pr.maps.data() + i * P, pr.grid_h, pr.grid_w, token_pixels, d.aug);
-  }
+  if (grad) zero(grad + int64_t(s_begin) * L, int64_t(s_end - s_begin) * L);
+  move_priors(d.aug);
 
   // PSAQ-ViT's features of block l: its A·V tap, per window for a windowed block.
   auto pss_of = [&](int l, int batch) {
@@ -336,7 +321,8 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
     }
   };
   // PSAQ-ViT evaluates its KDE between the min and max over the whole batch: with several
-  // micro-batches, a forward-only pass over all of them finds that range first.
+  // micro-batches, a forward-only pass over all of them finds that range first (never in
+  // a shard: SynthConfig::validate).
   if (cfg_.pse && n_chunks > 1) {
     for (int c = 0; c < n_chunks; ++c) {
       const int b0 = c * chunk, n = std::min(chunk, B - b0);
@@ -352,26 +338,23 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   if (grad && cfg_.apa) taps.attn.assign(size_t(mc.blocks), nullptr);
   if (grad && cfg_.pse) taps.av.assign(size_t(mc.blocks), nullptr);
 
+  // The unsplit run's micro-batches [b0, b0 + n); a shard passes its own images [lo, hi) of
+  // each (all of them unsplit), normalized by the whole micro-batch's n.
   for (int c = 0; c < n_chunks; ++c) {
     const int b0 = c * chunk, n = std::min(chunk, B - b0);
-    jitter(b0, n);
-    model_.forward(xin_.data(), n, cancel);
+    const int lo = std::max(b0, s_begin), hi = std::min(b0 + n, s_end), m = hi - lo;
+    if (m <= 0) continue;
+    jitter(lo, m);
+    model_.forward(xin_.data(), m, cancel);
     const float* logits = model_.logits();
 
-    prob_sum += image_targets(d, b0, n, logits, labels.data());
-    if (classify_on) {
-      const double mean = cfg_.cls == ClsLoss::Soft
-                              ? cpu::cross_entropy_soft(dlogits_.data(), logits, targets_buf_.data(), n, K)
-                              : cpu::cross_entropy_hard(dlogits_.data(), logits, labels.data(), n, K);
-      cls_sum += mean * n;
-      // The kernels return d(mean)/dlogits; rescale to d(w_cls · Σ)/dlogits.
-      const float k = float(w_cls * n);
-      for (int64_t i = 0; i < int64_t(n) * K; ++i) dlogits_[i] *= k;
-    } else {
-      zero(dlogits_.data(), int64_t(n) * K);
-    }
+    prob_sum += image_targets(d, lo, m, logits, labels.data());
+    if (classify_on)
+      cls_sum += classify(logits, m, n, labels.data(), w_cls);
+    else
+      zero(dlogits_.data(), int64_t(m) * K);
 
-    if (cfg_.apa) apa_sum += attention_prior_loss(b0, n, alpha, grad != nullptr, &taps);
+    if (cfg_.apa) apa_sum += attention_prior_loss(lo, m, alpha, grad != nullptr, &taps);
     if (cfg_.pse) {
       if (n_chunks == 1) merge_ranges(true);
       for (size_t k = 0; k < cfg_.pse_blocks.size(); ++k) {
@@ -379,24 +362,25 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
         float* tap = nullptr;
         if (grad) {
           tap = pse_taps_[k].data();
-          zero(tap, layouts_[size_t(l)].av_floats(n));
+          zero(tap, layouts_[size_t(l)].av_floats(m));
           taps.av[l] = tap;
         }
         // L_PSE = −Σ_blocks mean_b H_b.
-        pse_sum -= patch_similarity_entropy(tap, nullptr, model_.attention_values(l), pss_of(l, n), cfg_.kde_bandwidth,
+        pse_sum -= patch_similarity_entropy(tap, nullptr, model_.attention_values(l), pss_of(l, m), cfg_.kde_bandwidth,
                                             cfg_.kde_points, sim_lo[k], sim_hi[k], -double(cfg_.pse_weight) / B,
                                             &pool_);
       }
     }
     if (grad) {
       model_.backward(dlogits_.data(), taps, dxin_.data(), cancel);
-      parallel(n, [&](int64_t i) {
-        augment_backward(grad + (b0 + i) * L, dxin_.data() + i * L, 1, C, IH, IW, d.aug);
+      parallel(m, [&](int64_t i) {
+        augment_backward(grad + (lo + i) * L, dxin_.data() + i * L, 1, C, IH, IW, d.aug);
       });
     }
 
     // This chunk's MSR regions, each an image of its own with its own target.
-    cls_sum += region_passes(x, d, d.first_region[b0], d.first_region[b0 + n], w_cls, grad, labels.data(), cancel);
+    cls_sum += region_passes(x, d, d.first_region[b0], d.first_region[b0 + n], d.first_region[lo], d.first_region[hi],
+                             w_cls, grad, labels.data(), cancel);
     if (chunk_done_) chunk_done_(c + 1, n_chunks);
   }
 
@@ -405,124 +389,10 @@ StepLosses Synthesizer::objective(const float* x, int step, double alpha, float*
   out.apa = cfg_.apa ? apa_sum / B : 0.0;
   out.pse = cfg_.pse ? pse_sum / B : 0.0;
   out.target_prob = prob_sum / B;
-  out.tv = image_prior(x, grad);
+  out.tv = image_prior(x, grad, s_begin, s_end);
   out.total = (cfg_.apa ? alpha * out.apa : 0.0) + (classify_on ? cfg_.cls_weight * out.cls : 0.0) +
               (cfg_.tv != TvForm::None ? cfg_.tv_weight * out.tv : 0.0) + (cfg_.pse ? cfg_.pse_weight * out.pse : 0.0);
   return out;
-}
-
-// ------------------------------------------------------------ parts of the objective
-
-// Targets of the whole images b0 … b0+n−1 into labels (hard) or targets_buf_ rows (soft:
-// the own class plus this step's region classes); returns Σ of each image's softmax
-// probability of its own class (reported, not optimized).
-double Synthesizer::image_targets(const StepDraw& d, int b0, int n, const float* logits, int32_t* labels) {
-  const int K = info_.num_classes;
-  double prob_sum = 0;
-  for (int i = 0; i < n; ++i) {
-    const int b = b0 + i;
-    labels[i] = targets_[b];
-    if (cfg_.cls == ClsLoss::Soft) {
-      std::vector<int32_t> cls{targets_[b]};
-      std::vector<float> z{target_logits_[b]};
-      for (int r = d.first_region[b]; r < d.first_region[b + 1]; ++r) {
-        cls.push_back(d.region_cls[r]);
-        z.push_back(d.region_logit[r]);
-      }
-      soft_label_row(targets_buf_.data() + int64_t(i) * K, K, cls.data(), z.data(), int(cls.size()));
-    }
-    const float* zr = logits + int64_t(i) * K;
-    double mx = zr[0], s = 0;
-    for (int k = 1; k < K; ++k) mx = std::max(mx, double(zr[k]));
-    for (int k = 0; k < K; ++k) s += std::exp(double(zr[k]) - mx);
-    prob_sum += std::exp(double(zr[targets_[b]]) - mx) / s;
-  }
-  return prob_sum;
-}
-
-// APA of the images b0 … b0+n−1 of the last forward, summed over the aligned blocks with
-// their l/L weights; with grad, their tap gradients (scaled by α and 1/B) go into taps.
-double Synthesizer::attention_prior_loss(int b0, int n, double alpha, bool grad, TapGrads* taps) {
-  const int B = cfg_.images;
-  const double L_depth = info_.blocks;
-  double sum = 0;
-  for (size_t a = 0; a < cfg_.apa_blocks.size(); ++a) {
-    const int l = cfg_.apa_blocks[a];
-    const TapLayout& t = layouts_[size_t(l)];
-    const AttentionPriors& pr = priors_[size_t(apa_table_[a])];
-    const int H = t.heads, N = t.tokens, P = pr.patches();
-    const int64_t prior_stride = int64_t(pr.sets) * H * P;
-    const double w = cfg_.apa_depth_weight ? (l + 1) / L_depth : 1.0;  // l/L with 1-based l
-    const float* pri = prior_aug_[size_t(apa_table_[a])].data() + int64_t(b0) * prior_stride +
-                       int64_t(apa_set_[a]) * H * P;
-    float* tap = nullptr;
-    if (grad) {
-      tap = apa_taps_[a].data();
-      zero(tap, t.attention_floats(n));
-      taps->attn[l] = tap;
-    }
-    const double scale = alpha * w / B;
-    sum += w * (t.slots ? window_apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, t.windows, N, t.slots,
-                                          P, cfg_.apa_loss, scale)
-                        : apa_loss(tap, model_.attention(l), pri, prior_stride, n, H, N, t.prefix, cfg_.apa_query,
-                                   cfg_.apa_loss, scale));
-  }
-  return sum;
-}
-
-// The MSR regions [r_begin, r_end): each cropped, resized to the input size and classified
-// with its own target, in micro-batches; with grad, their gradients are scattered back into
-// their boxes. Returns Σ of the regions' classification losses.
-double Synthesizer::region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, double w_cls, float* grad,
-                                  int32_t* labels, const std::atomic<bool>* cancel) {
-  const SynthModel& mc = info_;
-  const int K = mc.num_classes, C = mc.channels, IH = mc.image_h, IW = mc.image_w;
-  const int64_t L = mc.image_len();
-  double cls_sum = 0;
-  for (int r0 = r_begin; r0 < r_end; r0 += plan_.region_batch) {
-    const int nr = std::min(plan_.region_batch, r_end - r0);
-    parallel(nr, [&](int64_t i) {
-      const Region& rg = d.regions[r0 + i];
-      crop_resize_forward(xin_.data() + i * L, x + rg.image * L, C, IH, IW, rg, IH, IW);
-    });
-    model_.forward(xin_.data(), nr, cancel);
-    for (int i = 0; i < nr; ++i) {
-      labels[i] = d.region_cls[r0 + i];
-      if (cfg_.cls == ClsLoss::Soft)
-        soft_label_row(targets_buf_.data() + int64_t(i) * K, K, &d.region_cls[r0 + i], &d.region_logit[r0 + i], 1);
-    }
-    const double mean = cfg_.cls == ClsLoss::Soft
-                            ? cpu::cross_entropy_soft(dlogits_.data(), model_.logits(), targets_buf_.data(), nr, K)
-                            : cpu::cross_entropy_hard(dlogits_.data(), model_.logits(), labels, nr, K);
-    cls_sum += mean * nr;
-    if (!grad) continue;
-    const float k = float(w_cls * nr);
-    for (int64_t i = 0; i < int64_t(nr) * K; ++i) dlogits_[i] *= k;
-    model_.backward(dlogits_.data(), TapGrads{}, dxin_.data(), cancel);
-    // Regions of one image are disjoint boxes but share the image's rows: scatter
-    // serially (cheap next to the passes) to keep the accumulation order fixed.
-    for (int i = 0; i < nr; ++i) {
-      const Region& rg = d.regions[r0 + i];
-      crop_resize_backward(grad + rg.image * L, dxin_.data() + int64_t(i) * L, C, IH, IW, rg, IH, IW);
-    }
-  }
-  return cls_sum;
-}
-
-// The TV prior of the batch x (TV, or |TV − v| with PSAQ-ViT's target); with grad, adds
-// its weighted gradient. Returns the unweighted value.
-double Synthesizer::image_prior(const float* x, float* grad) const {
-  if (cfg_.tv == TvForm::None) return 0.0;
-  const SynthModel& mc = info_;
-  const int B = cfg_.images, C = mc.channels, IH = mc.image_h, IW = mc.image_w;
-  const double tv = tv_loss(nullptr, x, B, C, IH, IW, cfg_.tv, 0.0);
-  if (cfg_.tv_target) {
-    const double sign = tv > tv_target_ ? 1.0 : tv < tv_target_ ? -1.0 : 0.0;
-    if (grad && sign != 0.0) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight * sign);
-    return std::fabs(tv - tv_target_);
-  }
-  if (grad) tv_loss(grad, x, B, C, IH, IW, cfg_.tv, cfg_.tv_weight);
-  return tv;
 }
 
 // ------------------------------------------------------------------------------ run
@@ -601,8 +471,9 @@ SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& 
       try {
         if (cancel && cancel->load(std::memory_order_relaxed)) fail("E_CANCELLED", "cancelled");
         if (auto_alpha && step == 0) {
-          // [ours] α·L_APA = w_cls·L_cls at step 0, measured once (a forward-only pass).
-          const StepLosses l0 = objective(res.images.data(), 0, 1.0, nullptr, cancel);
+          // [ours] α·L_APA = w_cls·L_cls at step 0, measured once (a forward-only pass) on the
+          // whole batch, shard or not: every shard has the seed's initial images.
+          const StepLosses l0 = objective_over(res.images.data(), 0, 1.0, nullptr, cancel, 0, B);
           alpha = cfg_.cls_weight * l0.cls / l0.apa;
           if (!(std::isfinite(alpha) && alpha > 0)) {
             stop("E_NUMERIC", "alpha", 0,
@@ -642,7 +513,7 @@ SynthResult Synthesizer::run(const std::atomic<bool>* cancel, const ProgressFn& 
         p.alpha = alpha;
         p.losses = losses;
         const double dt = std::chrono::duration<double>(t1 - t0).count();
-        p.images_per_second = dt > 0 ? B / dt : 0;
+        p.images_per_second = dt > 0 ? (cfg_.shard_end - cfg_.shard_begin) / dt : 0;
         p.seconds = std::chrono::duration<double>(t1 - t_start).count();
         progress(p);
         last_report = t1;

@@ -13,9 +13,20 @@
 // add the TV prior; check every loss part and the gradient for NaN/Inf; Adam step; clamp.
 //
 // Every loss is a sum of per-image (or per-region) terms over a normalizer fixed before
-// the passes (images B, or classified samples B + R), so micro-batching is exact; the
-// TV prior and the PSAQ-ViT similarity range are batch-wide and computed on the whole
-// batch. Results are deterministic for a seed, a thread count and a memory budget.
+// the passes (images B, or classified samples B + R); the TV prior and the PSAQ-ViT
+// similarity range are batch-wide and computed on the whole batch. The classification
+// gradient is rounded per pass, as (p − y)/n · float(w·n) with n the pass's samples, so the
+// micro-batch plan (from the memory budget and, on the CPU, the thread count) is part of
+// the result: results are deterministic for a seed, a thread count and a memory budget.
+//
+// Shards (SynthConfig::shard_begin/end): a shard optimizes a slice of the batch and must
+// give exactly the unsplit run's images for it. It draws everything for the whole batch,
+// plans the whole batch's micro-batches and walks them, passing only its own images (and
+// their regions) of each, with each sample's gradient divided by the n of the unsplit pass
+// it belongs to; auto α is measured on the whole batch at step 0 (its images are the
+// seed's). That is exact because every engine op is per sample and the CPU GEMM computes
+// each element with one FMA chain over K whatever M and N (gemm_pack.h): a row's result does
+// not depend on the rows beside it. test/synth.shard.test.ts checks it bit for bit.
 #pragma once
 
 #include <atomic>
@@ -112,6 +123,8 @@ class Synthesizer {
 
   // The loss parts at `images` [B, C, H, W] with the randomness of global step `step`, and,
   // if grad is non-null, d total / d images into it (overwritten). For tests and tools.
+  // In a shard: its images' parts of the losses and of the gradient (the rest of grad is
+  // left as it was).
   StepLosses objective(const float* images, int step, double alpha, float* grad, const std::atomic<bool>* cancel);
 
  private:
@@ -123,6 +136,10 @@ class Synthesizer {
     std::vector<int> first_region;  // [B + 1] regions of image b: [first[b], first[b+1])
   };
   StepDraw draw_step(int step) const;
+  // objective() over the images [b_begin, b_end) of the batch (the rest as in the unsplit
+  // run: the whole batch's draws, passes and normalizers).
+  StepLosses objective_over(const float* x, int step, double alpha, float* grad, const std::atomic<bool>* cancel,
+                            int b_begin, int b_end);
   int round_of(int step) const;
   void draw_targets();
   void draw_priors();
@@ -131,17 +148,22 @@ class Synthesizer {
   int64_t plan_bytes(int n) const;
   void init_images(std::vector<float>* x) const;
   void clamp_images(float* x) const;
-  // Parts of objective() (synth_loop.cc says what each computes).
+  // Parts of objective() (synth_parts.cc says what each computes).
+  void move_priors(const StepAugment& aug);
+  double classify(const float* logits, int m, int n, const int32_t* labels, double w);
   double image_targets(const StepDraw& d, int b0, int n, const float* logits, int32_t* labels);
   double attention_prior_loss(int b0, int n, double alpha, bool grad, TapGrads* taps);
-  double region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, double w_cls, float* grad,
-                       int32_t* labels, const std::atomic<bool>* cancel);
-  double image_prior(const float* x, float* grad) const;
-  // Classification loss of `n` samples (logits [n, K]) into dlogits (scaled by w); returns Σ.
-  double classify(float* dlogits, const float* logits, int n, const int32_t* cls, const std::vector<int>& soft_len,
-                  const std::vector<int32_t>& soft_cls, const std::vector<float>& soft_z, double w);
+  double region_passes(const float* x, const StepDraw& d, int r_begin, int r_end, int own_begin, int own_end,
+                       double w_cls, float* grad, int32_t* labels, const std::atomic<bool>* cancel);
+  double image_prior(const float* x, float* grad, int b_begin, int b_end) const;
+  // fn(i) for i in [0, n), on the pool when there is one and n > 1.
   template <class F>
-  void parallel(int64_t n, F&& fn);
+  void parallel(int64_t n, F&& fn) {
+    if (pool_.threads() > 1 && n > 1)
+      pool_.parallel_for(n, [&](int64_t i, int) { fn(i); });
+    else
+      for (int64_t i = 0; i < n; ++i) fn(i);
+  }
 
   // Called after each micro-batch of a step's whole images (done, total); run() reports it.
   std::function<void(int, int)> chunk_done_;

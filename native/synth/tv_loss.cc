@@ -28,11 +28,12 @@ int64_t pair_count(const Dir& d, int B, int C, int H, int W) {
 }
 }  // namespace
 
-double tv_loss(float* dx, const float* x, int B, int C, int H, int W, TvForm form, double scale) {
+double tv_loss(float* dx, const float* x, int B, int C, int H, int W, TvForm form, double scale, int mean_images) {
   if (form == TvForm::None) return 0.0;
   double total = 0.0;
   for (const Dir& d : kDirs) {
-    const int64_t n = pair_count(d, B, C, H, W);
+    // 'l1' means over the pairs of mean_images images (a shard: the whole batch's).
+    const int64_t n = pair_count(d, mean_images > 0 ? mean_images : B, C, H, W);
     if (n == 0) continue;
     if (form == TvForm::L2) {
       double s = 0.0;

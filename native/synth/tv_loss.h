@@ -11,7 +11,9 @@
 
 namespace spdfq::synth {
 
-// Returns the TV value; when dx is non-null ADDS scale · dTV/dx into it.
-double tv_loss(float* dx, const float* x, int B, int C, int H, int W, TvForm form, double scale);
+// Returns the TV value; when dx is non-null ADDS scale · dTV/dx into it. 'l1' takes its
+// means over the pairs of `mean_images` images (0: B), so that a slice of a batch gets its
+// part of the whole batch's value and exactly its gradient.
+double tv_loss(float* dx, const float* x, int B, int C, int H, int W, TvForm form, double scale, int mean_images = 0);
 
 }  // namespace spdfq::synth

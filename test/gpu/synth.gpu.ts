@@ -31,6 +31,7 @@
 
 import { synthesisObjective, synthesisPlan, synthesize, SynthesisResult, StepLossRecord } from '../../lib/synth/synthesize';
 import { SynthesisOptions } from '../../lib/synth/options';
+import { mergeShardResults } from '../../lib/synth/shard-result';
 import { createVit, VitDevice, VitModel } from '../../lib/vit';
 import { VitConfigInput } from '../../lib/vit-config';
 import { nativeAddon } from '../../lib/native';
@@ -165,6 +166,21 @@ describe.each(MODES)('synthesis on CUDA with $label GEMMs against the CPU engine
     const c = await synthesize(gpu, RUN);
     expect(Buffer.from(c.images.buffer).equals(Buffer.from(b.images.buffer))).toBe(true);
     await cpu.dispose();
+    await gpu.dispose();
+  });
+
+  test('3 shards (docs/scale-out.md, "Synthesis shards"), merged, are the unsplit run bit for bit, micro-batched or not', async () => {
+    // Exact on the CPU engines (test/synth.shard.test.ts); on CUDA it rests on every kernel
+    // computing a row the same whatever the rows beside it (fixed GEMM tiles, no split-K,
+    // per-row LayerNorm and softmax), which this checks.
+    const gpu = await cudaModel(mode.reference);
+    for (const o of [{ ...RUN, images: 7, iters: 4, msr: true, sl: true }, { ...RUN, images: 7, iters: 4, msr: true, memoryBudgetBytes: gpu.activationBytes(3) }]) {
+      const whole = await synthesize(gpu, o);
+      const parts: SynthesisResult[] = [];
+      for (let index = 0; index < 3; index++) parts.push(await synthesize(gpu, { ...o, shard: { index, count: 3 } }));
+      const merged = mergeShardResults(parts.map((result, i) => ({ source: `s${i}`, result })));
+      expect(Buffer.from(merged.images.buffer).equals(Buffer.from(whole.images.buffer))).toBe(true);
+    }
     await gpu.dispose();
   });
 });

@@ -1,7 +1,9 @@
 // `spdfq-native synth --model m.onnx --method spdfq --images 32 --iters 1000 --out dir`:
 // synthesizes calibration images and writes them (images.npy, PNGs, grid, targets, losses).
 // Progress bar on stderr; the first Ctrl-C stops cleanly and keeps the images reached so
-// far (written, exit code 130), a second one exits at once.
+// far (written, exit code 130), a second one exits at once. `--shard i/n` synthesizes a
+// shard of the images into --out/shards/i-of-n; `--merge` joins the shards' folders into
+// the unsplit run's outputs (docs/scale-out.md, "Synthesis shards").
 
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
@@ -17,14 +19,16 @@ import { SynthesisStoppedError } from '../../synth/errors';
 import { Preprocess, SYNTH_METHODS, SynthesisOptions, SynthMethod } from '../../synth/options';
 import { formatDuration, formatNumber, ProgressBar } from '../progress-bar';
 import { synthesize, SynthesisResult } from '../../synth/synthesize';
-import { writeSynthesisOutputs } from '../../synth/writers';
+import { readSynthesisResult, writeSynthesisOutputs } from '../../synth/writers';
+import { mergeShardResults } from '../../synth/shard-result';
+import { resolveShard, Shard } from '../../shard';
 import { checkOutput } from '../../io/output-path';
 import { keyOf, RunFolder } from '../../io/run-folder';
 import { intFlag } from '../flags';
 import { mergeSynthesis, synthOptionFlags } from '../synthesis-flags';
 
 export interface SynthArgs {
-  model: string;
+  model?: string;
   method: SynthMethod;
   images: number;
   iters?: number;
@@ -45,6 +49,9 @@ export interface SynthArgs {
   progress: boolean;
   force?: boolean;
   'synth-option'?: string[];
+  shard?: string;
+  shards?: number;
+  merge?: string[];
 }
 
 /** What synth writes into --out (and all that --force removes). */
@@ -103,24 +110,52 @@ export function synthOptionsFromArgs(a: SynthArgs, preprocess: Preprocess | unde
   return mergeSynthesis(o, synthOptionFlags(a['synth-option'])) as SynthesisOptions;
 }
 
+/** Where shard i of n writes (`synth --merge OUT/shards/*-of-n` joins them): the same
+ *  command line runs in every task of an array job, so the shard picks its own folder. */
+export function synthShardOut(out: string, s: Shard): string {
+  return path.join(out, 'shards', `${s.index}-of-${s.count}`);
+}
+
+/** `synth --merge dir…`: the shards' outputs as the unsplit run's, in --out. */
+function mergeSynthCommand(a: SynthArgs, err: NodeJS.WritableStream): SynthesisResult {
+  const out = checkOutput('--out', a.out, a.merge!.map((d) => ({ flag: '--merge', path: d })), { isFolder: true, writes: SYNTH_WRITES });
+  const parts = a.merge!.map((dir) => {
+    const result = readSynthesisResult(dir);
+    if (!result) throw new SpdfqError('E_IO', `synth --merge: ${dir} holds no finished synth output (images.npy, targets.json, losses.json and synthesis.json of a run that was not stopped)`);
+    return { source: dir, result };
+  });
+  const merged = mergeShardResults(parts);
+  const folder = RunFolder.open(out, { command: 'synth', key: keyOf({ merge: a.merge }), writes: SYNTH_WRITES, beside: ['shards'], force: a.force });
+  const files = writeSynthesisOutputs(merged, folder.subfolder(''), { pngs: a.pngs });
+  err.write(`spdfq-native: ${merged.shape[0]} ${merged.method} images from ${parts.length} shards → ${path.resolve(a.out)} (${files.length} files)\n`);
+  return merged;
+}
+
 /** The command's work, with its dependencies injectable (tests pass a tiny model). */
 export async function runSynthCommand(a: SynthArgs, deps: SynthDeps = { loadModel: defaultLoadModel }): Promise<SynthesisResult> {
   const err = deps.stderr ?? process.stderr;
+  if (a.merge !== undefined) return mergeSynthCommand(a, err);
+  if (!a.model) throw new SpdfqError('E_CONFIG', '--model: expected an ONNX model file (or --merge with the output folders of shards)');
+  const modelFile = a.model;
   intFlag('images', a.images, 1);
   intFlag('iters', a.iters, 0);
   intFlag('seed', a.seed, 0);
   intFlag('threads', a.threads, 1);
-  const out = checkOutput('--out', a.out, [
+  const shard = resolveShard(a.shard, process.env, a.shards);
+  const outArg = shard ? synthShardOut(a.out, shard) : a.out;
+  const out = checkOutput('--out', outArg, [
     { flag: '--model', path: a.model },
     { flag: '--real', path: a.real ?? '' },
     { flag: '--real-labels', path: a['real-labels'] ?? '' },
   ], { isFolder: true, writes: SYNTH_WRITES });
-  const folder = RunFolder.open(out, { command: 'synth', key: keyOf({ model: a.model, args: a }), writes: SYNTH_WRITES, force: a.force });
-  const loaded = await deps.loadModel(a.model, { threads: a.threads });
+  const folder = RunFolder.open(out, { command: 'synth', key: keyOf({ model: a.model, args: a, shard }), writes: SYNTH_WRITES, force: a.force });
+  if (shard) err.write(`spdfq-native: synth shard ${shard.index}/${shard.count} → ${out}\n`);
+  const loaded = await deps.loadModel(modelFile, { threads: a.threads });
   const model = loaded.model ?? (loaded.weights && loaded.config ? await createVit(loaded.config, loaded.weights, { threads: a.threads }) : null);
   if (!model) throw new SpdfqError('E_ONNX', `${a.model}: the loader returned neither a model nor weights`);
   const ownModel = loaded.ownsModel ?? !loaded.model;
   const options = synthOptionsFromArgs(a, loaded.preprocess);
+  if (shard) options.shard = shard;
   const bar = a.progress ? new ProgressBar({ stream: err }) : null;
   const ac = new AbortController();
   const onOuterAbort = () => ac.abort();
@@ -161,14 +196,14 @@ export async function runSynthCommand(a: SynthArgs, deps: SynthDeps = { loadMode
     const result = await synthesize(model, options);
     bar?.done();
     const files = writeSynthesisOutputs(result, folder.subfolder(''), { pngs: a.pngs });
-    err.write(`spdfq-native: ${result.shape[0]} ${result.method} images (${result.stepsDone} steps, ${formatDuration(result.seconds)}${result.alpha !== null ? `, α1 = ${formatNumber(result.alpha)}` : ''}) → ${path.resolve(a.out)} (${files.length} files)\n`);
+    err.write(`spdfq-native: ${result.shape[0]} ${result.method} images (${result.stepsDone} steps, ${formatDuration(result.seconds)}${result.alpha !== null ? `, α1 = ${formatNumber(result.alpha)}` : ''}) → ${out} (${files.length} files)\n`);
     return result;
   } catch (e) {
     bar?.done();
     if (e instanceof SynthesisStoppedError) {
       // Keep what was reached: the images of the last good step, their targets and losses.
       writeSynthesisOutputs(e.partial, folder.subfolder(''), { pngs: a.pngs, stopped: { code: e.code, step: e.step, part: e.part, message: e.message } });
-      err.write(`spdfq-native: wrote the images of ${e.partial.stepsDone} completed steps to ${path.resolve(a.out)}\n`);
+      err.write(`spdfq-native: wrote the images of ${e.partial.stepsDone} completed steps to ${out}\n`);
     }
     throw e;
   } finally {
@@ -184,7 +219,7 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
   describe: 'Synthesize data-free calibration images from a model (SPDFQ, PSAQ-ViT, inversion, noise, real)',
   builder: (y: Argv<object>) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'ONNX model file' })
+      .option('model', { type: 'string', describe: 'ONNX model file (required unless --merge)' })
       .option('method', { choices: SYNTH_METHODS as SynthMethod[], default: 'spdfq' as SynthMethod, describe: 'synthesis method' })
       .option('images', { type: 'number', default: 32, describe: 'number of images [summary: 32]' })
       .option('iters', { type: 'number', describe: 'iterations over all rounds [summary: 1000; psaq 2×500]' })
@@ -204,7 +239,10 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
       .option('pngs', { type: 'boolean', default: true, describe: 'write one PNG per image (--no-pngs: only the grid)' })
       .option('progress', { type: 'boolean', default: true, describe: 'progress bar on stderr' })
       .option('force', { type: 'boolean', default: false, describe: 'into an --out folder holding earlier images: replace them (removes only what synth writes)' })
-      .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path (repeatable): e.g. apa.loss=kl, apa.alpha=0.01, tv.form=l2 (docs/synthesis.md lists them)' }) as unknown as Argv<SynthArgs>,
+      .option('synth-option', { type: 'array', string: true, describe: 'any synthesis option by its API path (repeatable): e.g. apa.loss=kl, apa.alpha=0.01, tv.form=l2 (docs/synthesis.md lists them)' })
+      .option('shard', { type: 'string', describe: "synthesize shard i/n of the images (0-based) into --out/shards/i-of-n; merged with --merge they are the unsplit run's images bit for bit; default in a Slurm array or Kubernetes Indexed Job: the task's (docs/scale-out.md); 'none' for all images. Not with PSAQ-ViT's entropy, its TV target or the l2 TV prior" })
+      .option('shards', { type: 'number', describe: 'number of shards in a Kubernetes Indexed Job (its completions; or $SPDFQ_SHARDS)' })
+      .option('merge', { type: 'array', string: true, describe: "run nothing: join the folders of a run's shards (OUT/shards/*-of-n) into --out as the unsplit run's outputs; refuses missing, duplicate or mismatched shards" }) as unknown as Argv<SynthArgs>,
   handler: async (argv) => {
     await runSynthCommand(argv);
   },
