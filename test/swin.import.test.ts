@@ -166,11 +166,12 @@ test('createSwin on the fixture weights gives the imported model\'s logits exact
 describe('the CLI', () => {
   const file = path.join(SWIN_FIXTURE_DIR, 'swin_pad_op17.onnx');
 
-  test('run refuses a Swin model, saying it is a Swin and that quantization (not synthesis) is missing', async () => {
-    const r = await cli(['run', '--model', file, '--out', path.join(os.tmpdir(), `swin-run-${process.pid}`)]);
+  test('compare refuses a Swin model, saying it is a Swin, that run takes it and what else does', async () => {
+    const data = path.resolve(__dirname, '..', 'models', 'cifar10-vit-test');
+    const r = await cli(['compare', '--model', file, '--eval', data, '--real', data, '--out', path.join(os.tmpdir(), `swin-compare-${process.pid}`)]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/recognized as a torchvision Swin Transformer V1: 20×20×3, patch 2, embed 8, depths \[2, 2, 2\]/);
-    expect(r.stderr).toMatch(/`run` and `compare` do not take a Swin yet \(docs\/swin.md, "Stages that remain"/);
+    expect(r.stderr).toMatch(/`compare` does not take a Swin yet \(docs\/swin.md, "Stages that remain"\); `run` does, without block reconstruction/);
     expect(r.stderr).toMatch(/Synthesis runs on it/);
     expect(r.stderr).toMatch(/spdfq-native quantize --model <file>/);
     expect(r.stderr).not.toMatch(/not a supported ViT graph/);

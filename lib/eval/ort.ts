@@ -24,7 +24,7 @@ export async function ortUnavailable(): Promise<string | null> {
   }
 }
 
-export async function ortForward(model: Uint8Array | string, config: VitConfig, threads?: number): Promise<OrtModel> {
+export async function ortForward(model: Uint8Array | string, config: Pick<VitConfig, 'channels' | 'imageHeight' | 'imageWidth'>, threads?: number): Promise<OrtModel> {
   let ort: typeof import('onnxruntime-node');
   try {
     ort = await import('onnxruntime-node');

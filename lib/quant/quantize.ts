@@ -108,6 +108,7 @@ export async function simulateExported(q: QuantizedVit, exported: QuantExportRes
 /** Quantizes a ViT or a Swin (docs/quantization.md; a Swin: docs/swin.md, "Stage: quantization"). */
 export async function quantize(source: VitModel, images: Float32Array, numImages: number, options?: QuantizeCallOptions): Promise<QuantizedVit>;
 export async function quantize(source: SwinModel, images: Float32Array, numImages: number, options?: QuantizeCallOptions): Promise<QuantizedSwin>;
+export async function quantize(source: VitModel | SwinModel, images: Float32Array, numImages: number, options?: QuantizeCallOptions): Promise<QuantizedVit | QuantizedSwin>;
 export async function quantize(source: VitModel | SwinModel, images: Float32Array, numImages: number, options: QuantizeCallOptions = {}): Promise<QuantizedVit | QuantizedSwin> {
   if (source instanceof SwinModel) return quantizeSwin(source, images, numImages, options);
   return quantizeVit(source, images, numImages, options);

@@ -2,6 +2,8 @@
 // quantized.json (architecture, plan, quantizers, report) and quantized-weights.bin (the
 // full-precision weights behind the quantizers, after reparameterization and
 // reconstruction, float32 in parameter order). Loading rebuilds exactly the same model.
+// A Swin's state (kind 'swin') lists its weights by name and length in the JSON: its
+// parameter set depends on the reparameterization (added biases), not on the config alone.
 
 import * as fs from 'fs';
 import * as path from 'path';
@@ -10,43 +12,49 @@ import { createVit } from '../vit';
 import { VitConfig, vitParamSpecs } from '../vit-config';
 import { SiteQuantizer, WeightQuantizer } from '../native';
 import { QuantizationReport, QuantizedVit } from './quantize';
+import { QuantizedSwin } from './quantize-swin';
+import { createSwin, SwinConfig } from '../swin';
 import { QuantPlan } from './quant-config';
 
 const FORMAT = 'spdfq-native quantized model 1';
 
-interface StateJson {
+type StateJson = {
   format: string;
-  config: VitConfig;
   plan: QuantPlan;
   sites: SiteQuantizer[];
   weightQuantizers: (Omit<WeightQuantizer, 'scales' | 'zeros'> & { scales: number[]; zeros: number[] })[];
-  report: QuantizationReport;
+} & ({ kind?: undefined; config: VitConfig; report: QuantizationReport } | { kind: 'swin'; config: SwinConfig; report: QuantizedSwin['report']; weightNames: [string, number][] });
+
+/** Parameter names and lengths, in the order the weights file holds them. */
+function layout(state: StateJson): [string, number][] {
+  if (state.kind === 'swin') return state.weightNames;
+  return vitParamSpecs(state.config).map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1)]);
 }
 
 /** The two files' contents: write them with the caller's writer (atomic). */
-export function serializeQuantized(q: QuantizedVit): { json: string; weights: Uint8Array } {
+export function serializeQuantized(q: QuantizedVit | QuantizedSwin): { json: string; weights: Uint8Array } {
   const weights = q.getWeights();
-  const specs = vitParamSpecs(q.config);
-  const total = specs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
-  const flat = new Float32Array(total);
-  let off = 0;
-  for (const p of specs) {
-    const w = weights.get(p.name)!;
-    flat.set(w, off);
-    off += w.length;
-  }
-  const state: StateJson = {
+  const common = {
     format: FORMAT,
-    config: q.config,
     plan: q.plan,
     sites: q.sites,
     weightQuantizers: q.weightQuantizers.map((w) => ({ ...w, scales: Array.from(w.scales), zeros: Array.from(w.zeros) })),
-    report: q.report,
   };
+  const state: StateJson = q instanceof QuantizedSwin
+    ? { ...common, kind: 'swin', config: q.config, report: q.report, weightNames: Array.from(weights, ([name, w]): [string, number] => [name, w.length]) }
+    : { ...common, config: q.config, report: q.report };
+  const names = layout(state);
+  const flat = new Float32Array(names.reduce((s, [, n]) => s + n, 0));
+  let off = 0;
+  for (const [name] of names) {
+    const w = weights.get(name)!;
+    flat.set(w, off);
+    off += w.length;
+  }
   return { json: `${JSON.stringify(state)}\n`, weights: new Uint8Array(flat.buffer) };
 }
 
-export async function loadQuantized(dir: string, threads?: number): Promise<QuantizedVit> {
+export async function loadQuantized(dir: string, threads?: number): Promise<QuantizedVit | QuantizedSwin> {
   const jsonPath = path.join(dir, 'quantized.json');
   const binPath = path.join(dir, 'quantized-weights.bin');
   let state: StateJson;
@@ -57,23 +65,27 @@ export async function loadQuantized(dir: string, threads?: number): Promise<Quan
   }
   if (state.format !== FORMAT) throw new SpdfqError('E_IO', `${jsonPath}: expected format '${FORMAT}', found ${JSON.stringify(state.format)}`);
   const bytes = fs.readFileSync(binPath);
-  const specs = vitParamSpecs(state.config);
-  const total = specs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+  const names = layout(state);
+  const total = names.reduce((s, [, n]) => s + n, 0);
   if (bytes.length !== total * 4) throw new SpdfqError('E_IO', `${binPath}: expected ${total * 4} bytes of weights, found ${bytes.length}`);
   const flat = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
   const weights = new Map<string, Float32Array>();
   let off = 0;
-  for (const p of specs) {
-    const n = p.shape.reduce((a, b) => a * b, 1);
-    weights.set(p.name, flat.subarray(off, off + n));
+  for (const [name, n] of names) {
+    weights.set(name, flat.subarray(off, off + n));
     off += n;
   }
-  const model = await createVit(state.config, weights, { threads });
   const weightQuantizers: WeightQuantizer[] = state.weightQuantizers.map((w) => ({ ...w, scales: Float32Array.from(w.scales), zeros: Float32Array.from(w.zeros) }));
-  await model.exclusive(async () => {
-    const native = model.nativeHandle();
+  const install = (native: { setActQuant(s: SiteQuantizer[]): void; setWeightQuant(w: WeightQuantizer[]): void }) => {
     native.setActQuant(state.sites);
     native.setWeightQuant(weightQuantizers);
-  });
+  };
+  if (state.kind === 'swin') {
+    const swin = createSwin(state.config, weights, { threads });
+    await swin.exclusive(async () => install(swin.nativeHandle()));
+    return new QuantizedSwin(swin, state.plan, state.sites, weightQuantizers, weights, state.report);
+  }
+  const model = await createVit(state.config, weights, { threads });
+  await model.exclusive(async () => install(model.nativeHandle()));
   return new QuantizedVit(model, state.plan, state.sites, weightQuantizers, state.report);
 }

@@ -14,6 +14,10 @@ import {
   activationSpec, blockSites, checkOverrides, patchInputSite, QuantOptions, QuantPlan, resolveQuantSettings, SitePlan, WeightPlan, weightSpec,
 } from './quant-config';
 
+/** The plan's note on every Swin (`run` says it from the import on, results.json and the report). */
+export const SWIN_NO_RECONSTRUCTION =
+  'Swin: block reconstruction is not implemented yet (docs/swin.md, "Stages that remain"): the model is calibrated and reparameterized only, and the reconstruction defaults (iterations, rounding, QDrop) do not apply';
+
 /** torchvision's module prefix of block i of stage s, and of the merge after stage s. */
 export const swinBlockPrefix = (s: number, i: number): string => `features.${2 * s + 1}.${i}.`;
 export const swinMergePrefix = (s: number): string => `features.${2 * s + 2}.`;
@@ -34,7 +38,7 @@ export function planSwinQuantization(config: SwinConfig, options: QuantOptions =
     throw new SpdfqError('E_CONFIG', 'reconstruction: block reconstruction of a Swin is not implemented yet (docs/swin.md, "Stage: quantization"); pass reconstruction: false');
   }
   const st = resolveQuantSettings({ ...options, reconstruction: false }, ['features.0.0.weight', 'head.weight', 'head_in']);
-  const notes: string[] = ['Swin: no block reconstruction yet (docs/swin.md, "Stage: quantization")'];
+  const notes: string[] = [SWIN_NO_RECONSTRUCTION];
   const sites: SitePlan[] = [patchInputSite(st)];
   const weights: WeightPlan[] = [];
   const addWeight = (name: string) => weights.push({ name, spec: weightSpec(st, name) });

@@ -1,24 +1,28 @@
 // `run`: the whole product in one call — import the ONNX model, synthesize calibration
 // images (SPDFQ by default), calibrate and reconstruct a low-bit model, evaluate full
 // precision and quantized on labelled images, export the quantized ONNX and evaluate that
-// file in onnxruntime. Every stage's output is written as soon as it exists, so a failure
+// file in onnxruntime — for a ViT or a Swin (architecture.ts holds what differs; a Swin
+// has no block reconstruction yet). Every stage's output is written as soon as it exists, so a failure
 // or Ctrl-C later keeps what was already computed.
 
 import * as fs from 'fs';
 import * as path from 'path';
 import { SpdfqError } from '../errors';
-import { importOnnx, ImportedModel } from '../onnx/import-onnx';
 import { Preprocessing, readPreprocessing } from '../onnx/preprocess';
-import { createVit, VitModel } from '../vit';
+import { VitModel } from '../vit';
 import { backendFor, Device } from './device';
 import { synthesize, SynthesisResult } from '../synth/synthesize';
 import { SynthesisOptions, SynthMethod, SYNTH_METHODS } from '../synth/options';
 import { imageGridPng, readSynthesisResult, writeSynthesisOutputs } from '../synth/writers';
 import { SynthesisStoppedError } from '../synth/errors';
 import { classAttentionMaps } from '../synth/attention-maps';
-import { quantize, QuantizedVit, simulateExported } from '../quant/quantize';
+import { quantize } from '../quant/quantize';
 import { BitsPreset, BITS_PRESETS, normalizedPixelRange, QuantOptions, ReconstructionOptions } from '../quant/quant-config';
-import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat, QuantExportResult } from '../quant/export-onnx';
+import { checkExportFormat, QuantExportFormat, QuantExportResult } from '../quant/export-onnx';
+import {
+  createModel, describeImport, exportRunQuantized, familyOf, importForRun, isSwinImport, logitsOf, RunImport, RunModel, RunQuantized, simulateRunExported,
+  SWIN_NO_ATTENTION_MAPS, SWIN_NO_RECONSTRUCTION, swinRunSettings,
+} from './architecture';
 import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
 import { LabelledImages } from '../data/labelled-images';
@@ -87,6 +91,11 @@ export interface RunResults {
   method: SynthMethod;
   bits: BitsPreset;
   model: string;
+  /** The model's architecture: 'vit', or 'swin' (docs/swin.md, "Stage: run"). */
+  architecture: 'vit' | 'swin';
+  /** What this run did differently from the defaults, and why (a Swin's missing block
+   *  reconstruction; the quantization plan's notes). */
+  notes: string[];
   fp_top1: number | null;
   quant_top1: number | null;
   exported_top1: number | null;
@@ -159,7 +168,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
   const outputs: string[] = [];
   const results: RunResults = {
     status: 'running', stage: 'import', error: null, resumed: [],
-    method, bits, model: modelPath, fp_top1: null, quant_top1: null, exported_top1: null, exported_sim_top1: null, exported_agreement: null,
+    method, bits, model: modelPath, architecture: 'vit', notes: [], fp_top1: null, quant_top1: null, exported_top1: null, exported_sim_top1: null, exported_agreement: null,
     eval_images: 0, synthetic_images: 0, synthesis_seconds: 0, quantization_seconds: 0, seconds: 0, export_warnings: [], outputs,
   };
   let started = false;
@@ -176,25 +185,31 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
 
   // 1. Import, and the labelled evaluation set (a bad folder fails before minutes of work).
   rep.start(Stage.Import, `importing ${modelPath}`);
-  const imported = await importOnnx(modelPath);
+  const imported = await importForRun(modelPath);
+  // A Swin's unsupported options are refused here, before any work (architecture.ts).
+  const reconstruction = isSwinImport(imported) ? swinRunSettings(options) : options.reconstruction;
+  if (isSwinImport(imported)) {
+    results.architecture = 'swin';
+    results.notes.push(SWIN_NO_RECONSTRUCTION);
+  }
   const pre = readPreprocessing(imported.path, imported.config);
   const evalSet = evalPath ? loadEvalSet(evalPath, imported.config, pre, { limit: options.evalLimit }) : null;
   results.eval_images = evalSet?.count ?? 0;
-  const fp: VitModel = await createVit(imported.config, imported.weights, { threads: options.threads });
-  let synthModel: VitModel = fp;
-  rep.done(Stage.Import, `${imported.family}: depth ${imported.config.depth}, dim ${imported.config.embedDim}, ${imported.config.numHeads} heads, ${imported.config.imageHeight}×${imported.config.imageWidth}`);
-  let quant: QuantizedVit | null = null;
+  const fp: RunModel = await createModel(imported, options.threads);
+  let synthModel: RunModel = fp;
+  rep.done(Stage.Import, describeImport(imported));
+  let quant: RunQuantized | null = null;
   try {
     started = true;
     stage('synthesize');
-    if (backend.kind === 'cuda') synthModel = await createVit(imported.config, imported.weights, { device: `cuda:${backend.index}` });
+    if (backend.kind === 'cuda') synthModel = await createModel(imported, options.threads, backend);
 
     // 2. Calibration images.
     const synth = await calibrationImages(synthModel, options, method, pre, folder, keys.synth, rep, outputs, results);
     stage('quantize');
 
     // 3. Quantize: calibrate, reparameterize, reconstruct.
-    quant = await quantizedModel(fp, synth, options, bits, pre, folder, keys.quant, rep, results);
+    quant = await quantizedModel(fp, synth, { ...options, reconstruction }, bits, pre, folder, keys.quant, rep, results);
     stage('evaluate');
 
     // 4. Evaluate full precision and the quantized simulation.
@@ -202,7 +217,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
     if (evalSet) {
       rep.start(Stage.Evaluate, `${evalSet.count} labelled images`);
       const K = imported.config.numClasses;
-      const fpEval = await evaluate(async (x, b) => (await fp.forward(x, b)).logits, evalSet, K, { signal: options.signal });
+      const fpEval = await evaluate(logitsOf(fp), evalSet, K, { signal: options.signal });
       qEval = await evaluate((x, b) => quant!.forward(x, b), evalSet, K, { signal: options.signal });
       results.fp_top1 = fpEval.top1;
       results.quant_top1 = qEval.top1;
@@ -240,7 +255,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
 /** Synthesizes the calibration images, or reuses an earlier run's (resume); written to
  *  out/synthetic as soon as they exist, and the last good images too when stopped. */
 async function calibrationImages(
-  model: VitModel, options: RunOptions, method: SynthMethod, pre: Preprocessing, folder: RunFolder, key: string, rep: StageReporter, outputs: string[], results: RunResults,
+  model: RunModel, options: RunOptions, method: SynthMethod, pre: Preprocessing, folder: RunFolder, key: string, rep: StageReporter, outputs: string[], results: RunResults,
 ): Promise<SynthesisResult> {
   const dir = folder.file('synthetic');
   if (folder.completed('synthesize', key)) {
@@ -294,13 +309,14 @@ async function calibrationImages(
 /** Calibrates, reparameterizes and reconstructs the quantized model, or loads an earlier
  *  run's (resume); saved under out/state for a later resume. */
 async function quantizedModel(
-  fp: VitModel, synth: SynthesisResult, options: RunOptions, bits: BitsPreset, pre: Preprocessing, folder: RunFolder, key: string, rep: StageReporter, results: RunResults,
-): Promise<QuantizedVit> {
+  fp: RunModel, synth: SynthesisResult, options: RunOptions, bits: BitsPreset, pre: Preprocessing, folder: RunFolder, key: string, rep: StageReporter, results: RunResults,
+): Promise<RunQuantized> {
   if (folder.completed('quantize', key)) {
     results.resumed.push('quantize');
     rep.start(Stage.Quantize, `${bits}: reusing the quantized model of the earlier run`);
     const q = await loadQuantized(folder.file('state'), options.threads);
     results.quantization_seconds = q.report.seconds;
+    results.notes.push(...q.plan.notes.filter((n) => !results.notes.includes(n)));
     rep.done(Stage.Quantize, `loaded from ${displayPath(folder.file('state'))}`);
     return q;
   }
@@ -323,6 +339,7 @@ async function quantizedModel(
   });
   results.quantization_seconds = quant.report.seconds;
   for (const note of quant.plan.notes) rep.warn(note);
+  results.notes.push(...quant.plan.notes.filter((n) => !results.notes.includes(n)));
   const state = serializeQuantized(quant);
   const files = [folder.write('state/quantized.json', state.json), folder.write('state/quantized-weights.bin', state.weights)];
   folder.markDone('quantize', key, files);
@@ -333,10 +350,10 @@ async function quantizedModel(
 /** Writes the quantized ONNX and, with an evaluation set, measures it in onnxruntime beside
  *  our simulation of the quantizers exactly as exported. */
 async function exportAndMeasure(
-  quant: QuantizedVit, imported: ImportedModel, evalSet: LabelledImages | null, qEval: Evaluation | null, options: RunOptions, folder: RunFolder, rep: StageReporter, outputs: string[], results: RunResults,
+  quant: RunQuantized, imported: RunImport, evalSet: LabelledImages | null, qEval: Evaluation | null, options: RunOptions, folder: RunFolder, rep: StageReporter, outputs: string[], results: RunResults,
 ): Promise<QuantExportResult> {
   rep.start(Stage.Export, 'quantized ONNX');
-  const exported = exportQuantizedOnnx(quant, { format: options.exportFormat, inputName: imported.inputName, outputName: imported.outputName });
+  const exported = exportRunQuantized(quant, { format: options.exportFormat, inputName: imported.inputName, outputName: imported.outputName });
   const onnxPath = folder.write('quantized.onnx', exported.bytes);
   outputs.push(onnxPath);
   results.export_warnings = exported.warnings;
@@ -358,7 +375,7 @@ async function exportAndMeasure(
         results.exported_sim_top1 = qEval.top1;
         results.exported_agreement = agreement(ortEval.predictions, qEval.predictions);
       } else {
-        const sim = await simulateExported(quant, exported);
+        const sim = await simulateRunExported(quant, exported);
         try {
           const simEval = await evaluate((x, b) => sim.forward(x, b), evalSet, K, { signal: options.signal });
           results.exported_sim_top1 = simEval.top1;
@@ -382,9 +399,9 @@ function className(index: number, classes: string[] | undefined): string {
 
 /** Class-token attention against its prior, averaged over heads, for the first images at
  *  the last aligned block (SPDFQ's APA); none for methods without priors. */
-async function attentionHeatmaps(fp: VitModel, synth: SynthesisResult, classes: string[] | undefined): Promise<HeatmapPair[]> {
+async function attentionHeatmaps(fp: RunModel, synth: SynthesisResult, classes: string[] | undefined): Promise<HeatmapPair[]> {
   const heatmaps: HeatmapPair[] = [];
-  if (!synth.priors) return heatmaps;
+  if (!synth.priors || !(fp instanceof VitModel)) return heatmaps;
   const [, sets, heads, gh, gw] = synth.priors.shape;
   const lastBlock = synth.priors.blocks[synth.priors.blocks.length - 1];
   const show = Math.min(4, synth.shape[0]);
@@ -405,14 +422,14 @@ async function attentionHeatmaps(fp: VitModel, synth: SynthesisResult, classes: 
 }
 
 async function renderRunReport(
-  fp: VitModel, synth: SynthesisResult, quant: QuantizedVit, exported: QuantExportResult, imported: ImportedModel, modelPath: string, results: RunResults, t0: number,
+  fp: RunModel, synth: SynthesisResult, quant: RunQuantized, exported: QuantExportResult, imported: RunImport, modelPath: string, results: RunResults, t0: number,
   classes: string[] | undefined,
 ): Promise<string> {
   const { bits, method } = results;
   return renderReport({
     title: `spdfq-native: ${path.basename(modelPath)} at ${bits.toUpperCase()} with ${method}`,
     summary: [
-      { label: 'model', value: `${modelPath} (${imported.family})` },
+      { label: 'model', value: `${modelPath} (${familyOf(imported)})` },
       { label: 'calibration', value: `${results.synthetic_images} ${method} images, ${synth.stepsDone} steps, ${results.synthesis_seconds.toFixed(1)} s` },
       { label: 'full precision top-1', value: pct(results.fp_top1) },
       { label: `${bits} top-1 (simulation)`, value: pct(results.quant_top1) },
@@ -433,7 +450,7 @@ async function renderRunReport(
           { name: 'PSE', values: synth.losses.map((l) => Math.abs(l.pse)) },
         ]
       : [],
-    blockErrors: quant.report.reconstruction,
-    notes: exported.warnings,
+    blockErrors: 'reconstruction' in quant.report ? quant.report.reconstruction : [],
+    notes: [...results.notes, ...(fp instanceof VitModel ? [] : [SWIN_NO_ATTENTION_MAPS]), ...exported.warnings],
   });
 }
