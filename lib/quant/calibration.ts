@@ -117,6 +117,14 @@ export function vitCalibrationStages(depth: number): CalibrationStage[] {
 }
 
 /** Refuses calibration images that are not `n` finite images of `imageLength` floats. */
+/** The source model's weights, refused when one holds a NaN or infinity (a damaged file). */
+export function checkFiniteWeights(weights: Map<string, Float32Array>): void {
+  for (const [name, w] of weights) {
+    const i = w.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) throw new SpdfqError('E_NUMERIC', `the model's weight ${name} holds ${w[i]} at index ${i}; the model file is damaged (expected finite weights)`);
+  }
+}
+
 export function checkCalibrationImages(images: Float32Array, n: number, imageLength: number): void {
   if (!Number.isInteger(n) || n < 1) throw new SpdfqError('E_CONFIG', `number of calibration images: expected a positive integer, received ${n}`);
   if (!isFloat32Array(images) || images.length !== n * imageLength) {

@@ -5,13 +5,13 @@
 // the fake-quantized simulation and knows every quantizer (for export). No block
 // reconstruction yet.
 
-import * as fs from 'fs';
 import { SpdfqError } from '../errors';
+import { writeFileAtomic } from '../io/atomic';
 import { LabelledImages } from '../data/labelled-images';
 import { evaluate, Evaluation, EvaluateOptions } from '../eval/evaluate';
 import { SiteQuantizer, WeightQuantizer } from '../native';
 import { createSwin, SwinConfig, SwinModel } from '../swin';
-import { calibrateJoint, calibrateSequential, checkCalibrationImages, nativeError } from './calibration';
+import { calibrateJoint, calibrateSequential, checkCalibrationImages, checkFiniteWeights, nativeError } from './calibration';
 import { QuantizeProgress, QuantOptions, QuantPlan } from './quant-config';
 import { planSwinQuantization, swinCalibrationStages, swinMergePrefix } from './swin-quant-config';
 import { exportQuantizedSwinOnnx } from './export-swin-onnx';
@@ -56,11 +56,7 @@ export class QuantizedSwin {
   /** Writes the quantized ONNX (export-swin-onnx.ts); returns the export's details. */
   async exportOnnx(file: string, options: QuantExportOptions = {}): Promise<QuantExportResult> {
     const res = exportQuantizedSwinOnnx(this, options);
-    try {
-      fs.writeFileSync(file, res.bytes);
-    } catch (err) {
-      throw new SpdfqError('E_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
-    }
+    writeFileAtomic(file, res.bytes);
     return res;
   }
 
@@ -76,10 +72,7 @@ export async function quantizeSwin(source: SwinModel, images: Float32Array, numI
   const plan = planSwinQuantization(c0, options);
   const progress = options.onProgress ?? (() => undefined);
   const weights = await source.getWeights();
-  for (const [name, w] of weights) {
-    const i = w.findIndex((v) => !Number.isFinite(v));
-    if (i >= 0) throw new SpdfqError('E_NUMERIC', `the model's weight ${name} holds ${w[i]} at index ${i}; the model file is damaged (expected finite weights)`);
-  }
+  checkFiniteWeights(weights);
   // Reparameterization folds a bias into qkv and into each merge's reduction: zero biases
   // where the model has none (torchvision's reduction never has one).
   let config = c0;

@@ -3,8 +3,8 @@
 // runs the fake-quantized simulation and knows every quantizer (for export).
 
 import { nativeAddon } from '../native';
-import * as fs from 'fs';
 import { SpdfqError } from '../errors';
+import { writeFileAtomic } from '../io/atomic';
 import { LabelledImages } from '../data/labelled-images';
 import { evaluate, Evaluation, EvaluateOptions } from '../eval/evaluate';
 import { exportQuantizedOnnx, QuantExportOptions, QuantExportResult } from './export-onnx';
@@ -15,7 +15,7 @@ import { ChannelQuantizer, CalibrationRequest, ReconstructProgress, SiteQuantize
 import { planQuantization, QuantizeProgress, QuantOptions, QuantPlan } from './quant-config';
 export type { QuantizeProgress } from './quant-config';
 export { uniformFromRange } from './rounding';
-import { calibrateJoint, calibrateSequential, checkCalibrationImages, nativeError, vitCalibrationStages } from './calibration';
+import { calibrateJoint, calibrateSequential, checkCalibrationImages, checkFiniteWeights, nativeError, vitCalibrationStages } from './calibration';
 import { quantizeSwin, QuantizedSwin } from './quantize-swin';
 import { SwinModel } from '../swin';
 export { calibrateSites } from './calibration';
@@ -78,11 +78,7 @@ export class QuantizedVit {
    *  details (warnings, the quantizers as exported). */
   async exportOnnx(file: string, options: QuantExportOptions = {}): Promise<QuantExportResult> {
     const res = exportQuantizedOnnx(this, options);
-    try {
-      fs.writeFileSync(file, res.bytes);
-    } catch (err) {
-      throw new SpdfqError('E_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
-    }
+    writeFileAtomic(file, res.bytes);
     return res;
   }
 
@@ -125,10 +121,7 @@ async function quantizeVit(
   const plan = planQuantization(source.config, options);
   const progress = options.onProgress ?? (() => undefined);
   const weights = source.getWeights();
-  for (const [name, w] of weights) {
-    const i = w.findIndex((v) => !Number.isFinite(v));
-    if (i >= 0) throw new SpdfqError('E_NUMERIC', `the model's weight ${name} holds ${w[i]} at index ${i}; the model file is damaged (expected finite weights)`);
-  }
+  checkFiniteWeights(weights);
   // Reparameterization adds a bias to the qkv projection when the model has none.
   let config = source.config;
   if (plan.reparameterize && !config.qkvBias) {

@@ -19,9 +19,9 @@
 
 namespace spdfq::synth {
 
-class CpuSwinSynthEngine final : public SynthEngine {
+class CpuSwinSynthEngine final : public CpuModelEngine<cpu::CpuSwin> {
  public:
-  explicit CpuSwinSynthEngine(cpu::CpuSwin& model) : m_(model) {}
+  using CpuModelEngine::CpuModelEngine;
 
   SynthModel model() const override {
     const SwinConfig& c = m_.config();
@@ -55,30 +55,12 @@ class CpuSwinSynthEngine final : public SynthEngine {
     t.slots = m_.index().stages[size_t(s)].src[c.block_shifted(s, i) ? 1 : 0];
     return t;
   }
-  int host_threads() const override { return m_.threads(); }
   // The host budget bounds the loop's buffers and the forward's activations
   // (CpuSwin::activation_bytes); the backward's scratch (SwinGrads, one block's worth,
   // allocated on the first backward) is not counted, as in SwinModel.activationBytes.
   int64_t plan_bytes(int n, int64_t host_bytes) const override {
     return host_bytes + cpu::CpuSwin::activation_bytes(m_.config(), n);
   }
-  std::string plan_bytes_note(int images) const override {
-    return " (" + std::to_string(images) + " images and their optimizer state included)";
-  }
-  void forward(const float* images, int batch, const std::atomic<bool>* cancel) override {
-    m_.forward(images, batch, cancel);
-  }
-  int batch() const override { return m_.batch(); }
-  const float* logits() override { return m_.logits(); }
-  const float* attention(int block) override { return m_.attention(block); }
-  const float* attention_values(int block) override { return m_.attention_values(block); }
-  void backward(const float* dlogits, const TapGrads& taps, float* dimages,
-                const std::atomic<bool>* cancel) override {
-    m_.backward(dlogits, taps, dimages, false, cancel);
-  }
-
- private:
-  cpu::CpuSwin& m_;
 };
 
 }  // namespace spdfq::synth

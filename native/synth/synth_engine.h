@@ -109,17 +109,15 @@ class SynthEngine {
                         const std::atomic<bool>* cancel) = 0;
 };
 
-// The CPU engine: the budget bounds host memory, the loop's buffers and the activations.
-class CpuSynthEngine final : public SynthEngine {
+// What every CPU model engine (cpu::CpuVit, cpu::CpuSwin) forwards to the model as it is:
+// the passes, their outputs and the host threads. The adapters add what differs: the model
+// description, the tap layouts and the memory a plan needs.
+template <class Model>
+class CpuModelEngine : public SynthEngine {
  public:
-  explicit CpuSynthEngine(cpu::CpuVit& model) : m_(model) {}
+  explicit CpuModelEngine(Model& model) : m_(model) {}
 
-  SynthModel model() const override { return vit_synth_model(m_.config()); }
-  TapLayout tap_layout(int) const override { return vit_tap_layout(m_.config()); }
   int host_threads() const override { return m_.threads(); }
-  int64_t plan_bytes(int n, int64_t host_bytes) const override {
-    return host_bytes + cpu::CpuVit::activation_bytes(m_.config(), n, m_.threads());
-  }
   std::string plan_bytes_note(int images) const override {
     return " (" + std::to_string(images) + " images and their optimizer state included)";
   }
@@ -135,8 +133,20 @@ class CpuSynthEngine final : public SynthEngine {
     m_.backward(dlogits, taps, dimages, false, cancel);
   }
 
- private:
-  cpu::CpuVit& m_;
+ protected:
+  Model& m_;
+};
+
+// The CPU ViT engine: the budget bounds host memory, the loop's buffers and the activations.
+class CpuSynthEngine final : public CpuModelEngine<cpu::CpuVit> {
+ public:
+  using CpuModelEngine::CpuModelEngine;
+
+  SynthModel model() const override { return vit_synth_model(m_.config()); }
+  TapLayout tap_layout(int) const override { return vit_tap_layout(m_.config()); }
+  int64_t plan_bytes(int n, int64_t host_bytes) const override {
+    return host_bytes + cpu::CpuVit::activation_bytes(m_.config(), n, m_.threads());
+  }
 };
 
 }  // namespace spdfq::synth
