@@ -8,24 +8,17 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
-import { buildSwinOnnx } from '../lib/onnx/build-swin';
-import { completeSwinConfig, randomSwinWeights } from '../lib/swin';
 import { loadEvalSet } from '../lib/data/eval-set';
 import { readPreprocessing } from '../lib/onnx/preprocess';
 import { run } from '../lib/run/run';
 import { cli } from './helpers/cli';
+import { SWIN_CONFIG as CONFIG, SWIN_EVAL as EVAL, writeRandomSwin } from './helpers/random-swin';
 
-const EVAL = path.resolve(__dirname, '..', 'models', 'cifar10-vit-test');
 const EVAL_LIMIT = 48;
-const CONFIG = completeSwinConfig({ imageSize: 32, patchSize: 4, embedDim: 16, depths: [2, 2], numHeads: [1, 2], windowSize: 4, mlpRatio: 2, numClasses: 10 });
 
 function fixture(): { dir: string; model: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spdfq-run-swin-'));
-  const w = randomSwinWeights(CONFIG, 5);
-  // Larger weights than the init so that the images' classes differ (not one class for all).
-  for (const [k, v] of w) if (!/norm\d?\.weight$|relative_position_bias_table/.test(k)) v.forEach((x, i) => (v[i] = x * 4));
-  const model = path.join(dir, 'swin.onnx');
-  fs.writeFileSync(model, buildSwinOnnx(CONFIG, w, { opset: 17 }));
+  const model = writeRandomSwin(dir);
   return { dir, model };
 }
 

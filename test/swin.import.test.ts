@@ -7,13 +7,13 @@
 // same file. Broken or foreign graphs must fail with E_ONNX naming what was expected.
 
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { cli } from './helpers/cli';
 import { SpdfqError } from '../lib/errors';
 import { importSwinBytes, importSwinOnnx, loadSwinOnnx } from '../lib/onnx/import-swin';
 import { onnx } from '../lib/onnx/proto';
+import { importOnnx } from '../lib/onnx/import-onnx';
 import { completeSwinConfig, createSwin } from '../lib/swin';
 import { relError } from './helpers/compare';
 import { loadSwinFixture, swinFixtureWeights, SWIN_FIXTURE_DIR } from './helpers/swin-fixtures';
@@ -166,15 +166,14 @@ test('createSwin on the fixture weights gives the imported model\'s logits exact
 describe('the CLI', () => {
   const file = path.join(SWIN_FIXTURE_DIR, 'swin_pad_op17.onnx');
 
-  test('compare refuses a Swin model, saying it is a Swin, that run takes it and what else does', async () => {
-    const data = path.resolve(__dirname, '..', 'models', 'cifar10-vit-test');
-    const r = await cli(['compare', '--model', file, '--eval', data, '--real', data, '--out', path.join(os.tmpdir(), `swin-compare-${process.pid}`)]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/recognized as a torchvision Swin Transformer V1: 20×20×3, patch 2, embed 8, depths \[2, 2, 2\]/);
-    expect(r.stderr).toMatch(/`compare` does not take a Swin yet \(docs\/swin.md, "Stages that remain"\); `run` does, without block reconstruction/);
-    expect(r.stderr).toMatch(/Synthesis runs on it/);
-    expect(r.stderr).toMatch(/spdfq-native quantize --model <file>/);
-    expect(r.stderr).not.toMatch(/not a supported ViT graph/);
+  test("the ViT loader refuses a Swin, saying it is a Swin and what takes it (run, compare, synth, quantize)", async () => {
+    const err = await importOnnx(file).then(() => null, (e: SpdfqError) => e);
+    expect(err?.code).toBe('E_ONNX');
+    expect(err?.message).toMatch(/recognized as a torchvision Swin Transformer V1: 20×20×3, patch 2, embed 8, depths \[2, 2, 2\]/);
+    expect(err?.message).toMatch(/`run` and `compare` take it, without block reconstruction/);
+    expect(err?.message).toMatch(/Synthesis runs on it/);
+    expect(err?.message).toMatch(/spdfq-native quantize --model <file>/);
+    expect(err?.message).not.toMatch(/not a supported ViT graph/);
   });
 
   test('inspect describes a Swin graph', async () => {

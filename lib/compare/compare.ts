@@ -10,15 +10,18 @@
 import { SpdfqError } from '../errors';
 import { LabelledImages } from '../data/labelled-images';
 import { evaluate } from '../eval/evaluate';
-import { prefixTokens, tokenCount } from '../vit-config';
-import { VitModel } from '../vit';
 import { synthesize } from '../synth/synthesize';
 import { overridesForMethod, resolveSynthesisOptions, SynthesisOptions, SynthMethod } from '../synth/options';
+import { synthModelShape } from '../synth/model-shape';
 import { bytesDigest, cacheKey, ImageCache } from './image-cache';
 import { quantize, calibrateSites } from '../quant/quantize';
-import { BitsPreset, explicitBackEnd, normalizedPixelRange, planQuantization, QuantOptions, quantizerForms, ReconstructionOptions } from '../quant/quant-config';
+import { BitsPreset, normalizedPixelRange, QuantOptions, quantizerForms, ReconstructionOptions } from '../quant/quant-config';
 import { ChannelQuantizer, TensorQuantizer } from '../native';
-import { classCosine, clsAttentionEntropy, frechetDistance } from './feature-stats';
+import { classCosine, frechetDistance } from './feature-stats';
+import { logitsOf } from '../model-kind';
+import {
+  Architecture, architectureOf, attentionEntropy, checkCompareOptions, CompareModel, explicitCompareBackEnd, headFeatures, imageLength, planFor,
+} from './compare-model';
 import { ABLATION, AblationName, ablationSynthesis, SynthesisOverrides } from './ablation';
 import { createHash } from 'crypto';
 import type { Shard } from '../shard';
@@ -59,6 +62,10 @@ export interface CompareOptions {
   /** Only this shard's cells (lib/compare/cells.ts deals them); `compare --merge` joins
    *  the shards' results. Default: the whole table. */
   shard?: Shard;
+  /** The model's architecture, recorded by compare: a 'swin' table was made without block
+   *  reconstruction (`reconstruction: false`, the only setting a Swin takes) and has no
+   *  class-token attention entropy (docs/swin.md, "Stage: compare"). */
+  architecture?: Architecture;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -66,7 +73,8 @@ export interface CompareOptions {
 export interface ImageQuality {
   featureCosine: number;
   frechet: number;
-  clsAttentionEntropy: number;
+  /** null where the model has no class token (a Swin): absent, not estimated. */
+  clsAttentionEntropy: number | null;
   /** Mean |log(scale_method / scale_real)| over the activation sites at the given bits. */
   rangeError: number;
 }
@@ -81,30 +89,8 @@ export interface CompareResult {
   ablationSeeds?: Record<string, number[]>;
   quality: Record<string, ImageQuality[]>;
   qualitySeeds?: Record<string, number[]>;
-  realQualityReference: { featureCosine: number; clsAttentionEntropy: number };
+  realQualityReference: { featureCosine: number; clsAttentionEntropy: number | null };
   seconds: number;
-}
-
-async function features(model: VitModel, images: Float32Array, n: number, batch = 256): Promise<{ feats: Float32Array; attention: Float32Array[] | null }> {
-  const D = model.config.embedDim;
-  const per = model.imageLength();
-  const feats = new Float32Array(n * D);
-  for (let s = 0; s < n; s += batch) {
-    const b = Math.min(batch, n - s);
-    const out = await model.forward(images.subarray(s * per, (s + b) * per), b, { features: true });
-    // The head input; for a distilled DeiT the class-token half.
-    const hin = out.features!.length / (b * D);
-    for (let i = 0; i < b; i++) feats.set(out.features!.subarray(i * hin * D, i * hin * D + D), (s + i) * D);
-  }
-  return { feats, attention: null };
-}
-
-async function attentionEntropy(model: VitModel, images: Float32Array, n: number): Promise<number> {
-  const c = model.config;
-  if (!c.classToken) return NaN;
-  const m = Math.min(n, 64);
-  const out = await model.forward(images.subarray(0, m * model.imageLength()), m, { attention: true });
-  return clsAttentionEntropy(out.attention!, m, c.numHeads, tokenCount(c), prefixTokens(c));
 }
 
 function scalesOf(q: TensorQuantizer | ChannelQuantizer): number {
@@ -146,33 +132,36 @@ function cellFingerprint(o: CompareOptions, fpTop1: number): string {
 
 /** The table: every cell of `o`, or a shard's share of them (o.shard). With `store`, cells
  *  finished by an earlier run are read from it and new ones written to it. Synthesis runs
- *  on `synthModel` (a GPU copy of fp), everything else on fp. */
-export async function compare(fp: VitModel, evalSet: LabelledImages, real: LabelledImages, o: CompareOptions, store?: CellStore, synthModel: VitModel = fp): Promise<CompareResult> {
+ *  on `synthModel` (a GPU copy of fp), everything else on fp. A Swin (compare-model.ts)
+ *  takes `reconstruction: false` only and is refused before any work otherwise. */
+export async function compare(fp: CompareModel, evalSet: LabelledImages, real: LabelledImages, o: CompareOptions, store?: CellStore, synthModel: CompareModel = fp): Promise<CompareResult> {
   const t0 = Date.now();
   const log = o.log ?? (() => undefined);
+  checkCompareOptions(fp, o);
+  o.architecture = architectureOf(fp);
   const K = fp.config.numClasses;
-  const D = fp.config.embedDim;
+  const per = imageLength(fp);
   const check = () => {
     if (o.signal?.aborted) throw new SpdfqError('E_CANCELLED', 'comparison cancelled');
   };
-  const fpEval = await evaluate(async (x, b) => (await fp.forward(x, b)).logits, evalSet, K);
+  const fpEval = await evaluate(logitsOf(fp), evalSet, K);
   log(`full precision: ${(fpEval.top1 * 100).toFixed(2)}%`);
   // Reference statistics of real images: features of the evaluation set (the "real" side
   // of the distances) and activation ranges calibrated on real calibration images.
-  const evalFeats = (await features(fp, evalSet.images, evalSet.count)).feats;
-  const rangePlan = planQuantization(fp.config, { bits: o.ablationBits, reconstruction: false });
+  const { feats: evalFeats, dim: D } = await headFeatures(fp, evalSet.images, evalSet.count);
+  const rangePlan = planFor(fp, { bits: o.ablationBits, reconstruction: false });
   const realRanges = new Map<string, number>();
   const realCalibN = Math.min(o.images, real.count);
-  const realCalib = real.images.subarray(0, realCalibN * fp.imageLength());
+  const realCalib = real.images.subarray(0, realCalibN * per);
   for (const r of await calibrateSites(fp, realCalib, realCalibN, rangePlan)) realRanges.set(r.site.key, scalesOf(r.quantizer));
-  const realFeats = (await features(fp, realCalib, realCalibN)).feats;
+  const realFeats = (await headFeatures(fp, realCalib, realCalibN)).feats;
   const realQualityReference = {
     featureCosine: classCosine(realFeats, real.labels.subarray(0, realCalibN), evalFeats, evalSet.labels, D),
     clsAttentionEntropy: await attentionEntropy(fp, realCalib, realCalibN),
   };
 
-  o.quant = explicitBackEnd(o.quant ?? {});
-  o.quantizerForms = Object.fromEntries([...new Set([...o.bits, o.ablationBits])].map((b) => [b, quantizerForms(planQuantization(fp.config, { ...o.quant, bits: b }))]));
+  o.quant = explicitCompareBackEnd(fp, o.quant ?? {});
+  o.quantizerForms = Object.fromEntries([...new Set([...o.bits, o.ablationBits])].map((b) => [b, quantizerForms(planFor(fp, { ...o.quant, bits: b }))]));
   const result: CompareResult = { fpTop1: fpEval.top1, cells: {}, cellSeeds: {}, ablation: {}, ablationSeeds: {}, quality: {}, qualitySeeds: {}, realQualityReference, seconds: 0 };
 
   const cache = o.cacheDir ? new ImageCache(o.cacheDir) : null;
@@ -182,12 +171,11 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
     if (method === 'real') {
       // A different real subset per seed (the evaluation set is never used for calibration).
       const start = (seed * o.images) % Math.max(1, real.count - o.images + 1);
-      const per = fp.imageLength();
       return { images: real.images.slice(start * per, (start + o.images) * per), targets: real.labels.slice(start, start + o.images) };
     }
     const options: SynthesisOptions = { ...overridesForMethod(method, o.synthesis ?? {}), method, images: o.images, iters: o.iters, seed, preprocess: o.preprocess, ...extra };
-    const key = cache ? cacheKey({ weights: await weightsDigest(), threads: o.threads ?? null, options: resolveSynthesisOptions(fp.config, options), ...(o.device ? { device: o.device } : {}) }) : '';
-    const hit = cache?.get(key, o.images, fp.imageLength());
+    const key = cache ? cacheKey({ weights: await weightsDigest(), threads: o.threads ?? null, options: resolveSynthesisOptions(synthModelShape(fp.config), options), ...(o.device ? { device: o.device } : {}) }) : '';
+    const hit = cache?.get(key, o.images, per);
     if (hit) {
       log(`${method} seed ${seed}: images from the cache (${key})`);
       return hit;
@@ -229,7 +217,7 @@ export async function compare(fp: VitModel, evalSet: LabelledImages, real: Label
   };
   const measureRow = async (method: SynthMethod, seed: number): Promise<RowCell> => {
     const { images, targets } = await calibrationImages(method, seed);
-    const f = (await features(fp, images, o.images)).feats;
+    const f = (await headFeatures(fp, images, o.images)).feats;
     const ranges = await calibrateSites(fp, images, o.images, rangePlan);
     let rangeErr = 0;
     for (const r of ranges) rangeErr += Math.abs(Math.log(scalesOf(r.quantizer) / realRanges.get(r.site.key)!));
@@ -279,6 +267,10 @@ function statCell(xs: (number | null)[], digits: number): string {
   return ((xs as number[]).reduce((a, b) => a + b, 0) / xs.length).toFixed(digits);
 }
 
+/** What a Swin's table lacks, said above it (docs/swin.md, "Stage: compare"). */
+export const SWIN_COMPARE_NOTE =
+  'quantized without block reconstruction (not implemented for a Swin yet; every cell is calibration and reparameterization only); no class-token attention entropy (a Swin has no class token, it attends per window): shown as —';
+
 const METHOD_LABEL: Record<string, string> = {
   noise: 'Gaussian noise',
   inversion: 'CE + TV inversion',
@@ -288,8 +280,12 @@ const METHOD_LABEL: Record<string, string> = {
 };
 
 /** The tables as Markdown. */
-export function compareMarkdown(r: CompareResult, o: Pick<CompareOptions, 'seeds' | 'bits' | 'methods' | 'ablationBits'>): string {
+export function compareMarkdown(r: CompareResult, o: Pick<CompareOptions, 'seeds' | 'bits' | 'methods' | 'ablationBits' | 'architecture'>): string {
   const lines: string[] = [];
+  if (o.architecture === 'swin') {
+    lines.push(`Swin: ${SWIN_COMPARE_NOTE}.`);
+    lines.push('');
+  }
   const n = o.seeds.length;
   // An ablation-only run (`--methods=`) has no method rows: its tables start at the ablation.
   if (o.methods.length > 0 && o.bits.length > 0) {
@@ -300,7 +296,8 @@ export function compareMarkdown(r: CompareResult, o: Pick<CompareOptions, 'seeds
     lines.push(`| full precision | ${o.bits.map(() => (r.fpTop1 * 100).toFixed(2)).join(' | ')} |`);
     for (const m of o.methods) lines.push(`| ${METHOD_LABEL[m] ?? m} | ${o.bits.map((b) => meanStd(r.cells[m]?.[b] ?? [], n)).join(' | ')} |`);
     lines.push('');
-    lines.push(`Image quality (mean over seeds; the "real images" reference: cosine ${r.realQualityReference.featureCosine.toFixed(3)}, class-token attention entropy ${r.realQualityReference.clsAttentionEntropy.toFixed(3)} nats):`);
+    const ref = r.realQualityReference;
+    lines.push(`Image quality (mean over seeds; the "real images" reference: cosine ${ref.featureCosine.toFixed(3)}, class-token attention entropy ${statCell([ref.clsAttentionEntropy], 3)} nats):`);
     lines.push('');
     lines.push('| method | feature cosine to real (same class) | Fréchet distance to real features | class-token attention entropy (nats) | activation-range error vs real calibration |');
     lines.push('|---|---|---|---|---|');

@@ -57,7 +57,12 @@ class PerSeed<T> {
 
 const sameNumber = (a: number, b: number) => a === b || Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a));
 const sameQuality = (a: ImageQuality, b: ImageQuality) =>
-  (['featureCosine', 'frechet', 'clsAttentionEntropy', 'rangeError'] as const).every((k) => (Number.isNaN(a[k]) && Number.isNaN(b[k])) || Math.abs(a[k] - b[k]) <= 1e-6 * Math.max(1, Math.abs(a[k])));
+  (['featureCosine', 'frechet', 'clsAttentionEntropy', 'rangeError'] as const).every((k) => {
+    // Absent (null: a Swin's attention entropy) and undefined (NaN, stored as null) match only each other.
+    const x = a[k] ?? NaN;
+    const y = b[k] ?? NaN;
+    return (Number.isNaN(x) && Number.isNaN(y)) || Math.abs(x - y) <= 1e-6 * Math.max(1, Math.abs(x));
+  });
 
 function ordered<T extends string>(items: Iterable<string>, canonical: readonly T[]): T[] {
   const set = new Set(items);

@@ -112,7 +112,7 @@ export function describeSwin(m: Pick<ImportedSwin, 'config'>): string {
   return `torchvision Swin Transformer V1: ${c.imageHeight}×${c.imageWidth}×${c.channels}, patch ${c.patchSize}, embed ${c.embedDim}, depths [${c.depths.join(', ')}], heads [${c.numHeads.join(', ')}], window ${c.windowSize.join('×')}, MLP ratio ${c.mlpRatio}, ${c.numClasses} classes`;
 }
 
-/** The error the ViT pipeline (importOnnx: compare, and the API's ViT loaders) gives for a graph
+/** The error the ViT pipeline (importOnnx: the API's ViT loaders) gives for a graph
  *  that looks like a Swin: what it was recognized as and what is missing, or the Swin
  *  recognizer's own error when the graph is not a Swin it runs either. */
 export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqError {
@@ -125,7 +125,7 @@ export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqErr
   return new SpdfqError(
     'E_ONNX',
     `${filePath ? `'${filePath}'` : 'the ONNX buffer'} was recognized as a ${describeSwin(m)}. ` +
-      '`compare` does not take a Swin yet (docs/swin.md, "Stages that remain"); `run` does, without block reconstruction (docs/swin.md, "Stage: run"). ' +
+      '`run` and `compare` take it, without block reconstruction (docs/swin.md, "Stage: run", "Stage: compare"). ' +
       'Synthesis runs on it (`spdfq-native synth --model <file>`, or synthesize() on loadSwinOnnx\'s model; docs/swin.md, "Stage: synthesis"), ' +
       'and quantization on given calibration images with its quantized export (`spdfq-native quantize --model <file>`, or quantize(); docs/swin.md, "Stage: quantization"), ' +
       'as do its fp32 forward and fp32 export (loadSwinOnnx, exportSwinFp32); `spdfq-native inspect` describes it.',

@@ -1,24 +1,25 @@
 // What `run` does differently for a Swin than for a ViT (docs/swin.md, "Stage: run"): the
-// loader (chosen by the graph, isSwinOnnx), the model classes, the quantized export and the
-// options a Swin cannot take yet — refused before any work, each saying what was expected
-// and what was found. Everything else in run.ts is written once for both.
+// loader (chosen by the graph, isSwinOnnx; `compare`'s CLI uses it too), the model classes
+// and the quantized export. The options a Swin cannot take yet, and the logits of either
+// model, are shared with `compare` from lib/model-kind.ts. Everything else in run.ts is
+// written once for both.
 
-import { SpdfqError } from '../errors';
 import { importBytes, ImportedModel } from '../onnx/import-onnx';
 import { readOnnxSource } from '../onnx/read-source';
 import { describeSwin, ImportedSwin, importSwinBytes, isSwinOnnx } from '../onnx/import-swin';
-import { createVit, VitModel } from '../vit';
-import { createSwin, SwinModel } from '../swin';
+import { createVit } from '../vit';
+import { createSwin } from '../swin';
 import { QuantizedVit, simulateExported } from '../quant/quantize';
 import { QuantizedSwin } from '../quant/quantize-swin';
 import { exportQuantizedOnnx, QuantExportOptions, QuantExportResult } from '../quant/export-onnx';
 import { exportQuantizedSwinOnnx } from '../quant/export-swin-onnx';
-import { ReconstructionOptions } from '../quant/quant-config';
+import { AnyModel } from '../model-kind';
+export { logitsOf, swinRunSettings } from '../model-kind';
 export { SWIN_NO_RECONSTRUCTION } from '../quant/swin-quant-config';
 import { Backend } from './device';
 
 export type RunImport = ImportedModel | ImportedSwin;
-export type RunModel = VitModel | SwinModel;
+export type RunModel = AnyModel;
 export type RunQuantized = QuantizedVit | QuantizedSwin;
 
 /** Said in the report in place of the ViT's class-token attention maps. */
@@ -28,9 +29,9 @@ export function isSwinImport(m: RunImport): m is ImportedSwin {
   return (m as ImportedSwin).kind === 'swin';
 }
 
-/** Imports a ViT or a Swin, chosen by what the graph looks like. */
-export async function importForRun(modelPath: string): Promise<RunImport> {
-  const { bytes, filePath } = await readOnnxSource(modelPath, 'run');
+/** Imports a ViT or a Swin, chosen by what the graph looks like (`run`, `compare`). */
+export async function importForRun(modelPath: string, command = 'run'): Promise<RunImport> {
+  const { bytes, filePath } = await readOnnxSource(modelPath, command);
   return isSwinOnnx(bytes, filePath) ? importSwinBytes(bytes, filePath) : importBytes(bytes, filePath);
 }
 
@@ -50,34 +51,6 @@ export function familyOf(m: RunImport): string {
 export async function createModel(m: RunImport, threads: number | undefined, backend?: Backend): Promise<RunModel> {
   if (isSwinImport(m)) return createSwin(m.config, m.weights, { threads });
   return createVit(m.config, m.weights, backend?.kind === 'cuda' ? { device: `cuda:${backend.index}` } : { threads });
-}
-
-/** Logits of either model class (a VitModel returns them with its taps). */
-export function logitsOf(model: RunModel): (x: Float32Array, batch: number) => Promise<Float32Array> {
-  if (model instanceof SwinModel) return (x, b) => model.forward(x, b);
-  return async (x, b) => (await model.forward(x, b)).logits;
-}
-
-/** The run options a Swin does not take yet, refused before any work; returns the
- *  reconstruction setting quantization gets (always off for a Swin). */
-export function swinRunSettings(o: {
-  device?: string; exportFormat?: string; reconstruction?: ReconstructionOptions | false; quant?: { reconstruction?: ReconstructionOptions }; cliFlags?: boolean;
-}): false {
-  const flag = (api: string, cli: string) => (o.cliFlags ? cli : api);
-  if (o.device !== undefined && o.device !== 'cpu') {
-    throw new SpdfqError('E_CONFIG', `${flag('device', '--device')}: a Swin runs on the CPU only (docs/swin.md, "Stages that remain", CUDA); expected 'cpu', received '${o.device}'`);
-  }
-  if (o.exportFormat === 'matmulnbits') {
-    throw new SpdfqError('E_CONFIG', `${flag('exportFormat', '--format')}: 'matmulnbits' is not written for Swin models yet; expected 'qdq' or 'qdq-int4', received 'matmulnbits'`);
-  }
-  const recon = [o.reconstruction, o.quant?.reconstruction].find((r) => r !== undefined && r !== false && r.iters !== 0);
-  if (recon !== undefined) {
-    throw new SpdfqError(
-      'E_CONFIG',
-      `${flag('reconstruction', '--recon-iters')}: block reconstruction of a Swin is not implemented yet (docs/swin.md, "Stages that remain"); expected it off (${flag('reconstruction: false', '--no-recon')}, or 0 iterations), received ${JSON.stringify(recon)}`,
-    );
-  }
-  return false;
 }
 
 export function exportRunQuantized(q: RunQuantized, options: QuantExportOptions): QuantExportResult {
