@@ -24,27 +24,6 @@ namespace spdfq::binding {
 
 namespace {
 
-Napi::Object progress_object(Napi::Env env, const synth::SynthProgress& p) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("step", p.step);
-  o.Set("totalSteps", p.total_steps);
-  o.Set("round", p.round);
-  o.Set("lr", p.lr);
-  o.Set("alpha", p.alpha);
-  Napi::Object l = Napi::Object::New(env);
-  l.Set("total", p.losses.total);
-  l.Set("apa", p.losses.apa);
-  l.Set("cls", p.losses.cls);
-  l.Set("tv", p.losses.tv);
-  l.Set("pse", p.losses.pse);
-  l.Set("targetProb", p.losses.target_prob);
-  o.Set("losses", l);
-  o.Set("imagesPerSecond", p.images_per_second);
-  o.Set("seconds", p.seconds);
-  o.Set("stepFraction", p.step_fraction);
-  return o;
-}
-
 Napi::Object losses_object(Napi::Env env, const synth::StepLosses& s) {
   Napi::Object l = Napi::Object::New(env);
   l.Set("total", s.total);
@@ -54,6 +33,20 @@ Napi::Object losses_object(Napi::Env env, const synth::StepLosses& s) {
   l.Set("pse", s.pse);
   l.Set("targetProb", s.target_prob);
   return l;
+}
+
+Napi::Object progress_object(Napi::Env env, const synth::SynthProgress& p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("step", p.step);
+  o.Set("totalSteps", p.total_steps);
+  o.Set("round", p.round);
+  o.Set("lr", p.lr);
+  o.Set("alpha", p.alpha);
+  o.Set("losses", losses_object(env, p.losses));
+  o.Set("imagesPerSecond", p.images_per_second);
+  o.Set("seconds", p.seconds);
+  o.Set("stepFraction", p.step_fraction);
+  return o;
 }
 
 template <class T, class A>

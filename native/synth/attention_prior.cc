@@ -51,12 +51,15 @@ void sample_attention_prior(float* out, int gh, int gw, const PriorSpec& spec, R
   if (comps) comps->insert(comps->end(), c, c + kk);
 }
 
-AttentionPriors sample_attention_priors(int images, int sets, int heads, int gh, int gw, const PriorSpec& spec,
-                                        uint64_t seed) {
+namespace {
+
+// What both samplers check of the spec, and the table shape they share.
+void check_components(const PriorSpec& spec) {
   if (spec.components_max < 1 || spec.components_max > 64)
     fail("E_CONFIG", "apa components: expected an integer in [1, 64], found " + std::to_string(spec.components_max));
-  if (images < 0 || sets < 1 || heads < 1 || gh < 1 || gw < 1)
-    fail("E_CONFIG", "attention priors: expected images ≥ 0, sets, heads and grid ≥ 1");
+}
+
+AttentionPriors empty_priors(int images, int sets, int heads, int gh, int gw) {
   AttentionPriors p;
   p.images = images;
   p.sets = sets;
@@ -64,6 +67,17 @@ AttentionPriors sample_attention_priors(int images, int sets, int heads, int gh,
   p.grid_h = gh;
   p.grid_w = gw;
   p.maps.resize(size_t(images) * sets * heads * gh * gw);
+  return p;
+}
+
+}  // namespace
+
+AttentionPriors sample_attention_priors(int images, int sets, int heads, int gh, int gw, const PriorSpec& spec,
+                                        uint64_t seed) {
+  check_components(spec);
+  if (images < 0 || sets < 1 || heads < 1 || gh < 1 || gw < 1)
+    fail("E_CONFIG", "attention priors: expected images ≥ 0, sets, heads and grid ≥ 1");
+  AttentionPriors p = empty_priors(images, sets, heads, gh, gw);
   p.counts.resize(size_t(images) * sets * heads);
   for (int b = 0; b < images; ++b) {
     Rng rng = Rng::stream(seed, Stream::Priors, uint64_t(b));
@@ -80,20 +94,13 @@ AttentionPriors sample_attention_priors(int images, int sets, int heads, int gh,
 
 AttentionPriors sample_window_priors(int images, int sets, int heads, int gh, int gw, int wh, int ww, int group,
                                      const PriorSpec& spec, uint64_t seed) {
-  if (spec.components_max < 1 || spec.components_max > 64)
-    fail("E_CONFIG", "apa components: expected an integer in [1, 64], found " + std::to_string(spec.components_max));
+  check_components(spec);
   if (images < 0 || sets < 1 || heads < 1 || gh < 1 || gw < 1 || wh < 1 || ww < 1 || group < 0)
     fail("E_CONFIG", "window attention priors: expected images ≥ 0, sets, heads, grid and window ≥ 1, group ≥ 0");
   const int tiles_y = (gh + wh - 1) / wh, tiles_x = (gw + ww - 1) / ww, tiles = tiles_y * tiles_x;
-  AttentionPriors p;
-  p.images = images;
-  p.sets = sets;
-  p.heads = heads;
-  p.grid_h = gh;
-  p.grid_w = gw;
+  AttentionPriors p = empty_priors(images, sets, heads, gh, gw);
   p.window_h = wh;
   p.window_w = ww;
-  p.maps.resize(size_t(images) * sets * heads * gh * gw);
   p.counts.resize(size_t(images) * sets * heads * tiles);
   std::vector<float> tile(size_t(wh) * ww);
   for (int b = 0; b < images; ++b) {

@@ -8,8 +8,7 @@ import { decodeNpy } from '../../image/npy';
 import { importSwinBytes } from '../../onnx/import-swin';
 import { readPreprocessing, Preprocessing } from '../../onnx/preprocess';
 import { createSwin, SwinModel } from '../../swin';
-import { loadEvalSet } from '../../data/eval-set';
-import { evaluate } from '../../eval/evaluate';
+import { printTop1 } from '../eval-top1';
 import { SpdfqError } from '../../errors';
 import { writeFileAtomic } from '../../io/atomic';
 import { synthesize } from '../../synth/synthesize';
@@ -70,13 +69,7 @@ export async function quantizeSwinFile(r: SwinQuantizeRequest): Promise<void> {
       writeFileAtomic(r.out, exp.bytes);
       for (const w of [...q.plan.notes, ...exp.warnings]) process.stderr.write(`note: ${w}\n`);
       process.stdout.write(`wrote ${r.outLabel} (Swin, ${r.bits}, ${exp.format}, opset ${exp.opset}, ${n} calibration images)\n`);
-      if (r.evalPath) {
-        const set = loadEvalSet(r.evalPath, imported.config, pre);
-        const K = imported.config.numClasses;
-        const f = await evaluate((x, b) => fp.forward(x, b), set, K);
-        const qe = await evaluate((x, b) => q.forward(x, b), set, K);
-        process.stdout.write(`top-1 on ${set.count} images: full precision ${(f.top1 * 100).toFixed(2)}%, ${r.bits} ${(qe.top1 * 100).toFixed(2)}%\n`);
-      }
+      if (r.evalPath) await printTop1(r.evalPath, imported.config, pre, r.bits, (x, b) => fp.forward(x, b), (x, b) => q.forward(x, b));
     } finally {
       await q.dispose();
     }

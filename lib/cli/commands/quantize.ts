@@ -13,8 +13,7 @@ import { decodeNpy } from '../../image/npy';
 import { quantize } from '../../quant/quantize';
 import { BITS_PRESETS, BitsPreset, normalizedPixelRange, QuantOptions } from '../../quant/quant-config';
 import { checkExportFormat, exportQuantizedOnnx, QuantExportFormat } from '../../quant/export-onnx';
-import { loadEvalSet } from '../../data/eval-set';
-import { evaluate } from '../../eval/evaluate';
+import { printTop1 } from '../eval-top1';
 import { SpdfqError } from '../../errors';
 import { checkOutput } from '../../io/output-path';
 import { writeFileAtomic } from '../../io/atomic';
@@ -127,13 +126,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           writeFileAtomic(out, exp.bytes);
           for (const w of exp.warnings) process.stderr.write(`warning: ${w}\n`);
           process.stdout.write(`wrote ${a.out} (${a.bits}, ${exp.format}, opset ${exp.opset}, ${n} calibration images)\n`);
-          if (a.eval) {
-            const set = loadEvalSet(a.eval, imported.config, pre);
-            const K = imported.config.numClasses;
-            const f = await evaluate(async (x, b) => (await fp.forward(x, b)).logits, set, K);
-            const qe = await evaluate((x, b) => q.forward(x, b), set, K);
-            process.stdout.write(`top-1 on ${set.count} images: full precision ${(f.top1 * 100).toFixed(2)}%, ${a.bits} ${(qe.top1 * 100).toFixed(2)}%\n`);
-          }
+          if (a.eval) await printTop1(a.eval, imported.config, pre, a.bits, async (x, b) => (await fp.forward(x, b)).logits, (x, b) => q.forward(x, b));
         } finally {
           await q.dispose();
         }
