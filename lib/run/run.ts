@@ -21,7 +21,7 @@ import { BitsPreset, BITS_PRESETS, normalizedPixelRange, QuantOptions, Reconstru
 import { checkExportFormat, QuantExportFormat, QuantExportResult } from '../quant/export-onnx';
 import {
   createModel, describeImport, exportRunQuantized, familyOf, importForRun, isSwinImport, logitsOf, RunImport, RunModel, RunQuantized, simulateRunExported,
-  SWIN_NO_ATTENTION_MAPS, SWIN_NO_RECONSTRUCTION, swinRunSettings,
+  SWIN_NO_ATTENTION_MAPS, swinRunSettings,
 } from './architecture';
 import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
@@ -188,10 +188,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
   const imported = await importForRun(modelPath);
   // A Swin's unsupported options are refused here, before any work (architecture.ts).
   const reconstruction = isSwinImport(imported) ? swinRunSettings(options) : options.reconstruction;
-  if (isSwinImport(imported)) {
-    results.architecture = 'swin';
-    results.notes.push(SWIN_NO_RECONSTRUCTION);
-  }
+  if (isSwinImport(imported)) results.architecture = 'swin';
   const pre = readPreprocessing(imported.path, imported.config);
   const evalSet = evalPath ? loadEvalSet(evalPath, imported.config, pre, { limit: options.evalLimit }) : null;
   results.eval_images = evalSet?.count ?? 0;
