@@ -308,10 +308,15 @@ async function calibrationImages(
 async function quantizedModel(
   fp: RunModel, synth: SynthesisResult, options: RunOptions, bits: BitsPreset, pre: Preprocessing, folder: RunFolder, key: string, rep: StageReporter, results: RunResults,
 ): Promise<RunQuantized> {
-  if (folder.completed('quantize', key)) {
+  // A Swin state saved before Swin reconstruction existed has no reconstruction report: a
+  // run that reconstructs quantizes again rather than reuse it (its key is the same).
+  const stale = (q: RunQuantized) => !('reconstruction' in q.report) && options.reconstruction !== false;
+  const saved = folder.completed('quantize', key) ? await loadQuantized(folder.file('state'), options.threads) : null;
+  if (saved && stale(saved)) await saved.dispose();
+  if (saved && !stale(saved)) {
+    const q = saved;
     results.resumed.push('quantize');
     rep.start(Stage.Quantize, `${bits}: reusing the quantized model of the earlier run`);
-    const q = await loadQuantized(folder.file('state'), options.threads);
     results.quantization_seconds = q.report.seconds;
     results.notes.push(...q.plan.notes.filter((n) => !results.notes.includes(n)));
     rep.done(Stage.Quantize, `loaded from ${displayPath(folder.file('state'))}`);
