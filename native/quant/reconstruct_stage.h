@@ -148,12 +148,12 @@ inline void adam_step(float* params, const float* grads, const std::vector<const
 }
 
 // LSQ for one block stage: log(step) of the block's Linear-input quantizers, trained by Adam
-// from the gradients the engine accumulates (CpuVit::set_lsq), written back into the model's
+// from the gradients the engine accumulates (M::set_lsq, cpu/recon_hooks.h), written back into the model's
 // quantizer state so the next forward uses them.
 template <class M>
 class LearnedSteps {
  public:
-  static constexpr Site kSites[4] = {Site::QkvIn, Site::ProjIn, Site::Fc1In, Site::Fc2In};  // CpuVit's LSQ order
+  static constexpr Site kSites[4] = {Site::QkvIn, Site::ProjIn, Site::Fc1In, Site::Fc2In};  // recon_hooks.h's LSQ order
 
   LearnedSteps(M& m, ActQuantState* aq, int block) : m_(m), aq_(aq), block_(block) {
     for (int i = 0; i < 4; ++i) on_[i] = aq && aq->at(kSites[i], block).kind == QuantKind::Uniform;
