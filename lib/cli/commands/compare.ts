@@ -17,7 +17,7 @@ import { bundledDataset } from '../../data/bundled-datasets';
 import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../../synth/options';
 import { SpdfqError } from '../../errors';
-import { apaAlphaFlag, mergeSynthesis, pathOptions, synthOptionFlags } from '../synthesis-flags';
+import { apaAlphaFlag, mergeSynthesis, quantOptionFlags, synthOptionFlags } from '../synthesis-flags';
 import { intFlag } from '../flags';
 import { checkOutput } from '../../io/output-path';
 import { makeDir, writeFileAtomic } from '../../io/atomic';
@@ -193,7 +193,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     // (--recon-iters > 0, --quant-option reconstruction.*) is refused before any data is read.
     const imported = await importForRun(modelPath, 'compare');
     const reconIters = a['recon-iters'];
-    const quant = pathOptions('--quant-option', a['quant-option']) as CompareOptions['quant'];
+    const quant = quantOptionFlags(a['quant-option']) as CompareOptions['quant'];
     const reconstruction = isSwinImport(imported)
       ? swinRunSettings({ device: a.device, reconstruction: reconIters ? { iters: reconIters } : false, quant, cliFlags: true, reconOff: 'no --recon-iters' })
       : reconIters === 0 ? false : reconIters !== undefined ? { iters: reconIters } : {};

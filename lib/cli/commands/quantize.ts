@@ -19,7 +19,7 @@ import { checkOutput } from '../../io/output-path';
 import { writeFileAtomic } from '../../io/atomic';
 import { intFlag } from '../flags';
 import { withStopSignals } from '../signals';
-import { pathOptions } from '../synthesis-flags';
+import { quantOptionFlags } from '../synthesis-flags';
 import { readOnnxSource } from '../../onnx/read-source';
 import { decodeModel } from '../../onnx/proto';
 import { OnnxGraph } from '../../onnx/graph';
@@ -77,7 +77,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
     await withStopSignals(async (signal) => {
       const { bytes, filePath } = await readOnnxSource(a.model, 'quantize');
       if (looksLikeSwin(new OnnxGraph(decodeModel(bytes, a.model), { baseDir: filePath ? path.dirname(filePath) : undefined }))) {
-        const extra = pathOptions('--quant-option', a['quant-option']) as Partial<QuantOptions>;
+        const extra = quantOptionFlags(a['quant-option']) as Partial<QuantOptions>;
         if (a['recon-iters'] !== undefined && a['recon-iters'] > 0) throw new SpdfqError('E_CONFIG', '--recon-iters: block reconstruction of a Swin is not implemented yet (docs/swin.md, "Stage: quantization"); omit it or pass 0');
         await quantizeSwinFile({
           bytes, modelPath: filePath ?? a.model, calib: a.calib, images: a.images, bits: a.bits as BitsPreset, out, outLabel: a.out,
@@ -105,7 +105,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           const r = await synthesize(fp, { signal, method, images: n, preprocess: { mean: pre.mean, std: pre.std }, real: method === 'real' ? { path: a.calib } : undefined });
           images = r.images;
         }
-        const extra = pathOptions('--quant-option', a['quant-option']) as Partial<QuantOptions>;
+        const extra = quantOptionFlags(a['quant-option']) as Partial<QuantOptions>;
         const recon = a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { ...extra.reconstruction, iters: a['recon-iters'] } : extra.reconstruction;
         const q = await quantize(fp, images, n, {
           ...extra,

@@ -9,7 +9,7 @@ import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { overridesForMethod, SYNTH_METHODS, SynthMethod } from '../../synth/options';
 import { checkExportFormat, QuantExportFormat } from '../../quant/export-onnx';
 import { SpdfqError } from '../../errors';
-import { apaAlphaFlag, mergeSynthesis, pathOptions, synthOptionFlags } from '../synthesis-flags';
+import { apaAlphaFlag, mergeSynthesis, quantOptionFlags, synthOptionFlags } from '../synthesis-flags';
 import { withStopSignals } from '../signals';
 import { intFlag } from '../flags';
 
@@ -117,7 +117,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
         exportFormat: a.format as QuantExportFormat,
         softmaxQuantizer: a.softmax as 'log2' | 'uniform',
-        quant: pathOptions('--quant-option', a['quant-option']) as RunOptions['quant'],
+        quant: quantOptionFlags(a['quant-option']) as RunOptions['quant'],
         synthesis,
         reporter: consoleReporter(),
         signal,
