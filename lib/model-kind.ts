@@ -20,14 +20,11 @@ export function logitsOf(model: AnyModel): (x: Float32Array, batch: number) => P
  *  reconstruction setting quantization gets (always off for a Swin). `reconOff`: how the
  *  command's CLI turns reconstruction off (run's --no-recon by default). */
 export function swinRunSettings(o: {
-  device?: string; exportFormat?: string; reconstruction?: ReconstructionOptions | false; quant?: { reconstruction?: ReconstructionOptions }; cliFlags?: boolean; reconOff?: string;
+  device?: string; reconstruction?: ReconstructionOptions | false; quant?: { reconstruction?: ReconstructionOptions }; cliFlags?: boolean; reconOff?: string;
 }): false {
   const flag = (api: string, cli: string) => (o.cliFlags ? cli : api);
   if (o.device !== undefined && o.device !== 'cpu') {
     throw new SpdfqError('E_CONFIG', `${flag('device', '--device')}: a Swin runs on the CPU only (docs/swin.md, "Stages that remain", CUDA); expected 'cpu', received '${o.device}'`);
-  }
-  if (o.exportFormat === 'matmulnbits') {
-    throw new SpdfqError('E_CONFIG', `${flag('exportFormat', '--format')}: 'matmulnbits' is not written for Swin models yet; expected 'qdq' or 'qdq-int4', received 'matmulnbits'`);
   }
   const recon = [o.reconstruction, o.quant?.reconstruction].find((r) => r !== undefined && r !== false && r.iters !== 0);
   if (recon !== undefined) {

@@ -2,12 +2,14 @@
 // 10-class Swin written by buildSwinOnnx, evaluated on the bundled CIFAR-10 subset. The
 // exported top-1 in results.json is checked against this test's own onnxruntime session on
 // the written quantized.onnx; the missing block reconstruction is said, not hidden; a
-// resumed run reuses both stages; and the options a Swin cannot take are refused before any work.
+// resumed run reuses both stages; the MatMulNBits export (run and CLI) runs in onnxruntime
+// with the ViT's agreement bar; and the options a Swin cannot take are refused before any work.
 
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
+import * as onnx from 'onnx-proto';
 import { loadEvalSet } from '../lib/data/eval-set';
 import { readPreprocessing } from '../lib/onnx/preprocess';
 import { run } from '../lib/run/run';
@@ -74,11 +76,29 @@ test('run on a Swin: every stage, the exported top-1 equal to onnxruntime on the
   expect(again.notes).toEqual(res.notes);
 });
 
+test('run --export-format matmulnbits on a Swin: onnxruntime on the written MatMulNBits file agrees with the simulation', async () => {
+  const dir = path.join(f.dir, 'nbits');
+  const res = await run({ ...options, out: dir, exportFormat: 'matmulnbits' });
+  expect(res.status).toBe('done');
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+  // The independent check on the file itself: every Linear is a MatMulNBits node, and this
+  // test's onnxruntime session gives run's exported top-1.
+  const file = path.join(dir, 'quantized.onnx');
+  const m = onnx.onnx.ModelProto.decode(fs.readFileSync(file));
+  const blocks = CONFIG.depths.reduce((a, b) => a + b, 0);
+  expect(m.graph!.node!.filter((nd) => nd.opType === 'MatMulNBits' && nd.domain === 'com.microsoft').length).toBe(4 * blocks + (CONFIG.depths.length - 1) + 1);
+  expect(m.graph!.node!.filter((nd) => nd.opType === 'Gemm').length).toBe(0);
+  expect(await ortTop1(file, f.model)).toBe(saved.exported_top1);
+  // The ViT's MatMulNBits run test's bar (test/run.test.ts).
+  expect(res.exported_agreement).toBeGreaterThanOrEqual(0.99);
+  expect(Math.abs((res.exported_top1 as number) - (res.exported_sim_top1 as number))).toBeLessThanOrEqual(0.005);
+});
+
 describe('what run refuses for a Swin, before any work', () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ['block reconstruction', { reconstruction: { iters: 10 } }, /reconstruction: block reconstruction of a Swin is not implemented yet .*expected it off .*received \{"iters":10\}/],
     ['reconstruction through quant', { quant: { reconstruction: {} } }, /block reconstruction of a Swin is not implemented yet/],
-    ['the matmulnbits export', { exportFormat: 'matmulnbits' }, /exportFormat: 'matmulnbits' is not written for Swin models yet; expected 'qdq' or 'qdq-int4', received 'matmulnbits'/],
+    ['an unknown export format', { exportFormat: 'nbits' }, /exportFormat: expected one of qdq, qdq-int4, matmulnbits, received 'nbits'/],
   ];
   test.each(cases)('%s', async (_what, extra, message) => {
     const dir = path.join(f.dir, `refused-${Object.keys(extra)[0]}`);
@@ -90,19 +110,21 @@ describe('what run refuses for a Swin, before any work', () => {
 describe('the CLI on a Swin', () => {
   const flags = ['--model', f.model, '--eval', EVAL, '--eval-limit', '16', '--iters', '2', '--images', '2', '--threads', '2'];
 
-  test('run --format qdq-int4 completes and says that reconstruction is off', async () => {
-    const dir = path.join(f.dir, 'cli-int4');
-    const r = await cli(['run', ...flags, '--out', dir, '--format', 'qdq-int4']);
+  test.each([['qdq-int4'], ['matmulnbits']])('run --format %s completes and says that reconstruction is off', async (format) => {
+    const dir = path.join(f.dir, `cli-${format}`);
+    const r = await cli(['run', ...flags, '--out', dir, '--format', format]);
     expect(r.code).toBe(0);
     expect(r.stderr + r.stdout).toMatch(/block reconstruction is not implemented yet/);
     const saved = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
     expect(saved.status).toBe('done');
     expect(saved.exported_top1).not.toBeNull();
+    const m = onnx.onnx.ModelProto.decode(fs.readFileSync(path.join(dir, 'quantized.onnx')));
+    expect(m.graph!.node!.some((nd) => nd.opType === 'MatMulNBits')).toBe(format === 'matmulnbits');
   });
 
   test.each([
     [['--recon-iters', '5'], /--recon-iters: block reconstruction of a Swin is not implemented yet .*expected it off \(--no-recon, or 0 iterations\)/],
-    [['--format', 'matmulnbits'], /--format: 'matmulnbits' is not written for Swin models yet/],
+    [['--format', 'int3'], /--format: expected one of qdq, qdq-int4, matmulnbits, received 'int3'/],
   ])('run %j is refused naming the flag', async (extra, message) => {
     const r = await cli(['run', ...flags, '--out', path.join(f.dir, `cli-${extra[0]}`), ...extra]);
     expect(r.code).not.toBe(0);

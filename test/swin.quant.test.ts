@@ -154,7 +154,7 @@ describe('plan', () => {
 });
 
 describe('the CLI', () => {
-  it('quantize --bits w4a4 on a Swin ONNX file writes a QDQ model that onnxruntime runs', async () => {
+  it('quantize --bits w4a4 on a Swin ONNX file writes a QDQ (and a MatMulNBits) model that onnxruntime runs', async () => {
     const config = completeSwinConfig({ imageSize: 32, patchSize: 2, embedDim: 16, depths: [2, 2, 2], numHeads: [1, 2, 4], windowSize: 4, mlpRatio: 2, numClasses: 10 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swin-quant-'));
     try {
@@ -169,6 +169,14 @@ describe('the CLI', () => {
       const logits = await ortLogits(new Uint8Array(fs.readFileSync(out)), config, x, 2, 'all');
       expect(logits.length).toBe(20);
       expect(logits.every(Number.isFinite)).toBe(true);
+      // --format matmulnbits: every Linear as a com.microsoft MatMulNBits node (opset 21).
+      const nbitsOut = path.join(dir, 'swin-w4a4-nbits.onnx');
+      const nb = await cli(['quantize', '--model', model, '--calib', 'noise', '--images', '8', '--bits', 'w4a4', '--format', 'matmulnbits', '--out', nbitsOut, '--threads', '2']);
+      expect(nb.code).toBe(0);
+      expect(nb.stdout).toMatch(/wrote .*\(Swin, w4a4, matmulnbits, opset 21, 8 calibration images\)/);
+      const nbLogits = await ortLogits(new Uint8Array(fs.readFileSync(nbitsOut)), config, x, 2, 'all');
+      expect(nbLogits.length).toBe(20);
+      expect(nbLogits.every(Number.isFinite)).toBe(true);
       const refused = await cli(['quantize', '--model', model, '--calib', 'noise', '--recon-iters', '10', '--out', out]);
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toMatch(/block reconstruction of a Swin is not implemented yet/);
