@@ -52,7 +52,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('bits', { type: 'string', default: 'w4a4', describe: Object.keys(BITS_PRESETS).join(', ') })
       .option('images', { type: 'number', default: 32, describe: 'calibration images to use' })
       .option('out', { type: 'string', default: 'quantized.onnx', describe: 'output ONNX file' })
-      .option('format', { type: 'string', default: 'qdq', describe: 'qdq (opset 13), qdq-int4 (opset 21, int4 weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
+      .option('format', { type: 'string', default: 'qdq', describe: 'qdq (opset 13; a Swin 17), qdq-int4 (opset 21, int4 weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('preset', { type: 'string', default: 'repq', describe: 'quantizer preset: repq or psaq' })
       .option('weight-mode', { type: 'string', describe: 'asymmetric, or symmetric' })
       .option('tensorrt', { type: 'boolean', default: false, describe: "TensorRT's explicit-quantization rules: symmetric weights and activations (zero points 0), uniform softmax grid, no reparameterization" })
