@@ -1,7 +1,7 @@
 // What the workflows (`run`, lib/run/; `compare`, lib/compare/) share about the two model
-// classes they take: the logits of either, and the options a Swin cannot take yet (CUDA,
-// MatMulNBits), refused before any work with what was expected and what was found. Below both workflows, which
-// may not import each other (.dependency-cruiser.cjs).
+// classes they take: the logits of either, and the options a Swin cannot take yet (CUDA),
+// refused before any work with what was expected and what was found. Below both
+// workflows, which may not import each other (.dependency-cruiser.cjs).
 
 import { SpdfqError } from './errors';
 import { VitModel } from './vit';
@@ -20,14 +20,11 @@ export function logitsOf(model: AnyModel): (x: Float32Array, batch: number) => P
  *  reconstruction setting quantization gets (as given: a Swin is reconstructed as a ViT is,
  *  docs/swin.md, "Stage: quantization"). */
 export function swinRunSettings(o: {
-  device?: string; exportFormat?: string; reconstruction?: ReconstructionOptions | false; cliFlags?: boolean;
+  device?: string; reconstruction?: ReconstructionOptions | false; cliFlags?: boolean;
 }): ReconstructionOptions | false | undefined {
   const flag = (api: string, cli: string) => (o.cliFlags ? cli : api);
   if (o.device !== undefined && o.device !== 'cpu') {
     throw new SpdfqError('E_CONFIG', `${flag('device', '--device')}: a Swin runs on the CPU only (docs/swin.md, "Stages that remain", CUDA); expected 'cpu', received '${o.device}'`);
-  }
-  if (o.exportFormat === 'matmulnbits') {
-    throw new SpdfqError('E_CONFIG', `${flag('exportFormat', '--format')}: 'matmulnbits' is not written for Swin models yet; expected 'qdq' or 'qdq-int4', received 'matmulnbits'`);
   }
   return o.reconstruction;
 }

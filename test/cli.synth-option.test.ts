@@ -3,7 +3,8 @@
 // where the method runs it.
 
 import { nativeAddon } from '../lib/native';
-import { mergeSynthesis, synthOptionFlags } from '../lib/cli/synthesis-flags';
+import { mergeSynthesis, quantOptionFlags, synthOptionFlags } from '../lib/cli/synthesis-flags';
+import { planQuantization } from '../lib/quant/quant-config';
 import { nativeSynthConfig, overridesForMethod, resolveSynthesisOptions } from '../lib/synth/options';
 import { completeVitConfig } from '../lib/vit-config';
 
@@ -21,6 +22,22 @@ test('malformed or repeated settings are refused naming the flag', () => {
   expect(() => synthOptionFlags(['apa.loss'])).toThrow(/--synth-option: expected path=value/);
   expect(() => synthOptionFlags(['tv.weight=1', 'tv.weight=2'])).toThrow(/--synth-option tv.weight: given twice/);
   expect(() => synthOptionFlags(['msr=false', 'msr.grid=3'])).toThrow(/'msr' was already set to false/);
+});
+
+test('--quant-option overrides take a site or weight name, dots and all, as one key', () => {
+  expect(quantOptionFlags(['overrides.blocks.3.fc2_in=8', 'overrides.blocks.0.attn.qkv.weight=6', 'overrides.patch_in=8', 'calibration=joint', 'reconstruction.iters=5'])).toEqual({
+    overrides: { 'blocks.3.fc2_in': 8, 'blocks.0.attn.qkv.weight': 6, patch_in: 8 },
+    calibration: 'joint',
+    reconstruction: { iters: 5 },
+  });
+  expect(() => quantOptionFlags(['overrides.head_in=8', 'overrides.head_in=6'])).toThrow(/--quant-option overrides.head_in: given twice/);
+  // Only the map field reads the rest of the path as a key: synthesis paths stay identifiers.
+  expect(() => synthOptionFlags(['overrides.blocks.3.fc2_in=8'])).toThrow(/--synth-option: expected path=value/);
+  // The key reaches the quantizer: that site alone goes to 8 bits; an unknown one is refused there.
+  const plan = planQuantization(model, { bits: 'w4a4', ...quantOptionFlags(['overrides.blocks.3.fc2_in=8']) });
+  const bits = (key: string) => plan.sites.find((p) => p.key === key)?.spec?.bits;
+  expect([bits('blocks.3.fc2_in'), bits('blocks.2.fc2_in'), bits('blocks.3.fc1_in')]).toEqual([8, 4, 4]);
+  expect(() => planQuantization(model, quantOptionFlags(['overrides.blocks.9.fc2_in=8']))).toThrow(/'blocks.9.fc2_in' names no quantized weight or activation site/);
 });
 
 test('an unknown option or value fails in validation with the same path', () => {

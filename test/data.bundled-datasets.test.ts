@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { bundledDataset } from '../lib/data/bundled-datasets';
+import { bundledDataset, bundledTestSubset } from '../lib/data/bundled-datasets';
 
 test('CIFAR-10 comes from SPDFQ_CIFAR10_DIR when its folders exist, and the message says how to provide it', () => {
   const saved = process.env.SPDFQ_CIFAR10_DIR;
@@ -29,4 +29,19 @@ test('CIFAR-10 comes from SPDFQ_CIFAR10_DIR when its folders exist, and the mess
 test('Fashion-MNIST names its Debian package; other models have no bundled dataset', () => {
   expect(bundledDataset('models/fashion-mnist-vit.onnx')!.install).toMatch(/dataset-fashion-mnist/);
   expect(bundledDataset('/home/me/my_vit.onnx')).toBeNull();
+});
+
+test('the CIFAR-10 Swin shares the CIFAR-10 data and the ViT\'s bundled test subset; other models have their own or none', () => {
+  const saved = process.env.SPDFQ_CIFAR10_DIR;
+  try {
+    process.env.SPDFQ_CIFAR10_DIR = '/nowhere';
+    expect(bundledDataset('models/cifar10-swin.onnx')!.install).toMatch(/SPDFQ_CIFAR10_DIR/);
+  } finally {
+    if (saved === undefined) delete process.env.SPDFQ_CIFAR10_DIR;
+    else process.env.SPDFQ_CIFAR10_DIR = saved;
+  }
+  const models = path.resolve(__dirname, '..', 'models');
+  expect(bundledTestSubset(path.join(models, 'cifar10-swin.onnx'))).toBe(path.join(models, 'cifar10-vit-test'));
+  expect(bundledTestSubset(path.join(models, 'mnist-vit.onnx'))).toBe(path.join(models, 'mnist-vit-test'));
+  expect(bundledTestSubset('/home/me/my_vit.onnx')).toBeNull();
 });

@@ -4,12 +4,14 @@
 // the written quantized.onnx; block reconstruction runs (every block and patch merging, the
 // embedding and the head) and its table is in the report; a resumed run reuses both
 // stages, and a quantized state saved before Swin reconstruction existed is not reused for
-// a run that reconstructs; the options a Swin cannot take are refused before any work.
+// a run that reconstructs; the MatMulNBits export (run and CLI) runs in onnxruntime with the
+// ViT's agreement bar; and the options a Swin cannot take are refused before any work.
 
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
+import * as onnx from 'onnx-proto';
 import { loadEvalSet } from '../lib/data/eval-set';
 import { readPreprocessing } from '../lib/onnx/preprocess';
 import { run } from '../lib/run/run';
@@ -90,9 +92,27 @@ test('run on a Swin: every stage, reconstruction included, the exported top-1 eq
   expect(third.exported_top1).toBe(res.exported_top1);
 });
 
+test('run --export-format matmulnbits on a Swin: onnxruntime on the written MatMulNBits file agrees with the simulation', async () => {
+  const dir = path.join(f.dir, 'nbits');
+  const res = await run({ ...options, out: dir, exportFormat: 'matmulnbits' });
+  expect(res.status).toBe('done');
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+  // The independent check on the file itself: every Linear is a MatMulNBits node, and this
+  // test's onnxruntime session gives run's exported top-1.
+  const file = path.join(dir, 'quantized.onnx');
+  const m = onnx.onnx.ModelProto.decode(fs.readFileSync(file));
+  const blocks = CONFIG.depths.reduce((a, b) => a + b, 0);
+  expect(m.graph!.node!.filter((nd) => nd.opType === 'MatMulNBits' && nd.domain === 'com.microsoft').length).toBe(4 * blocks + (CONFIG.depths.length - 1) + 1);
+  expect(m.graph!.node!.filter((nd) => nd.opType === 'Gemm').length).toBe(0);
+  expect(await ortTop1(file, f.model)).toBe(saved.exported_top1);
+  // The ViT's MatMulNBits run test's bar (test/run.test.ts).
+  expect(res.exported_agreement).toBeGreaterThanOrEqual(0.99);
+  expect(Math.abs((res.exported_top1 as number) - (res.exported_sim_top1 as number))).toBeLessThanOrEqual(0.005);
+});
+
 describe('what run refuses for a Swin, before any work', () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ['the matmulnbits export', { exportFormat: 'matmulnbits' }, /exportFormat: 'matmulnbits' is not written for Swin models yet; expected 'qdq' or 'qdq-int4', received 'matmulnbits'/],
+    ['an unknown export format', { exportFormat: 'nbits' }, /exportFormat: expected one of qdq, qdq-int4, matmulnbits, received 'nbits'/],
   ];
   test.each(cases)('%s', async (_what, extra, message) => {
     const dir = path.join(f.dir, `refused-${Object.keys(extra)[0]}`);
@@ -104,16 +124,21 @@ describe('what run refuses for a Swin, before any work', () => {
 describe('the CLI on a Swin', () => {
   const flags = ['--model', f.model, '--eval', EVAL, '--eval-limit', '16', '--iters', '2', '--images', '2', '--threads', '2'];
 
-  test('run --format qdq-int4 --recon-iters 3 completes, reconstructed; --no-recon runs none', async () => {
-    const dir = path.join(f.dir, 'cli-int4');
-    const r = await cli(['run', ...flags, '--out', dir, '--format', 'qdq-int4', '--recon-iters', '3']);
+  test.each([['qdq-int4'], ['matmulnbits']])('run --format %s --recon-iters 3 completes, reconstructed', async (format) => {
+    const dir = path.join(f.dir, `cli-${format}`);
+    const r = await cli(['run', ...flags, '--out', dir, '--format', format, '--recon-iters', '3']);
     expect(r.code).toBe(0);
     const saved = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
     expect(saved.status).toBe('done');
     expect(saved.exported_top1).not.toBeNull();
+    const m = onnx.onnx.ModelProto.decode(fs.readFileSync(path.join(dir, 'quantized.onnx')));
+    expect(m.graph!.node!.some((nd) => nd.opType === 'MatMulNBits')).toBe(format === 'matmulnbits');
     const state = JSON.parse(fs.readFileSync(path.join(dir, 'state', 'quantized.json'), 'utf8'));
     expect(state.plan.reconstruction.iters).toBe(3);
     expect(state.report.reconstruction.map((x: { stage: string }) => x.stage)).toEqual(STAGES);
+  });
+
+  test('run --no-recon runs no reconstruction', async () => {
     const off = path.join(f.dir, 'cli-off');
     expect((await cli(['run', ...flags, '--out', off, '--no-recon'])).code).toBe(0);
     const offState = JSON.parse(fs.readFileSync(path.join(off, 'state', 'quantized.json'), 'utf8'));
@@ -122,7 +147,7 @@ describe('the CLI on a Swin', () => {
   });
 
   test.each([
-    [['--format', 'matmulnbits'], /--format: 'matmulnbits' is not written for Swin models yet/],
+    [['--format', 'int3'], /--format: expected one of qdq, qdq-int4, matmulnbits, received 'int3'/],
   ])('run %j is refused naming the flag', async (extra, message) => {
     const r = await cli(['run', ...flags, '--out', path.join(f.dir, `cli-${extra[0]}`), ...extra]);
     expect(r.code).not.toBe(0);

@@ -157,7 +157,7 @@ describe('plan', () => {
 });
 
 describe('the CLI', () => {
-  it('quantize --bits w4a4 on a Swin ONNX file writes a QDQ model that onnxruntime runs', async () => {
+  it('quantize --bits w4a4 on a Swin ONNX file writes a QDQ (and a MatMulNBits) model that onnxruntime runs', async () => {
     const config = completeSwinConfig({ imageSize: 32, patchSize: 2, embedDim: 16, depths: [2, 2, 2], numHeads: [1, 2, 4], windowSize: 4, mlpRatio: 2, numClasses: 10 });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swin-quant-'));
     try {
@@ -177,6 +177,14 @@ describe('the CLI', () => {
       const off = await cli(['quantize', '--model', model, '--calib', 'noise', '--images', '8', '--recon-iters', '0', '--out', out, '--threads', '2']);
       expect(off.code).toBe(0);
       expect(off.stderr).not.toMatch(/reconstructed/);
+      // --format matmulnbits: every Linear as a com.microsoft MatMulNBits node (opset 21).
+      const nbitsOut = path.join(dir, 'swin-w4a4-nbits.onnx');
+      const nb = await cli(['quantize', '--model', model, '--calib', 'noise', '--images', '8', '--bits', 'w4a4', '--format', 'matmulnbits', '--recon-iters', '2', '--out', nbitsOut, '--threads', '2']);
+      expect(nb.code).toBe(0);
+      expect(nb.stdout).toMatch(/wrote .*\(Swin, w4a4, matmulnbits, opset 21, 8 calibration images\)/);
+      const nbLogits = await ortLogits(new Uint8Array(fs.readFileSync(nbitsOut)), config, x, 2, 'all');
+      expect(nbLogits.length).toBe(20);
+      expect(nbLogits.every(Number.isFinite)).toBe(true);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

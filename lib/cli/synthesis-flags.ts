@@ -20,33 +20,50 @@ export function synthOptionFlags(items: string[] | undefined): Partial<Synthesis
   return pathOptions('--synth-option', items) as Partial<SynthesisOptions>;
 }
 
-/** `flag path=value` items (repeatable) as a nested options object (see synthOptionFlags). */
-export function pathOptions(flag: string, items: string[] | undefined): Record<string, unknown> {
+/** `flag path=value` items (repeatable) as a nested options object (see synthOptionFlags).
+ *  A path into one of `mapFields` (options keyed by free-form names, such as the
+ *  quantizer's `overrides`, whose keys are `blocks.3.fc2_in`) takes the rest of the path,
+ *  dots and all, as one key: `overrides.blocks.3.fc2_in=8`. */
+export function pathOptions(flag: string, items: string[] | undefined, mapFields: readonly string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const item of items ?? []) {
-    const m = /^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)=(.*)$/.exec(String(item));
-    if (!m) throw new SpdfqError('E_CONFIG', `${flag}: expected path=value (e.g. apa.loss=kl), received '${item}'`);
-    const keys = m[1].split('.');
+    const { keys, raw } = splitPathItem(flag, String(item), mapFields);
     let value: unknown;
     try {
-      value = JSON.parse(m[2]);
+      value = JSON.parse(raw);
     } catch {
-      value = m[2];
+      value = raw;
     }
     let node = out;
     for (const k of keys.slice(0, -1)) {
       const next = node[k];
       if (next === true) node[k] = {};
       else if (next !== undefined && (typeof next !== 'object' || next === null || Array.isArray(next))) {
-        throw new SpdfqError('E_CONFIG', `${flag} ${m[1]}: '${k}' was already set to ${JSON.stringify(next)}, which has no fields`);
+        throw new SpdfqError('E_CONFIG', `${flag} ${keys.join('.')}: '${k}' was already set to ${JSON.stringify(next)}, which has no fields`);
       }
       node = (node[k] ??= {}) as Record<string, unknown>;
     }
     const last = keys[keys.length - 1];
-    if (last in node) throw new SpdfqError('E_CONFIG', `${flag} ${m[1]}: given twice`);
+    if (last in node) throw new SpdfqError('E_CONFIG', `${flag} ${keys.join('.')}: given twice`);
     node[last] = value;
   }
   return out;
+}
+
+/** One `path=value` item as its path's keys and the value's text. */
+function splitPathItem(flag: string, item: string, mapFields: readonly string[]): { keys: string[]; raw: string } {
+  const map = /^([A-Za-z][A-Za-z0-9]*)\.([A-Za-z0-9_.]+)=(.*)$/.exec(item);
+  if (map && mapFields.includes(map[1])) return { keys: [map[1], map[2]], raw: map[3] };
+  const m = /^([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)=(.*)$/.exec(item);
+  if (!m) throw new SpdfqError('E_CONFIG', `${flag}: expected path=value (e.g. apa.loss=kl), received '${item}'`);
+  return { keys: m[1].split('.'), raw: m[2] };
+}
+
+/** `--quant-option path=value` (repeatable): any quantization option by its dotted API path
+ *  (`calibration=sequential`, `reconstruction.iters=1000`, `overrides.blocks.3.fc2_in=8`),
+ *  validated with the rest of the quantization options. */
+export function quantOptionFlags(items: string[] | undefined): Record<string, unknown> {
+  return pathOptions('--quant-option', items, ['overrides']);
 }
 
 /** Deep merge of synthesis settings (later wins), for flags that set parts of one option. */

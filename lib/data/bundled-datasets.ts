@@ -34,7 +34,8 @@ export function bundledDataset(modelFile: string): BundledDataset | null {
         real: existing(`${FASHION_MNIST}/train-images-idx3-ubyte.gz`),
         install: "install Debian's dataset-fashion-mnist",
       };
-    case 'cifar10-vit.onnx': {
+    case 'cifar10-vit.onnx':
+    case 'cifar10-swin.onnx': {
       const dir = cifar10Dir();
       return {
         eval: existing(dir && path.join(dir, 'test')),
@@ -45,4 +46,15 @@ export function bundledDataset(modelFile: string): BundledDataset | null {
     default:
       return null;
   }
+}
+
+/** Bundled models that evaluate on another bundled model's test subset (the same dataset's
+ *  images, written once: scripts/train-model.ts `sharedSubset`). */
+const SHARED_SUBSETS: Record<string, string> = { 'cifar10-swin.onnx': 'cifar10-vit-test' };
+
+/** The labelled test subset beside a model file (`<stem>-test/`, or the bundled one it
+ *  shares), or null where there is none. */
+export function bundledTestSubset(modelFile: string): string | null {
+  const name = path.basename(modelFile);
+  return existing(path.join(path.dirname(modelFile), SHARED_SUBSETS[name] ?? name.replace(/\.onnx$/, '-test')));
 }

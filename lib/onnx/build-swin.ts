@@ -23,14 +23,17 @@
 // Hooks (SwinGraphHooks, the ViT's GraphHooks) let the quantized export put its quantizers
 // at the engine's sites (native/core/swin_passes.h): the image, the norm1 output (before the
 // window gather), q, k and v, the softmax output, the proj, fc1 and fc2 inputs, each merge's
-// reduction input and the pooled head input; Linear and Conv weights through `weight`.
+// reduction input and the pooled head input; Linear and Conv weights through `weight`, or
+// each Linear (head included) as nodes of the hook's own through `matmul` (MatMulNBits).
+// Linear layers and the classifier are graph-layers.ts's linearNodes and classifierNodes,
+// the ViT writer's own.
 
 import { completeSwinConfig, SwinConfig, SwinConfigInput } from '../swin';
 import { shapeSize } from '../vit-config';
 import { GraphBuilder, valueInfo } from './graph-builder';
-import { GraphHooks, VitSite } from './build-vit';
+import { VitSite } from './build-vit';
 import {
-  activationNodes, configError, LayerFormOptions, LayerForms, layerNormNodes, reduceMean, resolveBatch, resolveLayerForms, TRANSPOSED_DOC, transposedWeight, weightMap, Weights,
+  activationNodes, classifierNodes, configError, GraphHooks, LayerFormOptions, LayerForms, layerNormNodes, linearNodes, reduceMean, resolveBatch, resolveLayerForms, weightMap, Weights,
 } from './graph-layers';
 import { relativePositionIndex, shiftMask, windowGeometry, WindowGeometry, windowSources } from './swin-geometry';
 import { DataType } from './tensor-data';
@@ -54,7 +57,7 @@ export interface BuildSwinOptions extends LayerFormOptions {
 /** The engine's Swin sites (native/core/act_sites.h): the ViT's, and each patch merging's
  *  reduction input (`block` = the stage it follows). Blocks are numbered stage-major. */
 export type SwinSite = VitSite | 'reduce_in';
-export type SwinGraphHooks = Omit<GraphHooks<SwinSite>, 'matmul'>;
+export type SwinGraphHooks = GraphHooks<SwinSite>;
 
 export const MIN_SWIN_OPSET = 14;
 export const MAX_SWIN_OPSET = 23;
@@ -110,9 +113,9 @@ class SwinGraph {
     return this.hooks.activation ? this.hooks.activation(this.g, site, block, tensor) : tensor;
   }
 
-  /** A Linear/Conv weight as the graph stores it, through the weight hook. */
-  private storedWeight(name: string, dims: number[], data: Float32Array, channelAxis: number, doc?: string): string {
-    return this.hooks.weight?.(this.g, name, dims, data, channelAxis) ?? this.g.floatTensor(name, dims, data, doc);
+  /** The patch Conv's weight as the graph stores it, through the weight hook. */
+  private storedWeight(name: string, dims: number[], data: Float32Array, channelAxis: number): string {
+    return this.hooks.weight?.(this.g, name, dims, data, channelAxis) ?? this.g.floatTensor(name, dims, data);
   }
 
   /** A weight by torchvision name, checked against its PyTorch shape. */
@@ -156,11 +159,11 @@ class SwinGraph {
     return layerNormNodes(this.g, x, gamma, beta, this.c.layerNormEps, this.f);
   }
 
-  /** x · Wᵀ (+ b) with W [out, in] stored transposed under its torchvision name. */
+  /** x · Wᵀ (+ b) with W [out, in] stored transposed under its torchvision name (or the
+   *  matmul hook's nodes). */
   private linear(x: string, name: string, inSize: number, outSize: number, bias = true): string {
-    const wt = transposedWeight(this.weight(`${name}.weight`, [outSize, inSize]), outSize, inSize);
-    const mm = this.g.op('MatMul', [x, this.storedWeight(`${name}.weight`, [inSize, outSize], wt, 1, TRANSPOSED_DOC)]);
-    return bias ? this.g.op('Add', [mm, this.param(`${name}.bias`, [outSize])]) : mm;
+    const w = this.weight(`${name}.weight`, [outSize, inSize]);
+    return linearNodes(this.g, this.hooks, x, name, w, inSize, outSize, bias ? () => this.param(`${name}.bias`, [outSize]) : null);
   }
 
   private block(x: Grid, stage: number, l: number, p: string, shifted: boolean): string {
@@ -276,7 +279,6 @@ class SwinGraph {
     const normed = this.layerNorm(x.tensor, 'norm', C);
     g.setScope('/head');
     const pooled = this.site('head_in', undefined, reduceMean(g, normed, [1, 2], this.f.opset, false));
-    const headW = this.storedWeight('head.weight', [c.numClasses, C], this.weight('head.weight', [c.numClasses, C]), 0);
-    return g.op('Gemm', [pooled, headW, this.param('head.bias', [c.numClasses])], { transB: { int: 1 } });
+    return classifierNodes(g, this.hooks, pooled, 'head', this.weight('head.weight', [c.numClasses, C]), C, c.numClasses, () => this.param('head.bias', [c.numClasses]));
   }
 }

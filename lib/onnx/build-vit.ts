@@ -14,8 +14,10 @@
 
 import { completeVitConfig, prefixTokens, shapeSize, tokenCount, VitConfig, VitConfigInput, vitParamSpecs } from '../vit-config';
 import { GraphBuilder, valueInfo } from './graph-builder';
-import { activationNodes, configError, layerNormNodes, LayerForms, reduceMean, resolveBatch, resolveLayerForms, TRANSPOSED_DOC, transposedWeight, weightMap, Weights } from './graph-layers';
+import { activationNodes, classifierNodes, configError, GraphHooks, layerNormNodes, LayerForms, linearNodes, reduceMean, resolveBatch, resolveLayerForms, weightMap, Weights } from './graph-layers';
 import { DataType } from './tensor-data';
+
+export type { GraphHooks } from './graph-layers';
 
 export interface BuildVitOptions {
   /** Default opset 17. Supported 13..23. */
@@ -39,29 +41,6 @@ export interface BuildVitOptions {
  *  every Linear, the patch-embedding input, and both operands of both attention matmuls
  *  (q and k before the scale and the transpose; v; the softmax probabilities). */
 export type VitSite = 'patch_in' | 'qkv_in' | 'q' | 'k' | 'v' | 'probs' | 'proj_in' | 'fc1_in' | 'fc2_in' | 'head_in';
-
-/** Extension points for graphs derived from a float model (the quantized QDQ export):
- *  the ViT's (VitGraphHooks) and the Swin's (build-swin.ts), over their site names. */
-export interface GraphHooks<Site extends string> {
-  /** Called with the tensor at each site (`block` undefined for patch_in and head_in);
-   *  returns the tensor to use from there on. */
-  activation?(g: GraphBuilder, site: Site, block: number | undefined, tensor: string): string;
-  /** Called for each Linear/Conv weight with its timm name and the dims and data as the
-   *  graph stores it (MatMul weights [in, out]: channelAxis 1; the patch Conv and the head
-   *  Gemm [out, …]: channelAxis 0). Returns the tensor to use instead of a float
-   *  initializer, or null to keep the float weight. */
-  weight?(g: GraphBuilder, name: string, dims: number[], data: Float32Array, channelAxis: number): string | null;
-  /** Called for each Linear (qkv, proj, fc1, fc2, head) with its timm weight name, input
-   *  tensor `x` [..., inSize] and the weight as PyTorch holds it, [out, in]. Returns
-   *  x · Wᵀ (without the bias) computed by nodes of its own (com.microsoft MatMulNBits),
-   *  or null for the standard MatMul/Gemm through `weight`. */
-  matmul?(g: GraphBuilder, name: string, x: string, weightOutIn: Float32Array, outSize: number, inSize: number): string | null;
-  /** Called for each block's queries with the attention scale 1/√head_dim: returns the
-   *  queries already multiplied by it (a quantized export folds the scale into the
-   *  queries' DequantizeLinear, which lets runtimes run Q·Kᵀ on integers), or null for
-   *  the `q` site followed by a Mul. */
-  scaledQuery?(g: GraphBuilder, block: number, q: string, scale: number): string | null;
-}
 
 export type VitGraphHooks = GraphHooks<VitSite>;
 
@@ -119,9 +98,9 @@ class VitGraph {
     return this.hooks.activation ? this.hooks.activation(this.g, site, block, tensor) : tensor;
   }
 
-  /** A Linear/Conv weight as stored (dims, data), through the weight hook. */
-  private weight(name: string, dims: number[], data: Float32Array, channelAxis: number, doc?: string): string {
-    return this.hooks.weight?.(this.g, name, dims, data, channelAxis) ?? this.g.floatTensor(name, dims, data, doc);
+  /** The patch Conv's weight as stored (dims, data), through the weight hook. */
+  private weight(name: string, dims: number[], data: Float32Array, channelAxis: number): string {
+    return this.hooks.weight?.(this.g, name, dims, data, channelAxis) ?? this.g.floatTensor(name, dims, data);
   }
 
   forward(input: string): string {
@@ -178,10 +157,7 @@ class VitGraph {
 
   private linear(x: string, name: string, inSize: number, outSize: number, bias = true): string {
     const w = this.w.get(`${name}.weight`) as Float32Array;
-    const custom = this.hooks.matmul?.(this.g, `${name}.weight`, x, w, outSize, inSize);
-    if (custom) return bias ? this.g.op('Add', [custom, this.param(`${name}.bias`, [outSize])]) : custom;
-    const mm = this.g.op('MatMul', [x, this.weight(`${name}.weight`, [inSize, outSize], transposedWeight(w, outSize, inSize), 1, TRANSPOSED_DOC)]);
-    return bias ? this.g.op('Add', [mm, this.param(`${name}.bias`, [outSize])]) : mm;
+    return linearNodes(this.g, this.hooks, x, name, w, inSize, outSize, bias ? () => this.param(`${name}.bias`, [outSize]) : null);
   }
 
   private layerNorm(x: string, name: string, size = this.c.embedDim): string {
@@ -256,13 +232,8 @@ class VitGraph {
     if (c.finalNorm === 'tokens') x = this.layerNorm(x, 'norm');
     g.setScope('/head');
     const token = (i: number) => g.op('Gather', [x, g.int64Tensor('token', [i], [])], { axis: { int: 1 } });
-    const classifier = (t: string, name: string) => {
-      const input = this.site('head_in', undefined, t);
-      const custom = this.hooks.matmul?.(g, `${name}.weight`, input, this.w.get(`${name}.weight`) as Float32Array, c.numClasses, c.embedDim);
-      if (custom) return g.op('Add', [custom, this.param(`${name}.bias`, [c.numClasses])]);
-      const w = this.weight(`${name}.weight`, [c.numClasses, c.embedDim], this.w.get(`${name}.weight`) as Float32Array, 0);
-      return g.op('Gemm', [input, w, this.param(`${name}.bias`, [c.numClasses])], { transB: { int: 1 } });
-    };
+    const classifier = (t: string, name: string) =>
+      classifierNodes(g, this.hooks, this.site('head_in', undefined, t), name, this.w.get(`${name}.weight`) as Float32Array, c.embedDim, c.numClasses, () => this.param(`${name}.bias`, [c.numClasses]));
     if (c.distToken) {
       const sum = g.op('Add', [classifier(token(0), 'head'), classifier(token(1), 'head_dist')]);
       return g.op('Div', [sum, g.floatScalar('two', 2)]);

@@ -1,8 +1,10 @@
 // Layers that every graph writer emits the same way, whatever the model around them
 // (build-vit.ts, build-swin.ts): LayerNorm as the LayerNormalization op or decomposed as
 // torch.onnx writes it below opset 17, the MLP activations, ReduceMean with its axes as an
-// attribute or (opset ≥ 18) an input, Linear weights stored transposed for MatMul; and the
-// option checks that pick these forms from the opset.
+// attribute or (opset ≥ 18) an input, Linear layers (MatMul on the weight stored
+// transposed, or the hooks' own nodes: the quantized export's MatMulNBits) and the
+// classifier Gemm; the hooks both writers call (GraphHooks); and the option checks that
+// pick these forms from the opset.
 
 import { SpdfqError } from '../errors';
 import { MlpActivation } from '../vit-config';
@@ -93,9 +95,59 @@ export function activationNodes(g: GraphBuilder, x: string, kind: MlpActivation,
   return g.op('Mul', [g.op('Mul', [x, g.floatScalar('half', 0.5)]), g.op('Add', [t, g.floatScalar('one', 1)])]);
 }
 
+/** Extension points for graphs derived from a float model (the quantized exports): the
+ *  ViT's (VitGraphHooks, build-vit.ts) and the Swin's (SwinGraphHooks, build-swin.ts),
+ *  over their site names. */
+export interface GraphHooks<Site extends string> {
+  /** Called with the tensor at each site (`block` undefined for patch_in and head_in);
+   *  returns the tensor to use from there on. */
+  activation?(g: GraphBuilder, site: Site, block: number | undefined, tensor: string): string;
+  /** Called for each Linear/Conv weight with its timm name and the dims and data as the
+   *  graph stores it (MatMul weights [in, out]: channelAxis 1; the patch Conv and the head
+   *  Gemm [out, …]: channelAxis 0). Returns the tensor to use instead of a float
+   *  initializer, or null to keep the float weight. */
+  weight?(g: GraphBuilder, name: string, dims: number[], data: Float32Array, channelAxis: number): string | null;
+  /** Called for each Linear (the ViT's qkv, proj, fc1, fc2, head; the Swin's qkv, proj,
+   *  mlp.0, mlp.3, each merge's reduction, head) with its weight name, input tensor `x`
+   *  [..., inSize] and the weight as PyTorch holds it, [out, in]. Returns
+   *  x · Wᵀ (without the bias) computed by nodes of its own (com.microsoft MatMulNBits),
+   *  or null for the standard MatMul/Gemm through `weight`. */
+  matmul?(g: GraphBuilder, name: string, x: string, weightOutIn: Float32Array, outSize: number, inSize: number): string | null;
+  /** Called for each block's queries with the attention scale 1/√head_dim: returns the
+   *  queries already multiplied by it (a quantized export folds the scale into the
+   *  queries' DequantizeLinear, which lets runtimes run Q·Kᵀ on integers), or null for
+   *  the `q` site followed by a Mul. */
+  scaledQuery?(g: GraphBuilder, block: number, q: string, scale: number): string | null;
+}
+
 export const TRANSPOSED_DOC = 'stored transposed, [in, out], as MatMul reads it (PyTorch Linear weight is [out, in])';
 
 /** A PyTorch Linear weight [out, in] as MatMul reads it, [in, out] (what torch.onnx writes). */
 export function transposedWeight(w: Float32Array, outSize: number, inSize: number): Float32Array {
   return transposeValue({ dataType: DataType.FLOAT, dims: [outSize, inSize], data: w }, [1, 0]).data as Float32Array;
+}
+
+/** x · Wᵀ (+ b) for a Linear with PyTorch weight `w` [out, in] named `name`.weight: the
+ *  matmul hook's own nodes where it writes them, else MatMul on the weight stored
+ *  transposed (through the weight hook). `bias` makes the bias tensor, when there is one. */
+export function linearNodes(
+  g: GraphBuilder, hooks: GraphHooks<string>, x: string, name: string, w: Float32Array, inSize: number, outSize: number, bias: (() => string) | null,
+): string {
+  const weightName = `${name}.weight`;
+  let y = hooks.matmul?.(g, weightName, x, w, outSize, inSize) ?? null;
+  if (y === null) {
+    const wt = transposedWeight(w, outSize, inSize);
+    y = g.op('MatMul', [x, hooks.weight?.(g, weightName, [inSize, outSize], wt, 1) ?? g.floatTensor(weightName, [inSize, outSize], wt, TRANSPOSED_DOC)]);
+  }
+  return bias ? g.op('Add', [y, bias()]) : y;
+}
+
+/** The classifier x · Wᵀ + b on pooled features [B, inSize]: the matmul hook's nodes and an
+ *  Add, else a Gemm (transB = 1) on the weight as PyTorch holds it, [out, in]. */
+export function classifierNodes(g: GraphBuilder, hooks: GraphHooks<string>, x: string, name: string, w: Float32Array, inSize: number, outSize: number, bias: () => string): string {
+  const weightName = `${name}.weight`;
+  const custom = hooks.matmul?.(g, weightName, x, w, outSize, inSize);
+  if (custom) return g.op('Add', [custom, bias()]);
+  const stored = hooks.weight?.(g, weightName, [outSize, inSize], w, 0) ?? g.floatTensor(weightName, [outSize, inSize], w);
+  return g.op('Gemm', [x, stored, bias()], { transB: { int: 1 } });
 }

@@ -1,11 +1,12 @@
 // Quantized ONNX export of a Swin (docs/swin.md, "Stage: quantization"): buildSwinOnnx's
-// graph with the quantizers of export-onnx.ts at the engine's sites — QuantizeLinear →
-// DequantizeLinear per activation site, per-output-channel DequantizeLinear of integer
-// weights ('qdq' opset 17, 'qdq-int4' opset 21), log√2 softmax quantizers as their exact
-// formula (log2Site) — so the exported model computes the engine's simulation. The
-// 'matmulnbits' format is ViT-only for now.
+// graph with the quantizers of export-onnx.ts (quantizerHooks, the ViT export's own) at the
+// engine's sites — QuantizeLinear → DequantizeLinear per activation site, log√2 softmax
+// quantizers as their exact formula (log2Site) — and the weights in every format the ViT has:
+// per-output-channel DequantizeLinear of integer weights ('qdq' opset 17, 'qdq-int4' opset
+// 21), or every Linear (qkv, proj, mlp.0, mlp.3, each merge's reduction, the head) as one
+// com.microsoft MatMulNBits node ('matmulnbits' opset 21, matmul-nbits.ts; the patch Conv as
+// in 'qdq-int4'). So the exported model computes the engine's simulation.
 
-import { SpdfqError } from '../errors';
 import { buildSwinOnnx } from '../onnx/build-swin';
 import { SiteQuantizer, WeightQuantizer } from '../native';
 import { SwinConfig } from '../swin';
@@ -20,17 +21,14 @@ export interface QuantizedSwinParts {
 }
 
 export function exportQuantizedSwinOnnx(q: QuantizedSwinParts, options: QuantExportOptions = {}): QuantExportResult {
-  if (options.format === 'matmulnbits') {
-    throw new SpdfqError('E_CONFIG', "format 'matmulnbits' is not written for Swin models yet; use 'qdq' or 'qdq-int4'");
-  }
-  const h = quantizerHooks(q.sites, q.weightQuantizers, options);
-  const { hooks, format, warnings, sites, exact } = h;
+  const { hooks, format, opset: quantOpset, warnings, sites, exact } = quantizerHooks(q.sites, q.weightQuantizers, options);
   // The Swin writer starts at opset 14; QuantizeLinear/DequantizeLinear keep their opset-13
-  // form up to 18, so 'qdq' is written at 17 (with LayerNormalization), 'qdq-int4' at 21.
-  const opset = Math.max(h.opset, 17);
+  // form up to 18, so 'qdq' is written at 17 (with LayerNormalization), 'qdq-int4' and
+  // 'matmulnbits' at 21.
+  const opset = Math.max(quantOpset, 17);
   const bytes = buildSwinOnnx(q.config, q.getWeights(), {
     opset,
-    hooks: { activation: hooks.activation, weight: hooks.weight, scaledQuery: hooks.scaledQuery },
+    hooks,
     inputName: options.inputName,
     outputName: options.outputName,
     producer: 'spdfq-native (quantized)',

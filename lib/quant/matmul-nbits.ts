@@ -67,6 +67,9 @@ export function matMulNBits(
   if (![0, 1, 2, 3, 4].includes(accuracyLevel)) {
     throw new SpdfqError('E_CONFIG', `MatMulNBits accuracyLevel: expected 0..4, received ${String(accuracyLevel)}`);
   }
+  if (!Number.isInteger(q.bits) || q.bits < 1 || q.bits > 8) {
+    throw new SpdfqError('E_CONFIG', `MatMulNBits: ${name} has ${q.bits}-bit weights; expected 1 to 8 bits (the op stores codes of 2, 4 or 8 bits)`);
+  }
   const bits = nbitsContainer(q.bits);
   const shift = q.qmin < 0 ? 2 ** (bits - 1) : 0;
   if (q.qmin + shift < 0 || q.qmax + shift > 2 ** bits - 1) {

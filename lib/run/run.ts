@@ -1,9 +1,9 @@
 // `run`: the whole product in one call — import the ONNX model, synthesize calibration
 // images (SPDFQ by default), calibrate and reconstruct a low-bit model, evaluate full
 // precision and quantized on labelled images, export the quantized ONNX and evaluate that
-// file in onnxruntime — for a ViT or a Swin (architecture.ts holds what differs; a Swin
-// has no block reconstruction yet). Every stage's output is written as soon as it exists, so a failure
-// or Ctrl-C later keeps what was already computed.
+// file in onnxruntime — for a ViT or a Swin (architecture.ts holds what differs). Every
+// stage's output is written as soon as it exists, so a failure or Ctrl-C later keeps what
+// was already computed.
 
 import * as fs from 'fs';
 import * as path from 'path';
@@ -25,6 +25,7 @@ import {
 } from './architecture';
 import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
+import { bundledTestSubset } from '../data/bundled-datasets';
 import { LabelledImages } from '../data/labelled-images';
 import { ortForward, ortUnavailable } from '../eval/ort';
 import { renderReport, HeatmapPair } from './report';
@@ -151,7 +152,10 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
   // clear error here). On CUDA, synthesis — the dominant cost — runs on a GPU copy of the
   // model; calibration and block reconstruction stay on the CPU engine (docs/cuda.md).
   const backend = backendFor(options.device ?? 'cpu');
-  const evalPath = options.eval ?? (options.model === undefined ? DEFAULT_MODEL.replace(/\.onnx$/, '-test') : undefined);
+  // A bundled model (a file of the package's models/ folder) evaluates on its bundled test
+  // subset unless told otherwise; any other model only where `eval` names images.
+  const bundled = path.dirname(path.resolve(modelPath)) === path.dirname(DEFAULT_MODEL);
+  const evalPath = options.eval ?? (bundled ? bundledTestSubset(modelPath) ?? undefined : undefined);
   const flag = (name: string) => (options.cliFlags ? `--${name}` : name);
   const out = checkOutput(flag('out'), options.out ?? 'spdfq-out', [
     { flag: flag('model'), path: modelPath },

@@ -13,11 +13,11 @@ import { CompareRecord, mergeCompareRecords } from '../../compare/merge';
 import { sweepMarkdown, sweepTable } from '../../compare/sweep';
 import { DEFAULT_MODEL } from '../../run/run';
 import { backendFor } from '../../run/device';
-import { bundledDataset } from '../../data/bundled-datasets';
+import { bundledDataset, bundledTestSubset } from '../../data/bundled-datasets';
 import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { SYNTH_METHODS, SynthMethod } from '../../synth/options';
 import { SpdfqError } from '../../errors';
-import { apaAlphaFlag, mergeSynthesis, pathOptions, synthOptionFlags } from '../synthesis-flags';
+import { apaAlphaFlag, mergeSynthesis, quantOptionFlags, synthOptionFlags } from '../synthesis-flags';
 import { intFlag } from '../flags';
 import { checkOutput } from '../../io/output-path';
 import { makeDir, writeFileAtomic } from '../../io/atomic';
@@ -181,7 +181,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     // A bundled model's own dataset where it is installed (docs/results.md's tables), else
     // its bundled test subset for evaluation; any other model names its data.
     const data = bundledDataset(modelPath);
-    const evalPath = a.eval ?? (data ? data.eval ?? modelPath.replace(/\.onnx$/, '-test') : undefined);
+    const evalPath = a.eval ?? (data ? data.eval ?? bundledTestSubset(modelPath) ?? undefined : undefined);
     if (a.eval === undefined && evalPath) process.stderr.write(`evaluation images: ${evalPath}\n`);
     if (!evalPath) throw new SpdfqError('E_CONFIG', '--eval: expected labelled evaluation images (IDX or image folder) for --model ' + modelPath);
     const need = 'compare needs real labelled images (not the evaluation images) for the real-image row and as the reference of the image statistics';
@@ -192,7 +192,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     // default (a Swin's options it cannot take are refused before any data is read).
     const imported = await importForRun(modelPath, 'compare');
     const reconIters = a['recon-iters'];
-    const quant = pathOptions('--quant-option', a['quant-option']) as CompareOptions['quant'];
+    const quant = quantOptionFlags(a['quant-option']) as CompareOptions['quant'];
     if (isSwinImport(imported)) swinRunSettings({ device: a.device, cliFlags: true });
     const reconstruction = reconIters === 0 ? false : reconIters !== undefined ? { iters: reconIters } : {};
     const pre = readPreprocessing(imported.path, imported.config);

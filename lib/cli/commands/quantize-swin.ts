@@ -1,7 +1,7 @@
 // `spdfq-native quantize` on a Swin ONNX file (docs/swin.md, "Stage: quantization"):
 // import, calibration images (a .npy tensor, real images from a folder or IDX file, or 'noise'),
-// quantize(), the quantized QDQ export, and optionally top-1 before and after. The ViT
-// path stays in quantize.ts; both read the same flags.
+// quantize(), the quantized export (--format: qdq, qdq-int4 or matmulnbits), and optionally
+// top-1 before and after. The ViT path stays in quantize.ts; both read the same flags.
 
 import * as fs from 'fs';
 import { decodeNpy } from '../../image/npy';

@@ -19,7 +19,7 @@ import { checkOutput } from '../../io/output-path';
 import { writeFileAtomic } from '../../io/atomic';
 import { intFlag } from '../flags';
 import { withStopSignals } from '../signals';
-import { pathOptions } from '../synthesis-flags';
+import { quantOptionFlags } from '../synthesis-flags';
 import { readOnnxSource } from '../../onnx/read-source';
 import { decodeModel } from '../../onnx/proto';
 import { OnnxGraph } from '../../onnx/graph';
@@ -52,7 +52,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       .option('bits', { type: 'string', default: 'w4a4', describe: Object.keys(BITS_PRESETS).join(', ') })
       .option('images', { type: 'number', default: 32, describe: 'calibration images to use' })
       .option('out', { type: 'string', default: 'quantized.onnx', describe: 'output ONNX file' })
-      .option('format', { type: 'string', default: 'qdq', describe: 'qdq (opset 13), qdq-int4 (opset 21, int4 weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
+      .option('format', { type: 'string', default: 'qdq', describe: 'qdq (opset 13; a Swin 17), qdq-int4 (opset 21, int4 weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('preset', { type: 'string', default: 'repq', describe: 'quantizer preset: repq or psaq' })
       .option('weight-mode', { type: 'string', describe: 'asymmetric, or symmetric' })
       .option('tensorrt', { type: 'boolean', default: false, describe: "TensorRT's explicit-quantization rules: symmetric weights and activations (zero points 0), uniform softmax grid, no reparameterization" })
@@ -77,7 +77,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
     await withStopSignals(async (signal) => {
       const { bytes, filePath } = await readOnnxSource(a.model, 'quantize');
       if (looksLikeSwin(new OnnxGraph(decodeModel(bytes, a.model), { baseDir: filePath ? path.dirname(filePath) : undefined }))) {
-        const extra = pathOptions('--quant-option', a['quant-option']) as Partial<QuantOptions>;
+        const extra = quantOptionFlags(a['quant-option']) as Partial<QuantOptions>;
         const recon = a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { ...extra.reconstruction, iters: a['recon-iters'] } : extra.reconstruction;
         await quantizeSwinFile({
           bytes, modelPath: filePath ?? a.model, calib: a.calib, images: a.images, bits: a.bits as BitsPreset, out, outLabel: a.out,
@@ -105,7 +105,7 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
           const r = await synthesize(fp, { signal, method, images: n, preprocess: { mean: pre.mean, std: pre.std }, real: method === 'real' ? { path: a.calib } : undefined });
           images = r.images;
         }
-        const extra = pathOptions('--quant-option', a['quant-option']) as Partial<QuantOptions>;
+        const extra = quantOptionFlags(a['quant-option']) as Partial<QuantOptions>;
         const recon = a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { ...extra.reconstruction, iters: a['recon-iters'] } : extra.reconstruction;
         const q = await quantize(fp, images, n, {
           ...extra,

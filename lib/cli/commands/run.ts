@@ -9,7 +9,7 @@ import { BITS_PRESETS, BitsPreset } from '../../quant/quant-config';
 import { overridesForMethod, SYNTH_METHODS, SynthMethod } from '../../synth/options';
 import { checkExportFormat, QuantExportFormat } from '../../quant/export-onnx';
 import { SpdfqError } from '../../errors';
-import { apaAlphaFlag, mergeSynthesis, pathOptions, synthOptionFlags } from '../synthesis-flags';
+import { apaAlphaFlag, mergeSynthesis, quantOptionFlags, synthOptionFlags } from '../synthesis-flags';
 import { withStopSignals } from '../signals';
 import { intFlag } from '../flags';
 
@@ -78,7 +78,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('threads', { type: 'number', describe: 'CPU threads (default: all cores)' })
       .option('recon-iters', { type: 'number', describe: 'block reconstruction iterations per block (default 200: I&S-ViT’s W6A6 setting; 1,000 overfits 32 images at ≤ 4 bits, docs/results.md)' })
       .option('recon', { type: 'boolean', default: true, describe: 'block reconstruction (--no-recon skips it)' })
-      .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, 8-bit containers), qdq-int4 (opset 21, 4-bit weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
+      .option('format', { type: 'string', default: 'qdq', describe: 'quantized ONNX form: qdq (opset 13, a Swin 17; 8-bit containers), qdq-int4 (opset 21, 4-bit weights) or matmulnbits (com.microsoft MatMulNBits nodes)' })
       .option('alpha', { type: 'number', describe: "SPDFQ's APA weight α1 (default 0.01 with the KL form: docs/results.md, \"SPDFQ's defaults\"; --synth-option apa.alpha=auto for the automatic weight)" })
       .option('force', { type: 'boolean', default: false, describe: 'into an --out folder holding an earlier run: start over (removes only what run writes)' })
       .option('resume', { type: 'boolean', default: false, describe: 'into an --out folder holding an earlier run of this job: reuse its completed stages (synthetic images, quantized model) whose inputs and options are unchanged' })
@@ -117,7 +117,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         reconstruction: !a.recon ? false : a['recon-iters'] !== undefined ? { iters: a['recon-iters'] } : undefined,
         exportFormat: a.format as QuantExportFormat,
         softmaxQuantizer: a.softmax as 'log2' | 'uniform',
-        quant: pathOptions('--quant-option', a['quant-option']) as RunOptions['quant'],
+        quant: quantOptionFlags(a['quant-option']) as RunOptions['quant'],
         synthesis,
         reporter: consoleReporter(),
         signal,
