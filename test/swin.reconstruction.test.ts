@@ -189,6 +189,34 @@ describe('reconstruction', () => {
     }
   }, 120000);
 
+  it('with AdaRound every stage\'s quantized weights end on their grids and the errors fall', async () => {
+    const fp = createSwin(config, swinFixtureWeights(fx), { threads: 2 });
+    const q = await quantize(fp, calib, N, { bits: 'w4a4', reconstruction: { iters: 40, rounding: 'adaround', embed: false, head: false }, threads: 2 });
+    try {
+      const rep = q.report.reconstruction;
+      expect(rep.map((r) => r.stage)).toEqual(stages(config).map((x) => x.name).filter((x) => x !== 'features.0' && x !== 'head'));
+      const before = rep.reduce((a, r) => a + r.mseBefore, 0);
+      const after = rep.reduce((a, r) => a + r.mseAfter, 0);
+      expect(after).toBeLessThan(before);
+      const w = q.getWeights();
+      let off = 0;
+      for (const wq of q.weightQuantizers.filter((x) => x.name !== 'features.0.0.weight' && x.name !== 'head.weight')) {
+        const data = w.get(wq.name)!;
+        const cols = data.length / wq.scales.length;
+        for (let r = 0; r < wq.scales.length; r++) {
+          for (let j = 0; j < cols; j++) {
+            const code = data[r * cols + j] / wq.scales[r] + wq.zeros[r];
+            if (Math.abs(code - Math.round(code)) > 1e-3 || code < wq.qmin - 1e-3 || code > wq.qmax + 1e-3) off++;
+          }
+        }
+      }
+      expect(off).toBe(0);
+    } finally {
+      await q.dispose();
+      await fp.dispose();
+    }
+  }, 120000);
+
   it('is cancelled through the signal, and the source model still runs', async () => {
     const fp = createSwin(config, swinFixtureWeights(fx), { threads: 1 });
     const ac = new AbortController();
