@@ -2,9 +2,9 @@
 // compare"): the head-input features (a ViT's class token — for a distilled DeiT its class
 // half —, a Swin's pooled, normed features), the class-token attention entropy (a Swin has
 // no class token: absent, null, never a stand-in number), the quantization plan and the
-// back-end settings a record names (a Swin compared without reconstruction names none). Everything else
-// in compare.ts is written once for both; the refusals of a Swin's options are run's
-// (lib/model-kind.ts).
+// back-end settings a record names (a Swin compared without reconstruction names none).
+// Everything else in compare.ts is written once for both; the refusals of a Swin's options
+// are run's (lib/model-kind.ts).
 
 import { SwinModel } from '../swin';
 import { prefixTokens, tokenCount } from '../vit-config';
