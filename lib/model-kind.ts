@@ -1,7 +1,7 @@
 // What the workflows (`run`, lib/run/; `compare`, lib/compare/) share about the two model
-// classes they take: the logits of either, and the options a Swin cannot take yet, refused
-// before any work with what was expected and what was found. Below both workflows, which
-// may not import each other (.dependency-cruiser.cjs).
+// classes they take: the logits of either, and the options a Swin cannot take yet (CUDA),
+// refused before any work with what was expected and what was found. Below both
+// workflows, which may not import each other (.dependency-cruiser.cjs).
 
 import { SpdfqError } from './errors';
 import { VitModel } from './vit';
@@ -17,22 +17,14 @@ export function logitsOf(model: AnyModel): (x: Float32Array, batch: number) => P
 }
 
 /** The workflow options a Swin does not take yet, refused before any work; returns the
- *  reconstruction setting quantization gets (always off for a Swin). `reconOff`: how the
- *  command's CLI turns reconstruction off (run's --no-recon by default). */
+ *  reconstruction setting quantization gets (as given: a Swin is reconstructed as a ViT is,
+ *  docs/swin.md, "Stage: quantization"). */
 export function swinRunSettings(o: {
-  device?: string; reconstruction?: ReconstructionOptions | false; quant?: { reconstruction?: ReconstructionOptions }; cliFlags?: boolean; reconOff?: string;
-}): false {
+  device?: string; reconstruction?: ReconstructionOptions | false; cliFlags?: boolean;
+}): ReconstructionOptions | false | undefined {
   const flag = (api: string, cli: string) => (o.cliFlags ? cli : api);
   if (o.device !== undefined && o.device !== 'cpu') {
     throw new SpdfqError('E_CONFIG', `${flag('device', '--device')}: a Swin runs on the CPU only (docs/swin.md, "Stages that remain", CUDA); expected 'cpu', received '${o.device}'`);
   }
-  const recon = [o.reconstruction, o.quant?.reconstruction].find((r) => r !== undefined && r !== false && r.iters !== 0);
-  if (recon !== undefined) {
-    throw new SpdfqError(
-      'E_CONFIG',
-      `${flag('reconstruction', '--recon-iters')}: block reconstruction of a Swin is not implemented yet (docs/swin.md, "Stages that remain"); expected it off (${flag('reconstruction: false', o.reconOff ?? '--no-recon')}, or 0 iterations), received ${JSON.stringify(recon)}`,
-    );
-  }
-  return false;
+  return o.reconstruction;
 }
-

@@ -3,8 +3,10 @@
 // subset (evaluation: its first images; "real": a disjoint slice of it). The table's cells
 // equal this test's own quantization and evaluation through the API, the image statistics
 // are on the Swin's pooled head input (recomputed here), the class-token attention entropy
-// is absent (null, '—'), the record says reconstruction was off and cannot be merged with
-// one that had it, shards merge into the unsharded table, and reconstruction is refused.
+// is absent (null, '—'), the record names the reconstruction that ran (and, with
+// --recon-iters 0, says it was off, as every Swin record made before Swin reconstruction
+// existed), the two never merge, shards merge into the unsharded table, and synthesis off
+// the CPU is refused.
 
 import * as fs from 'fs';
 import * as os from 'os';
@@ -20,7 +22,6 @@ import { normalizedPixelRange } from '../lib/quant/quant-config';
 import { evaluate } from '../lib/eval/evaluate';
 import { synthesize } from '../lib/synth/synthesize';
 import { frechetDistance } from '../lib/compare/feature-stats';
-import { compare } from '../lib/compare/compare';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'spdfq-compare-swin-'));
 const model = writeRandomSwin(root);
@@ -33,15 +34,17 @@ writeEvalSubset(real, loadEvalSet(SWIN_EVAL, SWIN_CONFIG, pre), { name: 'cifar10
   Array.from({ length: 32 }, (_, i) => 500 + i));
 const tableOf = (methods: string, ablation: string[]) => ['compare', '--model', model, '--eval', SWIN_EVAL, '--eval-limit', String(EVAL_LIMIT), '--real', real,
   '--methods', methods, '--bits', 'w4a4', '--seeds', '1', '--images', String(IMAGES), '--iters', '2', ...ablation, '--threads', '1'];
-const table = tableOf('spdfq,real', ['--ablation-variants', 'APA']);
+const RECON_ITERS = 5;
+const table = [...tableOf('spdfq,real', ['--ablation-variants', 'APA']), '--recon-iters', String(RECON_ITERS)];
 const json = (p: string) => JSON.parse(fs.readFileSync(path.join(p, 'results.json'), 'utf8'));
 const out = path.join(root, 'table');
 
-/** Top-1 of `images` quantized at W4A4 without reconstruction through the API. */
-async function apiTop1(images: Float32Array): Promise<number> {
+/** Top-1 of `images` quantized at W4A4 through the API, reconstructed as the table's cells
+ *  (RECON_ITERS iterations, the seed's stream) or not at all. */
+async function apiTop1(images: Float32Array, reconstruction: { iters: number; seed: number } | false): Promise<number> {
   const { model: fp } = await loadSwinOnnx(model, { threads: 1 });
   const evalSet = loadEvalSet(SWIN_EVAL, SWIN_CONFIG, pre, { limit: EVAL_LIMIT });
-  const q = await quantize(fp, images, IMAGES, { bits: 'w4a4', inputRange: normalizedPixelRange(pre), reconstruction: false, threads: 1 });
+  const q = await quantize(fp, images, IMAGES, { bits: 'w4a4', inputRange: normalizedPixelRange(pre), reconstruction, threads: 1 });
   try {
     return (await evaluate((x, b) => q.forward(x, b), evalSet, SWIN_CONFIG.numClasses)).top1;
   } finally {
@@ -59,23 +62,24 @@ describe('compare on a Swin', () => {
     record = json(out);
   });
 
-  test('the record: a Swin, reconstruction off, no reconstruction settings named', () => {
+  test('the record: a Swin, the reconstruction that ran and its back-end settings named', () => {
     expect(record.options.architecture).toBe('swin');
-    expect(record.options.reconstruction).toBe(false);
-    expect(record.options.quant).toEqual({ calibration: 'sequential' });
+    expect(record.options.reconstruction).toEqual({ iters: RECON_ITERS });
+    expect(record.options.quant).toEqual({ calibration: 'sequential', reconstruction: { embed: true, head: true, learnSteps: true } });
     const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
-    expect(md).toMatch(/^Swin: quantized without block reconstruction/);
+    expect(md).toMatch(/^Swin: no class-token attention entropy/);
+    expect(md).not.toMatch(/without block reconstruction/);
   });
 
   test('cells equal quantizing the same images through the API', async () => {
     // The real row at seed 0 calibrates on the first --images real images.
     const realSet = loadEvalSet(real, SWIN_CONFIG, pre, { limit: IMAGES });
-    expect(record.result.cells.real.w4a4).toEqual([await apiTop1(realSet.images)]);
+    expect(record.result.cells.real.w4a4).toEqual([await apiTop1(realSet.images, { iters: RECON_ITERS, seed: 0 })]);
     // The SPDFQ row: the same synthesis (method defaults, 2 iterations, seed 0), then the same.
     const { model: fp } = await loadSwinOnnx(model, { threads: 1 });
     const synth = await synthesize(fp, { method: 'spdfq', images: IMAGES, iters: 2, seed: 0, preprocess: { mean: pre.mean, std: pre.std } });
     await fp.dispose();
-    expect(record.result.cells.spdfq.w4a4).toEqual([await apiTop1(synth.images)]);
+    expect(record.result.cells.spdfq.w4a4).toEqual([await apiTop1(synth.images, { iters: RECON_ITERS, seed: 0 })]);
     expect(record.result.ablation.APA).toHaveLength(1);
   }, 120_000);
 
@@ -118,34 +122,26 @@ describe('compare on a Swin', () => {
     expect(fs.readFileSync(path.join(merged, 'results.md'), 'utf8')).toMatch(/^Swin: /);
   }, 120_000);
 
-  test('a record made with reconstruction does not merge with one made without', async () => {
-    const other = path.join(root, 'with-recon');
-    fs.mkdirSync(other, { recursive: true });
-    fs.writeFileSync(path.join(other, 'results.json'), JSON.stringify({ ...record, options: { ...record.options, reconstruction: { iters: 5 } } }));
-    const r = await cli(['compare', '--merge', out, other, '--out', path.join(root, 'bad-merge')]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/option reconstruction is \{"iters":5\}/);
-  });
+  test('--recon-iters 0: the record says reconstruction was off and names no settings, as every earlier Swin record; it never merges with a reconstructed one', async () => {
+    const zero = path.join(root, 'zero');
+    const r = await cli([...tableOf('real', ['--no-ablation']), '--recon-iters', '0', '--out', zero]);
+    expect(r.stderr).not.toMatch(/spdfq-native:/);
+    const z = json(zero);
+    expect(z.options.reconstruction).toBe(false);
+    expect(z.options.quant).toEqual({ calibration: 'sequential' });
+    expect(fs.readFileSync(path.join(zero, 'results.md'), 'utf8')).toMatch(/^Swin: quantized without block reconstruction/);
+    // Its cell is the API's without reconstruction.
+    const realSet = loadEvalSet(real, SWIN_CONFIG, pre, { limit: IMAGES });
+    expect(z.result.cells.real.w4a4).toEqual([await apiTop1(realSet.images, false)]);
+    const bad = await cli(['compare', '--merge', out, zero, '--out', path.join(root, 'bad-merge')]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/option reconstruction is/);
+  }, 120_000);
 
-  test('reconstruction, and synthesis off the CPU, are refused before any work', async () => {
-    const refused = async (extra: string[], message: RegExp) => {
-      const r = await cli([...table, ...extra, '--out', path.join(root, 'refused')]);
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(message);
-      expect(fs.existsSync(path.join(root, 'refused', 'results.json'))).toBe(false);
-    };
-    await refused(['--recon-iters', '5'], /--recon-iters: block reconstruction of a Swin is not implemented yet.*expected it off \(no --recon-iters, or 0 iterations\), received \{"iters":5\}/);
-    await refused(['--quant-option', 'reconstruction.rounding=adaround'], /block reconstruction of a Swin is not implemented yet/);
-    await refused(['--device', 'cuda'], /--device: a Swin runs on the CPU only/);
-    // --recon-iters 0 says what the default already does.
-    const zero = await cli([...tableOf('real', ['--no-ablation']), '--recon-iters', '0', '--out', path.join(root, 'zero')]);
-    expect(zero.stderr).not.toMatch(/spdfq-native:/);
-    expect(json(path.join(root, 'zero')).options.reconstruction).toBe(false);
-    // The API takes reconstruction: false only.
-    const { model: fp } = await loadSwinOnnx(model, { threads: 1 });
-    const set = loadEvalSet(SWIN_EVAL, SWIN_CONFIG, pre, { limit: 4 });
-    await expect(compare(fp, set, set, { methods: ['real'], bits: ['w4a4'], seeds: [0], images: 2, reconstruction: {}, ablation: false, ablationBits: 'w4a4', realPath: real, preprocess: pre }))
-      .rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/reconstruction: block reconstruction of a Swin is not implemented yet/) });
-    await fp.dispose();
-  }, 60_000);
+  test('synthesis off the CPU is refused before any work', async () => {
+    const r = await cli([...table, '--device', 'cuda', '--out', path.join(root, 'refused')]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--device: a Swin runs on the CPU only/);
+    expect(fs.existsSync(path.join(root, 'refused', 'results.json'))).toBe(false);
+  });
 });

@@ -1,9 +1,11 @@
 // `run()` end to end on a Swin (docs/swin.md, "Stage: run"): a random-weight 32×32 RGB,
 // 10-class Swin written by buildSwinOnnx, evaluated on the bundled CIFAR-10 subset. The
 // exported top-1 in results.json is checked against this test's own onnxruntime session on
-// the written quantized.onnx; the missing block reconstruction is said, not hidden; a
-// resumed run reuses both stages; the MatMulNBits export (run and CLI) runs in onnxruntime
-// with the ViT's agreement bar; and the options a Swin cannot take are refused before any work.
+// the written quantized.onnx; block reconstruction runs (every block and patch merging, the
+// embedding and the head) and its table is in the report; a resumed run reuses both
+// stages, and a quantized state saved before Swin reconstruction existed is not reused for
+// a run that reconstructs; the MatMulNBits export (run and CLI) runs in onnxruntime with the
+// ViT's agreement bar; and the options a Swin cannot take are refused before any work.
 
 import * as fs from 'fs';
 import * as os from 'os';
@@ -47,15 +49,19 @@ async function ortTop1(file: string, modelPath: string): Promise<number> {
 
 const f = fixture();
 const out = path.join(f.dir, 'out');
-const options = { model: f.model, eval: EVAL, evalLimit: EVAL_LIMIT, out, iters: 4, images: 4, threads: 2, bits: 'w4a4' as const };
+const options = { model: f.model, eval: EVAL, evalLimit: EVAL_LIMIT, out, iters: 4, images: 4, threads: 2, bits: 'w4a4' as const, reconstruction: { iters: 20 } };
+const STAGES = ['features.0', 'features.1.0', 'features.1.1', 'features.2', 'features.3.0', 'features.3.1', 'head'];
 
-test('run on a Swin: every stage, the exported top-1 equal to onnxruntime on the written file, no reconstruction said', async () => {
+test('run on a Swin: every stage, reconstruction included, the exported top-1 equal to onnxruntime on the written file', async () => {
   const res = await run(options);
   expect(res.status).toBe('done');
   expect(res.architecture).toBe('swin');
   expect(res.eval_images).toBe(EVAL_LIMIT);
   for (const k of ['fp_top1', 'quant_top1', 'exported_top1', 'exported_agreement'] as const) expect(res[k]).not.toBeNull();
-  expect(res.notes.join('\n')).toMatch(/block reconstruction is not implemented yet/);
+  expect(res.notes.join('\n')).not.toMatch(/reconstruction/);
+  const state = JSON.parse(fs.readFileSync(path.join(out, 'state', 'quantized.json'), 'utf8'));
+  expect(state.plan.reconstruction).toMatchObject({ iters: 20, embed: true, head: true, learnSteps: true });
+  expect(state.report.reconstruction.map((r: { stage: string }) => r.stage)).toEqual(STAGES);
   expect(new Set(res.notes).size).toBe(res.notes.length);
   const saved = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'));
   expect(saved.exported_top1).toBe(res.exported_top1);
@@ -64,9 +70,9 @@ test('run on a Swin: every stage, the exported top-1 equal to onnxruntime on the
   expect(await ortTop1(path.join(out, 'quantized.onnx'), f.model)).toBe(saved.exported_top1);
   expect(res.exported_agreement).toBeGreaterThanOrEqual(0.95);
   const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
-  expect(html).toContain('block reconstruction is not implemented yet');
   expect(html).toContain('attention maps beside their priors are drawn for ViTs only');
-  expect(html).not.toContain('output MSE before reconstruction');
+  expect(html).toContain('output MSE before reconstruction');
+  for (const stage of STAGES) expect(html).toContain(`<td>${stage}</td>`);
   for (const file of ['synthetic/grid.png', 'synthetic/images.npy', 'state/quantized.json']) expect(fs.existsSync(path.join(out, file))).toBe(true);
 
   // --resume: both stages reused, the same quantized model (same results).
@@ -74,6 +80,16 @@ test('run on a Swin: every stage, the exported top-1 equal to onnxruntime on the
   expect(again.resumed).toEqual(['synthesize', 'quantize']);
   for (const k of ['fp_top1', 'quant_top1', 'exported_top1', 'exported_agreement'] as const) expect(again[k]).toBe(res[k]);
   expect(again.notes).toEqual(res.notes);
+
+  // A state saved before Swin reconstruction existed (its report has no reconstruction)
+  // is quantized again, not reused, by a run that reconstructs.
+  const file = path.join(out, 'state', 'quantized.json');
+  const { reconstruction: _r, ...oldReport } = state.report;
+  fs.writeFileSync(file, JSON.stringify({ ...state, plan: { ...state.plan, reconstruction: null }, report: oldReport }));
+  const third = await run({ ...options, resume: true });
+  expect(third.resumed).toEqual(['synthesize']);
+  expect(JSON.parse(fs.readFileSync(file, 'utf8')).report.reconstruction.map((r: { stage: string }) => r.stage)).toEqual(STAGES);
+  expect(third.exported_top1).toBe(res.exported_top1);
 });
 
 test('run --export-format matmulnbits on a Swin: onnxruntime on the written MatMulNBits file agrees with the simulation', async () => {
@@ -96,8 +112,6 @@ test('run --export-format matmulnbits on a Swin: onnxruntime on the written MatM
 
 describe('what run refuses for a Swin, before any work', () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ['block reconstruction', { reconstruction: { iters: 10 } }, /reconstruction: block reconstruction of a Swin is not implemented yet .*expected it off .*received \{"iters":10\}/],
-    ['reconstruction through quant', { quant: { reconstruction: {} } }, /block reconstruction of a Swin is not implemented yet/],
     ['an unknown export format', { exportFormat: 'nbits' }, /exportFormat: expected one of qdq, qdq-int4, matmulnbits, received 'nbits'/],
   ];
   test.each(cases)('%s', async (_what, extra, message) => {
@@ -110,20 +124,29 @@ describe('what run refuses for a Swin, before any work', () => {
 describe('the CLI on a Swin', () => {
   const flags = ['--model', f.model, '--eval', EVAL, '--eval-limit', '16', '--iters', '2', '--images', '2', '--threads', '2'];
 
-  test.each([['qdq-int4'], ['matmulnbits']])('run --format %s completes and says that reconstruction is off', async (format) => {
+  test.each([['qdq-int4'], ['matmulnbits']])('run --format %s --recon-iters 3 completes, reconstructed', async (format) => {
     const dir = path.join(f.dir, `cli-${format}`);
-    const r = await cli(['run', ...flags, '--out', dir, '--format', format]);
+    const r = await cli(['run', ...flags, '--out', dir, '--format', format, '--recon-iters', '3']);
     expect(r.code).toBe(0);
-    expect(r.stderr + r.stdout).toMatch(/block reconstruction is not implemented yet/);
     const saved = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
     expect(saved.status).toBe('done');
     expect(saved.exported_top1).not.toBeNull();
     const m = onnx.onnx.ModelProto.decode(fs.readFileSync(path.join(dir, 'quantized.onnx')));
     expect(m.graph!.node!.some((nd) => nd.opType === 'MatMulNBits')).toBe(format === 'matmulnbits');
+    const state = JSON.parse(fs.readFileSync(path.join(dir, 'state', 'quantized.json'), 'utf8'));
+    expect(state.plan.reconstruction.iters).toBe(3);
+    expect(state.report.reconstruction.map((x: { stage: string }) => x.stage)).toEqual(STAGES);
+  });
+
+  test('run --no-recon runs no reconstruction', async () => {
+    const off = path.join(f.dir, 'cli-off');
+    expect((await cli(['run', ...flags, '--out', off, '--no-recon'])).code).toBe(0);
+    const offState = JSON.parse(fs.readFileSync(path.join(off, 'state', 'quantized.json'), 'utf8'));
+    expect(offState.plan.reconstruction).toBeNull();
+    expect(offState.report.reconstruction).toEqual([]);
   });
 
   test.each([
-    [['--recon-iters', '5'], /--recon-iters: block reconstruction of a Swin is not implemented yet .*expected it off \(--no-recon, or 0 iterations\)/],
     [['--format', 'int3'], /--format: expected one of qdq, qdq-int4, matmulnbits, received 'int3'/],
   ])('run %j is refused naming the flag', async (extra, message) => {
     const r = await cli(['run', ...flags, '--out', path.join(f.dir, `cli-${extra[0]}`), ...extra]);

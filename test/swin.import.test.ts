@@ -170,7 +170,7 @@ describe('the CLI', () => {
     const err = await importOnnx(file).then(() => null, (e: SpdfqError) => e);
     expect(err?.code).toBe('E_ONNX');
     expect(err?.message).toMatch(/recognized as a torchvision Swin Transformer V1: 20×20×3, patch 2, embed 8, depths \[2, 2, 2\]/);
-    expect(err?.message).toMatch(/`run` and `compare` take it, without block reconstruction/);
+    expect(err?.message).toMatch(/`run` and `compare` take it, with block reconstruction as for a ViT/);
     expect(err?.message).toMatch(/Synthesis runs on it/);
     expect(err?.message).toMatch(/spdfq-native quantize --model <file>/);
     expect(err?.message).not.toMatch(/not a supported ViT graph/);

@@ -135,8 +135,11 @@ describe('plan', () => {
     expect(planSwinQuantization(pad, { bits: 'w8a8' }).sites.find((s) => s.site === 'probs')?.spec?.kind).toBe('uniform');
   });
 
-  it('refuses block reconstruction (not implemented) and unknown overrides with E_CONFIG', () => {
-    expect(() => planSwinQuantization(pad, { reconstruction: { iters: 10 } })).toThrow(expect.objectContaining({ code: 'E_CONFIG' }));
+  it('plans block reconstruction with the ViT\'s defaults; refuses bad reconstruction options and unknown overrides with E_CONFIG', () => {
+    expect(planSwinQuantization(pad, {}).reconstruction).toMatchObject({ iters: 200, lr: 4e-5, rounding: 'ste', embed: true, head: true, learnSteps: true });
+    expect(planSwinQuantization(pad, { reconstruction: false }).reconstruction).toBeNull();
+    expect(planSwinQuantization(pad, {}).notes.some((n) => /reconstruction/.test(n))).toBe(false);
+    expect(() => planSwinQuantization(pad, { reconstruction: { iters: -1 } })).toThrow(/reconstruction.iters: expected an integer ≥ 0, received -1/);
     expect(() => planSwinQuantization(pad, { overrides: { 'blocks.0.qkv_in': 4 } })).toThrow(/names no quantized weight or activation site/);
     expect(planSwinQuantization(pad, { overrides: { 'features.2.reduce_in': 6 } }).sites.find((s) => s.key === 'features.2.reduce_in')?.spec?.bits).toBe(6);
   });
@@ -169,17 +172,19 @@ describe('the CLI', () => {
       const logits = await ortLogits(new Uint8Array(fs.readFileSync(out)), config, x, 2, 'all');
       expect(logits.length).toBe(20);
       expect(logits.every(Number.isFinite)).toBe(true);
+      // Reconstructed by default, every stage reported as it ends.
+      for (const stage of ['features.0', 'features.1.0', 'features.2', 'features.5.1', 'head']) expect(r.stderr).toMatch(new RegExp(`reconstructed ${stage.replace(/\./g, '\\.')} \\(`));
+      const off = await cli(['quantize', '--model', model, '--calib', 'noise', '--images', '8', '--recon-iters', '0', '--out', out, '--threads', '2']);
+      expect(off.code).toBe(0);
+      expect(off.stderr).not.toMatch(/reconstructed/);
       // --format matmulnbits: every Linear as a com.microsoft MatMulNBits node (opset 21).
       const nbitsOut = path.join(dir, 'swin-w4a4-nbits.onnx');
-      const nb = await cli(['quantize', '--model', model, '--calib', 'noise', '--images', '8', '--bits', 'w4a4', '--format', 'matmulnbits', '--out', nbitsOut, '--threads', '2']);
+      const nb = await cli(['quantize', '--model', model, '--calib', 'noise', '--images', '8', '--bits', 'w4a4', '--format', 'matmulnbits', '--recon-iters', '2', '--out', nbitsOut, '--threads', '2']);
       expect(nb.code).toBe(0);
       expect(nb.stdout).toMatch(/wrote .*\(Swin, w4a4, matmulnbits, opset 21, 8 calibration images\)/);
       const nbLogits = await ortLogits(new Uint8Array(fs.readFileSync(nbitsOut)), config, x, 2, 'all');
       expect(nbLogits.length).toBe(20);
       expect(nbLogits.every(Number.isFinite)).toBe(true);
-      const refused = await cli(['quantize', '--model', model, '--calib', 'noise', '--recon-iters', '10', '--out', out]);
-      expect(refused.code).not.toBe(0);
-      expect(refused.stderr).toMatch(/block reconstruction of a Swin is not implemented yet/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

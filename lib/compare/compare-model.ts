@@ -1,10 +1,10 @@
 // What `compare` measures differently on a Swin than on a ViT (docs/swin.md, "Stage:
 // compare"): the head-input features (a ViT's class token — for a distilled DeiT its class
 // half —, a Swin's pooled, normed features), the class-token attention entropy (a Swin has
-// no class token: absent, null, never a stand-in number), the quantization plan (a Swin's
-// has no block reconstruction) and the back-end settings a record names. Everything else
-// in compare.ts is written once for both; the refusals of a Swin's options are run's
-// (lib/model-kind.ts).
+// no class token: absent, null, never a stand-in number), the quantization plan and the
+// back-end settings a record names (a Swin compared without reconstruction names none).
+// Everything else in compare.ts is written once for both; the refusals of a Swin's options
+// are run's (lib/model-kind.ts).
 
 import { SwinModel } from '../swin';
 import { prefixTokens, tokenCount } from '../vit-config';
@@ -34,17 +34,18 @@ export function planFor(m: CompareModel, options: QuantOptions): QuantPlan {
 type CompareQuant = { calibration?: 'joint' | 'sequential'; reconstruction?: ReconstructionOptions };
 
 /** `quant` with the back end written out as it resolves (explicitBackEnd), so that a record
- *  says which back end made it. A Swin's has no reconstruction settings to write: naming
- *  the ViT's defaults there would record a reconstruction that never ran. */
-export function explicitCompareBackEnd<Q extends CompareQuant>(m: CompareModel, quant: Q): Q {
-  if (m instanceof SwinModel) return { ...quant, calibration: quant.calibration ?? BACK_END_DEFAULTS.calibration };
+ *  says which back end made it. A comparison without reconstruction (`reconstruction:
+ *  false`) on a Swin writes no reconstruction settings, as every Swin record made before
+ *  its reconstruction existed: naming the defaults there would record a reconstruction that
+ *  never ran. A Swin with reconstruction records it as a ViT does. */
+export function explicitCompareBackEnd<Q extends CompareQuant>(m: CompareModel, quant: Q, reconstruction?: ReconstructionOptions | false): Q {
+  if (m instanceof SwinModel && reconstruction === false) return { ...quant, calibration: quant.calibration ?? BACK_END_DEFAULTS.calibration };
   return explicitBackEnd(quant);
 }
 
-/** Refuses what a Swin's comparison cannot do (run's refusals: reconstruction asked for
- *  through `reconstruction` or `quant.reconstruction`, synthesis off the CPU) before any work. */
-export function checkCompareOptions(m: CompareModel, o: { reconstruction: ReconstructionOptions | false; quant?: CompareQuant; device?: string }): void {
-  if (m instanceof SwinModel) swinRunSettings({ device: o.device ?? 'cpu', reconstruction: o.reconstruction, quant: o.quant });
+/** Refuses what a Swin's comparison cannot do (run's refusals: synthesis off the CPU) before any work. */
+export function checkCompareOptions(m: CompareModel, o: { device?: string }): void {
+  if (m instanceof SwinModel) swinRunSettings({ device: o.device ?? 'cpu' });
 }
 
 /** The head's input for `n` images, [n, dim] with its dim: a ViT's class token (for a

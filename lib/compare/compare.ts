@@ -62,9 +62,10 @@ export interface CompareOptions {
   /** Only this shard's cells (lib/compare/cells.ts deals them); `compare --merge` joins
    *  the shards' results. Default: the whole table. */
   shard?: Shard;
-  /** The model's architecture, recorded by compare: a 'swin' table was made without block
-   *  reconstruction (`reconstruction: false`, the only setting a Swin takes) and has no
-   *  class-token attention entropy (docs/swin.md, "Stage: compare"). */
+  /** The model's architecture, recorded by compare: a 'swin' table has no class-token
+   *  attention entropy, and was made without block reconstruction where `reconstruction`
+   *  is false — as every Swin record made before Swin reconstruction existed
+   *  (docs/swin.md, "Stage: compare"). */
   architecture?: Architecture;
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -133,7 +134,7 @@ function cellFingerprint(o: CompareOptions, fpTop1: number): string {
 /** The table: every cell of `o`, or a shard's share of them (o.shard). With `store`, cells
  *  finished by an earlier run are read from it and new ones written to it. Synthesis runs
  *  on `synthModel` (a GPU copy of fp), everything else on fp. A Swin (compare-model.ts)
- *  takes `reconstruction: false` only and is refused before any work otherwise. */
+ *  is refused before any work on options it cannot take (synthesis off the CPU). */
 export async function compare(fp: CompareModel, evalSet: LabelledImages, real: LabelledImages, o: CompareOptions, store?: CellStore, synthModel: CompareModel = fp): Promise<CompareResult> {
   const t0 = Date.now();
   const log = o.log ?? (() => undefined);
@@ -160,7 +161,7 @@ export async function compare(fp: CompareModel, evalSet: LabelledImages, real: L
     clsAttentionEntropy: await attentionEntropy(fp, realCalib, realCalibN),
   };
 
-  o.quant = explicitCompareBackEnd(fp, o.quant ?? {});
+  o.quant = explicitCompareBackEnd(fp, o.quant ?? {}, o.reconstruction);
   o.quantizerForms = Object.fromEntries([...new Set([...o.bits, o.ablationBits])].map((b) => [b, quantizerForms(planFor(fp, { ...o.quant, bits: b }))]));
   const result: CompareResult = { fpTop1: fpEval.top1, cells: {}, cellSeeds: {}, ablation: {}, ablationSeeds: {}, quality: {}, qualitySeeds: {}, realQualityReference, seconds: 0 };
 
@@ -267,9 +268,12 @@ function statCell(xs: (number | null)[], digits: number): string {
   return ((xs as number[]).reduce((a, b) => a + b, 0) / xs.length).toFixed(digits);
 }
 
-/** What a Swin's table lacks, said above it (docs/swin.md, "Stage: compare"). */
+/** What a Swin's table lacks, said above it (docs/swin.md, "Stage: compare"): the
+ *  attention entropy always; block reconstruction when the record ran without it (every
+ *  record made before Swin reconstruction existed says reconstruction: false). */
 export const SWIN_COMPARE_NOTE =
-  'quantized without block reconstruction (not implemented for a Swin yet; every cell is calibration and reparameterization only); no class-token attention entropy (a Swin has no class token, it attends per window): shown as —';
+  'no class-token attention entropy (a Swin has no class token, it attends per window): shown as —';
+export const SWIN_NO_RECONSTRUCTION_NOTE = 'quantized without block reconstruction (every cell is calibration and reparameterization only)';
 
 const METHOD_LABEL: Record<string, string> = {
   noise: 'Gaussian noise',
@@ -280,10 +284,10 @@ const METHOD_LABEL: Record<string, string> = {
 };
 
 /** The tables as Markdown. */
-export function compareMarkdown(r: CompareResult, o: Pick<CompareOptions, 'seeds' | 'bits' | 'methods' | 'ablationBits' | 'architecture'>): string {
+export function compareMarkdown(r: CompareResult, o: Pick<CompareOptions, 'seeds' | 'bits' | 'methods' | 'ablationBits' | 'architecture'> & Partial<Pick<CompareOptions, 'reconstruction'>>): string {
   const lines: string[] = [];
   if (o.architecture === 'swin') {
-    lines.push(`Swin: ${SWIN_COMPARE_NOTE}.`);
+    lines.push(`Swin: ${o.reconstruction === false ? `${SWIN_NO_RECONSTRUCTION_NOTE}; ` : ''}${SWIN_COMPARE_NOTE}.`);
     lines.push('');
   }
   const n = o.seeds.length;

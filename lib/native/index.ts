@@ -23,6 +23,15 @@ export interface NativeQuantHooks {
   calibrate(images: Float32Array, n: number, chunk: number, specs: CalibrationRequest[], onQuantizedModel?: boolean): Promise<(TensorQuantizer | ChannelQuantizer)[]>;
   setActQuant(sites: SiteQuantizer[] | null): void;
   setWeightQuant(layers: WeightQuantizer[] | null): void;
+  /** Block reconstruction off the event loop (native/binding/reconstruct_worker.h): a ViT's
+   *  blocks, a Swin's blocks and patch mergings (native/quant/reconstruct*.cc). */
+  reconstruct(images: Float32Array, n: number, config: NativeReconstructConfig, onProgress?: (p: ReconstructProgress) => void): Promise<StageReport[]>;
+}
+
+/** reconstruct()'s options, every one given (lib/quant/quant-config.ts resolves the defaults). */
+export interface NativeReconstructConfig {
+  iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number;
+  qdrop: number; holdout: number; checkEvery: number; embed: boolean; head: boolean; learnSteps: boolean; stepLr: number;
 }
 
 /** Plain config object as parsed by native/binding (all fields present, camelCase). */
@@ -54,12 +63,6 @@ export interface NativeVitModel extends NativeQuantHooks {
 
   getQuantParams(): Float32Array;
   setIntegerMode(on: boolean): void;
-  reconstruct(
-    images: Float32Array,
-    n: number,
-    config: { iters: number; lr: number; batch: number; seed: number; rounding: 'ste' | 'adaround'; roundLr: number; roundReg: number; roundWarmup: number; qdrop: number; holdout: number; checkEvery: number; embed: boolean; head: boolean; learnSteps: boolean; stepLr: number },
-    onProgress?: (p: ReconstructProgress) => void,
-  ): Promise<StageReport[]>;
 }
 
 /** The Swin Transformer's CPU model (native/binding/swin_model_wrap.cc); config as lib/swin.ts completes it. */
@@ -72,6 +75,11 @@ export interface NativeSwinModel extends NativeQuantHooks {
   getParams(): Float32Array;
   setParams(params: Float32Array): void;
   output(name: string): { shape: number[]; data: Float32Array };
+  /** One reconstruction stage's loss mean((stage(input) − target)²) on the installed
+   *  quantizers and its gradient in the stage's trained tensors (parameter layout, zero
+   *  elsewhere), as a training step computes them; `stage` as StageReport.stage. Synchronous:
+   *  for tests. */
+  stageGradient(stage: string, input: Float32Array, target: Float32Array, batch: number): { loss: number; grads: Float32Array };
   activationBytes(batch: number): number;
   setThreads(threads: number): void;
   setReference(reference: boolean): void;

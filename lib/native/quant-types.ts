@@ -57,7 +57,7 @@ export interface ReconstructProgress {
   /** The stage's position among `blocks` stages (patch embedding, blocks, head). */
   block: number;
   blocks: number;
-  /** 'patch_embed', 'blocks.3' or 'head'. */
+  /** 'patch_embed', 'blocks.3' or 'head' (a Swin's: as StageReport.stage). */
   stage: string;
   iter: number;
   iters: number;
@@ -68,9 +68,10 @@ export interface ReconstructProgress {
  *  calibration images before and after training, and the iteration whose weights it keeps
  *  (the last one unless `holdout` is on). */
 export interface StageReport {
-  /** 'patch_embed', 'blocks.3' or 'head'. */
+  /** 'patch_embed', 'blocks.3' or 'head'; a Swin's 'features.0' (patch embedding),
+   *  'features.1.0' (a block), 'features.2' (a patch merging) or 'head'. */
   stage: string;
-  /** The block index of a block stage, −1 for the others. */
+  /** The block index of a block stage (a Swin's: stage-major), −1 for the others. */
   block: number;
   mseBefore: number;
   mseAfter: number;

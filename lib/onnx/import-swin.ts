@@ -125,7 +125,7 @@ export function swinRefusal(graph: OnnxGraph, filePath: string | null): SpdfqErr
   return new SpdfqError(
     'E_ONNX',
     `${filePath ? `'${filePath}'` : 'the ONNX buffer'} was recognized as a ${describeSwin(m)}. ` +
-      '`run` and `compare` take it, without block reconstruction (docs/swin.md, "Stage: run", "Stage: compare"). ' +
+      '`run` and `compare` take it, with block reconstruction as for a ViT (docs/swin.md, "Stage: run", "Stage: compare"). ' +
       'Synthesis runs on it (`spdfq-native synth --model <file>`, or synthesize() on loadSwinOnnx\'s model; docs/swin.md, "Stage: synthesis"), ' +
       'and quantization on given calibration images with its quantized export (`spdfq-native quantize --model <file>`, or quantize(); docs/swin.md, "Stage: quantization"), ' +
       'as do its fp32 forward and fp32 export (loadSwinOnnx, exportSwinFp32); `spdfq-native inspect` describes it.',

@@ -1,18 +1,20 @@
 // quantize(swinModel, images, n, options) (docs/swin.md, "Stage: quantization"): the ViT's
 // pipeline on a Swin — calibration (joint or sequential, calibration.ts), RepQ-ViT's
 // reparameterization of the post-LayerNorm sites (qkv, fc1 and reduction inputs), per-
-// channel weight quantizers — on a copy of the model, returning a QuantizedSwin that runs
-// the fake-quantized simulation and knows every quantizer (for export). No block
-// reconstruction yet.
+// channel weight quantizers, block reconstruction of every block and patch merging
+// (reconstruction.ts; native/quant/reconstruct_swin.cc) — on a copy of the model,
+// returning a QuantizedSwin that runs the fake-quantized simulation and knows every
+// quantizer (for export).
 
 import { SpdfqError } from '../errors';
 import { writeFileAtomic } from '../io/atomic';
 import { LabelledImages } from '../data/labelled-images';
 import { evaluate, Evaluation, EvaluateOptions } from '../eval/evaluate';
-import { SiteQuantizer, WeightQuantizer } from '../native';
+import { SiteQuantizer, StageReport, WeightQuantizer } from '../native';
 import { createSwin, SwinConfig, SwinModel } from '../swin';
 import { calibrateJoint, calibrateSequential, checkCalibrationImages, checkFiniteWeights, nativeError } from './calibration';
 import { QuantizeProgress, QuantOptions, QuantPlan } from './quant-config';
+import { reconstructModel } from './reconstruction';
 import { planSwinQuantization, swinCalibrationStages, swinMergePrefix } from './swin-quant-config';
 import { exportQuantizedSwinOnnx } from './export-swin-onnx';
 import { QuantExportOptions, QuantExportResult } from './export-onnx';
@@ -30,9 +32,11 @@ export class QuantizedSwin {
     readonly plan: QuantPlan,
     readonly sites: SiteQuantizer[],
     readonly weightQuantizers: WeightQuantizer[],
-    /** The full-precision weights behind the quantizers (after reparameterization). */
+    /** The full-precision weights behind the quantizers (after reparameterization and reconstruction). */
     private readonly weights: Map<string, Float32Array>,
-    readonly report: { plan: QuantPlan; seconds: number },
+    /** As a QuantizedVit's: the plan, each reconstruction stage's MSE before and after
+     *  (stages 'features.0', 'features.1.0', 'features.2', …, 'head'; [] when none ran). */
+    readonly report: { plan: QuantPlan; reconstruction: StageReport[]; seconds: number },
   ) {}
 
   get config(): SwinConfig {
@@ -104,8 +108,11 @@ export async function quantizeSwin(source: SwinModel, images: Float32Array, numI
       native.setActQuant(sites);
       native.setWeightQuant(weightQuantizers);
     });
+    // Block reconstruction: the fp weights change, and LSQ's steps with them.
+    const { reconstruction, sites: finalSites } = await reconstructModel((job) => model.exclusive(job), native, plan, images, numImages, sites, progress);
+    const finalWeights = reconstruction.length > 0 ? await model.getWeights() : weights;
     progress({ stage: 'done' });
-    return new QuantizedSwin(model, plan, sites, weightQuantizers, weights, { plan, seconds: (Date.now() - t0) / 1000 });
+    return new QuantizedSwin(model, plan, finalSites, weightQuantizers, finalWeights, { plan, reconstruction, seconds: (Date.now() - t0) / 1000 });
   } catch (err) {
     await model.dispose();
     throw nativeError(err);

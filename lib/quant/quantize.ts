@@ -11,10 +11,11 @@ import { exportQuantizedOnnx, QuantExportOptions, QuantExportResult } from './ex
 import { roundHalfEven } from './rounding';
 import { createVit, isFloat32Array, VitModel } from '../vit';
 import { VitConfig } from '../vit-config';
-import { ChannelQuantizer, CalibrationRequest, ReconstructProgress, SiteQuantizer, StageReport, TensorQuantizer, WeightQuantizer } from '../native';
+import { ChannelQuantizer, CalibrationRequest, SiteQuantizer, StageReport, TensorQuantizer, WeightQuantizer } from '../native';
 import { planQuantization, QuantizeProgress, QuantOptions, QuantPlan } from './quant-config';
 export type { QuantizeProgress } from './quant-config';
 export { uniformFromRange } from './rounding';
+import { reconstructModel } from './reconstruction';
 import { calibrateJoint, calibrateSequential, checkCalibrationImages, checkFiniteWeights, nativeError, vitCalibrationStages } from './calibration';
 import { quantizeSwin, QuantizedSwin } from './quantize-swin';
 import { SwinModel } from '../swin';
@@ -143,20 +144,10 @@ async function quantizeVit(
       native.setActQuant(sites);
       native.setWeightQuant(weightQuantizers);
     });
-    // 4. Block reconstruction on the calibration images.
-    let recon: QuantizationReport['reconstruction'] = [];
-    if (plan.reconstruction && plan.reconstruction.iters > 0) {
-      const r = plan.reconstruction;
-      recon = await model.exclusive(() =>
-        native.reconstruct(images, numImages, { ...r, batch: Math.min(r.batch, numImages) }, (p) =>
-          progress({ stage: 'reconstruct', reconstruct: p }),
-        ),
-      );
-    }
+    // 4. Block reconstruction on the calibration images (learned steps, LSQ, are already in
+    // the engine's quantizers; the exported ones follow).
+    const { reconstruction: recon, sites: finalSites } = await reconstructModel((job) => model.exclusive(job), native, plan, images, numImages, sites, progress);
     progress({ stage: 'done' });
-    // Learned steps (LSQ) are already in the engine's quantizers; the exported ones follow.
-    const learned = recon.flatMap((r) => r.steps.map((st) => ({ ...st, block: r.block })));
-    const finalSites = learned.length === 0 ? sites : sites.map((s) => ({ ...s, scale: learned.find((l) => l.site === s.site && l.block === s.block)?.scale ?? s.scale }));
     return new QuantizedVit(model, plan, finalSites, weightQuantizers, { plan, reconstruction: recon, seconds: (Date.now() - t0) / 1000 });
   } catch (err) {
     await model.dispose();

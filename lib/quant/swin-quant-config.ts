@@ -4,19 +4,16 @@
 // every block (qkv, q, k, v, softmax output, proj, fc1, fc2 inputs), each patch merging's
 // reduction input, the head input. Post-LayerNorm sites — the qkv and fc1 inputs and the
 // reduction input (RepQ-ViT's code reparameterizes `norm`/`reduction` of PatchMerging too)
-// — are calibrated per channel and folded into the LayerNorm and the next Linear.
+// — are calibrated per channel and folded into the LayerNorm and the next Linear. Block
+// reconstruction as the ViT's, with the same options and defaults (quant-config.ts), over
+// every block and patch merging (native/quant/reconstruct_swin.cc).
 
-import { SpdfqError } from '../errors';
 import { SwinConfig } from '../swin';
 import { windowGeometry } from '../onnx/swin-geometry';
 import { CalibrationStage } from './calibration';
 import {
   activationSpec, blockSites, checkOverrides, patchInputSite, QuantOptions, QuantPlan, resolveQuantSettings, SitePlan, WeightPlan, weightSpec,
 } from './quant-config';
-
-/** The plan's note on every Swin (`run` says it from the import on, results.json and the report). */
-export const SWIN_NO_RECONSTRUCTION =
-  'Swin: block reconstruction is not implemented yet (docs/swin.md, "Stages that remain"): the model is calibrated and reparameterized only, and the reconstruction defaults (iterations, rounding, QDrop) do not apply';
 
 /** torchvision's module prefix of block i of stage s, and of the merge after stage s. */
 export const swinBlockPrefix = (s: number, i: number): string => `features.${2 * s + 1}.${i}.`;
@@ -34,11 +31,8 @@ export function swinStageGrids(c: SwinConfig): [number, number][] {
 }
 
 export function planSwinQuantization(config: SwinConfig, options: QuantOptions = {}): QuantPlan {
-  if (options.reconstruction !== undefined && options.reconstruction !== false) {
-    throw new SpdfqError('E_CONFIG', 'reconstruction: block reconstruction of a Swin is not implemented yet (docs/swin.md, "Stage: quantization"); pass reconstruction: false');
-  }
-  const st = resolveQuantSettings({ ...options, reconstruction: false }, ['features.0.0.weight', 'head.weight', 'head_in']);
-  const notes: string[] = [SWIN_NO_RECONSTRUCTION];
+  const st = resolveQuantSettings(options, ['features.0.0.weight', 'head.weight', 'head_in']);
+  const notes: string[] = [];
   const sites: SitePlan[] = [patchInputSite(st)];
   const weights: WeightPlan[] = [];
   const addWeight = (name: string) => weights.push({ name, spec: weightSpec(st, name) });
@@ -77,7 +71,7 @@ export function planSwinQuantization(config: SwinConfig, options: QuantOptions =
   checkOverrides(st, sites, weights, "'features.1.0.attn.qkv.weight', 'features.1.0.fc2_in', 'features.2.reduce_in', 'patch_in'");
   return {
     preset: st.preset, inputRange: st.inputRange, weightBits: st.weightBits, actBits: st.actBits, sites, weights,
-    reparameterize: st.reparameterize, reconstruction: null, calibration: st.calibration, calibrationBatch: st.calibrationBatch, notes,
+    reparameterize: st.reparameterize, reconstruction: st.reconstruction, calibration: st.calibration, calibrationBatch: st.calibrationBatch, notes,
   };
 }
 

@@ -15,7 +15,6 @@ import { exportQuantizedOnnx, QuantExportOptions, QuantExportResult } from '../q
 import { exportQuantizedSwinOnnx } from '../quant/export-swin-onnx';
 import { AnyModel } from '../model-kind';
 export { logitsOf, swinRunSettings } from '../model-kind';
-export { SWIN_NO_RECONSTRUCTION } from '../quant/swin-quant-config';
 import { Backend } from './device';
 
 export type RunImport = ImportedModel | ImportedSwin;

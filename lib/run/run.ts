@@ -1,9 +1,9 @@
 // `run`: the whole product in one call — import the ONNX model, synthesize calibration
 // images (SPDFQ by default), calibrate and reconstruct a low-bit model, evaluate full
 // precision and quantized on labelled images, export the quantized ONNX and evaluate that
-// file in onnxruntime — for a ViT or a Swin (architecture.ts holds what differs; a Swin
-// has no block reconstruction yet). Every stage's output is written as soon as it exists, so a failure
-// or Ctrl-C later keeps what was already computed.
+// file in onnxruntime — for a ViT or a Swin (architecture.ts holds what differs). Every
+// stage's output is written as soon as it exists, so a failure or Ctrl-C later keeps what
+// was already computed.
 
 import * as fs from 'fs';
 import * as path from 'path';
@@ -21,7 +21,7 @@ import { BitsPreset, BITS_PRESETS, normalizedPixelRange, QuantOptions, Reconstru
 import { checkExportFormat, QuantExportFormat, QuantExportResult } from '../quant/export-onnx';
 import {
   createModel, describeImport, exportRunQuantized, familyOf, importForRun, isSwinImport, logitsOf, RunImport, RunModel, RunQuantized, simulateRunExported,
-  SWIN_NO_ATTENTION_MAPS, SWIN_NO_RECONSTRUCTION, swinRunSettings,
+  SWIN_NO_ATTENTION_MAPS, swinRunSettings,
 } from './architecture';
 import { evaluate, agreement, Evaluation } from '../eval/evaluate';
 import { loadEvalSet } from '../data/eval-set';
@@ -192,10 +192,7 @@ export async function run(options: RunOptions = {}): Promise<RunResults> {
   const imported = await importForRun(modelPath);
   // A Swin's unsupported options are refused here, before any work (architecture.ts).
   const reconstruction = isSwinImport(imported) ? swinRunSettings(options) : options.reconstruction;
-  if (isSwinImport(imported)) {
-    results.architecture = 'swin';
-    results.notes.push(SWIN_NO_RECONSTRUCTION);
-  }
+  if (isSwinImport(imported)) results.architecture = 'swin';
   const pre = readPreprocessing(imported.path, imported.config);
   const evalSet = evalPath ? loadEvalSet(evalPath, imported.config, pre, { limit: options.evalLimit }) : null;
   results.eval_images = evalSet?.count ?? 0;
@@ -315,10 +312,15 @@ async function calibrationImages(
 async function quantizedModel(
   fp: RunModel, synth: SynthesisResult, options: RunOptions, bits: BitsPreset, pre: Preprocessing, folder: RunFolder, key: string, rep: StageReporter, results: RunResults,
 ): Promise<RunQuantized> {
-  if (folder.completed('quantize', key)) {
+  // A Swin state saved before Swin reconstruction existed has no reconstruction report: a
+  // run that reconstructs quantizes again rather than reuse it (its key is the same).
+  const stale = (q: RunQuantized) => !('reconstruction' in q.report) && options.reconstruction !== false;
+  const saved = folder.completed('quantize', key) ? await loadQuantized(folder.file('state'), options.threads) : null;
+  if (saved && stale(saved)) await saved.dispose();
+  if (saved && !stale(saved)) {
+    const q = saved;
     results.resumed.push('quantize');
     rep.start(Stage.Quantize, `${bits}: reusing the quantized model of the earlier run`);
-    const q = await loadQuantized(folder.file('state'), options.threads);
     results.quantization_seconds = q.report.seconds;
     results.notes.push(...q.plan.notes.filter((n) => !results.notes.includes(n)));
     rep.done(Stage.Quantize, `loaded from ${displayPath(folder.file('state'))}`);

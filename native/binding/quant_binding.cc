@@ -15,6 +15,7 @@
 #include "../cpu/qlinear.h"
 #include "../quant/reconstruct.h"
 #include "calibrate_worker.h"
+#include "reconstruct_worker.h"
 #include "js_object.h"
 #include "quant_js.h"
 #include "tensor_args.h"
@@ -100,100 +101,6 @@ Napi::Value SoftRoundingJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// ---- Reconstruction worker -----------------------------------------------------------
-
-class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::ReconstructProgress> {
- public:
-  ReconstructWorker(Napi::Env env, VitModelWrap* wrap, cpu::CpuVit& model, Napi::Object self,
-                    Napi::Float32Array images, int n, quant::ReconstructConfig cfg, Napi::Function on_progress)
-      : Napi::AsyncProgressQueueWorker<quant::ReconstructProgress>(env),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        wrap_(wrap),
-        model_(model),
-        images_(images.Data()),
-        n_(n),
-        cfg_(cfg) {
-    self_ = Napi::Persistent(self);
-    images_ref_ = Napi::Persistent(static_cast<Napi::Object>(images));
-    if (!on_progress.IsEmpty()) progress_ = Napi::Persistent(on_progress);
-    wrap_->set_busy(true);
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- private:
-  void Execute(const ExecutionProgress& progress) override {
-    auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-    try {
-      reports_ = quant::reconstruct_blocks(
-          model_, &wrap_->act_quant_, wrap_->weight_quant_, images_, n_, cfg_,
-          [&](const quant::ReconstructProgress& p) {
-            const auto now = std::chrono::steady_clock::now();
-            // At most ~10 reports a second, and always the last iteration of a block.
-            if (p.iter == p.iters || now - last > std::chrono::milliseconds(100)) {
-              last = now;
-              progress.Send(&p, 1);
-            }
-          },
-          wrap_->cancel_flag());
-    } catch (const std::exception& e) {
-      code_ = code_of(e);
-      SetError(e.what());
-    }
-  }
-  void OnProgress(const quant::ReconstructProgress* p, size_t count) override {
-    if (progress_.IsEmpty()) return;
-    Napi::Env env = Env();
-    for (size_t i = 0; i < count; ++i) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("block", p[i].block);
-      o.Set("blocks", p[i].blocks);
-      o.Set("iter", p[i].iter);
-      o.Set("iters", p[i].iters);
-      o.Set("loss", p[i].loss);
-      o.Set("stage", p[i].stage);
-      progress_.Call({o});
-    }
-  }
-  void OnOK() override {
-    wrap_->set_busy(false);
-    Napi::Env env = Env();
-    Napi::Array out = Napi::Array::New(env, reports_.size());
-    for (size_t i = 0; i < reports_.size(); ++i) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("stage", reports_[i].stage);
-      o.Set("block", reports_[i].block);
-      o.Set("mseBefore", reports_[i].mse_before);
-      o.Set("mseAfter", reports_[i].mse_after);
-      o.Set("itersKept", reports_[i].iters_kept);
-      Napi::Array steps = Napi::Array::New(env, reports_[i].steps.size());
-      for (size_t k = 0; k < reports_[i].steps.size(); ++k) {
-        Napi::Object st = Napi::Object::New(env);
-        st.Set("site", quant::site_name(reports_[i].steps[k].first));
-        st.Set("scale", reports_[i].steps[k].second);
-        steps.Set(uint32_t(k), st);
-      }
-      o.Set("steps", steps);
-      out.Set(uint32_t(i), o);
-    }
-    deferred_.Resolve(out);
-  }
-  void OnError(const Napi::Error& e) override {
-    wrap_->set_busy(false);
-    deferred_.Reject(coded_error(Env(), code_, e.Message()).Value());
-  }
-
-  Napi::Promise::Deferred deferred_;
-  VitModelWrap* wrap_;
-  cpu::CpuVit& model_;  // native/quant's reconstruction drives a CpuVit
-  const float* images_;
-  int n_;
-  quant::ReconstructConfig cfg_;
-  std::vector<quant::BlockReport> reports_;
-  Napi::ObjectReference self_, images_ref_;
-  Napi::FunctionReference progress_;
-  std::string code_ = "E_NATIVE";
-};
-
 }  // namespace
 
 // calibrate(images, n, chunk, specs[{ site, block, kind, bits, symmetric, method, percentiles, perChannel }])
@@ -267,26 +174,17 @@ Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
     throw coded_error(env, "E_STATE", "reconstruction needs activation and weight quantizers set first");
   const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
   Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model.config().image_len());
-  const JsObject o(info[2], "reconstruction");
-  quant::ReconstructConfig cfg;
-  cfg.iters = o.integer("iters");
-  cfg.lr = float(o.number("lr"));
-  cfg.batch = o.integer("batch");
-  cfg.seed = uint64_t(o.number("seed"));
-  cfg.rounding = o.choice<quant::Rounding>("rounding", {{"ste", quant::Rounding::Ste}, {"adaround", quant::Rounding::AdaRound}});
-  cfg.round_lr = float(o.number("roundLr"));
-  cfg.round_reg = float(o.number("roundReg"));
-  cfg.round_warmup = float(o.number("roundWarmup"));
-  cfg.qdrop = float(o.number("qdrop"));
-  cfg.holdout = float(o.number("holdout"));
-  cfg.check_every = o.integer("checkEvery");
-  cfg.embed = o.boolean("embed");
-  cfg.head = o.boolean("head");
-  cfg.learn_steps = o.boolean("learnSteps");
-  cfg.step_lr = float(o.number("stepLr"));
+  const quant::ReconstructConfig cfg = parse_reconstruct_config(JsObject(info[2], "reconstruction"));
   Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
   cancel_ = false;
-  auto* w = new ReconstructWorker(env, this, model, info.This().As<Napi::Object>(), images, n, cfg, cb);
+  quant::ActQuantState* aq = &act_quant_;
+  const quant::WeightQuantTable* wq = &weight_quant_;
+  const float* x = images.Data();
+  auto* w = new ReconstructWorker<VitModelWrap>(
+      env, this, info.This().As<Napi::Object>(), images, cb,
+      [&model, aq, wq, x, n, cfg, cancel = cancel_flag()](const ReconstructWorkerBase::Progress& progress) {
+        return quant::reconstruct_blocks(model, aq, *wq, x, n, cfg, progress, cancel);
+      });
   w->Queue();
   return w->Promise();
 }

@@ -213,6 +213,8 @@ Napi::Function SwinModelWrap::Define(Napi::Env env) {
                          InstanceMethod("calibrate", &W::Guarded<&W::Calibrate>),
                          InstanceMethod("setActQuant", &W::Guarded<&W::SetActQuant>),
                          InstanceMethod("setWeightQuant", &W::Guarded<&W::SetWeightQuant>),
+                         InstanceMethod("reconstruct", &W::Guarded<&W::Reconstruct>),
+                         InstanceMethod("stageGradient", &W::Guarded<&W::StageGradient>),
                      });
 }
 

@@ -55,6 +55,8 @@ class SwinModelWrap : public Napi::ObjectWrap<SwinModelWrap> {
   Napi::Value Calibrate(const Napi::CallbackInfo& info);
   Napi::Value SetActQuant(const Napi::CallbackInfo& info);
   Napi::Value SetWeightQuant(const Napi::CallbackInfo& info);
+  Napi::Value Reconstruct(const Napi::CallbackInfo& info);
+  Napi::Value StageGradient(const Napi::CallbackInfo& info);
   // The fake-quantized weights from the fp weights and weight_quant_ (after either changed).
   void refresh_quant_params();
 

@@ -1,6 +1,7 @@
 // SwinModel's quantization methods (docs/swin.md, "Stage: quantization"): calibrate the
-// activation sites off the event loop, install activation and weight quantizers. The
-// parsing and the calibration pass are the ViT's (quant_js.h, calibrate_worker.h).
+// activation sites off the event loop, install activation and weight quantizers, run block
+// reconstruction off the event loop. The parsing, the calibration pass and the
+// reconstruction worker are the ViT's (quant_js.h, calibrate_worker.h, reconstruct_worker.h).
 #include <napi.h>
 
 #include <cstring>
@@ -9,6 +10,7 @@
 
 #include "../core/swin_params.h"
 #include "calibrate_worker.h"
+#include "reconstruct_worker.h"
 #include "quant_js.h"
 #include "swin_model_wrap.h"
 #include "tensor_args.h"
@@ -67,6 +69,54 @@ Napi::Value SwinModelWrap::SetWeightQuant(const Napi::CallbackInfo& info) {
   weight_quant_ = parse_weight_quant(env, info[0], plan_swin_params(model_->config()));
   refresh_quant_params();
   return env.Undefined();
+}
+
+// reconstruct(images, n, { iters, lr, batch, seed, … }, onProgress?) → Promise<[{ stage, block, mseBefore,
+// mseAfter, itersKept, steps }]>: quant::reconstruct_swin on the installed quantizers; the
+// fp weights and their quantized copy are updated, and learned steps (LSQ) written into
+// the installed activation quantizers.
+Napi::Value SwinModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  if (act_quant_.blocks.empty() || weight_quant_.empty())
+    throw coded_error(env, "E_STATE", "reconstruction needs activation and weight quantizers set first");
+  cpu::CpuSwin& model = *model_;
+  const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model.config().image_len());
+  const quant::ReconstructConfig cfg = parse_reconstruct_config(JsObject(info[2], "reconstruction"));
+  Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
+  cancel_ = false;
+  quant::ActQuantState* aq = &act_quant_;
+  const quant::WeightQuantTable* wq = &weight_quant_;
+  const float* x = images.Data();
+  auto* w = new ReconstructWorker<SwinModelWrap>(
+      env, this, info.This().As<Napi::Object>(), images, cb,
+      [&model, aq, wq, x, n, cfg, cancel = cancel_flag()](const ReconstructWorkerBase::Progress& progress) {
+        return quant::reconstruct_swin(model, aq, *wq, x, n, cfg, progress, cancel);
+      });
+  w->Queue();
+  return w->Promise();
+}
+
+// stageGradient(stage, input, target, batch) → { loss, grads }: one reconstruction stage's
+// loss and its gradient in the trained tensors (parameter layout, zero elsewhere) on the
+// installed quantizers, as a training step computes them (quant::swin_stage_gradient).
+// Synchronous: a single small pass, for the finite-difference tests.
+Napi::Value SwinModelWrap::StageGradient(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_idle(env);
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "stage: expected a string");
+  const std::string stage = info[0].As<Napi::String>().Utf8Value();
+  Napi::Float32Array in = float32_arg(info, 1, "input", -1);
+  Napi::Float32Array target = float32_arg(info, 2, "target", -1);
+  const int batch = int(int_arg(info, 3, "batch", 1, 1 << 24));
+  Napi::Float32Array grads = Napi::Float32Array::New(env, size_t(model_->param_count()));
+  const double loss = quant::swin_stage_gradient(*model_, weight_quant_, stage, in.Data(), int64_t(in.ElementLength()),
+                                                 target.Data(), int64_t(target.ElementLength()), batch, grads.Data());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("loss", loss);
+  o.Set("grads", grads);
+  return o;
 }
 
 void SwinModelWrap::refresh_quant_params() {

@@ -48,6 +48,8 @@
 //   patch_merge_backward(dx, dcat, Hs, Ws, C)   dx written (every token sits in exactly one slot)
 //   mean_pool_backward(dx, dpooled, T, C)       dx written: dpooled / T on every token
 //   unpatchify(dimages, dpatches)               dimages written
+//   site_grad(Site, block, grad, rows, cols)    a block's Linear-input site's d loss/d output,
+//     for LSQ during block reconstruction (may zero the clipped entries; a no-op elsewhere)
 // The window gathers need no backward ops of their own: on the real tokens src and dst are
 // inverse permutations (src[dst[t]] = t) and every other window row is padding, so the
 // transpose of the partition is the reverse gather and vice versa. A padding row's
@@ -201,6 +203,7 @@ struct SwinBlockTaps {
 // From grads().dres = d loss / d (block output) to d loss / d x (the block input).
 template <class Be>
 void swin_block_backward(Be& be, int s, int i, const float* x, SwinBlockTaps taps, SwinParams* gp) {
+  using quant::Site;
   const SwinConfig& c = be.cfg();
   const int l = swin_block_index(c, s, i);
   const SwinBlockParams& w = be.w().blocks[size_t(l)];
@@ -217,9 +220,11 @@ void swin_block_backward(Be& be, int s, int i, const float* x, SwinBlockTaps tap
   // MLP branch: out = sum1 + fc2(act(fc1(norm2(sum1)))); scratch is written, not accumulated.
   be.linear_backward(g.dhid, G(&SwinBlockParams::fc2_w), G(&SwinBlockParams::fc2_b), g.dres, a.act, w.fc2_w, R, M,
                      D, false);
+  be.site_grad(Site::Fc2In, l, g.dhid, R, M);
   be.activation_backward(g.dhid2, g.dhid, a.fc1, R * M, false);
   be.linear_backward(g.dtmp, G(&SwinBlockParams::fc1_w), G(&SwinBlockParams::fc1_b), g.dhid2, a.ln2, w.fc1_w, R, D,
                      M, false);
+  be.site_grad(Site::Fc1In, l, g.dtmp, R, D);
   be.layernorm_backward(g.dres, G(&SwinBlockParams::norm2_w), G(&SwinBlockParams::norm2_b), g.dtmp, a.sum1,
                         w.norm2_w, a.ln2_mean, a.ln2_rstd, R, D);  // dres = d sum1
 
@@ -228,6 +233,7 @@ void swin_block_backward(Be& be, int s, int i, const float* x, SwinBlockTaps tap
   be.linear_backward(g.dav, G(&SwinBlockParams::proj_w), G(&SwinBlockParams::proj_b), g.dwin, a.av, w.proj_w, Rw, D,
                      D, false);
   if (taps.av) be.residual_forward(g.dav, g.dav, taps.av, Rw * D);
+  be.site_grad(Site::ProjIn, l, g.dav, Rw, D);
   be.zero(g.dqkv, Rw * 3 * D);
   be.window_attention_backward(g.dqkv, G(&SwinBlockParams::rel_bias), g.dav, taps.att, a.att,
                                a.att_q && be.probs_quantized(l) ? a.att_q : a.att, a.qkv, be.index().rel_index, nW,
@@ -235,6 +241,7 @@ void swin_block_backward(Be& be, int s, int i, const float* x, SwinBlockTaps tap
   be.linear_backward(g.dwin, G(&SwinBlockParams::qkv_w), G(&SwinBlockParams::qkv_b), g.dqkv, a.win, w.qkv_w, Rw, D,
                      3 * D, false);
   be.window_reverse(g.dtmp, g.dwin, ix.dst[v], T, NW, D);  // partition's transpose
+  be.site_grad(Site::QkvIn, l, g.dtmp, R, D);
   be.layernorm_backward(g.dres, G(&SwinBlockParams::norm1_w), G(&SwinBlockParams::norm1_b), g.dtmp, x, w.norm1_w,
                         a.ln1_mean, a.ln1_rstd, R, D);  // dres = d x: the residual path plus norm1's
 }

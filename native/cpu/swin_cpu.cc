@@ -98,7 +98,7 @@ const quant::TensorQuant* CpuSwin::probs_quant(int block) const {
 
 void CpuSwin::site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) {
   if (observer_) observer_(quant::SiteView{s, block, data, rows, cols, ld});
-  if (act_quant_) fake_quant_rows(data, rows, cols, ld, act_quant_->at(s, block), exec());
+  if (act_quant_) hooks_.quantize(s, block, data, rows, cols, ld, act_quant_->at(s, block), exec());
 }
 
 void CpuSwin::forward(const float* images, int batch, const std::atomic<bool>* cancel) {
@@ -117,15 +117,7 @@ void CpuSwin::forward(const float* images, int batch, const std::atomic<bool>* c
   }
 }
 
-void CpuSwin::backward(const float* dlogits, const TapGrads& taps, float* dimages, bool weight_grads,
-                       const std::atomic<bool>* cancel) {
-  if (batch_ == 0) fail("E_STATE", "no completed forward pass on this model yet");
-  const std::pair<const char*, const std::vector<const float*>*> lists[] = {{"attention", &taps.attn},
-                                                                            {"attention-output (A·V)", &taps.av}};
-  for (const auto& [what, list] : lists)
-    if (!list->empty() && int(list->size()) != config_.blocks())
-      fail("E_TENSOR", std::string(what) + " tap gradients: expected one entry per block (" +
-                           std::to_string(config_.blocks()) + "), received " + std::to_string(list->size()));
+void CpuSwin::ensure_grad_arena() {
   const int threads = exec().threads();
   if (!grad_arena_ || batch_ > grad_batch_ || threads != grad_threads_) {
     grad_arena_.reset();
@@ -136,6 +128,18 @@ void CpuSwin::backward(const float* dlogits, const TapGrads& taps, float* dimage
     grad_threads_ = threads;
     plan_swin_grads(config_, batch_, scratch, grad_arena_.get(), &g_);
   }
+}
+
+void CpuSwin::backward(const float* dlogits, const TapGrads& taps, float* dimages, bool weight_grads,
+                       const std::atomic<bool>* cancel) {
+  if (batch_ == 0) fail("E_STATE", "no completed forward pass on this model yet");
+  const std::pair<const char*, const std::vector<const float*>*> lists[] = {{"attention", &taps.attn},
+                                                                            {"attention-output (A·V)", &taps.av}};
+  for (const auto& [what, list] : lists)
+    if (!list->empty() && int(list->size()) != config_.blocks())
+      fail("E_TENSOR", std::string(what) + " tap gradients: expected one entry per block (" +
+                           std::to_string(config_.blocks()) + "), received " + std::to_string(list->size()));
+  ensure_grad_arena();
   SwinParams gp{};
   if (weight_grads) {
     if (!grads_) grads_ = alloc_floats(param_count_, "weight gradients");

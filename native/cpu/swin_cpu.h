@@ -17,6 +17,7 @@
 #include "../core/activations.h"  // TapGrads
 #include "../core/vit_config.h"
 #include "exec.h"
+#include "recon_hooks.h"
 #include "vit_cpu.h"  // FloatBuffer, alloc_floats
 
 namespace spdfq::cpu {
@@ -74,6 +75,36 @@ class CpuSwin {
   // Called with every site's values before quantization (calibration); empty: none.
   void set_observer(quant::ActObserver observer) { observer_ = std::move(observer); }
 
+  // QDrop and LSQ during block reconstruction, as CpuVit's (recon_hooks.h; LSQ's sites are
+  // the stage-major block's qkv, proj, fc1 and fc2 inputs).
+  void set_qdrop(float p, uint64_t seed) { hooks_.set_qdrop(p, seed); }
+  void set_lsq(int block) { hooks_.set_lsq(block); }
+  const std::array<double, 4>& lsq_grads() const { return hooks_.lsq_grads(); }
+
+  // ---- Stage-level passes (block reconstruction; swin_cpu_stages.cc) --------------------
+  // Each runs one piece of the model alone on its input, after prepare(batch) plans the
+  // arena as forward does; each backward follows its forward on the same input, takes
+  // d loss/d (the piece's output), overwrites the piece's weight gradients in grads()
+  // (the others are left as they were) and writes d loss/d input where asked.
+  void prepare(int batch);
+  float* grads();  // weight gradients, laid out like params() (allocated on first use)
+  // Block l (stage-major) on x [batch·T, D] of its stage; its output is block_output(l).
+  void forward_block(int l, const float* x);
+  void backward_block(int l, const float* x, const float* dout, float* dx);
+  const float* block_output(int l) const { return acts_.blocks[size_t(l)].out; }
+  // The patch merging after stage s on x [batch·T_s, C]; output merge_output(s) [batch·T_{s+1}, 2C].
+  void forward_merge(int s, const float* x);
+  void backward_merge(int s, const float* dout, float* dx);
+  const float* merge_output(int s) const { return acts_.merges[size_t(s)].out; }
+  // The patch embedding on images (output embeddings() [batch·T0, D0]) and its backward
+  // (dimages: nullptr when not needed).
+  void forward_embed(const float* images);
+  void backward_embed(const float* dx0, float* dimages);
+  const float* embeddings() const { return acts_.x0; }
+  // Final norm, pooling and head on the last stage's tokens (output logits()).
+  void forward_head(const float* x);
+  void backward_head(const float* x, const float* dlogits);
+
   // An intermediate of the last forward by its fixture name — "patch_embed", "block.<s>.<i>",
   // "merge.<s>", "pooled", "logits" — with its channels-last shape ([B, H, W, C], [B, C]),
   // or a block's attention probabilities "attention.<s>.<i>" [B, nW, H, N, N] (the tap), or its
@@ -89,6 +120,10 @@ class CpuSwin {
   friend struct SwinOps;  // the op table the shared passes run on (swin_cpu_ops.h)
   Exec exec() const;
   void ensure_arena(int batch);
+  // Plans the backward's scratch for batch_ images and the pool's threads.
+  void ensure_grad_arena();
+  // grads() with `first`'s gradient … `last`'s (inclusive) zeroed: one piece's contiguous tensors.
+  SwinParams piece_grads(const float* first, const float* last_end);
   // Reports a site to the observer, then fake-quantizes it in place when a quantizer is set.
   void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld);
   const quant::TensorQuant* probs_quant(int block) const;
@@ -105,6 +140,7 @@ class CpuSwin {
   bool weight_quant_ = false;
   const quant::ActQuantState* act_quant_ = nullptr;
   quant::ActObserver observer_;
+  ReconSiteHooks hooks_;
   SwinIndices indices_;
   SwinIndexView index_;
   std::unique_ptr<ThreadPool> pool_;

@@ -71,6 +71,9 @@ struct SwinOps {
   void observe(quant::Site s, int block, const float* data, int64_t rows, int64_t cols, int64_t ld) const {
     if (m.observer_) m.observer_(quant::SiteView{s, block, data, rows, cols, ld});
   }
+  void site_grad(quant::Site s, int block, float* grad, int64_t rows, int64_t cols) const {
+    m.hooks_.site_grad(s, block, grad, rows, cols, m.act_quant_);
+  }
   void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra,
                                  const float* att, const float* att_pv, const float* qkv, const int32_t* rel_index,
                                  int nW, int N, int H, int hd, float* scratch) const {

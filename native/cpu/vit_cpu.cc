@@ -122,63 +122,9 @@ const quant::TensorQuant* CpuVit::probs_quant(int block) const {
   return q.kind == quant::QuantKind::None ? nullptr : &q;
 }
 
-namespace {
-// The slot of a Linear-input site in a block's LSQ state (−1: not learned).
-int lsq_slot(quant::Site s) {
-  switch (s) {
-    case quant::Site::QkvIn: return 0;
-    case quant::Site::ProjIn: return 1;
-    case quant::Site::Fc1In: return 2;
-    case quant::Site::Fc2In: return 3;
-    default: return -1;
-  }
-}
-}  // namespace
-
 void CpuVit::site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld) {
   if (observer_) observer_(quant::SiteView{s, block, data, rows, cols, ld});
-  if (!act_quant_) return;
-  const quant::TensorQuant& q = act_quant_->at(s, block);
-  if (q.kind == quant::QuantKind::None) return;
-  const int slot = block == lsq_block_ ? lsq_slot(s) : -1;
-  if (slot >= 0 && q.kind == quant::QuantKind::Uniform) {  // Linear inputs are contiguous (ld = cols)
-    lsq_inputs_[size_t(slot)].assign(data, data + rows * cols);
-    lsq_grads_[size_t(slot)] = 0.0;
-  }
-  if (qdrop_prob_ > 0.0f) {
-    qdrop_site(q, data, rows, cols, ld);
-    return;
-  }
-  fake_quant_rows(data, rows, cols, ld, q, exec());
-}
-
-void CpuVit::site_grad(quant::Site s, int block, float* grad, int64_t rows, int64_t cols) {
-  const int slot = block == lsq_block_ && act_quant_ ? lsq_slot(s) : -1;
-  if (slot < 0) return;
-  const quant::TensorQuant& q = act_quant_->at(s, block);
-  const auto& x = lsq_inputs_[size_t(slot)];
-  if (q.kind != quant::QuantKind::Uniform || int64_t(x.size()) != rows * cols) return;
-  lsq_grads_[size_t(slot)] = quant::lsq_step_gradient(x.data(), grad, rows * cols, q);
-}
-
-// QDrop (Wei et al., ICLR 2022): each value is quantized with probability 1 − p and left
-// in float otherwise, independently per value and pass. The stream is a counter-based
-// hash of (seed, pass, row, column), so it does not depend on the thread count.
-void CpuVit::qdrop_site(const quant::TensorQuant& q, float* data, int64_t rows, int64_t cols, int64_t ld) {
-  const uint64_t pass = qdrop_counter_++;
-  const uint32_t threshold = uint32_t(double(qdrop_prob_) * 4294967296.0);
-  exec().parallel_rows(rows, [&](int64_t r0, int64_t r1, int) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* row = data + r * ld;
-      for (int64_t j = 0; j < cols; ++j) {
-        uint64_t h = qdrop_seed_ ^ (pass * 0x9E3779B97F4A7C15ull) ^ (uint64_t(r) * 0xBF58476D1CE4E5B9ull) ^ (uint64_t(j) * 0x94D049BB133111EBull);
-        h ^= h >> 31;
-        h *= 0xD6E8FEB86659FD93ull;
-        h ^= h >> 32;
-        if (uint32_t(h) >= threshold) quant::fake_quant_tensor(row + j, 1, q);
-      }
-    }
-  });
+  if (act_quant_) hooks_.quantize(s, block, data, rows, cols, ld, act_quant_->at(s, block), exec());
 }
 
 void CpuVit::set_integer_weights(std::vector<std::pair<std::string, QLinearWeights>> layers) {

@@ -16,6 +16,7 @@
 #include "../core/vit_passes.h"
 #include "exec.h"
 #include "qlinear.h"
+#include "recon_hooks.h"
 #include "vit_activations.h"
 
 namespace spdfq::cpu {
@@ -56,18 +57,13 @@ class CpuVit {
   // float inputs of block l's Linear-input sites (qkv, proj, fc1, fc2 inputs) and the
   // backward accumulates d loss/d step of each (lsq_grads(), in that order, reset by
   // each forward), with the clipped inputs' gradients zeroed (quant::lsq_step_gradient).
-  void set_lsq(int block) {
-    lsq_block_ = block;
-    lsq_grads_.fill(0.0);
-  }
-  const std::array<double, 4>& lsq_grads() const { return lsq_grads_; }
+  void set_lsq(int block) { hooks_.set_lsq(block); }
+  const std::array<double, 4>& lsq_grads() const { return hooks_.lsq_grads(); }
   // The backward's hook at a site (after d loss/d site output is complete in `grad`).
-  void site_grad(quant::Site s, int block, float* grad, int64_t rows, int64_t cols);
-  void set_qdrop(float p, uint64_t seed) {
-    qdrop_prob_ = p;
-    qdrop_seed_ = seed;
-    qdrop_counter_ = 0;
+  void site_grad(quant::Site s, int block, float* grad, int64_t rows, int64_t cols) {
+    hooks_.site_grad(s, block, grad, rows, cols, act_quant_);
   }
+  void set_qdrop(float p, uint64_t seed) { hooks_.set_qdrop(p, seed); }
 
   // Integer execution: Linear layers with a uniform input quantizer and packed integer
   // weights run on the int8/int4 kernels (qlinear.h) instead of the float simulation.
@@ -128,7 +124,6 @@ class CpuVit {
   void ensure_arena(int batch);
   // Reports a site to the observer, then fake-quantizes it in place when a quantizer is set.
   void site(quant::Site s, int block, float* data, int64_t rows, int64_t cols, int64_t ld);
-  void qdrop_site(const quant::TensorQuant& q, float* data, int64_t rows, int64_t cols, int64_t ld);
   const quant::TensorQuant* probs_quant(int block) const;
   // A Linear forward that runs on the integer kernels when integer mode has this layer.
   void linear(float* out, const float* in, const float* w, const float* b, int64_t rows, int I, int O, const Exec& ex,
@@ -148,11 +143,7 @@ class CpuVit {
   VitParams pq_{};
   bool weight_quant_ = false;
   const quant::ActQuantState* act_quant_ = nullptr;
-  int lsq_block_ = -1;
-  std::array<std::vector<float>, 4> lsq_inputs_;
-  std::array<double, 4> lsq_grads_{};
-  float qdrop_prob_ = 0.0f;
-  uint64_t qdrop_seed_ = 0, qdrop_counter_ = 0;
+  ReconSiteHooks hooks_;  // QDrop and LSQ during block reconstruction (recon_hooks.h)
   quant::ActObserver observer_;
   std::vector<std::pair<std::string, QLinearWeights>> integer_;
   bool integer_mode_ = false;

@@ -99,6 +99,7 @@ struct SwinOps {
     if (m.act_quant) cuda::fake_quant(data, rows, cols, ld, m.act_quant->at(s, block), cx);
   }
   void observe(quant::Site, int, const float*, int64_t, int64_t, int64_t) const {}
+  void site_grad(quant::Site, int, float*, int64_t, int64_t) const {}  // LSQ: CPU reconstruction only
   void window_attention_backward(float* dqkv, float* dtable, const float* dav, const float* datt_extra,
                                  const float* att, const float* att_pv, const float* qkv, const int32_t* rel_index,
                                  int nW, int N, int H, int hd, float* scratch) const {

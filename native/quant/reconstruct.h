@@ -16,6 +16,10 @@
 #include "adaround.h"
 #include "weight_quant.h"
 
+namespace spdfq::cpu {
+class CpuSwin;
+}
+
 namespace spdfq::quant {
 
 struct ReconstructConfig {
@@ -51,12 +55,12 @@ struct ReconstructConfig {
 struct ReconstructProgress {
   int block = 0, blocks = 0, iter = 0, iters = 0;  // block: the stage's position among `blocks` stages
   double loss = 0.0;
-  std::string stage;  // "patch_embed", "blocks.3", "head"
+  std::string stage;  // "patch_embed", "blocks.3", "head"; a Swin's: "features.0", "features.1.0", "features.2", "head"
 };
 
 struct BlockReport {
   std::string stage;  // "patch_embed", "blocks.3", "head"
-  int block = -1;     // the block index of a block stage
+  int block = -1;     // the block index of a block stage (a Swin's: stage-major)
   double mse_before = 0.0, mse_after = 0.0;  // over all images, before and after training
   int iters_kept = 0;  // the iteration whose weights the block keeps (cfg.iters without holdout)
   // Learned step sizes (learn_steps): the block's Linear-input sites and their new steps.
@@ -70,5 +74,23 @@ std::vector<BlockReport> reconstruct_blocks(cpu::CpuVit& model, ActQuantState* a
                                             const float* images, int n, const ReconstructConfig& cfg,
                                             const std::function<void(const ReconstructProgress&)>& progress,
                                             const std::atomic<bool>* cancel);
+
+// The same for a Swin (reconstruct_swin.cc): its stages in data-flow order — the patch
+// embedding (cfg.embed), each block, each patch merging after its stage's blocks (its
+// reduction trained towards the fp merge output), the head (cfg.head) — with `wq` over
+// torchvision's names. LSQ learns each block's qkv, proj, fc1 and fc2 input steps, as the ViT's.
+std::vector<BlockReport> reconstruct_swin(cpu::CpuSwin& model, ActQuantState* aq, const WeightQuantTable& wq,
+                                          const float* images, int n, const ReconstructConfig& cfg,
+                                          const std::function<void(const ReconstructProgress&)>& progress,
+                                          const std::atomic<bool>* cancel);
+
+// One Swin stage's reconstruction loss on `batch` inputs (in_count floats) towards `target`
+// (target_count floats), returned, and its gradient with respect to the stage's trained
+// tensors (`grads`: the model's parameter layout, every other entry 0), as each training
+// step computes them; `stage` as BlockReport::stage ("features.0", "features.1.0",
+// "features.2", "head"). For the finite-difference tests. E_CONFIG for an unknown stage,
+// E_TENSOR for lengths that do not fit it.
+double swin_stage_gradient(cpu::CpuSwin& model, const WeightQuantTable& wq, const std::string& stage, const float* in,
+                           int64_t in_count, const float* target, int64_t target_count, int batch, float* grads);
 
 }  // namespace spdfq::quant

@@ -132,7 +132,7 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
       .option('first-seed', { type: 'number', default: 0, describe: 'first seed (seeds run first-seed … first-seed + seeds − 1): extends an earlier table with new seeds' })
       .option('images', { type: 'number', default: 32, describe: 'calibration images per run (SPDFQ paper: 32)' })
       .option('iters', { type: 'number', describe: 'synthesis iterations (default: each method’s own)' })
-      .option('recon-iters', { type: 'number', describe: 'reconstruction iterations per block (0 = off; default I&S-ViT’s; a Swin: off, and refused above 0)' })
+      .option('recon-iters', { type: 'number', describe: 'reconstruction iterations per block (0 = off; default I&S-ViT’s)' })
       .option('ablation', { type: 'boolean', default: true, describe: 'also run the SPDFQ APA/MSR/SL ablation (at --ablation-bits)' })
       .option('ablation-bits', { type: 'string', default: 'w4a4', describe: 'bit width of the ablation (default: the paper’s table, W4A4)' })
       .option('ablation-variants', { type: 'string', describe: `ablation variants to run, comma-separated, of ${ABLATION_NAMES.join(', ')} (default: all); split a table over processes and join it with --merge` })
@@ -188,15 +188,13 @@ export const compareCommand: CommandModule<object, CompareArgs> = {
     const realPath = a.real ?? data?.real;
     if (!realPath) throw new SpdfqError('E_CONFIG', `--real: ${need}: pass --real <IDX or image folder>${data ? `, or ${data.install}` : ''}`);
     if (!fs.existsSync(realPath)) throw new SpdfqError('E_CONFIG', `--real: ${realPath} does not exist; ${need}: pass --real <IDX or image folder>`);
-    // A ViT or a Swin, told apart by the graph as `run` does. A Swin's comparison runs without
-    // block reconstruction (not implemented for it): the default is off, and asking for it
-    // (--recon-iters > 0, --quant-option reconstruction.*) is refused before any data is read.
+    // A ViT or a Swin, told apart by the graph as `run` does; both are reconstructed by
+    // default (a Swin's options it cannot take are refused before any data is read).
     const imported = await importForRun(modelPath, 'compare');
     const reconIters = a['recon-iters'];
     const quant = quantOptionFlags(a['quant-option']) as CompareOptions['quant'];
-    const reconstruction = isSwinImport(imported)
-      ? swinRunSettings({ device: a.device, reconstruction: reconIters ? { iters: reconIters } : false, quant, cliFlags: true, reconOff: 'no --recon-iters' })
-      : reconIters === 0 ? false : reconIters !== undefined ? { iters: reconIters } : {};
+    if (isSwinImport(imported)) swinRunSettings({ device: a.device, cliFlags: true });
+    const reconstruction = reconIters === 0 ? false : reconIters !== undefined ? { iters: reconIters } : {};
     const pre = readPreprocessing(imported.path, imported.config);
     const evalSet = loadEvalSet(evalPath, imported.config, pre, { limit: a['eval-limit'] });
     const real = loadEvalSet(realPath, imported.config, pre, { limit: Math.max(a.images * (a['first-seed'] + a.seeds), 256) });

@@ -15,7 +15,7 @@ import { looksLikeSwin } from '../../onnx/recognize-swin';
 import * as path from 'path';
 import { SpdfqError } from '../../errors';
 
-const SWIN_SUPPORT = 'fp32 forward and fp32 export through the API (loadSwinOnnx, exportSwinFp32); synthesis through `synth` and synthesize() (docs/swin.md, "Stage: synthesis"); quantization on given images through `quantize` and quantize() (docs/swin.md, "Stage: quantization"); `run` and `compare` without block reconstruction (docs/swin.md, "Stage: run", "Stage: compare"); block reconstruction not yet (docs/swin.md, "Stages that remain")';
+const SWIN_SUPPORT = 'fp32 forward and fp32 export through the API (loadSwinOnnx, exportSwinFp32); synthesis through `synth` and synthesize() (docs/swin.md, "Stage: synthesis"); quantization on given images through `quantize` and quantize() (docs/swin.md, "Stage: quantization"); block reconstruction of every block and patch merging (docs/swin.md, "Stage: quantization"); `run` and `compare` (docs/swin.md, "Stage: run", "Stage: compare")';
 
 /** The report for a Swin graph, or null when the bytes do not decode as one (the ViT path
  *  then reads them and reports its own errors). */

@@ -63,6 +63,9 @@ export async function quantizeSwinFile(r: SwinQuantizeRequest): Promise<void> {
       inputRange: normalizedPixelRange(pre),
       threads: r.threads,
       signal: r.signal,
+      onProgress: (p) => {
+        if (p.reconstruct && p.reconstruct.iter === p.reconstruct.iters) process.stderr.write(`reconstructed ${p.reconstruct.stage} (${p.reconstruct.block + 1}/${p.reconstruct.blocks}, mse ${p.reconstruct.loss.toExponential(3)})\n`);
+      },
     });
     try {
       const exp = exportQuantizedSwinOnnx(q, { format: r.format, inputName: imported.inputName, outputName: imported.outputName });

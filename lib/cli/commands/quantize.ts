@@ -78,11 +78,11 @@ export const quantizeCommand: CommandModule<object, QuantizeArgs> = {
       const { bytes, filePath } = await readOnnxSource(a.model, 'quantize');
       if (looksLikeSwin(new OnnxGraph(decodeModel(bytes, a.model), { baseDir: filePath ? path.dirname(filePath) : undefined }))) {
         const extra = quantOptionFlags(a['quant-option']) as Partial<QuantOptions>;
-        if (a['recon-iters'] !== undefined && a['recon-iters'] > 0) throw new SpdfqError('E_CONFIG', '--recon-iters: block reconstruction of a Swin is not implemented yet (docs/swin.md, "Stage: quantization"); omit it or pass 0');
+        const recon = a['recon-iters'] === 0 ? false : a['recon-iters'] !== undefined ? { ...extra.reconstruction, iters: a['recon-iters'] } : extra.reconstruction;
         await quantizeSwinFile({
           bytes, modelPath: filePath ?? a.model, calib: a.calib, images: a.images, bits: a.bits as BitsPreset, out, outLabel: a.out,
           format: a.format as QuantExportFormat, evalPath: a.eval, threads: a.threads, signal,
-          options: { ...extra, preset: a.preset as 'repq' | 'psaq', weightMode: a['weight-mode'] as 'asymmetric' | 'symmetric' | undefined, tensorrt: a.tensorrt },
+          options: { ...extra, reconstruction: recon, preset: a.preset as 'repq' | 'psaq', weightMode: a['weight-mode'] as 'asymmetric' | 'symmetric' | undefined, tensorrt: a.tensorrt },
         });
         return;
       }
