@@ -9,7 +9,6 @@
 // scales and zero points decoded from the file against the engine's own fake-quantized
 // weights (native fakeQuant); and the requests the export refuses.
 
-import * as ort from 'onnxruntime-node';
 import * as onnx from 'onnx-proto';
 import { completeSwinConfig, createSwin, SwinConfig } from '../lib/swin';
 import { nativeAddon, WeightQuantizer } from '../lib/native';
@@ -20,6 +19,7 @@ import { QuantExportFormat } from '../lib/quant/export-onnx';
 import { BitsPreset } from '../lib/quant/quant-config';
 import { loadSwinFixture, swinFixtureWeights } from './helpers/swin-fixtures';
 import { mulberry32 } from '../lib/synth/random';
+import { argmaxRows, ortSwinLogits, rmsRel } from './helpers/logits';
 
 const CALIB = 16;
 const TEST = 64;
@@ -35,40 +35,8 @@ function gaussianImages(n: number, length: number, seed: number): Float32Array {
   return out;
 }
 
-/** onnxruntime's logits: 'all' as lib/eval/ort.ts runs the export, 'basic' the graph as
- *  written (no fusions that reorder float arithmetic). */
-async function ortLogits(model: Uint8Array, c: SwinConfig, x: Float32Array, batch: number, level: 'basic' | 'all' = 'all'): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: level,
-    extra: { session: { qdq_matmulnbits_accuracy_level: '0' } },
-  } as ort.InferenceSession.SessionOptions);
-  try {
-    const out = await session.run({ input: new ort.Tensor('float32', x, [batch, c.channels, c.imageHeight, c.imageWidth]) });
-    return out.logits.data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
 
-function argmaxRows(x: Float32Array, k: number): number[] {
-  return Array.from({ length: x.length / k }, (_, r) => {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (x[r * k + j] > x[r * k + best]) best = j;
-    return best;
-  });
-}
 
-/** RMS of a − b over RMS of b. */
-function rmsRel(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 type Tensor = onnx.onnx.ITensorProto;
 
@@ -205,14 +173,14 @@ describe.each(FIXTURES)('%s', (name) => {
       // The MatMulNBits nodes compute what the QDQ export's DequantizeLinear → MatMul pairs
       // compute: run as written ('basic'), the two files give the same logits (bitwise on
       // x86-64 with onnxruntime 1.30, all nine cases).
-      const nbitsBasic = await ortLogits(exp.bytes, config, test, TEST, 'basic');
-      const qdqBasic = await ortLogits(exportQuantizedSwinOnnx(q, { format: 'qdq' }).bytes, config, test, TEST, 'basic');
+      const nbitsBasic = await ortSwinLogits(exp.bytes, config, test, TEST, 'basic');
+      const qdqBasic = await ortSwinLogits(exportQuantizedSwinOnnx(q, { format: 'qdq' }).bytes, config, test, TEST, 'basic');
       expect(rmsRel(nbitsBasic, qdqBasic)).toBeLessThan(1e-6);
 
       // onnxruntime against the engine's simulation: the ViT export test's bar
       // (test/quant.export.test.ts), RMS rel < 5e-3 and ≥ 95 % equal predictions.
       const engine = await q.forward(test, TEST);
-      const onnxLogits = await ortLogits(exp.bytes, config, test, TEST);
+      const onnxLogits = await ortSwinLogits(exp.bytes, config, test, TEST);
       const agreement = rmsRel(onnxLogits, engine);
       const top1 = argmaxRows(engine, config.numClasses);
       const same = argmaxRows(onnxLogits, config.numClasses).filter((p, i) => p === top1[i]).length;
@@ -275,7 +243,7 @@ describe('requests the MatMulNBits export refuses, with what was expected and re
       expect(Number(nd.attribute!.find((a) => a.name === 'accuracy_level')!.i)).toBe(4);
     }
     const len = config.channels * config.imageHeight * config.imageWidth;
-    const logits = await ortLogits(exp.bytes, config, gaussianImages(2, len, 3), 2);
+    const logits = await ortSwinLogits(exp.bytes, config, gaussianImages(2, len, 3), 2);
     expect(logits.length).toBe(2 * config.numClasses);
     expect(logits.every(Number.isFinite)).toBe(true);
   });

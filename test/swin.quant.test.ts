@@ -8,7 +8,6 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as ort from 'onnxruntime-node';
 import { buildSwinOnnx } from '../lib/onnx/build-swin';
 import { completeSwinConfig, createSwin, randomSwinWeights, SwinConfig, swinParamSpecs } from '../lib/swin';
 import { cli } from './helpers/cli';
@@ -19,6 +18,7 @@ import { planSwinQuantization } from '../lib/quant/swin-quant-config';
 import { exportQuantizedSwinOnnx } from '../lib/quant/export-swin-onnx';
 import { loadSwinFixture, swinFixtureWeights } from './helpers/swin-fixtures';
 import { mulberry32 } from '../lib/synth/random';
+import { argmaxRows, ortSwinLogits, rmsRel } from './helpers/logits';
 
 const CALIB = 16;
 const TEST = 16;
@@ -34,42 +34,8 @@ function gaussianImages(n: number, length: number, seed: number): Float32Array {
   return out;
 }
 
-/** onnxruntime's logits. 'basic' runs the QDQ graph as written (no fusion into integer
- *  kernels: the quantizers' exact float semantics); 'all' is the deployed runtime, which
- *  fuses DQ → MatMul → Q into integer kernels that requantize in their own arithmetic
- *  (int4/int8 MatMulNBits with exact accuracy level 0, as lib/eval/ort.ts runs it). */
-async function ortLogits(model: Uint8Array, c: SwinConfig, x: Float32Array, batch: number, level: 'basic' | 'all'): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: level,
-    extra: { session: { qdq_matmulnbits_accuracy_level: '0' } },
-  } as ort.InferenceSession.SessionOptions);
-  try {
-    const out = await session.run({ input: new ort.Tensor('float32', x, [batch, c.channels, c.imageHeight, c.imageWidth]) });
-    return out.logits.data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
 
-function argmaxRows(x: Float32Array, k: number): number[] {
-  return Array.from({ length: x.length / k }, (_, r) => {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (x[r * k + j] > x[r * k + best]) best = j;
-    return best;
-  });
-}
 
-/** RMS of a − b over RMS of b. */
-function rmsRel(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 describe.each(['swin_small', 'swin_pad'])('%s', (name) => {
   const fx = loadSwinFixture(name);
@@ -92,7 +58,7 @@ describe.each(['swin_small', 'swin_pad'])('%s', (name) => {
       const top1 = argmaxRows(engine, config.numClasses);
       const figures: string[] = [];
       for (const [level, tol, minSame] of [['basic', 5e-3, TEST - 1], ['all', 2e-2, TEST - 2]] as const) {
-        const onnx = await ortLogits(exp.bytes, config, test, TEST, level);
+        const onnx = await ortSwinLogits(exp.bytes, config, test, TEST, level);
         const agreement = rmsRel(onnx, engine);
         const same = argmaxRows(onnx, config.numClasses).filter((p, i) => p === top1[i]).length;
         figures.push(`onnxruntime ${level}: RMS rel ${agreement.toExponential(2)}, top-1 equal ${same}/${TEST}`);
@@ -169,7 +135,7 @@ describe('the CLI', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/wrote .*\(Swin, w4a4, qdq, opset 17, 8 calibration images\)/);
       const x = gaussianImages(2, config.channels * config.imageHeight * config.imageWidth, 5);
-      const logits = await ortLogits(new Uint8Array(fs.readFileSync(out)), config, x, 2, 'all');
+      const logits = await ortSwinLogits(new Uint8Array(fs.readFileSync(out)), config, x, 2, 'all');
       expect(logits.length).toBe(20);
       expect(logits.every(Number.isFinite)).toBe(true);
       // Reconstructed by default, every stage reported as it ends.
@@ -182,7 +148,7 @@ describe('the CLI', () => {
       const nb = await cli(['quantize', '--model', model, '--calib', 'noise', '--images', '8', '--bits', 'w4a4', '--format', 'matmulnbits', '--recon-iters', '2', '--out', nbitsOut, '--threads', '2']);
       expect(nb.code).toBe(0);
       expect(nb.stdout).toMatch(/wrote .*\(Swin, w4a4, matmulnbits, opset 21, 8 calibration images\)/);
-      const nbLogits = await ortLogits(new Uint8Array(fs.readFileSync(nbitsOut)), config, x, 2, 'all');
+      const nbLogits = await ortSwinLogits(new Uint8Array(fs.readFileSync(nbitsOut)), config, x, 2, 'all');
       expect(nbLogits.length).toBe(20);
       expect(nbLogits.every(Number.isFinite)).toBe(true);
     } finally {

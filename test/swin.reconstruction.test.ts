@@ -16,6 +16,7 @@ import { exportQuantizedSwinOnnx } from '../lib/quant/export-swin-onnx';
 import { loadSwinFixture, swinFixtureWeights } from './helpers/swin-fixtures';
 import { agree, rmsOf, STEP } from './helpers/finite-differences';
 import { mulberry32 } from '../lib/synth/random';
+import { argmaxRows, rmsRel } from './helpers/logits';
 
 const fx = loadSwinFixture('swin_pad');
 const config = completeSwinConfig(fx.config);
@@ -28,17 +29,7 @@ function gaussian(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
-function rmsRel(a: Float32Array, b: Float32Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
-const argmaxRows = (x: Float32Array, k: number): number[] =>
-  Array.from({ length: x.length / k }, (_, r) => x.subarray(r * k, (r + 1) * k).reduce((best, v, j, row) => (v > row[best] ? j : best), 0));
 
 /** The stages of swin_pad in data-flow order: name, floats per image in and out, and the
  *  tensors reconstruction trains in it. */
