@@ -18,22 +18,12 @@ import { exportQuantizedSwinOnnx } from '../lib/quant/export-swin-onnx';
 import { QuantExportFormat } from '../lib/quant/export-onnx';
 import { BitsPreset } from '../lib/quant/quant-config';
 import { loadSwinFixture, swinFixtureWeights } from './helpers/swin-fixtures';
-import { mulberry32 } from '../lib/synth/random';
 import { argmaxRows, ortSwinLogits, rmsRel } from './helpers/logits';
+import { gaussianImages } from './helpers/random';
 
 const CALIB = 16;
 const TEST = 64;
 
-function gaussianImages(n: number, length: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  const out = new Float32Array(n * length);
-  for (let i = 0; i < out.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - rand())), t = 2 * Math.PI * rand();
-    out[i] = r * Math.cos(t);
-    if (i + 1 < out.length) out[i + 1] = r * Math.sin(t);
-  }
-  return out;
-}
 
 
 
