@@ -167,26 +167,8 @@ Napi::Value VitModelWrap::GetQuantParams(const Napi::CallbackInfo& info) {
 
 // reconstruct(images, n, { iters, lr, batch, seed, … }, onProgress?) → Promise<[{ stage, block, mseBefore, mseAfter, itersKept }]>
 Napi::Value VitModelWrap::Reconstruct(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  require_idle(env);
-  cpu::CpuVit& model = cpu_model("reconstruct (block reconstruction)");
-  if (act_quant_.blocks.empty() || weight_quant_.empty())
-    throw coded_error(env, "E_STATE", "reconstruction needs activation and weight quantizers set first");
-  const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
-  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model.config().image_len());
-  const quant::ReconstructConfig cfg = parse_reconstruct_config(JsObject(info[2], "reconstruction"));
-  Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
-  cancel_ = false;
-  quant::ActQuantState* aq = &act_quant_;
-  const quant::WeightQuantTable* wq = &weight_quant_;
-  const float* x = images.Data();
-  auto* w = new ReconstructWorker<VitModelWrap>(
-      env, this, info.This().As<Napi::Object>(), images, cb,
-      [&model, aq, wq, x, n, cfg, cancel = cancel_flag()](const ReconstructWorkerBase::Progress& progress) {
-        return quant::reconstruct_blocks(model, aq, *wq, x, n, cfg, progress, cancel);
-      });
-  w->Queue();
-  return w->Promise();
+  require_idle(info.Env());
+  return queue_reconstruction(info, this, cpu_model("reconstruct (block reconstruction)"), quant::reconstruct_blocks);
 }
 
 // setIntegerMode(on): pack the quantized weights for the integer kernels (from the fp

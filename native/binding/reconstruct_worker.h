@@ -7,6 +7,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -132,5 +133,32 @@ class ReconstructWorker : public Napi::AsyncProgressQueueWorker<quant::Reconstru
   Napi::FunctionReference progress_;
   std::string code_ = "E_NATIVE";
 };
+
+// reconstruct(images, n, options, onProgress?) of either model class (VitModelWrap,
+// SwinModelWrap): checks the installed quantizers and the images, parses the options and
+// queues `algorithm` (quant::reconstruct_blocks or quant::reconstruct_swin) on `model` off
+// the event loop; the promise resolves with the per-stage reports.
+template <class Wrap, class Model, class Algorithm>
+Napi::Value queue_reconstruction(const Napi::CallbackInfo& info, Wrap* wrap, Model& model, Algorithm algorithm) {
+  Napi::Env env = info.Env();
+  if (wrap->act_quant_.blocks.empty() || wrap->weight_quant_.empty())
+    throw coded_error(env, "E_STATE", "reconstruction needs activation and weight quantizers set first");
+  const int n = int(int_arg(info, 1, "images", 1, 1 << 24));
+  Napi::Float32Array images = float32_arg(info, 0, "images", int64_t(n) * model.config().image_len());
+  const quant::ReconstructConfig cfg = parse_reconstruct_config(JsObject(info[2], "reconstruction"));
+  Napi::Function cb = info.Length() > 3 && info[3].IsFunction() ? info[3].As<Napi::Function>() : Napi::Function();
+  std::atomic<bool>* cancel = wrap->cancel_flag();
+  *cancel = false;
+  quant::ActQuantState* aq = &wrap->act_quant_;
+  const quant::WeightQuantTable* wq = &wrap->weight_quant_;
+  const float* x = images.Data();
+  auto* w = new ReconstructWorker<Wrap>(
+      env, wrap, info.This().As<Napi::Object>(), images, cb,
+      [&model, aq, wq, x, n, cfg, cancel, algorithm](const ReconstructWorkerBase::Progress& progress) {
+        return algorithm(model, aq, *wq, x, n, cfg, progress, cancel);
+      });
+  w->Queue();
+  return w->Promise();
+}
 
 }  // namespace spdfq::binding
