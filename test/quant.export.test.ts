@@ -10,6 +10,7 @@ import { quantize } from '../lib/quant/quantize';
 import { exportQuantizedOnnx, QuantExportFormat } from '../lib/quant/export-onnx';
 import { simulateExported } from '../lib/quant/quantize';
 import { randn, rng } from './helpers/random';
+import { rmsRel } from './helpers/logits';
 import { scaledRandomWeights } from './helpers/weights';
 
 const CFG: VitConfigInput = { imageSize: 16, channels: 3, patchSize: 4, embedDim: 32, depth: 2, numHeads: 4, mlpDim: 64, numClasses: 6 };
@@ -24,16 +25,6 @@ async function ortLogits(bytes: Uint8Array, x: Float32Array, batch: number, c: {
   const logits = out[s.outputNames[0]].data as Float32Array;
   await s.release();
   return logits;
-}
-
-function rmsRel(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  a.forEach((v, i) => {
-    d += (v - b[i]) ** 2;
-    m += b[i] ** 2;
-  });
-  return Math.sqrt(d / m);
 }
 
 function agreement(a: Float32Array, b: Float32Array, K: number): number {

@@ -10,7 +10,7 @@
 // weights (native fakeQuant); and the requests the export refuses.
 
 import * as onnx from 'onnx-proto';
-import { completeSwinConfig, createSwin, SwinConfig } from '../lib/swin';
+import { completeSwinConfig, createSwin } from '../lib/swin';
 import { nativeAddon, WeightQuantizer } from '../lib/native';
 import { quantize } from '../lib/quant/quantize';
 import { QuantizedSwin } from '../lib/quant/quantize-swin';
@@ -23,10 +23,6 @@ import { gaussianImages } from './helpers/random';
 
 const CALIB = 16;
 const TEST = 64;
-
-
-
-
 
 type Tensor = onnx.onnx.ITensorProto;
 

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildSwinOnnx } from '../lib/onnx/build-swin';
-import { completeSwinConfig, createSwin, randomSwinWeights, SwinConfig, swinParamSpecs } from '../lib/swin';
+import { completeSwinConfig, createSwin, randomSwinWeights, swinParamSpecs } from '../lib/swin';
 import { cli } from './helpers/cli';
 import { sampledInputGradient } from './helpers/finite-differences';
 import { nativeAddon, SiteQuantizer, TensorQuantizer } from '../lib/native';
@@ -23,10 +23,6 @@ import { gaussianImages } from './helpers/random';
 
 const CALIB = 16;
 const TEST = 16;
-
-
-
-
 
 describe.each(['swin_small', 'swin_pad'])('%s', (name) => {
   const fx = loadSwinFixture(name);

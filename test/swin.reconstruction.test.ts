@@ -29,8 +29,6 @@ function gaussian(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
-
-
 /** The stages of swin_pad in data-flow order: name, floats per image in and out, and the
  *  tensors reconstruction trains in it. */
 function stages(c: SwinConfig): { name: string; inLen: number; outLen: number; trained: string[] }[] {

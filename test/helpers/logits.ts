@@ -1,5 +1,5 @@
-// Comparing two models' logits: onnxruntime's on an exported Swin, top-1 per row and the
-// relative RMS difference (the quantized-export tests' measures).
+// Comparing two models' logits (the quantized-export tests' measures): top-1 per row, the
+// relative RMS difference, and onnxruntime's logits on an exported Swin.
 
 import * as ort from 'onnxruntime-node';
 import { SwinConfig } from '../../lib/swin';
