@@ -34,7 +34,9 @@ export interface ReconstructionOptions {
    *  W4A4 setting of 1,000 overfits them and costs every calibration source accuracy at
    *  W3A3 (real −0.4, PSAQ-ViT −2.9, SPDFQ −4.7, noise −12.9 points against 200). */
   iters?: number;
-  /** Adam learning rate, cosine-decayed to 0. Default 4e-5 (I&S-ViT). */
+  /** Adam learning rate, cosine-decayed to 0. Default 4e-5 (I&S-ViT); our measurement keeps it
+   *  (docs/results.md, "Reconstruction learning rate"): 2e-4 helps real images but costs SPDFQ's
+   *  32 synthetic images on two of three models. */
   lr?: number;
   /** Images per step. Default 32 (all synthetic images; I&S-ViT uses 64 of 1024). */
   batch?: number;
@@ -70,7 +72,8 @@ export interface ReconstructionOptions {
    *  on log(step). Default true (BACK_END_DEFAULTS), false when `qdrop` is set: the two are
    *  not combined. */
   learnSteps?: boolean;
-  /** LSQ: Adam learning rate of log(step), cosine-decayed. Default 1e-3 (ours: ≤ 0.1 % a step). */
+  /** LSQ: Adam learning rate of log(step), cosine-decayed. Default 1e-3 (ours: ≤ 0.1 % a step;
+   *  4e-3 helps real images and costs SPDFQ's at W4A4, docs/results.md, "Reconstruction learning rate"). */
   stepLr?: number;
 }
 
